@@ -1,0 +1,84 @@
+/*
+ * A job: one question turned into one video. Holds the VideoResponse fields,
+ * the status/progress walk, cancellation, and the job directory where every
+ * stage's output is kept (job.json + stages/<id>/), so a job can resume after
+ * a crash without redoing a finished stage.
+ */
+#ifndef VG_JOB_H
+#define VG_JOB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <jansson.h>
+#include "config.h"
+
+typedef struct job_stage_state {
+	int done;          /* output recorded and on disk */
+	char *kind;        /* output artifact kind */
+	char *path;        /* absolute output path */
+	int attempts;      /* runs so far (retries + repairs) */
+	int repairs;       /* repair runs requested by this stage's failures */
+	long long started_ms, ended_ms;
+} job_stage_state;
+
+typedef struct job {
+	char id[37];
+	char created_at[32];
+	char *question;
+	char *model;
+	char *voice;
+	char *dir;          /* absolute job directory */
+
+	pthread_mutex_t lock; /* guards everything below */
+	char *status;       /* "queued", a stage's status, "completed", "failed" */
+	int progress;       /* 0..100, never decreases */
+	char *message;
+	char *initial_explanation;
+	char *refined_explanation;
+	char *video_url;
+	char *s3_url;
+	int finished;       /* completed or failed */
+	size_t n_stages;
+	job_stage_state *stages; /* one per pipeline stage, same order */
+
+	atomic_int cancel;  /* set by job_cancel */
+} job;
+
+/* Creates a job with a new UUID and its directory root/<id>/. Returns NULL
+ * with the reason in err. The question/model/voice are copied. */
+job *job_create(const char *root, const char *question, const char *model,
+		const char *voice, char *err, size_t errlen);
+/* Re-opens a job from its directory (job.json); NULL with reason in err. */
+job *job_open(const char *dir, char *err, size_t errlen);
+/* Creates a job object for a known id/created_at (the daemon's store). */
+job *job_restore(const char *root, const char *id, const char *created_at,
+		 const char *question, const char *model, const char *voice,
+		 char *err, size_t errlen);
+void job_free(job *j);
+
+/* Writes job.json atomically. Caller holds j->lock. 0 ok. */
+int job_save_locked(job *j);
+
+/* Sets status/progress/message (NULL keeps the old value; progress below
+ * the current value is ignored). Caller holds j->lock. */
+void job_set_locked(job *j, const char *status, int progress, const char *message);
+
+/* Sets one VideoResponse text field by name: "initial_explanation",
+ * "refined_explanation", "video_url", "s3_url". -1 for another name. */
+int job_set_field_locked(job *j, const char *field, const char *value);
+
+/* 1 if name is a field job_set_field_locked accepts. */
+int job_field_valid(const char *name);
+
+/* Builds the VideoResponse object of SPEC.md §2. Caller holds j->lock
+ * (or owns j alone) and frees with json_decref. */
+json_t *job_response_locked(const job *j);
+
+void job_cancel(job *j);
+int job_cancelled(const job *j);
+
+/* Loads the per-stage records (stages/<id>/result.json) of a job that ran
+ * before, marking stages done whose output file still exists. */
+int job_load_stage_results(job *j, const pipeline *p);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * Small helpers shared by the core: a growable string buffer, whole-file
+ * reads and atomic writes, directories, UUIDs, timestamps and UTF-8 checks.
+ */
+#ifndef VG_UTIL_H
+#define VG_UTIL_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+/* Growable NUL-terminated buffer. Zero-initialise; free with sb_free. */
+typedef struct strbuf {
+	char *buf;
+	size_t len, cap;
+	int oom; /* set once an allocation failed; further appends are no-ops */
+} strbuf;
+
+void sb_append(strbuf *sb, const char *s, size_t n);
+void sb_puts(strbuf *sb, const char *s);
+void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_vprintf(strbuf *sb, const char *fmt, va_list ap);
+/* Returns the buffer (caller frees) and resets sb; "" if empty; NULL on OOM. */
+char *sb_steal(strbuf *sb);
+void sb_free(strbuf *sb);
+
+/* Reads a whole file of at most max bytes into a malloc'd NUL-terminated
+ * buffer. 0 ok, else -1 with a message naming the path in err. */
+int util_read_file(const char *path, size_t max, char **out, size_t *len,
+		   char *err, size_t errlen);
+/* Writes via path.tmp + fsync + rename. 0 ok, -1 with errno set. */
+int util_write_file_atomic(const char *path, const void *data, size_t len);
+/* mkdir -p. 0 ok, -1 with errno set. */
+int util_mkdir_p(const char *path, unsigned mode);
+/* Removes a directory tree; 0 ok. */
+int util_rm_rf(const char *path);
+/* Returns malloc'd "a/b" (b as-is when absolute). */
+char *util_path_join(const char *a, const char *b);
+/* Returns a malloc'd absolute, normalised form of path (need not exist). */
+char *util_path_abs(const char *path);
+/* 1 when path lies inside dir (both absolute, normalised by realpath where
+ * they exist), else 0. */
+int util_path_inside(const char *path, const char *dir);
+
+/* Random version-4 UUID, lower-case, into out[37]. */
+void util_uuid4(char out[37]);
+/* 1 if s is a well-formed UUID. */
+int util_uuid_valid(const char *s);
+/* Current UTC time as "2026-11-27T10:03:35.123Z" into out[32]. */
+void util_now_iso8601(char out[32]);
+/* Monotonic milliseconds. */
+long long util_now_ms(void);
+
+/* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates); counts code
+ * points into *nchars when non-NULL. */
+int util_utf8_valid(const char *s, size_t n, size_t *nchars);
+
+/* snprintf into a fixed error buffer; safe with err == NULL. */
+void util_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* malloc/strdup that abort on OOM: for small bookkeeping only. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+#endif

@@ -1,0 +1,3 @@
+# Every bundled plugin: one include per plugin folder.
+include plugins/replay/local.mk
+include plugins/file/local.mk

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything vidgen needs on a fresh Debian 12 machine: build tools and
+# libraries (apt), the rendering stack (ffmpeg, espeak-ng, bubblewrap, TeX Live) and
+# Manim Community Edition in its own venv. Safe to run again: it skips what is there.
+#
+#   scripts/install-deps.sh            everything
+#   scripts/install-deps.sh --no-manim skip the Manim venv (build + unit tests only)
+set -euo pipefail
+
+VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
+MANIM_VERSION=0.22.0
+with_manim=1
+[ "${1:-}" = "--no-manim" ] && with_manim=0
+
+APT_PACKAGES=(
+  build-essential autoconf automake libtool pkg-config
+  libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev
+  liblua5.4-dev lua5.4 libmicrohttpd-dev libsqlite3-dev sqlite3 libpq-dev
+  libcmocka-dev valgrind curl
+  bubblewrap espeak-ng ffmpeg sox
+  libcairo2-dev libpango1.0-dev
+  texlive-latex-base texlive-latex-recommended texlive-latex-extra
+  texlive-fonts-recommended dvisvgm cm-super
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ $with_manim -eq 1 ]; then
+  if ! "$VENV/bin/python" -c "import manim" 2>/dev/null; then
+    echo "install-deps: creating the Manim venv at $VENV (about 500 MB)"
+    mkdir -p "$(dirname "$VENV")"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q "manim==$MANIM_VERSION"
+  fi
+fi
+echo "install-deps: done"
