@@ -1,0 +1,27 @@
+/*
+ * Child processes for plugins (svc->spawn): fork + exec without a shell, in
+ * a new session, with rlimits, redirections, a wall-clock timeout and
+ * cancellation that kill the child's whole process group.
+ */
+#ifndef VG_PROC_H
+#define VG_PROC_H
+
+#include "vidgen/plugin.h"
+
+/*
+ * Runs p and waits for it. cancelled(ud) is polled while it runs (may be
+ * NULL); a non-zero answer kills the process group. p->cwd NULL keeps the
+ * caller's directory (the services table substitutes the stage directory).
+ * *exit_code gets the exit status, or 128+signal for a killed child.
+ * Returns VG_OK when the child ran (whatever its exit code), VG_ETIMEDOUT,
+ * VG_ECANCELED, VG_EINVAL for a bad vg_proc, or VG_EIO when it could not be
+ * started (exec failure, bad redirection, fork failure).
+ */
+int proc_run(const vg_proc *p, int (*cancelled)(void *ud), void *ud,
+	     int *exit_code);
+
+/* `vidgen render`: narrates, checks, sandboxes and renders a user's script
+ * (core/cmd_render.c). Returns the process exit status. */
+int cmd_render(int argc, char **argv);
+
+#endif
