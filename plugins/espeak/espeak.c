@@ -1,0 +1,426 @@
+/*
+ * espeak: offline narration with espeak-ng. Splits the first text input into
+ * sentences, synthesizes one WAV per sentence, measures each from its WAV
+ * header and writes narration.json (format: doc/narration.md).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vidgen/plugin.h"
+
+#define ESPEAK_MAX_TEXT (64 * 1024)  /* bytes of narration text accepted */
+#define ESPEAK_MAX_SEGMENTS 400
+
+typedef struct espeak_conf {
+	const char *voices;  /* "Joanna=en-us+f3,Matthew=en-us+m3,..." */
+	const char *fallback; /* espeak voice for names not in the map */
+	long speed;          /* words per minute */
+	long timeout_ms;     /* per sentence */
+	const char *program;
+} espeak_conf;
+
+static const vg_setting espeak_settings[] = {
+	{ "voices", VG_SET_STRING, offsetof(espeak_conf, voices),
+	  "Joanna=en-us+f3,Matthew=en-us+m3,Ruth=en-us+f4,Stephen=en-us+m7",
+	  0, 0, 0, NULL,
+	  "job voice name to espeak-ng voice[+variant], comma separated" },
+	{ "fallback_voice", VG_SET_STRING, offsetof(espeak_conf, fallback),
+	  "en-us", 0, 0, 0, NULL, "espeak-ng voice for a voice not in the map" },
+	{ "speed", VG_SET_INT, offsetof(espeak_conf, speed), "165", 0, 80, 400,
+	  NULL, "speaking rate, words per minute" },
+	{ "timeout", VG_SET_INT, offsetof(espeak_conf, timeout_ms), "30000", 0,
+	  100, 600000, NULL, "milliseconds allowed per sentence" },
+	{ "program", VG_SET_STRING, offsetof(espeak_conf, program), "espeak-ng",
+	  0, 0, 0, NULL, "the espeak-ng executable (looked up in PATH)" },
+	VG_SETTINGS_END
+};
+
+/* An espeak voice name: letters, digits, '-', '_', one optional '+'
+ * variant. Anything else could be read by espeak as an option or path. */
+static int espeak_voice_ok(const char *v, size_t n)
+{
+	if (n == 0 || n > 40 || v[0] == '-' || v[0] == '+')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr("-_+", v[i]))
+			return 0;
+	return 1;
+}
+
+/* Finds name in "A=x,B=y" into out. 1 found, 0 not, -1 malformed. */
+static int espeak_map_voice(const char *map, const char *name, char *out,
+			    size_t outlen)
+{
+	const char *p = map;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		if (!eq || eq == p)
+			return -1;
+		size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
+		if (!espeak_voice_ok(eq + 1, vlen) || vlen >= outlen)
+			return -1;
+		if (name && strlen(name) == klen && strncmp(p, name, klen) == 0) {
+			memcpy(out, eq + 1, vlen);
+			out[vlen] = 0;
+			return 1;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int espeak_init(void *instance, char *err, size_t errlen)
+{
+	espeak_conf *c = instance;
+	char tmp[64];
+	if (espeak_map_voice(c->voices, NULL, tmp, sizeof tmp) < 0) {
+		snprintf(err, errlen, "voices: expected \"Name=voice[+variant],"
+			 "...\" with voices made of letters, digits, - and _");
+		return VG_EINVAL;
+	}
+	if (!espeak_voice_ok(c->fallback, strlen(c->fallback))) {
+		snprintf(err, errlen, "fallback_voice: not a voice name");
+		return VG_EINVAL;
+	}
+	return VG_OK;
+}
+
+/* ---- sentence splitting ---------------------------------------------- */
+
+typedef struct seg_list {
+	char **text;
+	size_t n, cap;
+} seg_list;
+
+static void seg_list_free(seg_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->text[i]);
+	free(l->text);
+	memset(l, 0, sizeof *l);
+}
+
+static int seg_list_add(seg_list *l, const char *s, size_t n)
+{
+	while (n && s[n - 1] == ' ')
+		n--;
+	while (n && *s == ' ')
+		s++, n--;
+	if (n == 0)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **t = realloc(l->text, cap * sizeof *t);
+		if (!t)
+			return -1;
+		l->text = t;
+		l->cap = cap;
+	}
+	char *c = malloc(n + 1);
+	if (!c)
+		return -1;
+	memcpy(c, s, n);
+	c[n] = 0;
+	l->text[l->n++] = c;
+	return 0;
+}
+
+/* 1 when the word ending at s[end] (the '.') is an abbreviation that does
+ * not end a sentence. */
+static int espeak_is_abbrev(const char *s, size_t end)
+{
+	static const char *const abbrevs[] = {
+		"e.g.", "i.e.", "dr.", "mr.", "mrs.", "ms.", "vs.", "etc.",
+		"prof.", "st.", "jr.", "sr.", "fig.", "cf.", "approx.", "no.",
+		"al.", "eq.", "resp.", NULL
+	};
+	size_t start = end;
+	while (start > 0 && s[start - 1] != ' ' && s[start - 1] != '(')
+		start--;
+	size_t n = end - start + 1;
+	for (int i = 0; abbrevs[i]; i++)
+		if (strlen(abbrevs[i]) == n &&
+		    strncasecmp(s + start, abbrevs[i], n) == 0)
+			return 1;
+	/* A single capital letter and a dot is an initial ("J. Smith"). */
+	return n == 2 && isupper((unsigned char)s[start]);
+}
+
+/* Markdown marks that a voice should not read out. */
+static int espeak_skip_char(char ch)
+{
+	return ch == '*' || ch == '#' || ch == '`' || ch == '_';
+}
+
+/* Splits text into sentences: after . ! ? (and closing quotes/brackets)
+ * followed by whitespace, except after abbreviations; a blank line also
+ * ends one (headings, list items). Whitespace collapses to one space;
+ * empty sentences are dropped. Returns 0, or -1 on OOM / too many. */
+static int espeak_split(const char *text, size_t len, seg_list *out)
+{
+	char *buf = malloc(len + 1);
+	size_t n = 0, i = 0;
+	int rc = -1;
+	if (!buf)
+		return -1;
+	while (i < len) {
+		char ch = text[i];
+		if (isspace((unsigned char)ch)) {
+			int newlines = 0;
+			while (i < len && isspace((unsigned char)text[i]))
+				newlines += text[i++] == '\n';
+			if (newlines >= 2) {
+				if (seg_list_add(out, buf, n) < 0)
+					goto out;
+				n = 0;
+			} else if (n && buf[n - 1] != ' ') {
+				buf[n++] = ' ';
+			}
+			continue;
+		}
+		i++;
+		if (espeak_skip_char(ch))
+			continue;
+		buf[n++] = ch;
+		if (ch != '.' && ch != '!' && ch != '?')
+			continue;
+		while (i < len && strchr(".!?\"')]", text[i]))
+			buf[n++] = text[i++];
+		if (i < len && !isspace((unsigned char)text[i]))
+			continue; /* 3.14, "a.b" */
+		if (ch == '.' && espeak_is_abbrev(buf, n - 1))
+			continue;
+		if (seg_list_add(out, buf, n) < 0)
+			goto out;
+		n = 0;
+	}
+	if (seg_list_add(out, buf, n) < 0)
+		goto out;
+	rc = out->n > ESPEAK_MAX_SEGMENTS ? -1 : 0;
+out:
+	free(buf);
+	return rc;
+}
+
+/* ---- WAV duration ------------------------------------------------------ */
+
+static unsigned long le32(const unsigned char *p)
+{
+	return (unsigned long)p[0] | (unsigned long)p[1] << 8 |
+	       (unsigned long)p[2] << 16 | (unsigned long)p[3] << 24;
+}
+
+/* Seconds of audio in a PCM WAV file, from its fmt and data chunks (the
+ * data size is capped by the real file size: a streaming writer may leave
+ * a placeholder there). Returns 0 ok, -1 for a file that is not a WAV. */
+static int wav_duration(const char *path, double *seconds)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char h[12], ch[8], fmt[16];
+	unsigned long byte_rate = 0;
+	int rc = -1;
+	if (!f)
+		return -1;
+	if (fread(h, 1, 12, f) != 12 || memcmp(h, "RIFF", 4) ||
+	    memcmp(h + 8, "WAVE", 4))
+		goto out;
+	while (fread(ch, 1, 8, f) == 8) {
+		unsigned long size = le32(ch + 4);
+		if (!memcmp(ch, "fmt ", 4)) {
+			if (size < 16 || fread(fmt, 1, 16, f) != 16)
+				goto out;
+			byte_rate = le32(fmt + 8);
+			if (fseek(f, (long)(size - 16 + (size & 1)), SEEK_CUR))
+				goto out;
+		} else if (!memcmp(ch, "data", 4)) {
+			long pos = ftell(f);
+			if (byte_rate == 0 || pos < 0 || fseek(f, 0, SEEK_END))
+				goto out;
+			long end = ftell(f);
+			unsigned long avail = end > pos ? (unsigned long)(end - pos) : 0;
+			if (size > avail)
+				size = avail;
+			*seconds = (double)size / (double)byte_rate;
+			rc = 0;
+			goto out;
+		} else if (fseek(f, (long)(size + (size & 1)), SEEK_CUR)) {
+			goto out;
+		}
+	}
+out:
+	fclose(f);
+	return rc;
+}
+
+/* ---- JSON output ------------------------------------------------------- */
+
+static int json_put_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	return fputc('"', f) == EOF ? -1 : 0;
+}
+
+/* ---- the stage --------------------------------------------------------- */
+
+static const vg_artifact *espeak_text_input(const vg_stage *st)
+{
+	for (size_t i = 0; i < st->n_inputs; i++)
+		if (st->inputs[i].data && (!st->inputs[i].kind ||
+		    strcmp(st->inputs[i].kind, "text") == 0 ||
+		    strcmp(st->inputs[i].from, "question") == 0))
+			return &st->inputs[i];
+	return NULL;
+}
+
+/* Synthesizes sentence i into segNNN.wav; fills *dur. */
+static int espeak_say(const espeak_conf *c, vg_stage *st, const char *voice,
+		      size_t i, const char *text, double *dur)
+{
+	char txt[4096], wav[4096], speed[16], errf[4096];
+	int code = -1, rc;
+	snprintf(txt, sizeof txt, "%s/seg%03zu.txt", st->dir, i);
+	snprintf(wav, sizeof wav, "%s/seg%03zu.wav", st->dir, i);
+	snprintf(errf, sizeof errf, "%s/espeak.log", st->dir);
+	snprintf(speed, sizeof speed, "%ld", c->speed);
+	FILE *f = fopen(txt, "w");
+	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
+		st->svc->fail(st, "cannot write %s", txt);
+		return VG_EIO;
+	}
+	/* The text goes in a file, never in argv: a sentence starting with
+	 * '-' must not read as an option. */
+	const char *argv[] = { c->program, "-v", voice, "-s", speed, "-w", wav,
+			       "-f", txt, NULL };
+	static const char *const env[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
+					   "LANG=C.UTF-8", NULL };
+	vg_proc p = { .argv = argv, .envp = env, .cwd = st->dir,
+		      .stderr_path = errf, .timeout_ms = c->timeout_ms };
+	rc = st->svc->spawn(st, &p, &code);
+	if (rc == VG_ECANCELED)
+		return rc;
+	if (rc != VG_OK || code != 0) {
+		st->svc->fail(st, "%s failed on sentence %zu (%s)", c->program,
+			      i, rc == VG_OK ? "exit status" :
+			      rc == VG_ETIMEDOUT ? "timed out" : "could not start");
+		return rc == VG_ETIMEDOUT ? VG_ETIMEDOUT : VG_EIO;
+	}
+	if (wav_duration(wav, dur) < 0) {
+		st->svc->fail(st, "%s wrote no usable WAV for sentence %zu",
+			      c->program, i);
+		return VG_EIO;
+	}
+	return VG_OK;
+}
+
+static int espeak_write_json(vg_stage *st, const seg_list *segs,
+			     const double *dur)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	double total = 0;
+	int rc = VG_ENOMEM;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return VG_ENOMEM;
+	fputs("{\"segments\":[", f);
+	for (size_t i = 0; i < segs->n; i++) {
+		fprintf(f, "%s\n {\"index\":%zu,\"text\":", i ? "," : "", i);
+		json_put_string(f, segs->text[i]);
+		fprintf(f, ",\"file\":\"seg%03zu.wav\",\"duration\":%.3f}", i,
+			dur[i]);
+		total += dur[i];
+	}
+	fprintf(f, "],\n\"total_duration\":%.3f,\"voice\":", total);
+	json_put_string(f, st->job && st->job->voice ? st->job->voice : "");
+	fputs("}\n", f);
+	if (fclose(f) == 0 && buf)
+		rc = st->svc->output_write(st, "narration", "narration.json",
+					   buf, len);
+	free(buf);
+	return rc;
+}
+
+static int espeak_run(void *instance, vg_stage *st)
+{
+	const espeak_conf *c = instance;
+	seg_list segs = { 0 };
+	double *dur = NULL;
+	char voice[64];
+	int rc = VG_EINVAL;
+
+	const vg_artifact *in = espeak_text_input(st);
+	if (!in) {
+		st->svc->fail(st, "espeak needs a text input");
+		goto out;
+	}
+	if (in->len > ESPEAK_MAX_TEXT) {
+		st->svc->fail(st, "narration text too long (%zu bytes, max %d)",
+			      in->len, ESPEAK_MAX_TEXT);
+		goto out;
+	}
+	const char *vname = st->job ? st->job->voice : NULL;
+	if (espeak_map_voice(c->voices, vname, voice, sizeof voice) != 1)
+		snprintf(voice, sizeof voice, "%s", c->fallback);
+	if (espeak_split(in->data, in->len, &segs) < 0) {
+		st->svc->fail(st, "narration text has too many sentences (max %d)",
+			      ESPEAK_MAX_SEGMENTS);
+		goto out;
+	}
+	if (segs.n == 0) {
+		st->svc->fail(st, "narration text is empty");
+		goto out;
+	}
+	dur = calloc(segs.n, sizeof *dur);
+	rc = VG_ENOMEM;
+	if (!dur)
+		goto out;
+	for (size_t i = 0; i < segs.n; i++) {
+		if (st->svc->cancelled(st)) {
+			rc = VG_ECANCELED;
+			goto out;
+		}
+		rc = espeak_say(c, st, voice, i, segs.text[i], &dur[i]);
+		if (rc != VG_OK)
+			goto out;
+		st->svc->progress(st, (double)(i + 1) / (double)segs.n, NULL);
+	}
+	rc = espeak_write_json(st, &segs, dur);
+	if (rc == VG_OK)
+		st->svc->log(st, VG_LOG_INFO, "narrated %zu sentences with %s",
+			     segs.n, voice);
+out:
+	seg_list_free(&segs);
+	free(dur);
+	return rc;
+}
+
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "espeak",
+	.kind = "narration",
+	.version = "1.0.0",
+	.description = "Offline narration with espeak-ng: one WAV per sentence "
+		       "and narration.json with each sentence's duration",
+	.settings = espeak_settings,
+	.instance_size = sizeof(espeak_conf),
+	.init = espeak_init,
+	.run = espeak_run,
+};

@@ -1,0 +1,235 @@
+/*
+ * Unit tests for the espeak plugin: sentence splitting, voice mapping, WAV
+ * durations, and a whole run against a small fake of the services table
+ * (real espeak-ng through proc_run; skipped where espeak-ng is missing).
+ */
+/* The plugin first: cmocka defines a fail() macro that would rewrite its
+ * svc->fail calls. */
+#include "../../plugins/espeak/espeak.c"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include "proc.h"
+#include "util.h"
+
+/* ---- a fake services table --------------------------------------------- */
+static char fake_fail[1024];
+static char fake_kind[32];
+static char fake_out[4096];
+
+static void fake_log(const vg_stage *st, int level, const char *fmt, ...) {}
+static void fake_failf(const vg_stage *st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(fake_fail, sizeof fake_fail, fmt, ap);
+	va_end(ap);
+}
+static int fake_write(const vg_stage *st, const char *kind, const char *name,
+		      const void *data, size_t len)
+{
+	snprintf(fake_kind, sizeof fake_kind, "%s", kind);
+	snprintf(fake_out, sizeof fake_out, "%s/%s", st->dir, name);
+	return util_write_file_atomic(fake_out, data, len) == 0 ? VG_OK : VG_EIO;
+}
+static void fake_progress(const vg_stage *st, double f, const char *note) {}
+static int fake_cancelled(const vg_stage *st) { return 0; }
+static int fake_spawn(const vg_stage *st, const vg_proc *p, int *code)
+{
+	vg_proc q = *p;
+	if (!q.cwd)
+		q.cwd = st->dir;
+	return proc_run(&q, NULL, NULL, code);
+}
+static const vg_services fake_svc = {
+	.abi_minor = VIDGEN_ABI_MINOR, .struct_size = sizeof(vg_services),
+	.log = fake_log, .output_write = fake_write, .progress = fake_progress,
+	.cancelled = fake_cancelled, .fail = fake_failf, .spawn = fake_spawn,
+};
+
+/* ---- splitting --------------------------------------------------------- */
+static void expect_split(const char *text, const char *const *want, size_t n)
+{
+	seg_list l = { 0 };
+	assert_int_equal(espeak_split(text, strlen(text), &l), 0);
+	if (l.n != n)
+		for (size_t i = 0; i < l.n; i++)
+			fprintf(stderr, "got [%s]\n", l.text[i]);
+	assert_int_equal(l.n, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(l.text[i], want[i]);
+	seg_list_free(&l);
+}
+
+static void test_split_basic(void **state)
+{
+	const char *w[] = { "First one.", "Second one!", "Is it third?",
+			    "Last without stop" };
+	expect_split("  First   one.  Second\n one! Is it third?\tLast without stop ",
+		     w, 4);
+}
+
+static void test_split_abbrev_numbers(void **state)
+{
+	const char *w[] = {
+		"Pi is about 3.14 and e.g. Euler's number is 2.718.",
+		"Dr. Smith vs. Mr. Jones, i.e. a debate, etc. went on.",
+		"Then J. Doe spoke."
+	};
+	expect_split("Pi is about 3.14 and e.g. Euler's number is 2.718. "
+		     "Dr. Smith vs. Mr. Jones, i.e. a debate, etc. went on. "
+		     "Then J. Doe spoke.", w, 3);
+}
+
+static void test_split_quotes_paragraphs_markdown(void **state)
+{
+	const char *w[] = { "He said \"stop.\"", "Heading",
+			    "Bold text here (really!)", "End." };
+	expect_split("He said \"stop.\" \n\n## Heading\n\n**Bold** text here "
+		     "(really!) End.", w, 4);
+	seg_list l = { 0 };
+	assert_int_equal(espeak_split(" \n\t \n ", 6, &l), 0);
+	assert_int_equal(l.n, 0);
+	seg_list_free(&l);
+}
+
+/* ---- voices ------------------------------------------------------------ */
+static void test_voice_map(void **state)
+{
+	char v[64];
+	const char *map = "Joanna=en-us+f3,Matthew=en-us+m3";
+	assert_int_equal(espeak_map_voice(map, "Matthew", v, sizeof v), 1);
+	assert_string_equal(v, "en-us+m3");
+	assert_int_equal(espeak_map_voice(map, "Joan", v, sizeof v), 0);
+	assert_int_equal(espeak_map_voice("Joanna=-x", "Joanna", v, sizeof v), -1);
+	assert_int_equal(espeak_map_voice("Joanna=en us", NULL, v, sizeof v), -1);
+	assert_int_equal(espeak_map_voice("Joanna", NULL, v, sizeof v), -1);
+	espeak_conf c = { .voices = "A=../etc", .fallback = "en-us" };
+	char err[128];
+	assert_int_equal(espeak_init(&c, err, sizeof err), VG_EINVAL);
+	c.voices = "A=en";
+	assert_int_equal(espeak_init(&c, err, sizeof err), VG_OK);
+}
+
+/* ---- WAV --------------------------------------------------------------- */
+static void put32(unsigned char *p, unsigned long v)
+{
+	p[0] = v & 0xff; p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff; p[3] = (v >> 24) & 0xff;
+}
+
+static void test_wav_duration(void **state)
+{
+	/* 22050 Hz mono 16-bit: byte rate 44100; 22050 bytes = 0.5 s. An
+	 * extra LIST chunk must be skipped. */
+	size_t n = 12 + 24 + 12 + 8 + 22050;
+	unsigned char *w = calloc(1, n);
+	memcpy(w, "RIFF", 4); put32(w + 4, (unsigned long)n - 8);
+	memcpy(w + 8, "WAVE", 4);
+	memcpy(w + 12, "fmt ", 4); put32(w + 16, 16);
+	w[20] = 1; w[22] = 1; put32(w + 24, 22050); put32(w + 28, 44100);
+	w[32] = 2; w[34] = 16;
+	memcpy(w + 36, "LIST", 4); put32(w + 40, 4); memcpy(w + 44, "INFO", 4);
+	memcpy(w + 48, "data", 4); put32(w + 52, 0x7fffffff); /* placeholder */
+	char path[] = "/tmp/test_espeak_wavXXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, w, n), (ssize_t)n);
+	close(fd);
+	double d = 0;
+	assert_int_equal(wav_duration(path, &d), 0);
+	assert_true(d > 0.499 && d < 0.501);
+	/* Not a WAV. */
+	FILE *f = fopen(path, "w");
+	fputs("hello, world", f);
+	fclose(f);
+	assert_int_equal(wav_duration(path, &d), -1);
+	unlink(path);
+	free(w);
+}
+
+/* ---- a whole run ------------------------------------------------------- */
+static void test_run_real_espeak(void **state)
+{
+	if (access("/usr/bin/espeak-ng", X_OK) != 0)
+		skip();
+	char dir[] = "/tmp/test_espeak_runXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	const char *text = "The square on the hypotenuse equals the sum of the "
+			   "other two squares. -rf is not an option! Done.";
+	vg_artifact in = { .from = "explain", .kind = "text", .data = text,
+			   .len = strlen(text) };
+	vg_job_info job = { .id = "x", .voice = "Matthew", .job_dir = dir };
+	vg_stage st = { .struct_size = sizeof st, .id = "narrate", .dir = dir,
+			.job = &job, .svc = &fake_svc, .n_inputs = 1,
+			.inputs = &in };
+	espeak_conf c = { 0 };
+	for (const vg_setting *s = espeak_settings; s->name; s++)
+		if (s->type == VG_SET_STRING)
+			*(const char **)((char *)&c + s->offset) = s->def;
+		else
+			*(long *)((char *)&c + s->offset) = atol(s->def);
+	char err[256];
+	assert_int_equal(espeak_init(&c, err, sizeof err), VG_OK);
+	fake_fail[0] = 0;
+	int rc = espeak_run(&c, &st);
+	if (rc != VG_OK)
+		fprintf(stderr, "fail: %s\n", fake_fail);
+	assert_int_equal(rc, VG_OK);
+	assert_string_equal(fake_kind, "narration");
+
+	json_error_t jerr;
+	json_t *root = json_load_file(fake_out, 0, &jerr);
+	assert_non_null(root);
+	json_t *segs = json_object_get(root, "segments");
+	assert_int_equal(json_array_size(segs), 3);
+	double total = 0;
+	for (size_t i = 0; i < 3; i++) {
+		json_t *s = json_array_get(segs, i);
+		assert_int_equal(json_integer_value(json_object_get(s, "index")), i);
+		double d = json_number_value(json_object_get(s, "duration"));
+		assert_true(d > 0.2 && d < 15);
+		total += d;
+		char wav[512];
+		snprintf(wav, sizeof wav, "%s/%s", dir,
+			 json_string_value(json_object_get(s, "file")));
+		assert_int_equal(access(wav, R_OK), 0);
+	}
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(segs, 1), "text")), "-rf is not an option!");
+	double t = json_number_value(json_object_get(root, "total_duration"));
+	assert_true(t > total - 0.01 && t < total + 0.01);
+	assert_string_equal(json_string_value(json_object_get(root, "voice")),
+			    "Matthew");
+	/* The longest sentence takes the longest. */
+	assert_true(json_number_value(json_object_get(json_array_get(segs, 0),
+		"duration")) > json_number_value(json_object_get(
+		json_array_get(segs, 2), "duration")));
+	json_decref(root);
+
+	/* Empty text is refused with a message. */
+	vg_artifact empty = { .from = "explain", .kind = "text", .data = "  ",
+			      .len = 2 };
+	st.inputs = &empty;
+	assert_int_equal(espeak_run(&c, &st), VG_EINVAL);
+	assert_non_null(strstr(fake_fail, "empty"));
+	util_rm_rf(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_basic),
+		cmocka_unit_test(test_split_abbrev_numbers),
+		cmocka_unit_test(test_split_quotes_paragraphs_markdown),
+		cmocka_unit_test(test_voice_map),
+		cmocka_unit_test(test_wav_duration),
+		cmocka_unit_test(test_run_real_espeak),
+	};
+	return cmocka_run_group_tests_name("espeak", tests, NULL, NULL);
+}
