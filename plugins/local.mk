@@ -1,3 +1,4 @@
 # Every bundled plugin: one include per plugin folder.
 include plugins/replay/local.mk
 include plugins/file/local.mk
+include plugins/espeak/local.mk
