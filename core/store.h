@@ -1,0 +1,82 @@
+/*
+ * The daemon's job store: every job's VideoResponse fields, its status walk
+ * and its stage artifacts' locations. One small interface, so a PostgreSQL
+ * backend can sit behind it later; this build implements it with SQLite.
+ */
+#ifndef VG_STORE_H
+#define VG_STORE_H
+
+#include <stddef.h>
+
+typedef struct job_store job_store;
+
+/* One job as stored. Strings are malloc'd and owned by the record (free
+ * them with store_job_clear); NULL means JSON null. */
+typedef struct store_job {
+	long long seq;      /* insertion order: the list cursor */
+	char id[37];
+	char created_at[32];
+	char *question;
+	char *model;
+	char *voice;
+	char *status;
+	int progress;
+	char *message;
+	char *initial_explanation;
+	char *refined_explanation;
+	char *video_url;
+	char *s3_url;
+	int finished;       /* 1 once completed or failed */
+} store_job;
+
+void store_job_clear(store_job *r);
+/* Deep copy of src into dst (dst is overwritten, not freed first). */
+void store_job_copy(store_job *dst, const store_job *src);
+void store_jobs_free(store_job *v, size_t n);
+
+/* Opens (creating if needed) the store at path: a SQLite file in WAL mode.
+ * Starts the writer thread. Caller closes with store_close. */
+int store_open(const char *path, job_store **out, char *err, size_t errlen);
+/* Writes what is pending, stops the writer, closes. NULL is fine. */
+void store_close(job_store *s);
+
+/* Inserts a new job. Returns once the row is committed (a process crash
+ * after this loses nothing), with rec->seq set. 0 ok. Concurrent callers
+ * share one commit (group commit). */
+int store_create(job_store *s, store_job *rec, char *err, size_t errlen);
+
+/* Writes status, progress (never lowered), message, the VideoResponse
+ * fields and finished. wait = 1: returns once committed; wait = 0: queued
+ * for the writer (ordered after every earlier write). 0 ok, 1 unknown id
+ * (wait = 1 only). */
+int store_update(job_store *s, const store_job *rec, int wait, char *err, size_t errlen);
+
+/* Records where a stage's output lives (queued, never blocks). */
+int store_set_stage(job_store *s, const char *job_id, const char *stage_id,
+		    const char *kind, const char *path, int ok, long long duration_ms);
+
+/* Waits until every queued write is committed. 0 ok. */
+int store_flush(job_store *s);
+
+/* Reads one job. 0 found (out filled, caller clears), 1 not found, -1
+ * error. Never waits for the writer (WAL readers). */
+int store_get(job_store *s, const char *id, store_job *out, char *err, size_t errlen);
+
+/* Newest first: up to limit jobs with seq < before (before <= 0: from the
+ * newest). *out is malloc'd (store_jobs_free). 0 ok. */
+int store_list(job_store *s, long long before, int limit, store_job **out,
+	       size_t *n, char *err, size_t errlen);
+
+/* Every job not finished, oldest first (the restart queue). 0 ok. */
+int store_list_unfinished(job_store *s, store_job **out, size_t *n, char *err, size_t errlen);
+
+/* Calls cb once per distinct status with its job count. 0 ok. */
+int store_count_by_status(job_store *s, void (*cb)(void *ud, const char *status, long long n),
+			  void *ud, char *err, size_t errlen);
+
+/* Where a stage of a job left its output: kind/path malloc'd (caller
+ * frees). 0 found, 1 none, -1 error. */
+int store_get_stage(job_store *s, const char *job_id, const char *stage_id,
+		    char **kind, char **path, int *ok);
+
+#endif

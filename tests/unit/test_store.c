@@ -1,0 +1,374 @@
+/*
+ * Unit tests of the SQLite job store (core/store.c): create/get/update,
+ * progress that never goes back, newest-first pages, the restart queue,
+ * stage records, concurrent group commits, and durability across reopen.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+typedef struct fixture {
+	char dir[64];
+	char path[96];
+	job_store *s;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/vg_test_store.XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/jobs.db", f->dir);
+	if (store_open(f->path, &f->s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	char cmd[128];
+
+	store_close(f->s);
+	/* The directory is ours alone (mkdtemp); remove its three files. */
+	snprintf(cmd, sizeof(cmd), "%s", f->path);
+	unlink(cmd);
+	snprintf(cmd, sizeof(cmd), "%s-wal", f->path);
+	unlink(cmd);
+	snprintf(cmd, sizeof(cmd), "%s-shm", f->path);
+	unlink(cmd);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void make_job(store_job *r, const char *question)
+{
+	memset(r, 0, sizeof(*r));
+	util_uuid4(r->id);
+	util_now_iso8601(r->created_at);
+	r->question = xstrdup(question);
+	r->model = xstrdup("claude-4-sonnet");
+	r->voice = xstrdup("Joanna");
+	r->status = xstrdup("queued");
+	r->message = xstrdup("Video generation started");
+}
+
+static void test_create_get(void **state)
+{
+	fixture *f = *state;
+	store_job r, g;
+	char err[256];
+
+	make_job(&r, "What is a prime number?");
+	assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+	assert_true(r.seq > 0);
+	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.id, r.id);
+	assert_string_equal(g.created_at, r.created_at);
+	assert_string_equal(g.question, "What is a prime number?");
+	assert_string_equal(g.model, "claude-4-sonnet");
+	assert_string_equal(g.voice, "Joanna");
+	assert_string_equal(g.status, "queued");
+	assert_string_equal(g.message, "Video generation started");
+	assert_int_equal(g.progress, 0);
+	assert_int_equal(g.finished, 0);
+	assert_null(g.video_url);
+	assert_null(g.s3_url);
+	assert_null(g.initial_explanation);
+	assert_int_equal(g.seq, r.seq);
+	store_job_clear(&g);
+
+	/* A duplicate id is refused and does not disturb the first row. */
+	store_job dup;
+	store_job_copy(&dup, &r);
+	assert_int_not_equal(store_create(f->s, &dup, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "UNIQUE"));
+	store_job_clear(&dup);
+	store_job_clear(&r);
+}
+
+static void test_get_unknown(void **state)
+{
+	fixture *f = *state;
+	store_job g;
+	char err[256];
+
+	assert_int_equal(store_get(f->s, "00000000-0000-4000-8000-000000000000", &g, err,
+				   sizeof(err)), 1);
+}
+
+static void test_update_progress_monotonic(void **state)
+{
+	fixture *f = *state;
+	store_job r, g;
+	char err[256];
+
+	make_job(&r, "Why is the sky blue at noon?");
+	assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+
+	free(r.status);
+	r.status = xstrdup("refining_explanation");
+	r.progress = 40;
+	r.initial_explanation = xstrdup("Rayleigh scattering \xe2\x80\x94 short waves scatter.");
+	assert_int_equal(store_update(f->s, &r, 1, err, sizeof(err)), 0);
+
+	/* A lower progress is ignored; the rest is written. */
+	free(r.status);
+	r.status = xstrdup("generating_script");
+	r.progress = 20;
+	assert_int_equal(store_update(f->s, &r, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.status, "generating_script");
+	assert_int_equal(g.progress, 40);
+	assert_string_equal(g.initial_explanation, r.initial_explanation);
+	store_job_clear(&g);
+
+	/* Unknown id reports 1 when waited for. */
+	store_job other;
+	make_job(&other, "never stored question");
+	assert_int_equal(store_update(f->s, &other, 1, err, sizeof(err)), 1);
+	store_job_clear(&other);
+	store_job_clear(&r);
+}
+
+static void test_async_update_then_flush(void **state)
+{
+	fixture *f = *state;
+	store_job r, g;
+	char err[256];
+
+	make_job(&r, "How do rainbows form?");
+	assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+	for (int p = 1; p <= 100; p++) {
+		r.progress = p;
+		assert_int_equal(store_update(f->s, &r, 0, err, sizeof(err)), 0);
+	}
+	free(r.status);
+	r.status = xstrdup("completed");
+	r.finished = 1;
+	r.video_url = xstrdup("/media/x.mp4");
+	assert_int_equal(store_update(f->s, &r, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
+	assert_int_equal(g.progress, 100);
+	assert_string_equal(g.status, "completed");
+	assert_int_equal(g.finished, 1);
+	assert_string_equal(g.video_url, "/media/x.mp4");
+	store_job_clear(&g);
+	store_job_clear(&r);
+}
+
+static void test_list_pages(void **state)
+{
+	fixture *f = *state;
+	char ids[25][37];
+	char err[256];
+	store_job *v;
+	size_t n;
+
+	for (int i = 0; i < 25; i++) {
+		store_job r;
+		char q[64];
+		snprintf(q, sizeof(q), "question number %d", i);
+		make_job(&r, q);
+		assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+		memcpy(ids[i], r.id, 37);
+		store_job_clear(&r);
+	}
+	/* Newest first, 10 a page, the cursor is the last seq seen. */
+	long long before = 0;
+	int seen = 0;
+	for (int page = 0; page < 3; page++) {
+		assert_int_equal(store_list(f->s, before, 10, &v, &n, err, sizeof(err)), 0);
+		assert_int_equal(n, page < 2 ? 10 : 5);
+		for (size_t i = 0; i < n; i++) {
+			assert_string_equal(v[i].id, ids[24 - seen]);
+			if (i)
+				assert_true(v[i].seq < v[i - 1].seq);
+			seen++;
+		}
+		before = v[n - 1].seq;
+		store_jobs_free(v, n);
+	}
+	assert_int_equal(seen, 25);
+	assert_int_equal(store_list(f->s, before, 10, &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	store_jobs_free(v, n);
+}
+
+static void test_unfinished_and_counts(void **state)
+{
+	fixture *f = *state;
+	store_job r[4];
+	char err[256];
+	store_job *v;
+	size_t n;
+
+	for (int i = 0; i < 4; i++) {
+		make_job(&r[i], "a question for the queue");
+		assert_int_equal(store_create(f->s, &r[i], err, sizeof(err)), 0);
+	}
+	free(r[1].status);
+	r[1].status = xstrdup("failed");
+	r[1].finished = 1;
+	assert_int_equal(store_update(f->s, &r[1], 1, err, sizeof(err)), 0);
+	free(r[2].status);
+	r[2].status = xstrdup("rendering_video");
+	assert_int_equal(store_update(f->s, &r[2], 1, err, sizeof(err)), 0);
+
+	assert_int_equal(store_list_unfinished(f->s, &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0].id, r[0].id); /* oldest first */
+	assert_string_equal(v[1].id, r[2].id);
+	assert_string_equal(v[1].status, "rendering_video");
+	assert_string_equal(v[2].id, r[3].id);
+	store_jobs_free(v, n);
+	for (int i = 0; i < 4; i++)
+		store_job_clear(&r[i]);
+}
+
+static long long count_of;
+static const char *count_want;
+static void count_cb(void *ud, const char *status, long long n)
+{
+	(void)ud;
+	if (strcmp(status, count_want) == 0)
+		count_of = n;
+}
+
+static void test_count_by_status(void **state)
+{
+	fixture *f = *state;
+	char err[256];
+
+	for (int i = 0; i < 3; i++) {
+		store_job r;
+		make_job(&r, "count this question");
+		assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+		store_job_clear(&r);
+	}
+	count_want = "queued";
+	count_of = -1;
+	assert_int_equal(store_count_by_status(f->s, count_cb, NULL, err, sizeof(err)), 0);
+	assert_int_equal(count_of, 3);
+}
+
+static void test_stages(void **state)
+{
+	fixture *f = *state;
+	char *kind, *path;
+	int ok = 0;
+	char id[37];
+
+	util_uuid4(id);
+	assert_int_equal(store_set_stage(f->s, id, "explain", "text", "/d/stages/explain/out.txt",
+					 1, 1234), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(store_get_stage(f->s, id, "explain", &kind, &path, &ok), 0);
+	assert_string_equal(kind, "text");
+	assert_string_equal(path, "/d/stages/explain/out.txt");
+	assert_int_equal(ok, 1);
+	free(kind);
+	free(path);
+	assert_int_equal(store_get_stage(f->s, id, "render", &kind, &path, &ok), 1);
+}
+
+/* Many threads create at once: every create returns only once its row is
+ * readable, and every row is there. */
+typedef struct creator_arg {
+	job_store *s;
+	int n;
+	char (*ids)[37];
+	int failures;
+} creator_arg;
+
+static void *creator(void *p)
+{
+	creator_arg *a = p;
+	char err[256];
+	for (int i = 0; i < a->n; i++) {
+		store_job r, g;
+		make_job(&r, "concurrent question text");
+		if (store_create(a->s, &r, err, sizeof(err)) != 0 ||
+		    store_get(a->s, r.id, &g, err, sizeof(err)) != 0)
+			a->failures++;
+		else
+			store_job_clear(&g);
+		memcpy(a->ids[i], r.id, 37);
+		store_job_clear(&r);
+	}
+	return NULL;
+}
+
+static void test_concurrent_creates_durable(void **state)
+{
+	fixture *f = *state;
+	enum { T = 8, N = 50 };
+	static char ids[T][N][37];
+	pthread_t th[T];
+	creator_arg a[T];
+	char err[256];
+
+	for (int i = 0; i < T; i++) {
+		a[i] = (creator_arg){ f->s, N, ids[i], 0 };
+		pthread_create(&th[i], NULL, creator, &a[i]);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(a[i].failures, 0);
+	}
+	/* Reopen: everything answered is on disk. */
+	store_close(f->s);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	for (int i = 0; i < T; i++)
+		for (int k = 0; k < N; k++) {
+			store_job g;
+			assert_int_equal(store_get(f->s, ids[i][k], &g, err, sizeof(err)), 0);
+			store_job_clear(&g);
+		}
+}
+
+static void test_open_bad_path(void **state)
+{
+	(void)state;
+	job_store *s = NULL;
+	char err[256] = "";
+	assert_int_not_equal(store_open("/nonexistent-dir/x/jobs.db", &s, err, sizeof(err)), 0);
+	assert_null(s);
+	assert_non_null(strstr(err, "/nonexistent-dir/x/jobs.db"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_progress_monotonic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_update_then_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unfinished_and_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_by_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_creates_durable, setup, teardown),
+		cmocka_unit_test(test_open_bad_path),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
