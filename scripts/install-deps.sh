@@ -21,6 +21,7 @@ APT_PACKAGES=(
   libcairo2-dev libpango1.0-dev
   texlive-latex-base texlive-latex-recommended texlive-latex-extra
   texlive-fonts-recommended dvisvgm cm-super
+  chromium
 )
 
 missing=()

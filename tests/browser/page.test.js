@@ -1,0 +1,382 @@
+/*
+ * Browser test of the page `vidgen serve` serves: Debian's headless Chromium
+ * driven by playwright-core against a running daemon (VIDGEN_URL). Prints TAP
+ * and saves screenshots of each state under VIDGEN_TEST_OUT.
+ */
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const BASE = process.env.VIDGEN_URL;
+const OUT = process.env.VIDGEN_TEST_OUT || path.resolve('test-output/browser');
+const CHROMIUM = process.env.VIDGEN_CHROMIUM || '/usr/bin/chromium';
+const JOB_TIMEOUT_MS = Number(process.env.VIDGEN_BROWSER_JOB_TIMEOUT_MS || 180000);
+
+/* Plain-language stage names the page may show (SPEC.md §1, issue 6). */
+const STAGE_WORDS = ['Waiting in line', 'Writing the explanation', 'Refining the explanation',
+  'Writing the animation script', 'Checking the script', 'Rendering the video', 'Uploading',
+  'Done', 'Failed'];
+
+/* ---- a tiny sequential TAP harness ---- */
+const cases = [];
+function test(name, fn) { cases.push({ name, fn }); }
+function diag(text) {
+  String(text).split('\n').forEach((l) => process.stdout.write(`# ${l}\n`));
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+const ctx = {};   /* state shared by the steps, in order */
+
+async function shot(page, name) {
+  const file = path.join(OUT, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/* Records every change of the stage text and the bar, from inside the page,
+ * so quick stages are not missed between two looks from outside. */
+function recorderScript() {
+  window.__vg = { stages: [], bars: [], posts: 0 };
+  const look = () => {
+    const s = document.getElementById('stage-name');
+    const b = document.getElementById('bar');
+    if (!s || !b) return;
+    const st = s.textContent;
+    if (window.__vg.stages[window.__vg.stages.length - 1] !== st) window.__vg.stages.push(st);
+    const v = Number(b.value);
+    if (window.__vg.bars[window.__vg.bars.length - 1] !== v) window.__vg.bars.push(v);
+  };
+  document.addEventListener('DOMContentLoaded', () => {
+    new MutationObserver(look).observe(document.body,
+      { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+}
+
+async function visibleText(page, sel) {
+  const loc = page.locator(sel);
+  if (!(await loc.isVisible())) return null;
+  return (await loc.textContent()).trim();
+}
+
+/* Tabs until the element matching sel has focus; returns the tab count. */
+async function tabTo(page, sel, max) {
+  for (let i = 1; i <= max; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((s) => document.activeElement === document.querySelector(s), sel))
+      return i;
+  }
+  throw new Error(`${sel} not reached with ${max} presses of Tab`);
+}
+
+/* ---- the steps ---- */
+
+test('page loads with no script errors and lists models and voices from /api/v1/config', async () => {
+  const { page } = ctx;
+  const cfg = await (await fetch(`${BASE}/api/v1/config`)).json();
+  ctx.config = cfg;
+  await page.goto(`${BASE}/`);
+  await page.waitForFunction(() => !document.getElementById('model').disabled);
+  const models = await page.$$eval('#model option', (os) => os.map((o) => o.value));
+  const voices = await page.$$eval('#voice option', (os) => os.map((o) => o.value));
+  assert(JSON.stringify(models) === JSON.stringify(cfg.models),
+    `models ${JSON.stringify(models)} != config ${JSON.stringify(cfg.models)}`);
+  assert(JSON.stringify(voices) === JSON.stringify(cfg.voices),
+    `voices ${JSON.stringify(voices)} != config ${JSON.stringify(cfg.voices)}`);
+  if (cfg.voices.indexOf('Joanna') >= 0)
+    assert(await page.inputValue('#voice') === 'Joanna', 'Joanna is not the default voice');
+  assert(ctx.errors.length === 0, `page errors: ${ctx.errors.join('; ')}`);
+});
+
+test('every control has a label and the 10-10000 character rule shows before sending', async () => {
+  const { page } = ctx;
+  for (const name of ['Your question', 'Model', 'Voice']) {
+    const n = await page.getByLabel(name, { exact: true }).count();
+    assert(n === 1, `no control labelled "${name}" (found ${n})`);
+  }
+  const rule = await visibleText(page, '#prompt-rule');
+  assert(rule && /10\b/.test(rule) && /10,?000/.test(rule), `rule not shown: ${rule}`);
+  const noName = await page.$$eval('button', (bs) => bs.filter((b) => b.offsetParent !== null &&
+    !(b.textContent.trim() || b.getAttribute('aria-label'))).length);
+  assert(noName === 0, `${noName} visible buttons have no name`);
+});
+
+test('the counter counts characters, not bytes or UTF-16 units', async () => {
+  const { page } = ctx;
+  await page.fill('#prompt', 'é'.repeat(9));
+  let count = await page.textContent('#prompt-count');
+  assert(/^9 \//.test(count.trim()), `9 accented letters counted as "${count}"`);
+  await page.fill('#prompt', '\u{1F600}'.repeat(10));
+  count = await page.textContent('#prompt-count');
+  assert(/^10 \//.test(count.trim()), `10 emoji counted as "${count}"`);
+});
+
+test('a too-short question shows the rule and sends nothing', async () => {
+  const { page } = ctx;
+  const before = ctx.posts.length;
+  await page.fill('#prompt', 'Why?');
+  await page.click('#submit');
+  await page.waitForSelector('#prompt-error', { state: 'visible', timeout: 5000 });
+  const err = (await page.textContent('#prompt-error')).trim();
+  assert(/at least 10 characters/.test(err), `error text: ${err}`);
+  assert(await page.getAttribute('#prompt', 'aria-invalid') === 'true', 'textarea not marked invalid');
+  assert(await page.evaluate(() => document.activeElement.id) === 'prompt', 'focus not moved to the question');
+  /* 9 two-byte characters are 18 bytes: still too short. */
+  await page.fill('#prompt', 'é'.repeat(9));
+  await page.click('#submit');
+  await page.waitForTimeout(500);
+  assert(ctx.posts.length === before, `${ctx.posts.length - before} POST(s) sent for a too-short question`);
+  assert(await page.locator('#job').isHidden(), 'a job panel appeared');
+  ctx.shots.push(await shot(page, 'form-invalid'));
+});
+
+test('keyboard only: the submit button is reachable with a visible focus ring and sends', async () => {
+  const { page } = ctx;
+  await page.fill('#prompt', '');
+  await page.focus('#prompt');
+  await page.keyboard.type('Explain the Pythagorean theorem with a visual proof');
+  ctx.question = 'Explain the Pythagorean theorem with a visual proof';
+  await page.evaluate(() => { window.__vg.stages = []; window.__vg.bars = []; });
+  ctx.shots.push(await shot(page, 'form'));
+  await tabTo(page, '#submit', 10);
+  const outline = await page.$eval('#submit', (b) => {
+    const cs = getComputedStyle(b);
+    return { style: cs.outlineStyle, width: parseFloat(cs.outlineWidth) };
+  });
+  assert(outline.style !== 'none' && outline.width >= 2,
+    `focused submit has no visible outline: ${JSON.stringify(outline)}`);
+  /* Hold the POST a moment so the sending state can be seen. */
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await page.route('**/api/v1/videos', async (route) => {
+    if (route.request().method() === 'POST') await held;
+    await route.continue();
+  });
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('submit').disabled, null, { timeout: 5000 });
+  const label = (await page.textContent('#submit')).trim();
+  release();
+  await page.waitForSelector('#job', { state: 'visible', timeout: 10000 });
+  await page.unroute('**/api/v1/videos');
+  assert(/Sending/.test(label), `submit label while sending: ${label}`);
+  assert(ctx.posts.length >= 1, 'no POST seen');
+  const body = JSON.parse(ctx.posts[ctx.posts.length - 1].postData());
+  assert(body.prompt === ctx.question, `POSTed prompt ${JSON.stringify(body.prompt)}`);
+  assert(body.model === ctx.config.models[0], `POSTed model ${body.model}`);
+  await page.waitForFunction(() => !document.getElementById('submit').disabled);
+  const m = /#v=([A-Za-z0-9_-]+)$/.exec(page.url());
+  assert(m, `page URL has no video id: ${page.url()}`);
+  ctx.id = m[1];
+  diag(`video id ${ctx.id}`);
+});
+
+test('while it is made: stage names change and the bar moves', async () => {
+  const { page } = ctx;
+  const t0 = Date.now();
+  let tookProgressShot = false;
+  for (;;) {
+    const st = await page.evaluate(() => ({
+      stage: document.getElementById('stage-name').textContent,
+      bar: Number(document.getElementById('bar').value),
+      done: !document.getElementById('job-done').hidden,
+      failed: !document.getElementById('job-failed').hidden,
+    }));
+    if (!tookProgressShot && st.bar > 0 && !st.done && !st.failed) {
+      ctx.shots.push(await shot(page, 'progress'));
+      tookProgressShot = true;
+    }
+    if (st.failed) throw new Error(`job failed: ${await page.textContent('#fail-message')}`);
+    if (st.done) break;
+    if (Date.now() - t0 > JOB_TIMEOUT_MS) throw new Error(`not done after ${JOB_TIMEOUT_MS} ms (at "${st.stage}", ${st.bar}%)`);
+    await page.waitForTimeout(150);
+  }
+  const rec = await page.evaluate(() => window.__vg);
+  diag(`stages seen: ${rec.stages.join(' -> ')}`);
+  diag(`bar values: ${rec.bars.join(', ')}`);
+  const stages = rec.stages.filter((s) => s !== '');
+  stages.forEach((s) => assert(STAGE_WORDS.indexOf(s) >= 0, `stage shown in raw form: "${s}"`));
+  const middle = stages.filter((s) => s !== 'Waiting in line' && s !== 'Done');
+  assert(middle.length >= 2, `fewer than two working stages seen: ${stages.join(', ')}`);
+  assert(stages[stages.length - 1] === 'Done', `last stage "${stages[stages.length - 1]}"`);
+  const bars = rec.bars;
+  for (let i = 1; i < bars.length; i++) assert(bars[i] >= bars[i - 1], `bar went backwards: ${bars.join(',')}`);
+  const between = bars.filter((b) => b > 0 && b < 100);
+  assert(between.length >= 2, `bar did not move through intermediate values: ${bars.join(',')}`);
+  assert(bars[bars.length - 1] === 100, 'bar did not reach 100');
+  assert(tookProgressShot, 'no in-progress state seen long enough for a screenshot');
+});
+
+test('when done: the video element loads a playable video', async () => {
+  const { page } = ctx;
+  const src = await page.getAttribute('#player', 'src');
+  assert(src, 'player has no src');
+  await page.waitForFunction(() => {
+    const v = document.getElementById('player');
+    return v.error || (v.readyState >= 1 && v.duration > 0);
+  }, null, { timeout: 30000 });
+  const info = await page.$eval('#player', (v) => ({
+    ready: v.readyState, duration: v.duration, error: v.error && v.error.code,
+    w: v.videoWidth, h: v.videoHeight, src: v.currentSrc,
+  }));
+  diag(`player: ${JSON.stringify(info)}`);
+  assert(!info.error, `media error ${info.error}`);
+  assert(info.ready >= 1 && info.duration > 0, `not loaded: ${JSON.stringify(info)}`);
+  assert(info.w > 0 && info.h > 0, 'video has no picture size');
+  /* Playing proves the codec works in this browser, not just the container. */
+  await page.$eval('#player', (v) => { v.muted = true; return v.play(); });
+  await page.waitForFunction(() => document.getElementById('player').currentTime > 0.2, null,
+    { timeout: 15000 });
+  await page.$eval('#player', (v) => { v.pause(); v.currentTime = 0; });
+  ctx.shots.push(await shot(page, 'done'));
+});
+
+test('the finished job shows its explanation and a share link that opens it', async () => {
+  const { page, browser } = ctx;
+  const link = await page.inputValue('#share-link');
+  assert(link.endsWith(`#v=${ctx.id}`), `share link ${link}`);
+  const href = await page.getAttribute('#video-link', 'href');
+  assert(href && href !== '#', `video link ${href}`);
+  const q = (await page.textContent('#job-question')).trim();
+  assert(q === ctx.question, `question shown: ${q}`);
+  const p2 = await browser.newPage();
+  try {
+    await p2.goto(link);
+    await p2.waitForSelector('#job-done', { state: 'visible', timeout: 15000 });
+    const src2 = await p2.getAttribute('#player', 'src');
+    assert(src2 === await page.getAttribute('#player', 'src'), 'shared page plays another src');
+  } finally {
+    await p2.close();
+  }
+});
+
+test('the video is first in the history, marked done, and opens from there', async () => {
+  const { page } = ctx;
+  const first = page.locator('#history-list button[data-id]').first();
+  await page.waitForFunction((id) => {
+    const b = document.querySelector('#history-list button[data-id]');
+    return b && b.dataset.id === id && /Done/.test(b.textContent);
+  }, ctx.id, { timeout: 10000 });
+  assert(await first.getAttribute('aria-current') === 'true', 'history does not mark the open video');
+  const qtext = await first.locator('.h-q').textContent();
+  assert(qtext === ctx.question, `history question: ${qtext}`);
+  await page.click('#new-question');
+  assert(await page.locator('#job').isHidden(), 'job panel still shown after "Ask another question"');
+  await first.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#job-done', { state: 'visible', timeout: 10000 });
+  assert(page.url().endsWith(`#v=${ctx.id}`), `URL after opening from history: ${page.url()}`);
+});
+
+test('phone-sized screen: no sideways scrolling, controls fit', async () => {
+  const { page } = ctx;
+  await page.setViewportSize({ width: 375, height: 740 });
+  await page.click('#new-question');
+  const dims = await page.evaluate(() => ({
+    sw: document.documentElement.scrollWidth, w: window.innerWidth,
+    submit: document.getElementById('submit').getBoundingClientRect().right,
+  }));
+  assert(dims.sw <= dims.w, `page is ${dims.sw}px wide on a ${dims.w}px screen`);
+  assert(dims.submit <= dims.w, 'submit button off screen');
+  ctx.shots.push(await shot(page, 'narrow-form'));
+  await page.click('#history-list button[data-id]');
+  await page.waitForSelector('#job-done', { state: 'visible', timeout: 10000 });
+  const sw = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert(sw <= 375, `done view is ${sw}px wide on a 375px screen`);
+  ctx.shots.push(await shot(page, 'narrow-done'));
+  await page.setViewportSize({ width: 1100, height: 900 });
+});
+
+test('a cancelled job shows the failed state with its message and a working "Try again"', async () => {
+  const { page } = ctx;
+  await page.click('#new-question');
+  await page.fill('#prompt', 'Show how a binary search halves the range each step');
+  await page.click('#submit');
+  await page.waitForSelector('#job-progress', { state: 'visible', timeout: 10000 });
+  const m = /#v=([A-Za-z0-9_-]+)$/.exec(page.url());
+  assert(m && m[1] !== ctx.id, 'no new job opened');
+  await page.click('#cancel');
+  await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
+  const msg = (await page.textContent('#fail-message')).trim();
+  assert(msg.length > 0, 'failed state has no message');
+  diag(`failure message: ${msg}`);
+  ctx.shots.push(await shot(page, 'failed'));
+  const posts = ctx.posts.length;
+  await page.click('#retry');
+  await page.waitForFunction((old) => !location.hash.endsWith(old), m[1], { timeout: 10000 });
+  assert(ctx.posts.length === posts + 1, 'Try again did not send the question again');
+  const again = JSON.parse(ctx.posts[ctx.posts.length - 1].postData());
+  assert(again.prompt === 'Show how a binary search halves the range each step', 'retry sent another question');
+  await page.waitForSelector('#job-progress', { state: 'visible', timeout: 10000 });
+  await page.click('#cancel'); /* leave the daemon idle */
+  await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
+});
+
+test('no script errors on the page during the whole run', async () => {
+  assert(ctx.errors.length === 0, `page errors: ${ctx.errors.join('; ')}`);
+});
+
+/* ---- run ---- */
+
+async function main() {
+  process.stdout.write(`1..${cases.length}\n`);
+  if (!BASE) {
+    cases.forEach((c, i) => process.stdout.write(`not ok ${i + 1} - ${c.name}\n`));
+    diag('VIDGEN_URL is not set');
+    return 1;
+  }
+  fs.mkdirSync(OUT, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'vidgen-chromium-'));
+  let failed = 0;
+  let browser = null;
+  try {
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1100, height: 900 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = browser.pages()[0] || await browser.newPage();
+    ctx.browser = browser;
+    ctx.page = page;
+    ctx.errors = [];
+    ctx.posts = [];
+    ctx.shots = [];
+    page.on('pageerror', (e) => ctx.errors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error') ctx.errors.push(`console: ${m.text()}`); });
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/videos') ctx.posts.push(r);
+      const u = new URL(r.url());
+      if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost' && u.protocol.startsWith('http'))
+        ctx.errors.push(`request outside loopback: ${r.url()}`);
+    });
+    await page.addInitScript(recorderScript);
+  } catch (e) {
+    diag(`could not start Chromium: ${e.message}`);
+    cases.forEach((c, i) => process.stdout.write(`not ok ${i + 1} - ${c.name}\n`));
+    return 1;
+  }
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    try {
+      await c.fn();
+      process.stdout.write(`ok ${i + 1} - ${c.name}\n`);
+    } catch (e) {
+      failed++;
+      process.stdout.write(`not ok ${i + 1} - ${c.name}\n`);
+      diag(e && e.stack ? e.stack.split('\n').slice(0, 4).join('\n') : String(e));
+      try { await shot(ctx.page, `fail-${i + 1}`); } catch (_) { /* page may be gone */ }
+    }
+  }
+  diag(`screenshots: ${ctx.shots.map((f) => path.relative(process.cwd(), f)).join(' ')}`);
+  await browser.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+  return failed ? 1 : 0;
+}
+
+main().then((rc) => process.exit(rc), (e) => {
+  diag(`harness error: ${e.stack || e}`);
+  process.exit(1);
+});
