@@ -288,23 +288,91 @@ test('phone-sized screen: no sideways scrolling, controls fit', async () => {
   await page.setViewportSize({ width: 1100, height: 900 });
 });
 
-test('a cancelled job shows the failed state with its message and a working "Try again"', async () => {
+test('a question over 10000 characters is refused in the page too', async () => {
   const { page } = ctx;
   await page.click('#new-question');
-  await page.fill('#prompt', 'Show how a binary search halves the range each step');
+  const before = ctx.posts.length;
+  await page.fill('#prompt', 'a'.repeat(10001));
+  const count = (await page.textContent('#prompt-count')).trim();
+  assert(/^10,001 \//.test(count), `counter: ${count}`);
   await page.click('#submit');
-  await page.waitForSelector('#job-progress', { state: 'visible', timeout: 10000 });
-  const m = /#v=([A-Za-z0-9_-]+)$/.exec(page.url());
-  assert(m && m[1] !== ctx.id, 'no new job opened');
-  await page.click('#cancel');
+  await page.waitForSelector('#prompt-error', { state: 'visible', timeout: 5000 });
+  const err = (await page.textContent('#prompt-error')).trim();
+  assert(/at most 10,000 characters/.test(err), `error text: ${err}`);
+  await page.waitForTimeout(300);
+  assert(ctx.posts.length === before, 'a too-long question was sent');
+});
+
+test("the daemon's own 422 answer is shown, naming the field, and opens no job", async () => {
+  const { page } = ctx;
+  /* Get past the page's check so the daemon's validation answers. */
+  await page.route('**/api/v1/videos', async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    const body = JSON.parse(route.request().postData());
+    body.prompt = 'short';
+    return route.continue({ postData: JSON.stringify(body) });
+  });
+  const hash = await page.evaluate(() => location.hash);
+  await page.fill('#prompt', 'A long enough question about prime numbers');
+  const answer = page.waitForResponse((r) => r.request().method() === 'POST' &&
+    new URL(r.url()).pathname === '/api/v1/videos');
+  await page.click('#submit');
+  const resp = await answer;
+  await page.unroute('**/api/v1/videos');
+  assert(resp.status() === 422, `daemon answered ${resp.status()} to a 5-character prompt`);
+  await page.waitForFunction(() => !document.getElementById('prompt-error').hidden ||
+    !document.getElementById('form-error').hidden, null, { timeout: 5000 });
+  const shown = await page.evaluate(() => [document.getElementById('prompt-error'),
+    document.getElementById('form-error')].filter((e) => !e.hidden).map((e) => e.textContent).join(' '));
+  diag(`shown: ${shown}`);
+  assert(/prompt/i.test(shown), `the message does not name the field: ${shown}`);
+  assert(await page.locator('#job').isHidden(), 'a job panel appeared');
+  assert(await page.evaluate(() => location.hash) === hash, 'the URL moved to a job');
+  assert(!(await page.locator('#submit').isDisabled()), 'submit stays disabled after the answer');
+});
+
+test('with the event stream broken the page polls the status every second', async () => {
+  const { page } = ctx;
+  await page.route('**/api/v1/videos/*/events', (route) => route.abort());
+  const polls = [];
+  const onReq = (r) => { if (/\/api\/v1\/videos\/[^/]+\/status$/.test(new URL(r.url()).pathname)) polls.push(Date.now()); };
+  page.on('request', onReq);
+  try {
+    await page.evaluate(() => { window.__vg.stages = []; window.__vg.bars = []; });
+    await page.fill('#prompt', 'Show how a binary search halves the range each step');
+    await page.click('#submit');
+    await page.waitForSelector('#job-progress', { state: 'visible', timeout: 10000 });
+    await page.waitForFunction(() => window.__vg.stages.filter((s) => s !== 'Waiting in line').length >= 1 ||
+      window.__vg.bars.some((b) => b > 0), null, { timeout: JOB_TIMEOUT_MS });
+    await page.waitForTimeout(1200);
+  } finally {
+    page.off('request', onReq);
+  }
+  const rec = await page.evaluate(() => window.__vg);
+  diag(`polled ${polls.length} times; stages seen: ${rec.stages.join(' -> ')}`);
+  assert(polls.length >= 2, `status polled ${polls.length} times`);
+  const gaps = polls.slice(1).map((t, i) => t - polls[i]);
+  assert(gaps.every((g) => g >= 500 && g < 5000), `poll gaps ${gaps.join(',')} ms`);
+  ctx.pollingId = /#v=([A-Za-z0-9_-]+)$/.exec(page.url())[1];
+});
+
+test('a cancelled job shows the failed state with its message and a working "Try again"', async () => {
+  const { page } = ctx;
+  const id = ctx.pollingId;
+  assert(id && id !== ctx.id, 'no second job open');
+  const done = await page.locator('#job-done').isVisible();
+  if (!done) await page.click('#cancel');
   await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
+  await page.unroute('**/api/v1/videos/*/events');
   const msg = (await page.textContent('#fail-message')).trim();
   assert(msg.length > 0, 'failed state has no message');
   diag(`failure message: ${msg}`);
+  const st = await (await fetch(`${BASE}/api/v1/videos/${id}/status`)).json();
+  assert(st.status === 'failed', `daemon says the cancelled job is ${st.status}`);
   ctx.shots.push(await shot(page, 'failed'));
   const posts = ctx.posts.length;
   await page.click('#retry');
-  await page.waitForFunction((old) => !location.hash.endsWith(old), m[1], { timeout: 10000 });
+  await page.waitForFunction((old) => !location.hash.endsWith(old), id, { timeout: 10000 });
   assert(ctx.posts.length === posts + 1, 'Try again did not send the question again');
   const again = JSON.parse(ctx.posts[ctx.posts.length - 1].postData());
   assert(again.prompt === 'Show how a binary search halves the range each step', 'retry sent another question');
@@ -345,7 +413,11 @@ async function main() {
     ctx.posts = [];
     ctx.shots = [];
     page.on('pageerror', (e) => ctx.errors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') ctx.errors.push(`console: ${m.text()}`); });
+    /* Failed loads are the network's (the test breaks some on purpose), not the script's. */
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/^Failed to load resource/.test(m.text()))
+        ctx.errors.push(`console: ${m.text()}`);
+    });
     page.on('request', (r) => {
       if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/videos') ctx.posts.push(r);
       const u = new URL(r.url());

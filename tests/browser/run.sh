@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Browser test of the web page (issue 6): starts `vidgen serve` on a free
+# loopback port with the browser test pipeline, runs page.test.js in Debian's
+# headless Chromium through playwright-core, stops the daemon. Prints TAP.
+#
+# Env: VIDGEN_BIN (default ./vidgen), VIDGEN_TEST_OUTPUT (default ./test-output),
+#      VIDGEN_BROWSER_PIPELINE (default tests/browser/browser.cfg).
+set -u
+
+top_srcdir=$(cd "${srcdir:-$(dirname "$0")/../..}" && pwd)
+here="$top_srcdir/tests/browser"
+bin=${VIDGEN_BIN:-./vidgen}
+out=$(mkdir -p "${VIDGEN_TEST_OUTPUT:-test-output}/browser" && cd "${VIDGEN_TEST_OUTPUT:-test-output}/browser" && pwd)
+pipeline=${VIDGEN_BROWSER_PIPELINE:-$here/browser.cfg}
+chromium=${VIDGEN_CHROMIUM:-/usr/bin/chromium}
+
+# One failing TAP line with the reason, for when the real test cannot start.
+bail() {
+	echo "1..1"
+	echo "not ok 1 - browser test: $1"
+	[ -n "${2:-}" ] && [ -f "$2" ] && sed 's/^/# /' "$2" | tail -n 30
+	exit 1
+}
+skip() {
+	echo "1..0 # SKIP $1"
+	exit 0
+}
+
+command -v node >/dev/null 2>&1 || skip "node is not installed"
+command -v npm >/dev/null 2>&1 || skip "npm is not installed"
+[ -x "$chromium" ] || skip "no Chromium at $chromium (scripts/install-deps.sh installs it)"
+[ -x "$bin" ] || bail "no vidgen binary at $bin"
+[ -f "$pipeline" ] || bail "no pipeline file $pipeline"
+
+# playwright-core from the lock file. A read-only source tree (make distcheck)
+# gets its node_modules in the build tree instead.
+nodedir=$here
+if [ ! -w "$here" ]; then
+	nodedir=$PWD/tests/browser-node
+	mkdir -p "$nodedir"
+	cp "$here/package.json" "$here/package-lock.json" "$nodedir/"
+fi
+want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$here/package.json" | head -n 1)
+have=$(sed -n 's/^  "version": "\(.*\)".*/\1/p' "$nodedir/node_modules/playwright-core/package.json" 2>/dev/null)
+if [ "$have" != "$want" ]; then
+	(cd "$nodedir" && npm ci --no-audit --no-fund --loglevel=error) >"$out/npm.log" 2>&1 ||
+		bail "npm ci failed in $nodedir" "$out/npm.log"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vidgen-browser.XXXXXX")
+daemon_pid=""
+cleanup() {
+	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+		kill -TERM "$daemon_pid" 2>/dev/null
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$daemon_pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The daemon runs with no cloud credentials: the test pipeline is offline.
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u OPENAI_API_KEY \
+	"$bin" serve -l 127.0.0.1:0 --web-dir "$top_srcdir/web" -p "$pipeline" \
+	--data-dir "$tmp/data" --db "$tmp/vidgen.db" >"$out/daemon.out" 2>"$out/daemon.log" &
+daemon_pid=$!
+
+url=""
+for _ in $(seq 1 100); do
+	url=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$out/daemon.out" | head -n 1)
+	[ -n "$url" ] && break
+	kill -0 "$daemon_pid" 2>/dev/null || break
+	sleep 0.2
+done
+[ -n "$url" ] || bail "vidgen serve did not print its address" "$out/daemon.log"
+
+cd "$out" || bail "no output dir $out"
+NODE_PATH="$nodedir/node_modules" VIDGEN_URL="$url" VIDGEN_TEST_OUT="$out" \
+	VIDGEN_CHROMIUM="$chromium" node "$here/page.test.js"
+rc=$?
+if [ $rc -ne 0 ]; then
+	echo "# daemon log (last lines):"
+	tail -n 40 "$out/daemon.log" | sed 's/^/# /'
+fi
+exit $rc
