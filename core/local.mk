@@ -21,3 +21,4 @@ vidgen_LDADD = libvgcore.la
 # Plugins resolve nothing from the executable; no -rdynamic needed.
 
 # Modules owned by other areas add themselves here, one include each.
+include core/cloud.mk

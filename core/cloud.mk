@@ -1,0 +1,30 @@
+# Cloud access for plugins: the HTTP client behind svc->http, SigV4 signing
+# and the AWS credential chain, with their unit tests.
+libvgcore_la_SOURCES += \
+	core/http.c core/http.h \
+	core/sigv4.c core/sigv4.h \
+	core/aws.c core/aws.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_sigv4 tests/unit/test_http tests/unit/test_aws
+TESTS += tests/unit/test_sigv4 tests/unit/test_http tests/unit/test_aws
+
+CLOUD_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS)
+CLOUD_TEST_LDADD = libvgcore.la $(CMOCKA_LIBS)
+
+# The AWS SigV4 suite lives in shared/ beside the source tree; the test
+# also takes a directory as argv[1] or $VG_SIGV4_VECTORS.
+tests_unit_test_sigv4_SOURCES = tests/unit/test_sigv4.c
+tests_unit_test_sigv4_CFLAGS = $(CLOUD_TEST_CFLAGS)
+tests_unit_test_sigv4_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DVG_SIGV4_VECTORS='"$(abs_top_srcdir)/../shared/vectors/sigv4"'
+tests_unit_test_sigv4_LDADD = $(CLOUD_TEST_LDADD)
+
+tests_unit_test_http_SOURCES = tests/unit/test_http.c
+tests_unit_test_http_CFLAGS = $(CLOUD_TEST_CFLAGS)
+tests_unit_test_http_LDADD = $(CLOUD_TEST_LDADD)
+
+tests_unit_test_aws_SOURCES = tests/unit/test_aws.c
+tests_unit_test_aws_CFLAGS = $(CLOUD_TEST_CFLAGS)
+tests_unit_test_aws_LDADD = $(CLOUD_TEST_LDADD)
+endif
