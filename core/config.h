@@ -24,6 +24,7 @@ typedef struct stage_def {
 	char *plugin_name;
 	const loaded_plugin *plugin;
 	void *instance;          /* plugin instance struct, filled + init'ed */
+	int plugin_inited;       /* init() succeeded: fini() is owed */
 	char **owned;            /* strings the instance points into */
 	size_t n_owned;
 	char **inputs;           /* stage ids or "question" */

@@ -1,0 +1,28 @@
+/*
+ * The vidgen commands. Each takes the arguments after its name (argv[0] is
+ * the command name) and returns the process exit status.
+ */
+#ifndef VG_CLI_H
+#define VG_CLI_H
+
+/* Exit statuses shared by all commands. */
+enum {
+	EXIT_OK = 0,
+	EXIT_JOB_FAILED = 1, /* the job ran and failed */
+	EXIT_USAGE = 2,      /* bad command line */
+	EXIT_CONFIG = 3,     /* bad pipeline file or plugin */
+	EXIT_INTERNAL = 4,
+};
+
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
+/* Weak while their modules are optional in the build. */
+int cmd_render(int argc, char **argv) __attribute__((weak)); /* core/cmd_render.c */
+int cmd_serve(int argc, char **argv) __attribute__((weak));  /* core/cmd_serve.c */
+
+/* The default pipeline: the installed one, or pipelines/NAME next to an
+ * uninstalled executable. Returns a malloc'd path. */
+char *cli_default_pipeline(const char *name);
+
+#endif

@@ -1,0 +1,613 @@
+/*
+ * The graph runner. The calling thread schedules: it starts every stage
+ * whose inputs exist on its own thread, watches deadlines and cancellation,
+ * and on each stage's end records its output (stages/<id>/result.json),
+ * retries, repairs (re-running the on_error stage with the error as
+ * feedback) or fails the job. Stage threads only run the plugin.
+ */
+#include "runner.h"
+#include "log.h"
+#include "services.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INPUT_MAX (32u << 20) /* largest artifact handed to a plugin as text */
+#define TICK_MS 200
+
+enum { S_WAIT, S_RUNNING, S_FINISHED, S_DONE, S_FAILED };
+
+typedef struct runner runner;
+
+typedef struct exec {
+	stage_run run;
+	runner *r;
+	size_t idx;
+	int state;
+	int rc;
+	pthread_t th;
+	vg_artifact *inputs;
+	char **input_data;
+	vg_artifact previous;
+	char *prev_path;         /* archived output of the last run (repairs) */
+	char *prev_data;
+	char *feedback;          /* error that asked for this repair run */
+	char *dir;
+	long long started_ms, deadline_ms;
+	int timed_out;
+	int runs;                /* runs started in this process */
+	int retries_used;
+	int repairs_used;        /* repairs this stage's failures asked for */
+	int start_progress;
+} exec;
+
+struct runner {
+	const pipeline *p;
+	job *j;
+	const runner_events *ev;
+	vg_job_info info;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	exec *ex;
+	int n_running;
+	char *fail_msg;
+	int fail_rc;
+};
+
+static const stage_def *def_of(const exec *e)
+{
+	return &e->r->p->stages[e->idx];
+}
+
+/* Saves the job and tells the listener; j->lock held. */
+static void notify_locked(runner *r)
+{
+	if (job_save_locked(r->j) < 0)
+		log_msg(VG_LOG_WARN, "[%.8s] cannot save job.json: %s", r->j->id, strerror(errno));
+	if (r->ev && r->ev->on_update)
+		r->ev->on_update(r->ev->ud, r->j);
+}
+
+static void job_update(runner *r, const char *status, int progress, const char *message)
+{
+	pthread_mutex_lock(&r->j->lock);
+	job_set_locked(r->j, status, progress, message);
+	notify_locked(r);
+	pthread_mutex_unlock(&r->j->lock);
+}
+
+/* "generating_script" -> "Generating script" */
+static char *status_words(const char *status)
+{
+	char *m = xstrdup(status);
+
+	for (char *c = m; *c; c++)
+		if (*c == '_' || *c == '-')
+			*c = ' ';
+	if (m[0] >= 'a' && m[0] <= 'z')
+		m[0] = (char)(m[0] - 'a' + 'A');
+	return m;
+}
+
+static void on_progress(stage_run *run, double f, const char *note)
+{
+	exec *e = run->ud;
+	const stage_def *sd = def_of(e);
+	int target = sd->progress, val;
+
+	(void)note;
+	if (target < 0 || target <= e->start_progress)
+		return;
+	val = e->start_progress + (int)(f * (target - e->start_progress));
+	if (val >= target)
+		val = target - 1; /* the stage's own end reaches target */
+	pthread_mutex_lock(&e->r->j->lock);
+	if (val > e->r->j->progress) {
+		job_set_locked(e->r->j, NULL, val, NULL);
+		if (e->r->ev && e->r->ev->on_update)
+			e->r->ev->on_update(e->r->ev->ud, e->r->j);
+	}
+	pthread_mutex_unlock(&e->r->j->lock);
+}
+
+static int text_kind(const char *kind)
+{
+	return strcmp(kind, "video") && strcmp(kind, "audio") && strcmp(kind, "binary");
+}
+
+static void free_inputs(exec *e)
+{
+	const stage_def *sd = def_of(e);
+
+	for (size_t k = 0; e->input_data && k < sd->n_inputs; k++)
+		free(e->input_data[k]);
+	free(e->input_data);
+	free(e->inputs);
+	free(e->prev_data);
+	e->input_data = NULL;
+	e->inputs = NULL;
+	e->prev_data = NULL;
+}
+
+/* Fills the inputs from the question and the recorded outputs. */
+static int prepare_inputs(exec *e, char *err, size_t errlen)
+{
+	const stage_def *sd = def_of(e);
+	job *j = e->r->j;
+
+	e->inputs = xcalloc(sd->n_inputs, sizeof(*e->inputs));
+	e->input_data = xcalloc(sd->n_inputs, sizeof(char *));
+	for (size_t k = 0; k < sd->n_inputs; k++) {
+		vg_artifact *a = &e->inputs[k];
+		size_t in = sd->input_idx[k];
+
+		if (in == SIZE_MAX) {
+			a->from = "question";
+			a->kind = "text";
+			a->data = j->question;
+			a->len = strlen(j->question);
+			continue;
+		}
+		a->from = e->r->p->stages[in].id;
+		a->kind = j->stages[in].kind;
+		a->path = j->stages[in].path;
+		if (text_kind(a->kind)) {
+			if (util_read_file(a->path, INPUT_MAX, &e->input_data[k], &a->len, err,
+					   errlen) < 0)
+				return -1;
+			a->data = e->input_data[k];
+		}
+	}
+	if (e->prev_path) {
+		e->previous.from = sd->id;
+		e->previous.kind = j->stages[e->idx].kind ? j->stages[e->idx].kind : "text";
+		e->previous.path = e->prev_path;
+		if (util_read_file(e->prev_path, INPUT_MAX, &e->prev_data, &e->previous.len,
+				   NULL, 0) == 0)
+			e->previous.data = e->prev_data;
+	}
+	return 0;
+}
+
+static void *stage_thread(void *arg)
+{
+	exec *e = arg;
+	const stage_def *sd = def_of(e);
+	int rc;
+
+	rc = sd->plugin->desc->run(sd->instance, &e->run.st);
+	if (rc == VG_OK && !e->run.out_path) {
+		free(e->run.error);
+		e->run.error = xstrdup("the plugin finished without an output");
+		rc = VG_EFAIL;
+	}
+	pthread_mutex_lock(&e->r->mu);
+	e->rc = rc;
+	e->state = S_FINISHED;
+	pthread_cond_broadcast(&e->r->cv);
+	pthread_mutex_unlock(&e->r->mu);
+	return NULL;
+}
+
+/* Moves a stage's recorded output aside (kept as <file>.attemptN) so a new
+ * run starts clean and a crash mid-run does not look finished. Returns the
+ * archived output path (malloc'd) or NULL. */
+static char *archive_output(runner *r, size_t idx)
+{
+	job_stage_state *ss = &r->j->stages[idx];
+	char *res = util_path_join(r->ex[idx].dir, "result.json");
+	char *moved = NULL, buf[64];
+
+	if (ss->path) {
+		size_t n = strlen(ss->path) + sizeof(buf);
+		moved = xmalloc(n);
+		snprintf(moved, n, "%s.attempt%d", ss->path, ss->attempts);
+		if (rename(ss->path, moved) < 0) {
+			free(moved);
+			moved = NULL;
+		}
+	}
+	unlink(res);
+	free(res);
+	pthread_mutex_lock(&r->j->lock);
+	ss->done = 0;
+	free(ss->path);
+	ss->path = NULL;
+	pthread_mutex_unlock(&r->j->lock);
+	return moved;
+}
+
+static int launch(runner *r, exec *e)
+{
+	const stage_def *sd = def_of(e);
+	job_stage_state *ss = &r->j->stages[e->idx];
+	char err[512];
+
+	util_mkdir_p(e->dir, 0755);
+	stage_run_clear(&e->run);
+	free_inputs(e);
+	memset(&e->previous, 0, sizeof(e->previous));
+	if (prepare_inputs(e, err, sizeof(err)) < 0) {
+		e->run.error = xstrdup(err);
+		return -1;
+	}
+	memset(&e->run.st, 0, sizeof(e->run.st));
+	atomic_store(&e->run.stop, 0);
+	e->run.st.struct_size = sizeof(vg_stage);
+	e->run.st.id = sd->id;
+	e->run.st.dir = e->dir;
+	e->run.st.model = sd->model ? sd->model : r->j->model;
+	{
+		const model_def *md = pipeline_model(r->p, e->run.st.model);
+		e->run.st.model_id = md ? md->id : e->run.st.model;
+	}
+	e->run.st.job = &r->info;
+	e->run.st.svc = services_table();
+	e->run.st.n_inputs = sd->n_inputs;
+	e->run.st.inputs = e->inputs;
+	e->run.st.attempt = ss->attempts;
+	e->run.st.feedback = e->feedback;
+	e->run.st.previous = e->prev_path ? &e->previous : NULL;
+	e->run.st.core = &e->run;
+	e->run.job = r->j;
+	e->run.on_progress = on_progress;
+	e->run.ud = e;
+
+	pthread_mutex_lock(&r->j->lock);
+	ss->attempts++;
+	ss->started_ms = util_now_ms();
+	e->start_progress = r->j->progress;
+	if (sd->status) {
+		char *words = status_words(sd->status);
+		job_set_locked(r->j, sd->status, -1, words);
+		free(words);
+	}
+	notify_locked(r);
+	pthread_mutex_unlock(&r->j->lock);
+
+	e->started_ms = util_now_ms();
+	e->deadline_ms = sd->timeout_ms ? e->started_ms + sd->timeout_ms : 0;
+	e->timed_out = 0;
+	e->runs++;
+	e->state = S_RUNNING;
+	r->n_running++;
+	log_msg(VG_LOG_DEBUG, "[%.8s %s] start (run %d)", r->j->id, sd->id, ss->attempts);
+	if (pthread_create(&e->th, NULL, stage_thread, e) != 0) {
+		e->state = S_WAIT;
+		r->n_running--;
+		e->run.error = xstrdup("cannot start a thread for the stage");
+		return -1;
+	}
+	return 0;
+}
+
+/* Records a finished stage's output; copies text into a response field. */
+static int record(runner *r, exec *e, char *err, size_t errlen)
+{
+	const stage_def *sd = def_of(e);
+	job_stage_state *ss = &r->j->stages[e->idx];
+	const char *rel = e->run.out_path + strlen(r->j->dir) + 1;
+	char *res = util_path_join(e->dir, "result.json"), *text = NULL;
+	json_t *o = json_pack("{s:s, s:s, s:i, s:I}", "kind", e->run.out_kind, "path", rel,
+			      "attempts", ss->attempts, "duration_ms",
+			      (json_int_t)(util_now_ms() - e->started_ms));
+	char *dump = json_dumps(o, JSON_INDENT(2));
+	int rc = -1;
+
+	json_decref(o);
+	if (!dump || util_write_file_atomic(res, dump, strlen(dump)) < 0) {
+		util_errf(err, errlen, "cannot write %s: %s", res, strerror(errno));
+		goto out;
+	}
+	if (sd->result) {
+		size_t len;
+		if (util_read_file(e->run.out_path, INPUT_MAX, &text, &len, err, errlen) < 0)
+			goto out;
+		while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' ||
+				   text[len - 1] == '\r'))
+			text[--len] = '\0';
+		if (!util_utf8_valid(text, len, NULL)) {
+			util_errf(err, errlen, "stage output is not valid UTF-8");
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&r->j->lock);
+	free(ss->kind);
+	free(ss->path);
+	ss->kind = xstrdup(e->run.out_kind);
+	ss->path = xstrdup(e->run.out_path);
+	ss->done = 1;
+	ss->ended_ms = util_now_ms();
+	if (text)
+		job_set_field_locked(r->j, sd->result, text);
+	job_set_locked(r->j, NULL, sd->progress, NULL);
+	notify_locked(r);
+	pthread_mutex_unlock(&r->j->lock);
+	rc = 0;
+out:
+	free(text);
+	free(dump);
+	free(res);
+	return rc;
+}
+
+/* 1 if stage d depends on stage a, directly or further up. */
+static int depends_on(const pipeline *p, size_t d, size_t a)
+{
+	for (size_t k = 0; k < p->stages[d].n_inputs; k++) {
+		size_t in = p->stages[d].input_idx[k];
+		if (in != SIZE_MAX && (in == a || depends_on(p, in, a)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Sends the failure of e back to its on_error stage: that stage and every
+ * finished stage after it run again. */
+static void request_repair(runner *r, exec *e)
+{
+	const stage_def *sd = def_of(e);
+	size_t target = sd->repair_idx;
+	exec *t = &r->ex[target];
+
+	e->repairs_used++;
+	log_msg(VG_LOG_INFO, "[%.8s] %s failed; asking %s for a repair (%d of %d)", r->j->id,
+		sd->id, r->p->stages[target].id, e->repairs_used, sd->max_repairs);
+	free(t->feedback);
+	t->feedback = xstrdup(stage_run_error(&e->run, e->rc));
+	free(t->prev_path);
+	t->prev_path = archive_output(r, target);
+	t->state = S_WAIT;
+	for (size_t i = 0; i < r->p->n_stages; i++) {
+		if (i == target || !depends_on(r->p, i, target))
+			continue;
+		if (r->ex[i].state == S_DONE || r->ex[i].state == S_FAILED) {
+			free(archive_output(r, i));
+			r->ex[i].state = S_WAIT;
+		}
+	}
+}
+
+static void fail_job(runner *r, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail_job(runner *r, int rc, const char *fmt, ...)
+{
+	strbuf sb = { 0 };
+	va_list ap;
+
+	if (r->fail_msg)
+		return; /* the first failure is the one users need */
+	va_start(ap, fmt);
+	sb_vprintf(&sb, fmt, ap);
+	va_end(ap);
+	r->fail_msg = sb_steal(&sb);
+	r->fail_rc = rc ? rc : VG_EFAIL;
+	for (size_t i = 0; i < r->p->n_stages; i++)
+		if (r->ex[i].state == S_RUNNING)
+			atomic_store(&r->ex[i].run.stop, 1);
+}
+
+static void finish(runner *r, exec *e)
+{
+	const stage_def *sd = def_of(e);
+	long long dur = util_now_ms() - e->started_ms;
+	char err[512];
+	int rc = e->rc, ok;
+
+	pthread_join(e->th, NULL);
+	r->n_running--;
+	if (rc == VG_OK && record(r, e, err, sizeof(err)) < 0) {
+		free(e->run.error);
+		e->run.error = xstrdup(err);
+		rc = VG_EIO;
+	}
+	ok = rc == VG_OK;
+	if (r->ev && r->ev->on_stage)
+		r->ev->on_stage(r->ev->ud, r->j, sd, ok, dur);
+	if (ok) {
+		e->state = S_DONE;
+		free(e->feedback);
+		e->feedback = NULL;
+		log_msg(VG_LOG_DEBUG, "[%.8s %s] done in %lld ms", r->j->id, sd->id, dur);
+		return;
+	}
+	e->state = S_FAILED;
+	if (r->fail_msg)
+		return; /* already failing: this is a stage we stopped */
+	if (job_cancelled(r->j)) {
+		fail_job(r, VG_ECANCELED, "Cancelled by request");
+		return;
+	}
+	if (e->timed_out) {
+		rc = VG_ETIMEDOUT;
+		free(e->run.error);
+		e->run.error = NULL;
+		snprintf(err, sizeof(err), "timed out after %ld s", sd->timeout_ms / 1000);
+		e->run.error = xstrdup(err);
+	}
+	log_msg(VG_LOG_WARN, "[%.8s %s] failed: %s", r->j->id, sd->id, stage_run_error(&e->run, rc));
+	if (rc == VG_ESCRIPT && sd->repair_stage) {
+		if (e->repairs_used < sd->max_repairs) {
+			request_repair(r, e);
+			e->state = S_WAIT;
+			return;
+		}
+		fail_job(r, rc, "Stage %s failed after %d repair%s: %s", sd->id, sd->max_repairs,
+			 sd->max_repairs == 1 ? "" : "s", stage_run_error(&e->run, rc));
+		return;
+	}
+	if ((rc == VG_EFAIL || rc == VG_ETIMEDOUT || rc == VG_EIO) &&
+	    e->retries_used < sd->retries) {
+		e->retries_used++;
+		log_msg(VG_LOG_INFO, "[%.8s %s] retry %d of %d", r->j->id, sd->id,
+			e->retries_used, sd->retries);
+		e->state = S_WAIT;
+		return;
+	}
+	fail_job(r, rc, "Stage %s failed: %s", sd->id, stage_run_error(&e->run, rc));
+}
+
+static int inputs_ready(const runner *r, size_t i)
+{
+	const stage_def *sd = &r->p->stages[i];
+
+	for (size_t k = 0; k < sd->n_inputs; k++)
+		if (sd->input_idx[k] != SIZE_MAX && r->ex[sd->input_idx[k]].state != S_DONE)
+			return 0;
+	return 1;
+}
+
+/* Starts what can start; returns how many stages are not done. */
+static size_t schedule(runner *r)
+{
+	size_t left = 0;
+
+	for (size_t i = 0; i < r->p->n_stages; i++) {
+		exec *e = &r->ex[i];
+
+		if (e->state != S_DONE)
+			left++;
+		if (e->state != S_WAIT || r->fail_msg || !inputs_ready(r, i))
+			continue;
+		if (r->j->stages[i].path) {
+			/* A re-run after a retry: keep the failed try's output. */
+			char *old = archive_output(r, i);
+			if (!e->prev_path || !e->feedback) {
+				free(e->prev_path);
+				e->prev_path = old;
+			} else {
+				free(old);
+			}
+		}
+		if (launch(r, e) < 0)
+			fail_job(r, VG_EIO, "Stage %s could not start: %s", r->p->stages[i].id,
+				 stage_run_error(&e->run, VG_EIO));
+	}
+	return left;
+}
+
+/* Waits for the next stage end or tick; enforces deadlines. mu held. */
+static void wait_tick(runner *r)
+{
+	long long now = util_now_ms(), wake = now + TICK_MS;
+	struct timespec ts;
+
+	for (size_t i = 0; i < r->p->n_stages; i++) {
+		exec *e = &r->ex[i];
+		if (e->state != S_RUNNING || !e->deadline_ms || e->timed_out)
+			continue;
+		if (now >= e->deadline_ms) {
+			e->timed_out = 1;
+			atomic_store(&e->run.stop, 1);
+		} else if (e->deadline_ms < wake) {
+			wake = e->deadline_ms;
+		}
+	}
+	for (size_t i = 0; i < r->p->n_stages; i++)
+		if (r->ex[i].state == S_FINISHED)
+			return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wake -= now;
+	ts.tv_sec += wake / 1000;
+	ts.tv_nsec += (wake % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+}
+
+static void runner_init(runner *r, const pipeline *p, job *j, const runner_events *ev)
+{
+	memset(r, 0, sizeof(*r));
+	r->p = p;
+	r->j = j;
+	r->ev = ev;
+	r->info.id = j->id;
+	r->info.question = j->question;
+	r->info.model = j->model;
+	r->info.voice = j->voice;
+	r->info.job_dir = j->dir;
+	r->info.created_at = j->created_at;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->ex = xcalloc(p->n_stages, sizeof(*r->ex));
+	for (size_t i = 0; i < p->n_stages; i++) {
+		char rel[128];
+		snprintf(rel, sizeof(rel), "stages/%s", p->stages[i].id);
+		r->ex[i].r = r;
+		r->ex[i].idx = i;
+		r->ex[i].dir = util_path_join(j->dir, rel);
+		r->ex[i].state = j->stages[i].done ? S_DONE : S_WAIT;
+	}
+}
+
+static void runner_destroy(runner *r)
+{
+	for (size_t i = 0; i < r->p->n_stages; i++) {
+		exec *e = &r->ex[i];
+		stage_run_clear(&e->run);
+		free_inputs(e);
+		free(e->prev_path);
+		free(e->feedback);
+		free(e->dir);
+	}
+	free(r->ex);
+	free(r->fail_msg);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+}
+
+int runner_run(const pipeline *p, job *j, const runner_events *ev)
+{
+	runner r;
+	int rc;
+
+	pthread_mutex_lock(&j->lock);
+	if (!j->stages || j->n_stages != p->n_stages) {
+		free(j->stages);
+		j->n_stages = p->n_stages;
+		j->stages = xcalloc(p->n_stages, sizeof(*j->stages));
+		pthread_mutex_unlock(&j->lock);
+		job_load_stage_results(j, p);
+	} else {
+		pthread_mutex_unlock(&j->lock);
+	}
+	runner_init(&r, p, j, ev);
+	pthread_mutex_lock(&r.mu);
+	for (;;) {
+		size_t left;
+
+		if (job_cancelled(j) && !r.fail_msg)
+			fail_job(&r, VG_ECANCELED, "Cancelled by request");
+		for (size_t i = 0; i < p->n_stages; i++)
+			if (r.ex[i].state == S_FINISHED)
+				finish(&r, &r.ex[i]);
+		left = schedule(&r);
+		if (r.n_running == 0 && (left == 0 || r.fail_msg))
+			break;
+		if (r.n_running == 0) {
+			/* Nothing runs and nothing can start: a stage waits on
+			 * one that failed without failing the job. */
+			fail_job(&r, VG_EFAIL, "no stage can run (inputs missing)");
+			break;
+		}
+		wait_tick(&r);
+	}
+	pthread_mutex_unlock(&r.mu);
+	if (r.fail_msg)
+		job_update(&r, "failed", 100, r.fail_msg);
+	else
+		job_update(&r, "completed", 100, "Video generated successfully");
+	rc = r.fail_msg ? r.fail_rc : VG_OK;
+	runner_destroy(&r);
+	return rc;
+}

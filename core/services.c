@@ -1,0 +1,341 @@
+/*
+ * The services table: what a plugin may ask of the core. Each function gets
+ * the vg_stage, whose core pointer leads back to the stage_run that holds
+ * the execution's state.
+ */
+#include "services.h"
+#include "job.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static stage_run *run_of(const vg_stage *st)
+{
+	return (stage_run *)st->core;
+}
+
+static void svc_log(const vg_stage *st, int level, const char *fmt, ...)
+{
+	char prefix[96];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "[%.8s %s] ", st->job ? st->job->id : "-",
+		 st->id ? st->id : "-");
+	va_start(ap, fmt);
+	log_vmsg(level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+static void svc_fail(const vg_stage *st, const char *fmt, ...)
+{
+	stage_run *run = run_of(st);
+	strbuf sb = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_vprintf(&sb, fmt, ap);
+	va_end(ap);
+	free(run->error);
+	run->error = sb_steal(&sb);
+}
+
+static int set_output(stage_run *run, const char *kind, const char *abs)
+{
+	free(run->out_kind);
+	free(run->out_path);
+	run->out_kind = xstrdup(kind);
+	run->out_path = xstrdup(abs);
+	return VG_OK;
+}
+
+static int name_ok(const char *name)
+{
+	if (!name[0] || strlen(name) > 128 || !strcmp(name, ".") || !strcmp(name, "..") ||
+	    !strcmp(name, "result.json"))
+		return 0;
+	for (const char *c = name; *c; c++)
+		if (*c == '/' || (unsigned char)*c < 0x20)
+			return 0;
+	return 1;
+}
+
+static int svc_output_write(const vg_stage *st, const char *kind, const char *name,
+			    const void *data, size_t len)
+{
+	stage_run *run = run_of(st);
+	char *path;
+	int rc;
+
+	if (!kind || !kind[0] || !name || !name_ok(name)) {
+		svc_fail(st, "plugin asked to write an output with a bad name");
+		return VG_EINVAL;
+	}
+	path = util_path_join(st->dir, name);
+	if (util_write_file_atomic(path, data, len) < 0) {
+		svc_fail(st, "cannot write %s: %s", path, strerror(errno));
+		free(path);
+		return VG_EIO;
+	}
+	rc = set_output(run, kind, path);
+	free(path);
+	return rc;
+}
+
+static int svc_output_file(const vg_stage *st, const char *kind, const char *path)
+{
+	stage_run *run = run_of(st);
+	char *abs = util_path_join(st->dir, path);
+	struct stat sb;
+	int rc = VG_EINVAL;
+
+	if (!kind || !kind[0])
+		goto out;
+	if (!util_path_inside(abs, st->job->job_dir)) {
+		svc_fail(st, "output %s lies outside the job directory", path);
+		goto out;
+	}
+	if (stat(abs, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		svc_fail(st, "output %s is not a regular file", path);
+		goto out;
+	}
+	rc = set_output(run, kind, abs);
+out:
+	free(abs);
+	return rc;
+}
+
+static void svc_progress(const vg_stage *st, double fraction, const char *note)
+{
+	stage_run *run = run_of(st);
+
+	if (!(fraction >= 0))
+		fraction = 0;
+	if (fraction > 1)
+		fraction = 1;
+	if (run->on_progress)
+		run->on_progress(run, fraction, note);
+}
+
+static int svc_cancelled(const vg_stage *st)
+{
+	stage_run *run = run_of(st);
+
+	return atomic_load(&run->stop) || (run->job && job_cancelled(run->job));
+}
+
+static int cancelled_cb(void *ud)
+{
+	return svc_cancelled(ud);
+}
+
+#pragma weak proc_run
+static int svc_spawn(const vg_stage *st, const vg_proc *proc, int *exit_code)
+{
+	vg_proc p = *proc;
+
+	if (!proc_run)
+		return VG_ENOTSUP;
+	if (!p.cwd)
+		p.cwd = st->dir;
+	return proc_run(&p, cancelled_cb, (void *)st, exit_code);
+}
+
+/* The HTTP client lands with the cloud plugins; until it is linked in,
+ * svc->http answers VG_ENOTSUP. */
+int http_do(const vg_http_request *req, vg_http_response *resp, int (*cancelled)(void *),
+	    void *ud, char *err, size_t errlen) __attribute__((weak));
+void http_response_free(vg_http_response *resp) __attribute__((weak));
+
+static int svc_http(const vg_stage *st, const vg_http_request *req, vg_http_response *resp,
+		    char *err, size_t errlen)
+{
+	if (!http_do) {
+		util_errf(err, errlen, "this vidgen has no HTTP client");
+		return VG_ENOTSUP;
+	}
+	return http_do(req, resp, cancelled_cb, (void *)st, err, errlen);
+}
+
+static void svc_http_free(vg_http_response *resp)
+{
+	if (http_response_free)
+		http_response_free(resp);
+}
+
+static const char *svc_secret(const vg_stage *st, const char *name)
+{
+	stage_run *run = run_of(st);
+	const char *v = getenv(name);
+	char *val = NULL, fname[256];
+
+	if (v && v[0]) {
+		val = xstrdup(v);
+	} else {
+		snprintf(fname, sizeof(fname), "%s_FILE", name);
+		v = getenv(fname);
+		if (!v || !v[0])
+			return NULL;
+		size_t len;
+		if (util_read_file(v, 65536, &val, &len, NULL, 0) < 0)
+			return NULL;
+		while (len > 0 && (val[len - 1] == '\n' || val[len - 1] == '\r'))
+			val[--len] = '\0';
+	}
+	run->secrets = xrealloc(run->secrets, (run->n_secrets + 1) * sizeof(char *));
+	run->secrets[run->n_secrets++] = val;
+	return val;
+}
+
+/* ---- templates --------------------------------------------------------- */
+
+static const vg_artifact *input_by(const vg_stage *st, const char *from, const char *kind)
+{
+	for (size_t i = 0; i < st->n_inputs; i++) {
+		const vg_artifact *a = &st->inputs[i];
+		if (from && !strcmp(a->from, from))
+			return a;
+		if (kind && !strcmp(a->kind, kind))
+			return a;
+	}
+	return NULL;
+}
+
+static void narration_lines(const vg_stage *st, strbuf *out)
+{
+	const vg_artifact *a = input_by(st, NULL, "narration");
+	json_t *o, *segs, *s;
+	size_t i;
+
+	if (!a || !a->data)
+		return;
+	o = json_loads(a->data, 0, NULL);
+	segs = json_object_get(o, "segments");
+	json_array_foreach(segs, i, s) {
+		json_t *t = json_object_get(s, "text"), *d = json_object_get(s, "duration");
+		sb_printf(out, "Segment %zu (%.2f s): %s\n", i, json_number_value(d),
+			  json_is_string(t) ? json_string_value(t) : "");
+	}
+	json_decref(o);
+}
+
+static void expand_token(const vg_stage *st, const char *tok, size_t n, strbuf *out)
+{
+	const vg_artifact *a = NULL;
+
+#define IS(lit) (n == sizeof(lit) - 1 && !strncmp(tok, lit, n))
+	if (IS("question")) {
+		sb_puts(out, st->job->question);
+	} else if (IS("model")) {
+		sb_puts(out, st->model ? st->model : "");
+	} else if (IS("voice")) {
+		sb_puts(out, st->job->voice ? st->job->voice : "");
+	} else if (IS("input")) {
+		if (st->n_inputs && st->inputs[0].data)
+			sb_puts(out, st->inputs[0].data);
+	} else if (n > 6 && !strncmp(tok, "input:", 6)) {
+		char id[80];
+		snprintf(id, sizeof(id), "%.*s", (int)(n - 6), tok + 6);
+		a = input_by(st, id, NULL);
+		if (a && a->data)
+			sb_puts(out, a->data);
+	} else if (IS("feedback")) {
+		sb_puts(out, st->feedback ? st->feedback : "");
+	} else if (IS("previous")) {
+		if (st->previous && st->previous->data)
+			sb_puts(out, st->previous->data);
+	} else if (IS("narration_segments")) {
+		narration_lines(st, out);
+	} else {
+		/* Not ours (a template may quote code with braces): keep it. */
+		sb_puts(out, "{{");
+		sb_append(out, tok, n);
+		sb_puts(out, "}}");
+	}
+#undef IS
+}
+
+static char *svc_render_template(const vg_stage *st, const char *tmpl)
+{
+	strbuf out = { 0 };
+	const char *s = tmpl;
+
+	while (*s) {
+		const char *open = strstr(s, "{{"), *close;
+		if (!open) {
+			sb_puts(&out, s);
+			break;
+		}
+		close = strstr(open + 2, "}}");
+		if (!close) {
+			sb_puts(&out, s);
+			break;
+		}
+		sb_append(&out, s, (size_t)(open - s));
+		expand_token(st, open + 2, (size_t)(close - open - 2), &out);
+		s = close + 2;
+	}
+	return sb_steal(&out);
+}
+
+static const vg_services table = {
+	.abi_minor = VIDGEN_ABI_MINOR,
+	.struct_size = sizeof(vg_services),
+	.log = svc_log,
+	.output_write = svc_output_write,
+	.output_file = svc_output_file,
+	.progress = svc_progress,
+	.cancelled = svc_cancelled,
+	.fail = svc_fail,
+	.render_template = svc_render_template,
+	.spawn = svc_spawn,
+	.http = svc_http,
+	.http_free = svc_http_free,
+	.secret = svc_secret,
+};
+
+const vg_services *services_table(void)
+{
+	return &table;
+}
+
+void stage_run_clear(stage_run *run)
+{
+	free(run->error);
+	free(run->out_kind);
+	free(run->out_path);
+	for (size_t i = 0; i < run->n_secrets; i++) {
+		/* Wipe: secrets must not linger in freed heap memory. */
+		volatile char *p = run->secrets[i];
+		while (*p)
+			*p++ = '\0';
+		free(run->secrets[i]);
+	}
+	free(run->secrets);
+	run->error = run->out_kind = run->out_path = NULL;
+	run->secrets = NULL;
+	run->n_secrets = 0;
+}
+
+const char *stage_run_error(const stage_run *run, int rc)
+{
+	if (run->error && run->error[0])
+		return run->error;
+	switch (rc) {
+	case VG_EINVAL: return "invalid input or setting";
+	case VG_ECANCELED: return "cancelled";
+	case VG_ETIMEDOUT: return "timed out";
+	case VG_ENOMEM: return "out of memory";
+	case VG_EIO: return "input/output error";
+	case VG_EHTTP: return "the remote service answered an error";
+	case VG_ESCRIPT: return "the script could not be rendered";
+	case VG_ENOTSUP: return "service not available";
+	}
+	return "failed";
+}

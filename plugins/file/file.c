@@ -1,0 +1,148 @@
+/*
+ * file: keeps the finished video in a local folder as <video_id>.mp4 and
+ * answers where it is: base_url + name when one is set (the daemon serves
+ * /media/), else the file's absolute path.
+ */
+#include <vidgen/plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct file_store {
+	const char *dir;      /* "" = <job root>/videos */
+	const char *base_url; /* "" = answer the path */
+} file_store;
+
+static const vg_setting settings[] = {
+	{ "dir", VG_SET_PATH, offsetof(file_store, dir), "", 0, 0, 0, NULL,
+	  "folder for finished videos (default: videos/ beside the job folders)" },
+	{ "base_url", VG_SET_STRING, offsetof(file_store, base_url), "${VIDGEN_MEDIA_URL:-}",
+	  0, 0, 0, NULL, "URL prefix the video is served under, e.g. /media/ (default: "
+	  "answer the file path)" },
+	VG_SETTINGS_END
+};
+
+static int mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, path, n + 1);
+	for (char *s = buf + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536], tmp[PATH_MAX];
+	int in = -1, out = -1, rc = -1;
+	ssize_t n;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.part", to) >= (int)sizeof(tmp))
+		return -1;
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		goto out;
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0)
+		goto out;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				goto out;
+			}
+			off += w;
+		}
+	}
+	if (n < 0 || fsync(out) < 0)
+		goto out;
+	if (close(out) < 0) {
+		out = -1;
+		goto out;
+	}
+	out = -1;
+	rc = rename(tmp, to);
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+static const vg_artifact *find_video(const vg_stage *st)
+{
+	for (size_t i = 0; i < st->n_inputs; i++)
+		if (!strcmp(st->inputs[i].kind, "video"))
+			return &st->inputs[i];
+	return NULL;
+}
+
+static int file_run(void *inst, vg_stage *st)
+{
+	const file_store *fs = inst;
+	const vg_artifact *video = find_video(st);
+	char dir[PATH_MAX], dest[PATH_MAX], url[PATH_MAX + 256];
+	const char *slash;
+
+	if (!video) {
+		st->svc->fail(st, "stage \"%s\" has no video input to store", st->id);
+		return VG_EINVAL;
+	}
+	if (fs->dir[0]) {
+		snprintf(dir, sizeof(dir), "%s", fs->dir);
+	} else {
+		slash = strrchr(st->job->job_dir, '/');
+		snprintf(dir, sizeof(dir), "%.*s/videos",
+			 (int)(slash ? slash - st->job->job_dir : 0), st->job->job_dir);
+	}
+	if (snprintf(dest, sizeof(dest), "%s/%s.mp4", dir, st->job->id) >= (int)sizeof(dest) ||
+	    mkdirs(dir) < 0) {
+		st->svc->fail(st, "cannot create the video folder %s: %s", dir, strerror(errno));
+		return VG_EIO;
+	}
+	/* A hard link when the folder shares the file system, else a copy. */
+	unlink(dest);
+	if (link(video->path, dest) < 0 && copy_file(video->path, dest) < 0) {
+		st->svc->fail(st, "cannot store the video as %s: %s", dest, strerror(errno));
+		return VG_EIO;
+	}
+	if (fs->base_url[0])
+		snprintf(url, sizeof(url), "%s%s%s.mp4", fs->base_url,
+			 fs->base_url[strlen(fs->base_url) - 1] == '/' ? "" : "/", st->job->id);
+	else
+		snprintf(url, sizeof(url), "%s", dest);
+	st->svc->log(st, VG_LOG_INFO, "stored %s", dest);
+	return st->svc->output_write(st, "url", "url.txt", url, strlen(url));
+}
+
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "file",
+	.kind = "store",
+	.version = "1.0.0",
+	.description = "keeps finished videos in a local folder",
+	.settings = settings,
+	.instance_size = sizeof(file_store),
+	.run = file_run,
+};

@@ -1,0 +1,3 @@
+plugin_LTLIBRARIES += plugins/file.la
+plugins_file_la_SOURCES = plugins/file/file.c
+plugins_file_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -1,0 +1,3 @@
+plugin_LTLIBRARIES += plugins/replay.la
+plugins_replay_la_SOURCES = plugins/replay/replay.c
+plugins_replay_la_LDFLAGS = $(PLUGIN_LDFLAGS)

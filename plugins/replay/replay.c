@@ -1,0 +1,220 @@
+/*
+ * replay: plays back recorded model answers, so a pipeline runs offline.
+ * Answers live in DIR/<any-folder>/: question.txt names the question,
+ * <answer>.txt is the answer for the stage (and <answer>.<attempt>.txt, when
+ * present, for a retry or repair run).
+ */
+#include <vidgen/plugin.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define MAX_ANSWER (8u << 20)
+
+typedef struct replay {
+	const char *dir;    /* answers folder */
+	const char *answer; /* file stem; "" = the stage id */
+	const char *kind;   /* output artifact kind */
+	long delay_ms;      /* simulated model latency */
+	const char *log;    /* append one line per call here ("" = VIDGEN_REPLAY_LOG) */
+} replay;
+
+static const vg_setting settings[] = {
+	{ "dir", VG_SET_PATH, offsetof(replay, dir), NULL, 1, 0, 0, NULL,
+	  "folder of recorded answers: one subfolder per question" },
+	{ "answer", VG_SET_STRING, offsetof(replay, answer), "", 0, 0, 0, NULL,
+	  "answer file stem to play (default: the stage id)" },
+	{ "kind", VG_SET_STRING, offsetof(replay, kind), "text", 0, 0, 0, "text|script",
+	  "artifact kind of the output" },
+	{ "delay_ms", VG_SET_INT, offsetof(replay, delay_ms), "0", 0, 0, 600000, NULL,
+	  "wait this long before answering, like a slow model" },
+	{ "log", VG_SET_PATH, offsetof(replay, log), "", 0, 0, 0, NULL,
+	  "append \"stage<TAB>job<TAB>attempt\" per call (default: $VIDGEN_REPLAY_LOG)" },
+	VG_SETTINGS_END
+};
+
+static int replay_init(void *inst, char *err, size_t errlen)
+{
+	replay *r = inst;
+	struct stat sb;
+
+	if (stat(r->dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "answers folder %s: %s", r->dir,
+			 errno ? strerror(errno) : "not a folder");
+		return VG_EINVAL;
+	}
+	for (const char *c = r->answer; *c; c++) {
+		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
+			snprintf(err, errlen, "answer \"%s\" may use only letters, digits, _ and -",
+				 r->answer);
+			return VG_EINVAL;
+		}
+	}
+	return VG_OK;
+}
+
+/* Lower-case letters and digits only, so matching ignores case, spacing
+ * and punctuation. Writes at most n-1 bytes. */
+static void normalize(const char *s, char *out, size_t n)
+{
+	size_t k = 0;
+
+	for (; *s && k + 1 < n; s++)
+		if (isalnum((unsigned char)*s))
+			out[k++] = (char)tolower((unsigned char)*s);
+	out[k] = '\0';
+}
+
+static char *read_small(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = malloc(max + 1);
+	if (!buf) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, max + 1, f);
+	fclose(f);
+	if (n > max) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* Finds the subfolder whose question.txt matches; returns its name in out. */
+static int find_question(const replay *r, const char *question, char *out, size_t n)
+{
+	char got[16384], path[4096];
+	DIR *d = opendir(r->dir);
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	char *w = malloc(strlen(question) + 1);
+	if (!w) {
+		closedir(d);
+		return 0;
+	}
+	normalize(question, w, strlen(question) + 1);
+	while (!found && (de = readdir(d))) {
+		char *q;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/question.txt", r->dir, de->d_name);
+		q = read_small(path, sizeof(got) - 1, NULL);
+		if (!q)
+			continue;
+		normalize(q, got, sizeof(got));
+		free(q);
+		if (got[0] && !strcmp(got, w)) {
+			snprintf(out, n, "%s", de->d_name);
+			found = 1;
+		}
+	}
+	free(w);
+	closedir(d);
+	return found;
+}
+
+static int wait_delay(const replay *r, vg_stage *st)
+{
+	long left = r->delay_ms;
+
+	while (left > 0) {
+		long step = left > 50 ? 50 : left;
+		struct timespec ts = { 0, step * 1000000L };
+		if (st->svc->cancelled(st))
+			return VG_ECANCELED;
+		nanosleep(&ts, NULL);
+		left -= step;
+		st->svc->progress(st, 1.0 - (double)left / (double)r->delay_ms, NULL);
+	}
+	return st->svc->cancelled(st) ? VG_ECANCELED : VG_OK;
+}
+
+static void log_call(const replay *r, const vg_stage *st)
+{
+	const char *path = r->log[0] ? r->log : getenv("VIDGEN_REPLAY_LOG");
+	char line[512];
+	int fd, n;
+
+	if (!path || !path[0])
+		return;
+	n = snprintf(line, sizeof(line), "%s\t%s\t%d\n", st->id, st->job->id, st->attempt);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	/* One write per line with O_APPEND: concurrent jobs do not interleave. */
+	if (write(fd, line, (size_t)n) < 0)
+		st->svc->log(st, VG_LOG_WARN, "cannot append to the replay log");
+	close(fd);
+}
+
+static int replay_run(void *inst, vg_stage *st)
+{
+	const replay *r = inst;
+	const char *stem = r->answer[0] ? r->answer : st->id;
+	char folder[256], path[4096];
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!find_question(r, st->job->question, folder, sizeof(folder))) {
+		st->svc->fail(st, "no recorded answer for the question \"%.200s\" in %s "
+			      "(each subfolder's question.txt is compared, ignoring case and "
+			      "punctuation)", st->job->question, r->dir);
+		return VG_EINVAL;
+	}
+	log_call(r, st);
+	rc = wait_delay(r, st);
+	if (rc != VG_OK)
+		return rc;
+	if (st->attempt > 0) {
+		snprintf(path, sizeof(path), "%s/%s/%s.%d.txt", r->dir, folder, stem, st->attempt);
+		text = read_small(path, MAX_ANSWER, &len);
+	}
+	if (!text) {
+		snprintf(path, sizeof(path), "%s/%s/%s.txt", r->dir, folder, stem);
+		text = read_small(path, MAX_ANSWER, &len);
+	}
+	if (!text) {
+		st->svc->fail(st, "no recorded answer %s.txt for stage \"%s\" in %s/%s", stem,
+			      st->id, r->dir, folder);
+		return VG_EINVAL;
+	}
+	st->svc->log(st, VG_LOG_DEBUG, "replaying %s", path);
+	rc = st->svc->output_write(st, r->kind, strcmp(r->kind, "script") ? "output.txt"
+				   : "script.py", text, len);
+	free(text);
+	return rc;
+}
+
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "replay",
+	.kind = "model",
+	.version = "1.0.0",
+	.description = "plays back recorded model answers (offline runs and tests)",
+	.settings = settings,
+	.instance_size = sizeof(replay),
+	.init = replay_init,
+	.run = replay_run,
+};

@@ -1,0 +1,49 @@
+# Tests: cmocka unit tests (one per core module) and end-to-end scripts,
+# all speaking TAP so every case is counted.
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+SH_LOG_DRIVER = $(LOG_DRIVER)
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+# Unit tests run under valgrind when VIDGEN_VALGRIND=1 (see tests/valgrind.sh).
+LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/valgrind.sh
+AM_TESTS_ENVIRONMENT = \
+	CMOCKA_MESSAGE_OUTPUT=TAP; export CMOCKA_MESSAGE_OUTPUT; \
+	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
+	top_builddir='$(abs_top_builddir)'; export top_builddir; \
+	VIDGEN='$(abs_top_builddir)/vidgen'; export VIDGEN; \
+	VIDGEN_PLUGIN_PATH='$(abs_top_builddir)/plugins/.libs:$(abs_top_builddir)/tests/.libs'; \
+	export VIDGEN_PLUGIN_PATH;
+EXTRA_DIST += tests/valgrind.sh tests/e2e/lib.sh
+
+# A plugin built only for tests: sleeps, fails, counts, checks overlap.
+check_LTLIBRARIES += tests/testplug.la
+tests_testplug_la_SOURCES = tests/plugins/testplug.c
+# -rpath makes libtool build a shared module although it is not installed.
+tests_testplug_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+
+if HAVE_CMOCKA
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS)
+UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
+check_PROGRAMS += tests/unit/test_util tests/unit/test_config tests/unit/test_loader \
+	tests/unit/test_job tests/unit/test_runner
+TESTS += tests/unit/test_util tests/unit/test_config tests/unit/test_loader \
+	tests/unit/test_job tests/unit/test_runner
+tests_unit_test_util_SOURCES = tests/unit/test_util.c
+tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_util_LDADD = $(UNIT_LDADD)
+tests_unit_test_config_SOURCES = tests/unit/test_config.c tests/unit/helpers.c tests/unit/helpers.h
+tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LDADD)
+tests_unit_test_loader_SOURCES = tests/unit/test_loader.c tests/unit/helpers.c tests/unit/helpers.h
+tests_unit_test_loader_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_loader_LDADD = $(UNIT_LDADD)
+tests_unit_test_job_SOURCES = tests/unit/test_job.c tests/unit/helpers.c tests/unit/helpers.h
+tests_unit_test_job_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_job_LDADD = $(UNIT_LDADD)
+tests_unit_test_runner_SOURCES = tests/unit/test_runner.c tests/unit/helpers.c tests/unit/helpers.h
+tests_unit_test_runner_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_runner_LDADD = $(UNIT_LDADD)
+endif
+
+TESTS += tests/e2e/engine.sh
+EXTRA_DIST += tests/e2e/engine.sh
