@@ -321,24 +321,66 @@ char *util_path_abs(const char *path)
 	return out;
 }
 
-/* Resolves symlinks in the longest existing prefix, keeps the rest. */
+/* Resolves symlinks in the longest existing prefix and keeps the rest, so
+ * a file that does not exist yet behind a symlink is judged by where the
+ * link leads, not by its name. */
 static char *real_or_abs(const char *path)
 {
 	char buf[PATH_MAX];
 	char *abs = util_path_abs(path), *r;
+	size_t plen, bl;
 
 	if (!abs)
 		return NULL;
-	if (realpath(abs, buf)) {
-		free(abs);
-		return xstrdup(buf);
+	/* Try abs, then each shorter prefix that ends before a '/', until one
+	 * resolves; plen 0 stands for "/", which always exists. */
+	for (plen = strlen(abs); plen > 0;) {
+		char save = abs[plen];
+		int found;
+
+		abs[plen] = '\0';
+		found = realpath(abs, buf) != NULL;
+		abs[plen] = save;
+		if (found)
+			break;
+		while (plen > 0 && abs[plen - 1] != '/')
+			plen--;
+		if (plen > 0)
+			plen--;
 	}
-	r = abs;
+	if (plen == 0)
+		strcpy(buf, "/");
+	if (abs[plen] == '/') {
+		/* The first missing component must not exist at all: a dangling
+		 * symlink could point anywhere once its target appears. */
+		struct stat sb;
+		char *next = strchr(abs + plen + 1, '/'), save = next ? *next : '\0';
+		int exists;
+
+		if (next)
+			*next = '\0';
+		exists = lstat(abs, &sb) == 0;
+		if (next)
+			*next = save;
+		if (exists) {
+			free(abs);
+			return NULL;
+		}
+	}
+	/* buf + the tail that does not exist yet (it starts with '/'). */
+	bl = strcmp(buf, "/") ? strlen(buf) : 0;
+	r = xmalloc(bl + strlen(abs + plen) + 2);
+	memcpy(r, buf, bl);
+	strcpy(r + bl, abs + plen);
+	if (!r[0])
+		strcpy(r, "/");
+	free(abs);
 	return r;
 }
 
 int util_path_inside(const char *path, const char *dir)
 {
+	/* NULL (unresolvable, or behind a dangling link) counts as outside. */
 	char *p = real_or_abs(path), *d = real_or_abs(dir);
 	size_t dl;
 	int in = 0;
@@ -346,8 +388,9 @@ int util_path_inside(const char *path, const char *dir)
 	if (!p || !d)
 		goto out;
 	dl = strlen(d);
-	while (dl > 1 && d[dl - 1] == '/')
+	while (dl > 0 && d[dl - 1] == '/')
 		dl--;
+	/* dl == 0: the directory is "/", which holds everything. */
 	in = strncmp(p, d, dl) == 0 && (p[dl] == '/' || p[dl] == '\0');
 out:
 	free(p);
