@@ -1,0 +1,72 @@
+# TAP helpers for the end-to-end scripts: source it, then `plan N` and one
+# `ok`/`skip` per check. Also gives $TMP, a scratch directory removed on exit.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   plan 3
+#   ok "[ -x \"$VIDGEN\" ]" "vidgen is built"   # COND: a shell command (eval'd)
+#   "$VIDGEN" --help >/dev/null; ok $? "--help exits 0"  # COND: an exit status
+#   skip "no Manim venv"
+#   diag "text"                                 # a "# text" comment line
+#
+# The script should end with `exit 0`; the TAP driver judges the ok lines.
+# `ok` returns COND's status (for `ok ... || diag ...`), so do not use set -e.
+
+TAP_N=0
+TAP_FAILED=0
+
+# A scratch directory per script, removed on exit (VIDGEN_KEEP_TMP=1 keeps it).
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/vidgen-e2e.XXXXXX") || {
+	echo "Bail out! cannot create a temporary directory"
+	exit 1
+}
+export TMP
+tap_cleanup() {
+	if [ "${VIDGEN_KEEP_TMP:-0}" = 1 ]; then
+		echo "# kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap tap_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# plan N: the number of checks this script makes.
+plan() {
+	echo "1..$1"
+}
+
+# ok COND DESC: COND is an exit status (a number, 0 = pass) or a shell
+# command run with eval (its exit status decides).
+ok() {
+	tap_cond=$1
+	shift
+	TAP_N=$((TAP_N + 1))
+	case $tap_cond in
+	'' | *[!0-9]*) (eval "$tap_cond") >/dev/null 2>&1; tap_rc=$? ;;
+	*) tap_rc=$tap_cond ;;
+	esac
+	if [ "$tap_rc" -eq 0 ]; then
+		echo "ok $TAP_N - $*"
+	else
+		echo "not ok $TAP_N - $*"
+		TAP_FAILED=$((TAP_FAILED + 1))
+	fi
+	return "$tap_rc"
+}
+
+# skip DESC: a check that cannot run here (counted as passed by TAP).
+skip() {
+	TAP_N=$((TAP_N + 1))
+	echo "ok $TAP_N # SKIP $*"
+}
+
+# diag TEXT...: a comment line; each line of TEXT is prefixed with "# ".
+diag() {
+	printf '%s\n' "$*" | sed 's/^/# /'
+}
+
+# bail_out REASON: stops the whole run (e.g. the binary is missing).
+bail_out() {
+	echo "Bail out! $*"
+	exit 1
+}
