@@ -1,0 +1,416 @@
+/*
+ * bedrock: one model stage on Amazon Bedrock Runtime's Converse API
+ * (POST /model/{modelId}/converse, SigV4-signed by svc->http). The prompt is
+ * a template file ([system] and [user] parts); errors become plain advice.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <jansson.h>
+
+#include "vidgen/plugin.h"
+
+#define BEDROCK_MAX_PROMPT (256 * 1024)
+#define BEDROCK_MAX_MODEL_ID 2048
+
+typedef struct bedrock_conf {
+	const char *endpoint;  /* "" = https://bedrock-runtime.REGION.amazonaws.com */
+	const char *region;    /* "" = AWS_REGION, else eu-west-3 */
+	const char *prompt;    /* template file */
+	long max_tokens;
+	double temperature;    /* < 0 = the model's default */
+	const char *output;    /* "text" | "script" */
+	long timeout_s;
+	long attempts;
+	/* filled by init() */
+	char *system_tmpl;
+	char *user_tmpl;
+} bedrock_conf;
+
+static const vg_setting bedrock_settings[] = {
+	{ "endpoint", VG_SET_STRING, offsetof(bedrock_conf, endpoint), "", 0, 0, 0, NULL,
+	  "Bedrock Runtime base URL; empty = https://bedrock-runtime.REGION.amazonaws.com" },
+	{ "region", VG_SET_STRING, offsetof(bedrock_conf, region), "", 0, 0, 0, NULL,
+	  "AWS region; empty = AWS_REGION, else eu-west-3" },
+	{ "prompt", VG_SET_PATH, offsetof(bedrock_conf, prompt), NULL, 1, 0, 0, NULL,
+	  "prompt template file: optional [system] part, then [user] part" },
+	{ "max_tokens", VG_SET_INT, offsetof(bedrock_conf, max_tokens), "4000", 0, 1, 200000,
+	  NULL, "inferenceConfig.maxTokens: longest answer, in tokens" },
+	{ "temperature", VG_SET_DOUBLE, offsetof(bedrock_conf, temperature), "-1", 0, -1, 1,
+	  NULL, "inferenceConfig.temperature (0..1); -1 = the model's default" },
+	{ "output", VG_SET_STRING, offsetof(bedrock_conf, output), "text", 0, 0, 0,
+	  "text|script", "artifact kind; \"script\" strips Markdown code fences" },
+	{ "timeout", VG_SET_INT, offsetof(bedrock_conf, timeout_s), "170", 0, 1, 3600, NULL,
+	  "seconds allowed for one HTTP request" },
+	{ "attempts", VG_SET_INT, offsetof(bedrock_conf, attempts), "4", 0, 1, 10, NULL,
+	  "HTTP tries on throttling and 5xx answers" },
+	VG_SETTINGS_END
+};
+
+/* ---- prompt templates (same format in the openai plugin) ---------------- */
+
+/* Splits a prompt file into its [system] and [user] parts; a file without
+ * markers is all user message. 0 ok. */
+static int prompt_split(const char *text, char **system, char **user)
+{
+	const char *s = strstr(text, "[system]\n"), *u = strstr(text, "[user]\n");
+
+	*system = NULL;
+	if (!u) {
+		*user = strdup(text);
+		return *user ? 0 : -1;
+	}
+	if (s && s < u) {
+		s += 9;
+		*system = strndup(s, (size_t)(u - s));
+	}
+	*user = strdup(u + 7);
+	return *user ? 0 : -1;
+}
+
+static int prompt_load(const char *path, char **system, char **user, char *err,
+		       size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+	int rc = VG_EINVAL;
+
+	if (!f) {
+		snprintf(err, errlen, "prompt: cannot open %s", path);
+		return VG_EINVAL;
+	}
+	buf = malloc(BEDROCK_MAX_PROMPT + 1);
+	if (!buf)
+		goto out;
+	n = fread(buf, 1, BEDROCK_MAX_PROMPT + 1, f);
+	if (n > BEDROCK_MAX_PROMPT || n == 0) {
+		snprintf(err, errlen, "prompt: %s is empty or larger than %d bytes", path,
+			 BEDROCK_MAX_PROMPT);
+		goto out;
+	}
+	buf[n] = '\0';
+	if (prompt_split(buf, system, user)) {
+		snprintf(err, errlen, "prompt: out of memory");
+		goto out;
+	}
+	rc = VG_OK;
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}
+
+/* The body of the first fenced code block, else the whole answer. */
+static char *strip_fences(const char *text)
+{
+	const char *open = strstr(text, "```"), *start, *close;
+
+	if (!open)
+		return strdup(text);
+	start = strchr(open, '\n');
+	if (!start)
+		return strdup(text);
+	start++;
+	close = strstr(start, "\n```");
+	return close ? strndup(start, (size_t)(close - start) + 1) : strdup(start);
+}
+
+/* ---- the plugin --------------------------------------------------------- */
+
+static int valid_region(const char *r)
+{
+	if (!*r || strlen(r) > 32)
+		return 0;
+	for (; *r; r++)
+		if (!islower((unsigned char)*r) && !isdigit((unsigned char)*r) && *r != '-')
+			return 0;
+	return 1;
+}
+
+static int bedrock_init(void *instance, char *err, size_t errlen)
+{
+	bedrock_conf *c = instance;
+
+	if (*c->region && !valid_region(c->region)) {
+		snprintf(err, errlen, "region: \"%s\" is not an AWS region name", c->region);
+		return VG_EINVAL;
+	}
+	if (*c->endpoint && strncmp(c->endpoint, "https://", 8) &&
+	    strncmp(c->endpoint, "http://", 7)) {
+		snprintf(err, errlen, "endpoint: must start with https:// or http://");
+		return VG_EINVAL;
+	}
+	return prompt_load(c->prompt, &c->system_tmpl, &c->user_tmpl, err, errlen);
+}
+
+static void bedrock_fini(void *instance)
+{
+	bedrock_conf *c = instance;
+
+	free(c->system_tmpl);
+	free(c->user_tmpl);
+	c->system_tmpl = c->user_tmpl = NULL;
+}
+
+static void region_of(const bedrock_conf *c, char *out, size_t outlen)
+{
+	const char *r = *c->region ? c->region : getenv("AWS_REGION");
+
+	if (!r || !*r)
+		r = getenv("AWS_DEFAULT_REGION");
+	snprintf(out, outlen, "%s", r && valid_region(r) ? r : "eu-west-3");
+}
+
+/* Percent-encodes a model id for the path (':' and '/' included). */
+static int model_path(const char *id, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t k = 0;
+
+	if (!id || !*id || strlen(id) > BEDROCK_MAX_MODEL_ID)
+		return -1;
+	for (const char *p = id; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (!isalnum(ch) && !strchr("._:/-", ch))
+			return -1;
+		if (k + 4 >= outlen)
+			return -1;
+		if (isalnum(ch) || ch == '.' || ch == '_' || ch == '-') {
+			out[k++] = (char)ch;
+		} else {
+			out[k++] = '%';
+			out[k++] = hex[ch >> 4];
+			out[k++] = hex[ch & 15];
+		}
+	}
+	out[k] = '\0';
+	return 0;
+}
+
+static char *build_body(const bedrock_conf *c, const char *system, const char *user)
+{
+	json_t *root = json_object(), *cfg = json_object();
+	char *out;
+
+	json_object_set_new(root, "messages", json_pack("[{s:s, s:[{s:s}]}]", "role", "user",
+							"content", "text", user));
+	if (system && *system)
+		json_object_set_new(root, "system", json_pack("[{s:s}]", "text", system));
+	json_object_set_new(cfg, "maxTokens", json_integer(c->max_tokens));
+	if (c->temperature >= 0)
+		json_object_set_new(cfg, "temperature", json_real(c->temperature));
+	json_object_set_new(root, "inferenceConfig", cfg);
+	out = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return out;
+}
+
+/* Short error type from x-amzn-ErrorType ("ThrottlingException:http://...")
+ * or the body's __type. */
+static void error_type(const vg_http_response *r, json_t *body, char *out, size_t outlen)
+{
+	const char *t = NULL;
+
+	for (size_t i = 0; r->headers && r->headers[i]; i++)
+		if (strncmp(r->headers[i], "x-amzn-errortype: ", 18) == 0)
+			t = r->headers[i] + 18;
+	if (!t && body)
+		t = json_string_value(json_object_get(body, "__type"));
+	if (!t)
+		t = "";
+	if (strrchr(t, '#'))
+		t = strrchr(t, '#') + 1;
+	snprintf(out, outlen, "%.*s", (int)strcspn(t, ":"), t);
+}
+
+/* Turns a Bedrock error answer into a message and a status. */
+static int explain_error(vg_stage *st, const char *model, const char *region,
+			 const vg_http_response *r)
+{
+	json_t *body = r->body ? json_loads(r->body, 0, NULL) : NULL;
+	const char *msg = body ? json_string_value(json_object_get(body, "message")) : NULL;
+	char type[128];
+	int rc = VG_EHTTP;
+
+	if (!msg)
+		msg = body ? json_string_value(json_object_get(body, "Message")) : NULL;
+	if (!msg)
+		msg = "(no message)";
+	error_type(r, body, type, sizeof(type));
+	if (strcmp(type, "AccessDeniedException") == 0 && strcasestr(msg, "access to the model")) {
+		st->svc->fail(st, "Bedrock: this AWS account has no access to model %s in %s; "
+			      "enable it under Model access in the Bedrock console (%s)",
+			      model, region, msg);
+	} else if (strcmp(type, "AccessDeniedException") == 0) {
+		st->svc->fail(st, "Bedrock denied the call to %s (HTTP %ld): %.300s; the IAM "
+			      "identity needs bedrock:InvokeModel", model, r->status, msg);
+	} else if (strcmp(type, "UnrecognizedClientException") == 0 ||
+		   strcmp(type, "InvalidSignatureException") == 0 || r->status == 403) {
+		st->svc->fail(st, "AWS rejected the credentials for Bedrock (%s): %.300s",
+			      *type ? type : "HTTP 403", msg);
+	} else if (strcmp(type, "ValidationException") == 0 &&
+		   (strcasestr(msg, "on-demand throughput") || strcasestr(msg, "inference profile"))) {
+		st->svc->fail(st, "Bedrock: model %s cannot be called on demand in %s; map it in "
+			      "the pipeline's models list to an inference profile ID (e.g. "
+			      "\"eu.%s\") (%.200s)", model, region, model, msg);
+		rc = VG_EINVAL;
+	} else if (strcmp(type, "ValidationException") == 0) {
+		st->svc->fail(st, "Bedrock rejected the request for %s: %.300s", model, msg);
+		rc = VG_EINVAL;
+	} else if (strcmp(type, "ResourceNotFoundException") == 0 || r->status == 404) {
+		st->svc->fail(st, "Bedrock: model %s not found in %s: %.300s", model, region, msg);
+		rc = VG_EINVAL;
+	} else if (strcmp(type, "ThrottlingException") == 0 || r->status == 429) {
+		st->svc->fail(st, "Bedrock is throttling calls to %s (too many requests or tokens "
+			      "per minute); try again later or raise the quota", model);
+		rc = VG_EFAIL;
+	} else if (r->status >= 500 || r->status == 408 ||
+		   strcmp(type, "ModelNotReadyException") == 0) {
+		st->svc->fail(st, "Bedrock failed for %s (HTTP %ld %s): %.300s", model,
+			      r->status, type, msg);
+		rc = VG_EFAIL;
+	} else {
+		st->svc->fail(st, "Bedrock answered HTTP %ld %s for %s: %.300s", r->status,
+			      type, model, msg);
+	}
+	json_decref(body);
+	return rc;
+}
+
+/* Joins the text blocks of output.message.content into a malloc'd string. */
+static char *answer_text(json_t *root, const char **stop)
+{
+	json_t *content = json_object_get(json_object_get(json_object_get(root, "output"),
+							  "message"), "content");
+	size_t i, len = 0;
+	json_t *blk;
+	char *out = NULL;
+
+	*stop = json_string_value(json_object_get(root, "stopReason"));
+	json_array_foreach(content, i, blk) {
+		const char *t = json_string_value(json_object_get(blk, "text"));
+		size_t n = t ? strlen(t) : 0;
+		char *grown;
+		if (!n)
+			continue;
+		grown = realloc(out, len + n + 1);
+		if (!grown) {
+			free(out);
+			return NULL;
+		}
+		out = grown;
+		memcpy(out + len, t, n);
+		len += n;
+		out[len] = '\0';
+	}
+	return out;
+}
+
+static int call_converse(const bedrock_conf *c, vg_stage *st, const char *body,
+			 const char *region, vg_http_response *resp)
+{
+	char mpath[BEDROCK_MAX_MODEL_ID * 3 + 1], url[8192], err[512] = "";
+	const char *hdrs[] = { "Content-Type: application/json", "Accept: application/json", NULL };
+	vg_aws_sign_opts sign = { .service = "bedrock", .region = region };
+	vg_http_request req = { 0 };
+	int rc;
+
+	if (model_path(st->model_id, mpath, sizeof(mpath))) {
+		st->svc->fail(st, "invalid Bedrock model id for %s", st->model ? st->model : "?");
+		return VG_EINVAL;
+	}
+	if (*c->endpoint)
+		snprintf(url, sizeof(url), "%s/model/%s/converse", c->endpoint, mpath);
+	else
+		snprintf(url, sizeof(url), "https://bedrock-runtime.%s.amazonaws.com/model/%s/converse",
+			 region, mpath);
+	req.method = "POST";
+	req.url = url;
+	req.headers = hdrs;
+	req.body = body;
+	req.body_len = strlen(body);
+	req.timeout_ms = c->timeout_s * 1000;
+	req.max_attempts = (int)c->attempts;
+	req.aws = &sign;
+	rc = st->svc->http(st, &req, resp, err, sizeof(err));
+	if (rc == VG_ETIMEDOUT) {
+		st->svc->fail(st, "Bedrock did not answer within %ld s (%s)", c->timeout_s, err);
+		return VG_EFAIL;
+	}
+	if (rc == VG_EHTTP) {
+		st->svc->fail(st, "cannot reach Bedrock: %s", err);
+		return VG_EFAIL;
+	}
+	if (rc != VG_OK && rc != VG_ECANCELED)
+		st->svc->fail(st, "%s", err);
+	return rc;
+}
+
+static int bedrock_run(void *instance, vg_stage *st)
+{
+	const bedrock_conf *c = instance;
+	char region[40], *system = NULL, *user = NULL, *body = NULL, *text = NULL, *out = NULL;
+	const char *stop = NULL;
+	vg_http_response resp = { 0 };
+	json_t *root = NULL;
+	int rc;
+
+	region_of(c, region, sizeof(region));
+	user = st->svc->render_template(st, c->user_tmpl);
+	system = c->system_tmpl ? st->svc->render_template(st, c->system_tmpl) : NULL;
+	if (!user || (c->system_tmpl && !system)) {
+		st->svc->fail(st, "cannot fill the prompt template %s", c->prompt);
+		rc = VG_EINVAL;
+		goto out;
+	}
+	body = build_body(c, system, user);
+	rc = body ? call_converse(c, st, body, region, &resp) : VG_ENOMEM;
+	if (rc != VG_OK)
+		goto out;
+	if (resp.status != 200) {
+		rc = explain_error(st, st->model ? st->model : st->model_id, region, &resp);
+		goto out;
+	}
+	root = json_loads(resp.body, 0, NULL);
+	text = root ? answer_text(root, &stop) : NULL;
+	if (!text || !*text) {
+		st->svc->fail(st, "Bedrock answered without text for %s", st->model_id);
+		rc = VG_EFAIL;
+		goto out;
+	}
+	if (stop && strcmp(stop, "max_tokens") == 0)
+		st->svc->log(st, VG_LOG_WARN, "answer cut at max_tokens=%ld; raise max_tokens",
+			     c->max_tokens);
+	out = strcmp(c->output, "script") == 0 ? strip_fences(text) : strdup(text);
+	rc = out ? st->svc->output_write(st, c->output,
+					 strcmp(c->output, "script") == 0 ? "script.py" : "answer.txt",
+					 out, strlen(out))
+		 : VG_ENOMEM;
+out:
+	st->svc->http_free(&resp);
+	json_decref(root);
+	free(system);
+	free(user);
+	free(body);
+	free(text);
+	free(out);
+	return rc;
+}
+
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "bedrock",
+	.kind = "model",
+	.version = "1.0.0",
+	.description = "Amazon Bedrock Runtime Converse API (Claude and other models), "
+		       "SigV4-signed",
+	.settings = bedrock_settings,
+	.instance_size = sizeof(bedrock_conf),
+	.init = bedrock_init,
+	.run = bedrock_run,
+	.fini = bedrock_fini,
+	.needs = VG_NEEDS_AWS_CREDENTIALS,
+};

@@ -1,0 +1,374 @@
+/*
+ * openai: one model stage on an OpenAI-compatible Chat Completions API
+ * (OpenAI itself, or Ollama, llama.cpp's server, vLLM through base_url).
+ * Applies GPT-5/o-series rules: max_completion_tokens, no temperature.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "vidgen/plugin.h"
+
+#define OPENAI_MAX_PROMPT (256 * 1024)
+#define OPENAI_DEFAULT_BASE "https://api.openai.com/v1"
+
+typedef struct openai_conf {
+	const char *base_url;  /* "" = OPENAI_BASE_URL, else api.openai.com */
+	const char *key_name;  /* secret holding the key */
+	int require_key;
+	const char *prompt;
+	long max_tokens;
+	double temperature;    /* < 0 = not sent */
+	const char *reasoning_effort; /* "" = not sent */
+	const char *output;
+	long timeout_s;
+	long attempts;
+	char *system_tmpl;     /* filled by init() */
+	char *user_tmpl;
+} openai_conf;
+
+static const vg_setting openai_settings[] = {
+	{ "base_url", VG_SET_STRING, offsetof(openai_conf, base_url), "", 0, 0, 0, NULL,
+	  "API base URL (…/v1); empty = $OPENAI_BASE_URL, else " OPENAI_DEFAULT_BASE },
+	{ "api_key_env", VG_SET_STRING, offsetof(openai_conf, key_name), "OPENAI_API_KEY", 0, 0,
+	  0, NULL, "secret holding the API key (read from NAME or the file NAME_FILE)" },
+	{ "require_key", VG_SET_BOOL, offsetof(openai_conf, require_key), "1", 0, 0, 0, NULL,
+	  "fail without a key; set false for local servers (Ollama, llama.cpp, vLLM)" },
+	{ "prompt", VG_SET_PATH, offsetof(openai_conf, prompt), NULL, 1, 0, 0, NULL,
+	  "prompt template file: optional [system] part, then [user] part" },
+	{ "max_tokens", VG_SET_INT, offsetof(openai_conf, max_tokens), "8000", 0, 1, 200000,
+	  NULL, "longest answer (max_completion_tokens for GPT-5/o-series, else max_tokens)" },
+	{ "temperature", VG_SET_DOUBLE, offsetof(openai_conf, temperature), "-1", 0, -1, 2,
+	  NULL, "sampling temperature; -1 = not sent (GPT-5 accepts none)" },
+	{ "reasoning_effort", VG_SET_STRING, offsetof(openai_conf, reasoning_effort), "", 0, 0,
+	  0, "|minimal|low|medium|high", "GPT-5/o-series reasoning effort; empty = default" },
+	{ "output", VG_SET_STRING, offsetof(openai_conf, output), "text", 0, 0, 0,
+	  "text|script", "artifact kind; \"script\" strips Markdown code fences" },
+	{ "timeout", VG_SET_INT, offsetof(openai_conf, timeout_s), "300", 0, 1, 3600, NULL,
+	  "seconds allowed for one HTTP request" },
+	{ "attempts", VG_SET_INT, offsetof(openai_conf, attempts), "4", 0, 1, 10, NULL,
+	  "HTTP tries on rate limits and 5xx answers" },
+	VG_SETTINGS_END
+};
+
+/* ---- prompt templates (same format in the bedrock plugin) ---------------- */
+
+/* Splits a prompt file into its [system] and [user] parts; a file without
+ * markers is all user message. 0 ok. */
+static int prompt_split(const char *text, char **system, char **user)
+{
+	const char *s = strstr(text, "[system]\n"), *u = strstr(text, "[user]\n");
+
+	*system = NULL;
+	if (!u) {
+		*user = strdup(text);
+		return *user ? 0 : -1;
+	}
+	if (s && s < u) {
+		s += 9;
+		*system = strndup(s, (size_t)(u - s));
+	}
+	*user = strdup(u + 7);
+	return *user ? 0 : -1;
+}
+
+static int prompt_load(const char *path, char **system, char **user, char *err,
+		       size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+	int rc = VG_EINVAL;
+
+	if (!f) {
+		snprintf(err, errlen, "prompt: cannot open %s", path);
+		return VG_EINVAL;
+	}
+	buf = malloc(OPENAI_MAX_PROMPT + 1);
+	if (!buf)
+		goto out;
+	n = fread(buf, 1, OPENAI_MAX_PROMPT + 1, f);
+	if (n > OPENAI_MAX_PROMPT || n == 0) {
+		snprintf(err, errlen, "prompt: %s is empty or larger than %d bytes", path,
+			 OPENAI_MAX_PROMPT);
+		goto out;
+	}
+	buf[n] = '\0';
+	if (prompt_split(buf, system, user)) {
+		snprintf(err, errlen, "prompt: out of memory");
+		goto out;
+	}
+	rc = VG_OK;
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}
+
+/* The body of the first fenced code block, else the whole answer. */
+static char *strip_fences(const char *text)
+{
+	const char *open = strstr(text, "```"), *start, *close;
+
+	if (!open)
+		return strdup(text);
+	start = strchr(open, '\n');
+	if (!start)
+		return strdup(text);
+	start++;
+	close = strstr(start, "\n```");
+	return close ? strndup(start, (size_t)(close - start) + 1) : strdup(start);
+}
+
+/* ---- the plugin --------------------------------------------------------- */
+
+static int valid_base(const char *u)
+{
+	if (strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
+		return 0;
+	for (; *u; u++)
+		if (isspace((unsigned char)*u) || *u == '?' || *u == '#')
+			return 0;
+	return 1;
+}
+
+static int openai_init(void *instance, char *err, size_t errlen)
+{
+	openai_conf *c = instance;
+
+	if (*c->base_url && !valid_base(c->base_url)) {
+		snprintf(err, errlen, "base_url: must be an http:// or https:// URL without "
+			 "query (e.g. http://127.0.0.1:11434/v1)");
+		return VG_EINVAL;
+	}
+	for (const char *p = c->key_name; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_') {
+			snprintf(err, errlen, "api_key_env: must be a variable name");
+			return VG_EINVAL;
+		}
+	return prompt_load(c->prompt, &c->system_tmpl, &c->user_tmpl, err, errlen);
+}
+
+static void openai_fini(void *instance)
+{
+	openai_conf *c = instance;
+
+	free(c->system_tmpl);
+	free(c->user_tmpl);
+	c->system_tmpl = c->user_tmpl = NULL;
+}
+
+/* GPT-5 and the o-series are reasoning models: they take
+ * max_completion_tokens and reasoning_effort, and refuse temperature. */
+static int is_reasoning_model(const char *id)
+{
+	return strncmp(id, "gpt-5", 5) == 0 || (id[0] == 'o' && isdigit((unsigned char)id[1]));
+}
+
+static char *build_body(const openai_conf *c, const char *model, const char *system,
+			const char *user)
+{
+	json_t *root = json_object(), *msgs = json_array();
+	int reasoning = is_reasoning_model(model);
+	char *out;
+
+	json_object_set_new(root, "model", json_string(model));
+	if (system && *system)
+		json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system",
+						      "content", system));
+	json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", user));
+	json_object_set_new(root, "messages", msgs);
+	json_object_set_new(root, reasoning ? "max_completion_tokens" : "max_tokens",
+			    json_integer(c->max_tokens));
+	if (!reasoning && c->temperature >= 0)
+		json_object_set_new(root, "temperature", json_real(c->temperature));
+	if (reasoning && *c->reasoning_effort)
+		json_object_set_new(root, "reasoning_effort", json_string(c->reasoning_effort));
+	out = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return out;
+}
+
+/* Turns an error answer ({"error":{"message","type","code"}}) into a
+ * message and a status. */
+static int explain_error(vg_stage *st, const char *model, const vg_http_response *r)
+{
+	json_t *body = r->body ? json_loads(r->body, 0, NULL) : NULL;
+	json_t *e = json_object_get(body, "error");
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *type = json_string_value(json_object_get(e, "type"));
+	int rc = VG_EHTTP;
+
+	if (!msg)
+		msg = json_is_string(e) ? json_string_value(e) : "(no message)";
+	if (!code)
+		code = type ? type : "";
+	if (r->status == 401) {
+		st->svc->fail(st, "the model server rejected the API key (HTTP 401): check "
+			      "OPENAI_API_KEY (%.200s)", msg);
+		rc = VG_EINVAL;
+	} else if (r->status == 404 || strcmp(code, "model_not_found") == 0) {
+		st->svc->fail(st, "model %s is not available on this server: %.300s", model, msg);
+		rc = VG_EINVAL;
+	} else if (r->status == 429 && strcmp(code, "insufficient_quota") == 0) {
+		st->svc->fail(st, "the OpenAI account has no quota left (insufficient_quota): "
+			      "check billing (%.200s)", msg);
+		rc = VG_EINVAL;
+	} else if (r->status == 429) {
+		st->svc->fail(st, "the model server is rate limiting calls to %s; try again "
+			      "later (%.200s)", model, msg);
+		rc = VG_EFAIL;
+	} else if (r->status == 400 || r->status == 422) {
+		st->svc->fail(st, "the model server rejected the request for %s (%s): %.300s",
+			      model, code, msg);
+		rc = VG_EINVAL;
+	} else if (r->status == 403) {
+		st->svc->fail(st, "the model server refused access to %s (HTTP 403): %.300s",
+			      model, msg);
+	} else if (r->status >= 500) {
+		st->svc->fail(st, "the model server failed (HTTP %ld): %.300s", r->status, msg);
+		rc = VG_EFAIL;
+	} else {
+		st->svc->fail(st, "the model server answered HTTP %ld: %.300s", r->status, msg);
+	}
+	json_decref(body);
+	return rc;
+}
+
+static int call_chat(const openai_conf *c, vg_stage *st, const char *body,
+		     vg_http_response *resp)
+{
+	const char *base = *c->base_url ? c->base_url : getenv("OPENAI_BASE_URL");
+	const char *key = *c->key_name ? st->svc->secret(st, c->key_name) : NULL;
+	const char *hdrs[4] = { "Content-Type: application/json", "Accept: application/json" };
+	char url[4096], err[512] = "", *auth = NULL;
+	vg_http_request req = { 0 };
+	size_t blen;
+	int rc;
+
+	if (!base || !*base)
+		base = OPENAI_DEFAULT_BASE;
+	if (!valid_base(base)) {
+		st->svc->fail(st, "OPENAI_BASE_URL is not an http(s) URL");
+		return VG_EINVAL;
+	}
+	if (key && *key) {
+		if (strpbrk(key, "\r\n")) {
+			st->svc->fail(st, "the API key contains a line break");
+			return VG_EINVAL;
+		}
+		size_t alen = strlen(key) + 32;
+		auth = malloc(alen);
+		if (!auth)
+			return VG_ENOMEM;
+		snprintf(auth, alen, "Authorization: Bearer %s", key);
+		hdrs[2] = auth;
+	} else if (c->require_key) {
+		st->svc->fail(st, "no API key: set %s (or %s_FILE), or require_key = false "
+			      "for a local server", c->key_name, c->key_name);
+		return VG_EINVAL;
+	}
+	blen = strlen(base);
+	while (blen && base[blen - 1] == '/')
+		blen--;
+	snprintf(url, sizeof(url), "%.*s/chat/completions", (int)blen, base);
+	req.method = "POST";
+	req.url = url;
+	req.headers = hdrs;
+	req.body = body;
+	req.body_len = strlen(body);
+	req.timeout_ms = c->timeout_s * 1000;
+	req.max_attempts = (int)c->attempts;
+	rc = st->svc->http(st, &req, resp, err, sizeof(err));
+	if (auth) {
+		OPENSSL_cleanse(auth, strlen(auth));
+		free(auth);
+	}
+	if (rc == VG_ETIMEDOUT) {
+		st->svc->fail(st, "the model server did not answer within %ld s (%s)",
+			      c->timeout_s, err);
+		return VG_EFAIL;
+	}
+	if (rc == VG_EHTTP) {
+		st->svc->fail(st, "cannot reach the model server: %s", err);
+		return VG_EFAIL;
+	}
+	if (rc != VG_OK && rc != VG_ECANCELED)
+		st->svc->fail(st, "%s", err);
+	return rc;
+}
+
+static int openai_run(void *instance, vg_stage *st)
+{
+	const openai_conf *c = instance;
+	const char *model = st->model_id && *st->model_id ? st->model_id : st->model;
+	char *system = NULL, *user = NULL, *body = NULL, *out = NULL;
+	const char *text, *finish;
+	vg_http_response resp = { 0 };
+	json_t *root = NULL, *choice;
+	int rc;
+
+	if (!model || !*model || strlen(model) > 256) {
+		st->svc->fail(st, "no model id for this stage");
+		return VG_EINVAL;
+	}
+	user = st->svc->render_template(st, c->user_tmpl);
+	system = c->system_tmpl ? st->svc->render_template(st, c->system_tmpl) : NULL;
+	if (!user || (c->system_tmpl && !system)) {
+		st->svc->fail(st, "cannot fill the prompt template %s", c->prompt);
+		rc = VG_EINVAL;
+		goto out;
+	}
+	body = build_body(c, model, system, user);
+	rc = body ? call_chat(c, st, body, &resp) : VG_ENOMEM;
+	if (rc != VG_OK)
+		goto out;
+	if (resp.status != 200) {
+		rc = explain_error(st, model, &resp);
+		goto out;
+	}
+	root = json_loads(resp.body, 0, NULL);
+	choice = json_array_get(json_object_get(root, "choices"), 0);
+	text = json_string_value(json_object_get(json_object_get(choice, "message"), "content"));
+	finish = json_string_value(json_object_get(choice, "finish_reason"));
+	if (!text || !*text) {
+		st->svc->fail(st, "the model server answered without text for %s%s%s", model,
+			      finish ? ", finish_reason " : "", finish ? finish : "");
+		rc = VG_EFAIL;
+		goto out;
+	}
+	if (finish && strcmp(finish, "length") == 0)
+		st->svc->log(st, VG_LOG_WARN, "answer cut at max_tokens=%ld; raise max_tokens",
+			     c->max_tokens);
+	out = strcmp(c->output, "script") == 0 ? strip_fences(text) : strdup(text);
+	rc = out ? st->svc->output_write(st, c->output,
+					 strcmp(c->output, "script") == 0 ? "script.py" : "answer.txt",
+					 out, strlen(out))
+		 : VG_ENOMEM;
+out:
+	st->svc->http_free(&resp);
+	json_decref(root);
+	free(system);
+	free(user);
+	free(body);
+	free(out);
+	return rc;
+}
+
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "openai",
+	.kind = "model",
+	.version = "1.0.0",
+	.description = "OpenAI-compatible Chat Completions (OpenAI, Ollama, llama.cpp, vLLM)",
+	.settings = openai_settings,
+	.instance_size = sizeof(openai_conf),
+	.init = openai_init,
+	.run = openai_run,
+	.fini = openai_fini,
+};

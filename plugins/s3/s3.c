@@ -1,0 +1,673 @@
+/*
+ * s3: stores the video in S3 (or an S3-compatible store) as {video_id}.mp4
+ * with the SPEC's metadata, made safe for S3's rules (ASCII, 2 KB in all),
+ * the full texts in a {video_id}.json object beside it, public read through
+ * an ACL where the bucket allows ACLs, and multipart upload for big files.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "vidgen/plugin.h"
+
+#define S3_META_LIMIT 2048  /* S3: all user metadata keys + values, bytes */
+#define S3_MAX_PARTS 10000
+#define S3_MB (1024L * 1024L)
+
+typedef struct s3_conf {
+	const char *bucket;
+	const char *region;
+	const char *endpoint;   /* "" = AWS */
+	int path_style;
+	const char *acl;        /* "" or "public-read" */
+	const char *public_url; /* "" = computed */
+	long multipart_mb;
+	long part_mb;
+	int sidecar;
+	const char *initial_from;
+	const char *refined_from;
+	long timeout_s;
+	long attempts;
+	int unsigned_payload;
+} s3_conf;
+
+static const vg_setting s3_settings[] = {
+	{ "bucket", VG_SET_STRING, offsetof(s3_conf, bucket), "loli", 0, 0, 0, NULL,
+	  "bucket name (S3 naming rules)" },
+	{ "region", VG_SET_STRING, offsetof(s3_conf, region), "", 0, 0, 0, NULL,
+	  "AWS region; empty = AWS_REGION, else eu-west-3" },
+	{ "endpoint", VG_SET_STRING, offsetof(s3_conf, endpoint), "", 0, 0, 0, NULL,
+	  "S3-compatible endpoint URL (e.g. $S3_ENDPOINT_URL); empty = AWS" },
+	{ "path_style", VG_SET_BOOL, offsetof(s3_conf, path_style), "0", 0, 0, 0, NULL,
+	  "address objects as ENDPOINT/BUCKET/KEY instead of BUCKET.HOST/KEY" },
+	{ "acl", VG_SET_STRING, offsetof(s3_conf, acl), "public-read", 0, 0, 0, "|public-read",
+	  "canned ACL; dropped (with a warning) when the bucket has ACLs disabled" },
+	{ "public_url", VG_SET_STRING, offsetof(s3_conf, public_url), "", 0, 0, 0, NULL,
+	  "base of the returned URL (e.g. a CDN); empty = the bucket's own URL" },
+	{ "multipart_threshold_mb", VG_SET_INT, offsetof(s3_conf, multipart_mb), "64", 0, 1,
+	  5120, NULL, "files larger than this go up in parts" },
+	{ "part_size_mb", VG_SET_INT, offsetof(s3_conf, part_mb), "16", 0, 5, 512, NULL,
+	  "size of each multipart part (S3 minimum 5)" },
+	{ "sidecar", VG_SET_BOOL, offsetof(s3_conf, sidecar), "1", 0, 0, 0, NULL,
+	  "also store the full texts as {video_id}.json" },
+	{ "initial_from", VG_SET_STRING, offsetof(s3_conf, initial_from), "explain", 0, 0, 0,
+	  NULL, "input stage whose text is the initial explanation" },
+	{ "refined_from", VG_SET_STRING, offsetof(s3_conf, refined_from), "refine", 0, 0, 0,
+	  NULL, "input stage whose text is the refined explanation" },
+	{ "timeout", VG_SET_INT, offsetof(s3_conf, timeout_s), "600", 0, 1, 7200, NULL,
+	  "seconds allowed for one HTTP request" },
+	{ "attempts", VG_SET_INT, offsetof(s3_conf, attempts), "4", 0, 1, 10, NULL,
+	  "HTTP tries on throttling and 5xx answers" },
+	{ "unsigned_payload", VG_SET_BOOL, offsetof(s3_conf, unsigned_payload), "0", 0, 0, 0,
+	  NULL, "sign UNSIGNED-PAYLOAD instead of hashing the file (TLS only)" },
+	VG_SETTINGS_END
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+typedef struct strlist {
+	char **v;
+	size_t n, cap;
+} strlist;
+
+static int sl_add(strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int sl_add(strlist *l, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	if (l->n + 2 > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		return -1;
+	l->v[l->n++] = s;
+	l->v[l->n] = NULL;
+	return 0;
+}
+
+static void sl_free(strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int valid_bucket(const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n < 3 || n > 63 || !isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[n - 1]))
+		return 0;
+	for (; *b; b++)
+		if (!islower((unsigned char)*b) && !isdigit((unsigned char)*b) && *b != '-' && *b != '.')
+			return 0;
+	return 1;
+}
+
+static int valid_region(const char *r)
+{
+	if (!*r || strlen(r) > 32)
+		return 0;
+	for (; *r; r++)
+		if (!islower((unsigned char)*r) && !isdigit((unsigned char)*r) && *r != '-')
+			return 0;
+	return 1;
+}
+
+static int valid_url(const char *u)
+{
+	if (strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
+		return 0;
+	for (; *u; u++)
+		if (isspace((unsigned char)*u) || *u == '?' || *u == '#')
+			return 0;
+	return 1;
+}
+
+static int s3_init(void *instance, char *err, size_t errlen)
+{
+	s3_conf *c = instance;
+
+	if (!valid_bucket(c->bucket)) {
+		snprintf(err, errlen, "bucket: \"%s\" is not a valid S3 bucket name", c->bucket);
+		return VG_EINVAL;
+	}
+	if (*c->region && !valid_region(c->region)) {
+		snprintf(err, errlen, "region: \"%s\" is not an AWS region name", c->region);
+		return VG_EINVAL;
+	}
+	if ((*c->endpoint && !valid_url(c->endpoint)) ||
+	    (*c->public_url && !valid_url(c->public_url))) {
+		snprintf(err, errlen, "endpoint/public_url: must be an http(s) URL without query");
+		return VG_EINVAL;
+	}
+	return VG_OK;
+}
+
+/* Object URL for key: virtual-hosted or path-style, AWS or endpoint. */
+static char *object_url(const s3_conf *c, const char *region, const char *key)
+{
+	char *u = NULL;
+	const char *e = c->endpoint;
+	size_t n = strlen(e);
+
+	while (n && e[n - 1] == '/')
+		n--;
+	if (!*e && c->path_style)
+		return asprintf(&u, "https://s3.%s.amazonaws.com/%s/%s", region, c->bucket, key) < 0
+			       ? NULL : u;
+	if (!*e)
+		return asprintf(&u, "https://%s.s3.%s.amazonaws.com/%s", c->bucket, region, key) < 0
+			       ? NULL : u;
+	if (c->path_style)
+		return asprintf(&u, "%.*s/%s/%s", (int)n, e, c->bucket, key) < 0 ? NULL : u;
+	const char *host = strstr(e, "://") + 3;
+	return asprintf(&u, "%.*s%s.%.*s/%s", (int)(host - e), e, c->bucket,
+			(int)(n - (size_t)(host - e)), host, key) < 0 ? NULL : u;
+}
+
+/* The URL users get: public_url, the SPEC's AWS form, or the object URL. */
+static char *public_url(const s3_conf *c, const char *region, const char *key)
+{
+	char *u = NULL;
+	size_t n = strlen(c->public_url);
+
+	while (n && c->public_url[n - 1] == '/')
+		n--;
+	if (*c->public_url)
+		return asprintf(&u, "%.*s/%s", (int)n, c->public_url, key) < 0 ? NULL : u;
+	if (!*c->endpoint)
+		return asprintf(&u, "https://%s.s3.%s.amazonaws.com/%s", c->bucket, region, key) < 0
+			       ? NULL : u;
+	return object_url(c, region, key);
+}
+
+/* ---- metadata ----------------------------------------------------------- */
+
+/* S3 metadata travels in HTTP headers: printable ASCII only. Other bytes
+ * (UTF-8, control characters) and '%' become %XX, runs of spaces fold to
+ * one (S3 folds them when signing), and the text is cut at limit bytes
+ * without splitting an escape, marking the cut with "...". */
+static char *meta_encode(const char *s, size_t limit)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t cap = strlen(s) * 3 + 4, k = 0;
+	char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+			if (k && out[k - 1] != ' ')
+				out[k++] = ' ';
+		} else if (ch < 0x20 || ch > 0x7e || ch == '%') {
+			out[k++] = '%';
+			out[k++] = hex[ch >> 4];
+			out[k++] = hex[ch & 15];
+		} else {
+			out[k++] = (char)ch;
+		}
+	}
+	while (k && out[k - 1] == ' ')
+		k--;
+	out[k] = '\0';
+	if (k > limit) {
+		size_t cut = limit > 3 ? limit - 3 : 0;
+		if (cut >= 1 && out[cut - 1] == '%')
+			cut -= 1;
+		else if (cut >= 2 && out[cut - 2] == '%')
+			cut -= 2;
+		while (cut && out[cut - 1] == ' ')
+			cut--;
+		memcpy(out + cut, "...", 4);
+	}
+	return out;
+}
+
+enum { M_QUESTION, M_INITIAL, M_REFINED, M_MODEL, M_VOICE, M_DATE, M_TEXTS, M_N };
+static const char *const META_KEYS[M_N] = {
+	"original-question", "initial-explanation", "refined-explanation",
+	"model-used", "voice-used", "generation-date", "texts-object" };
+
+/* Adds the x-amz-meta-* headers within S3_META_LIMIT: the short values
+ * whole, then the three long texts sharing what is left (a text shorter
+ * than its share gives the rest to the others). */
+static int meta_headers(strlist *h, const char *const val[M_N])
+{
+	char *enc[M_N] = { 0 };
+	size_t used = 0, left, share, want[3];
+	int rc = -1, n_long = 3;
+
+	for (int i = 0; i < M_N; i++) {
+		used += strlen(META_KEYS[i]);
+		if (i >= M_MODEL && val[i]) {
+			if (!(enc[i] = meta_encode(val[i], 200)))
+				goto out;
+			used += strlen(enc[i]);
+		}
+	}
+	left = used < S3_META_LIMIT ? S3_META_LIMIT - used : 0;
+	for (int i = 0; i < 3; i++) {
+		char *full = meta_encode(val[i] ? val[i] : "", (size_t)-1 / 2);
+		if (!full)
+			goto out;
+		want[i] = strlen(full);
+		free(full);
+	}
+	/* water-filling over the three long values */
+	for (int round = 0; round < 3; round++) {
+		share = n_long ? left / (size_t)n_long : 0;
+		for (int i = 0; i < 3; i++)
+			if (!enc[i] && want[i] <= share) {
+				if (!(enc[i] = meta_encode(val[i] ? val[i] : "", share)))
+					goto out;
+				left -= strlen(enc[i]);
+				n_long--;
+			}
+	}
+	share = n_long ? left / (size_t)n_long : 0;
+	for (int i = 0; i < 3; i++)
+		if (!enc[i] && !(enc[i] = meta_encode(val[i] ? val[i] : "", share)))
+			goto out;
+	for (int i = 0; i < M_N; i++)
+		if (enc[i] && sl_add(h, "x-amz-meta-%s: %s", META_KEYS[i], enc[i]))
+			goto out;
+	rc = 0;
+out:
+	for (int i = 0; i < M_N; i++)
+		free(enc[i]);
+	return rc;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+typedef struct s3_ctx {
+	const s3_conf *c;
+	vg_stage *st;
+	char region[40];
+	vg_aws_sign_opts sign;
+	int acl_off;        /* the bucket refused ACLs once: stop sending them */
+} s3_ctx;
+
+/* The <Code> and <Message> of an S3 XML error. */
+static void xml_error(const char *body, char *code, size_t clen, char *msg, size_t mlen)
+{
+	const char *a, *b;
+
+	code[0] = msg[0] = '\0';
+	if (!body)
+		return;
+	if ((a = strstr(body, "<Code>")) && (b = strstr(a, "</Code>")))
+		snprintf(code, clen, "%.*s", (int)(b - a - 6), a + 6);
+	if ((a = strstr(body, "<Message>")) && (b = strstr(a, "</Message>")))
+		snprintf(msg, mlen, "%.*s", (int)(b - a - 9 > 300 ? 300 : b - a - 9), a + 9);
+}
+
+static int s3_error(s3_ctx *x, const char *what, const vg_http_response *r)
+{
+	char code[128], msg[320];
+
+	xml_error(r->body, code, sizeof(code), msg, sizeof(msg));
+	if (strcmp(code, "NoSuchBucket") == 0) {
+		x->st->svc->fail(x->st, "S3 bucket \"%s\" does not exist (region %s)",
+				 x->c->bucket, x->region);
+		return VG_EINVAL;
+	}
+	if (strcmp(code, "PermanentRedirect") == 0 || strcmp(code, "AuthorizationHeaderMalformed") == 0) {
+		x->st->svc->fail(x->st, "S3 bucket \"%s\" is not in region %s: set AWS_REGION "
+				 "to the bucket's region (%s)", x->c->bucket, x->region, msg);
+		return VG_EINVAL;
+	}
+	if (r->status == 403) {
+		x->st->svc->fail(x->st, "S3 refused to %s in bucket \"%s\" (%s): %s; check the "
+				 "credentials and that the IAM identity may call s3:PutObject%s",
+				 what, x->c->bucket, *code ? code : "HTTP 403", msg,
+				 *x->c->acl && !x->acl_off ? " and s3:PutObjectAcl" : "");
+		return VG_EHTTP;
+	}
+	x->st->svc->fail(x->st, "S3 failed to %s (HTTP %ld %s): %s", what, r->status, code, msg);
+	return r->status >= 500 || r->status == 429 ? VG_EFAIL : VG_EHTTP;
+}
+
+/* One request; *resp is filled on VG_OK (caller frees). */
+static int s3_http(s3_ctx *x, const char *method, const char *url, const strlist *h,
+		   const void *body, size_t body_len, const char *body_path,
+		   vg_http_response *resp)
+{
+	vg_http_request req = { 0 };
+	char err[512] = "";
+	int rc;
+
+	req.method = method;
+	req.url = url;
+	req.headers = (const char *const *)h->v;
+	req.body = body;
+	req.body_len = body_len;
+	req.body_path = body_path;
+	req.timeout_ms = x->c->timeout_s * 1000;
+	req.max_attempts = (int)x->c->attempts;
+	req.aws = &x->sign;
+	rc = x->st->svc->http(x->st, &req, resp, err, sizeof(err));
+	if (rc == VG_ETIMEDOUT || rc == VG_EHTTP) {
+		x->st->svc->fail(x->st, "S3: %s", err);
+		return VG_EFAIL;
+	}
+	if (rc != VG_OK && rc != VG_ECANCELED)
+		x->st->svc->fail(x->st, "%s", err);
+	return rc;
+}
+
+/* A request that carries the ACL header when asked; when the bucket has
+ * ACLs disabled it is sent again without, once. */
+static int s3_send_acl(s3_ctx *x, const char *method, const char *url, strlist *h,
+		       const void *body, size_t len, const char *path, vg_http_response *resp)
+{
+	char code[128], msg[320];
+	int rc;
+
+	if (*x->c->acl && !x->acl_off && sl_add(h, "x-amz-acl: %s", x->c->acl))
+		return VG_ENOMEM;
+	rc = s3_http(x, method, url, h, body, len, path, resp);
+	if (rc != VG_OK || resp->status != 400 || !*x->c->acl || x->acl_off)
+		return rc;
+	xml_error(resp->body, code, sizeof(code), msg, sizeof(msg));
+	if (strcmp(code, "AccessControlListNotSupported") != 0)
+		return rc;
+	x->acl_off = 1;
+	x->st->svc->log(x->st, VG_LOG_WARN, "bucket \"%s\" has ACLs disabled (Object Ownership "
+			"= bucket owner enforced); uploading without the %s ACL: a bucket policy "
+			"must grant public s3:GetObject for the URL to be public",
+			x->c->bucket, x->c->acl);
+	free(h->v[--h->n]); /* drop x-amz-acl, the last header */
+	h->v[h->n] = NULL;
+	x->st->svc->http_free(resp);
+	return s3_http(x, method, url, h, body, len, path, resp);
+}
+
+/* Percent-encodes an upload id for a query value. */
+static void query_encode(const char *s, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t k = 0;
+
+	for (; *s && k + 4 < outlen; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isalnum(ch) || strchr("-._~", ch)) {
+			out[k++] = (char)ch;
+		} else {
+			out[k++] = '%';
+			out[k++] = hex[ch >> 4];
+			out[k++] = hex[ch & 15];
+		}
+	}
+	out[k] = '\0';
+}
+
+/* The ETag header of a part. */
+static int part_etag(const vg_http_response *r, char *out, size_t outlen)
+{
+	for (size_t i = 0; r->headers && r->headers[i]; i++)
+		if (strncmp(r->headers[i], "etag: ", 6) == 0) {
+			snprintf(out, outlen, "%s", r->headers[i] + 6);
+			return strpbrk(out, "<>&") ? -1 : 0;
+		}
+	return -1;
+}
+
+/* Multipart upload: create (with the object's headers), parts read from the
+ * file, complete; aborted on failure so no parts linger in the bucket. */
+static int s3_multipart(s3_ctx *x, const char *url, strlist *h, const char *path, long size)
+{
+	vg_http_response r = { 0 };
+	strlist none = { 0 }, etags = { 0 };
+	long part = x->c->part_mb * S3_MB, nparts = (size + part - 1) / part;
+	char *u = NULL, *buf = NULL, upload_id[1600] = "", etag[256];
+	const char *a, *b;
+	FILE *f = NULL;
+	int rc;
+
+	if (nparts > S3_MAX_PARTS) {
+		x->st->svc->fail(x->st, "video too large for %ld MB parts", x->c->part_mb);
+		return VG_EINVAL;
+	}
+	if (asprintf(&u, "%s?uploads=", url) < 0)
+		return VG_ENOMEM;
+	rc = s3_send_acl(x, "POST", u, h, "", 0, NULL, &r);
+	free(u);
+	u = NULL;
+	if (rc == VG_OK && r.status != 200)
+		rc = s3_error(x, "start a multipart upload", &r);
+	if (rc == VG_OK && (!(a = strstr(r.body, "<UploadId>")) || !(b = strstr(a, "</UploadId>")) ||
+			    b - a - 10 >= (long)sizeof(upload_id) || b - a - 10 <= 0)) {
+		x->st->svc->fail(x->st, "S3 answered a multipart start without an UploadId");
+		rc = VG_EHTTP;
+	}
+	if (rc != VG_OK)
+		goto out;
+	{
+		char raw[512];
+		snprintf(raw, sizeof(raw), "%.*s", (int)(b - a - 10), a + 10);
+		query_encode(raw, upload_id, sizeof(upload_id));
+	}
+	x->st->svc->http_free(&r);
+	sl_add(&none, "Content-Type: application/octet-stream");
+	if (!(buf = malloc((size_t)part)) || !(f = fopen(path, "rb"))) {
+		rc = VG_EIO;
+		goto abort;
+	}
+	for (long i = 0; i < nparts; i++) {
+		size_t n = fread(buf, 1, (size_t)part, f);
+		if (n == 0 || asprintf(&u, "%s?partNumber=%ld&uploadId=%s", url, i + 1, upload_id) < 0) {
+			rc = VG_EIO;
+			goto abort;
+		}
+		rc = s3_http(x, "PUT", u, &none, buf, n, NULL, &r);
+		free(u);
+		u = NULL;
+		if (rc == VG_OK && r.status != 200)
+			rc = s3_error(x, "upload a part", &r);
+		if (rc == VG_OK && part_etag(&r, etag, sizeof(etag))) {
+			x->st->svc->fail(x->st, "S3 answered a part without an ETag");
+			rc = VG_EHTTP;
+		}
+		x->st->svc->http_free(&r);
+		if (rc != VG_OK || sl_add(&etags, "%s", etag))
+			goto abort;
+		x->st->svc->progress(x->st, (double)(i + 1) / (double)(nparts + 1), NULL);
+	}
+	{
+		FILE *m;
+		char *xml = NULL;
+		size_t xlen = 0;
+		if (!(m = open_memstream(&xml, &xlen)))
+			goto abort;
+		fputs("<CompleteMultipartUpload>", m);
+		for (size_t i = 0; i < etags.n; i++)
+			fprintf(m, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
+				etags.v[i]);
+		fputs("</CompleteMultipartUpload>", m);
+		fclose(m);
+		if (asprintf(&u, "%s?uploadId=%s", url, upload_id) < 0) {
+			free(xml);
+			goto abort;
+		}
+		rc = s3_http(x, "POST", u, &none, xml, xlen, NULL, &r);
+		free(xml);
+		/* S3 can answer 200 with an <Error> body here */
+		if (rc == VG_OK && (r.status != 200 || strstr(r.body, "<Error>")))
+			rc = s3_error(x, "complete the multipart upload", &r);
+		x->st->svc->http_free(&r);
+		if (rc != VG_OK)
+			goto abort;
+	}
+	goto out;
+abort:
+	if (rc == VG_OK)
+		rc = VG_EIO;
+	free(u);
+	if (asprintf(&u, "%s?uploadId=%s", url, upload_id) >= 0 &&
+	    s3_http(x, "DELETE", u, &none, NULL, 0, NULL, &r) == VG_OK)
+		x->st->svc->http_free(&r);
+out:
+	x->st->svc->http_free(&r);
+	free(u);
+	free(buf);
+	if (f)
+		fclose(f);
+	sl_free(&none);
+	sl_free(&etags);
+	return rc;
+}
+
+/* ---- the stage ---------------------------------------------------------- */
+
+static const vg_artifact *input_from(const vg_stage *st, const char *from, const char *kind)
+{
+	for (size_t i = 0; i < st->n_inputs; i++) {
+		const vg_artifact *a = &st->inputs[i];
+		if (from && a->from && strcmp(a->from, from) == 0)
+			return a;
+		if (kind && a->kind && strcmp(a->kind, kind) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+static int valid_id(const char *id)
+{
+	if (!id || !*id || strlen(id) > 64)
+		return 0;
+	for (; *id; id++)
+		if (!isalnum((unsigned char)*id) && *id != '-')
+			return 0;
+	return 1;
+}
+
+static char *sidecar_json(const vg_stage *st, const char *const val[M_N], const char *key)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}",
+			      "video_id", st->job->id, "original_question", val[M_QUESTION],
+			      "initial_explanation", val[M_INITIAL],
+			      "refined_explanation", val[M_REFINED], "model_used", val[M_MODEL],
+			      "voice_used", val[M_VOICE], "generation_date", val[M_DATE],
+			      "video_key", key);
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+
+	json_decref(j);
+	return s;
+}
+
+static int s3_run(void *instance, vg_stage *st)
+{
+	const s3_conf *c = instance;
+	const vg_artifact *video = input_from(st, NULL, "video");
+	const vg_artifact *ini = input_from(st, c->initial_from, NULL);
+	const vg_artifact *ref = input_from(st, c->refined_from, NULL);
+	const char *r = *c->region ? c->region : getenv("AWS_REGION");
+	s3_ctx x = { .c = c, .st = st };
+	char key[80], jkey[80], date[32], *url = NULL, *jurl = NULL, *purl = NULL, *side = NULL;
+	const char *val[M_N];
+	strlist h = { 0 };
+	vg_http_response resp = { 0 };
+	struct stat sb;
+	time_t now = time(NULL);
+	int rc = VG_EINVAL;
+
+	if (!r || !*r)
+		r = getenv("AWS_DEFAULT_REGION");
+	snprintf(x.region, sizeof(x.region), "%s", r && valid_region(r) ? r : "eu-west-3");
+	x.sign.service = "s3";
+	x.sign.region = x.region;
+	x.sign.s3_rules = 1;
+	x.sign.unsigned_payload = c->unsigned_payload;
+	if (!st->job || !valid_id(st->job->id)) {
+		st->svc->fail(st, "s3: the job has no usable id");
+		goto out;
+	}
+	if (!video || !video->path || stat(video->path, &sb) != 0 || sb.st_size <= 0) {
+		st->svc->fail(st, "s3: no video to upload among the stage's inputs");
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%s.mp4", st->job->id);
+	snprintf(jkey, sizeof(jkey), "%s.json", st->job->id);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	val[M_QUESTION] = st->job->question;
+	val[M_INITIAL] = ini ? ini->data : NULL;
+	val[M_REFINED] = ref ? ref->data : NULL;
+	val[M_MODEL] = st->job->model;
+	val[M_VOICE] = st->job->voice;
+	val[M_DATE] = date;
+	val[M_TEXTS] = c->sidecar ? jkey : NULL;
+	rc = VG_ENOMEM;
+	url = object_url(c, x.region, key);
+	jurl = object_url(c, x.region, jkey);
+	purl = public_url(c, x.region, key);
+	if (!url || !jurl || !purl || sl_add(&h, "Content-Type: video/mp4") ||
+	    meta_headers(&h, val))
+		goto out;
+	if (sb.st_size > c->multipart_mb * S3_MB) {
+		rc = s3_multipart(&x, url, &h, video->path, (long)sb.st_size);
+	} else {
+		rc = s3_send_acl(&x, "PUT", url, &h, NULL, 0, video->path, &resp);
+		if (rc == VG_OK && resp.status != 200)
+			rc = s3_error(&x, "upload the video", &resp);
+		st->svc->http_free(&resp);
+	}
+	if (rc != VG_OK)
+		goto out;
+	if (c->sidecar) {
+		sl_free(&h);
+		if (!(side = sidecar_json(st, val, key)) || sl_add(&h, "Content-Type: application/json")) {
+			rc = VG_ENOMEM;
+			goto out;
+		}
+		rc = s3_send_acl(&x, "PUT", jurl, &h, side, strlen(side), NULL, &resp);
+		if (rc == VG_OK && resp.status != 200)
+			rc = s3_error(&x, "store the texts object", &resp);
+		st->svc->http_free(&resp);
+		if (rc != VG_OK)
+			goto out;
+	}
+	st->svc->log(st, VG_LOG_INFO, "stored %s (%lld bytes) in bucket %s", key,
+		     (long long)sb.st_size, c->bucket);
+	rc = st->svc->output_write(st, "url", "url.txt", purl, strlen(purl));
+out:
+	sl_free(&h);
+	free(url);
+	free(jurl);
+	free(purl);
+	free(side);
+	return rc;
+}
+
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "s3",
+	.kind = "store",
+	.version = "1.0.0",
+	.description = "Amazon S3 (or S3-compatible) store: {video_id}.mp4 with metadata, "
+		       "{video_id}.json with the full texts, public URL",
+	.settings = s3_settings,
+	.instance_size = sizeof(s3_conf),
+	.init = s3_init,
+	.run = s3_run,
+	.needs = VG_NEEDS_AWS_CREDENTIALS,
+};
