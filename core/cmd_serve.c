@@ -1,0 +1,307 @@
+/*
+ * `vidgen serve`: reads options and the SPEC §4 settings from the
+ * environment, loads the pipeline, runs the HTTP daemon (server.c) until
+ * SIGTERM or SIGINT, then stops it gracefully and exits 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "loader.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vidgen serve [-p PIPELINE] [-l HOST:PORT] [--db PATH] [--data-dir DIR]\n"
+		"                    [--plugin-dir DIR] [--web-dir DIR] [--paused]\n"
+		"\n"
+		"Runs the HTTP API (doc/api.md) and the web page.\n"
+		"  -p, --pipeline FILE  pipeline file (default: the installed default.cfg)\n"
+		"  -l, --listen H:P     IPv4 address and port (default 127.0.0.1:8000;\n"
+		"                       port 0 picks a free one, printed on stdout)\n"
+		"      --db PATH        SQLite job store (default DATA_DIR/vidgen.db)\n"
+		"      --data-dir DIR   job directories and videos (default $TEMP_DIR,\n"
+		"                       else /tmp/manim_videos)\n"
+		"      --plugin-dir DIR extra plugin directory, searched first\n"
+		"      --web-dir DIR    the web page's files (index.html, app.js, ...)\n"
+		"      --paused         store jobs but run none (benchmarks)\n"
+		"  -h, --help           this text\n"
+		"  -V, --version        print the version\n"
+		"\n"
+		"Environment: MAX_CONCURRENT_VIDEOS (2), VIDEO_RETENTION_DAYS (7; 0 keeps files),\n"
+		"TEMP_DIR, VIDGEN_API_KEYS (comma-separated; then POST and DELETE need\n"
+		"'Authorization: Bearer KEY'), VIDGEN_CORS_ORIGINS (comma-separated or *),\n"
+		"VIDGEN_HTTP_THREADS (2), VIDGEN_PAUSE_JOBS=1 (as --paused).\n");
+}
+
+/* Reads an integer setting from the environment. 0 ok (also when unset),
+ * -1 with a message when set but not an integer in [min, max]. */
+static int env_int(const char *name, long min, long max, int *out, char *err, size_t errlen)
+{
+	const char *v = getenv(name);
+	char *end;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || *end || n < min || n > max) {
+		util_errf(err, errlen, "%s=\"%s\": must be an integer from %ld to %ld", name, v,
+			  min, max);
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+/* Splits a comma-separated list into a NULL-terminated array (one malloc'd
+ * block the caller frees), dropping empty items. NULL for an empty list. */
+static char **split_list(const char *v)
+{
+	if (!v || !*v)
+		return NULL;
+	size_t n = 2, len = strlen(v);
+	for (const char *p = v; *p; p++)
+		n += *p == ',';
+	char **arr = xcalloc(1, n * sizeof(char *) + len + 1);
+	char *text = (char *)(arr + n);
+	memcpy(text, v, len + 1);
+	size_t k = 0;
+	for (char *tok = strtok(text, ","); tok; tok = strtok(NULL, ",")) {
+		while (*tok == ' ')
+			tok++;
+		char *e = tok + strlen(tok);
+		while (e > tok && e[-1] == ' ')
+			*--e = '\0';
+		if (*tok)
+			arr[k++] = tok;
+	}
+	if (!k) {
+		free(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+static int parse_listen(const char *v, char *host, size_t hostlen, int *port)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+
+	if (!colon || colon == v || (size_t)(colon - v) >= hostlen)
+		return -1;
+	errno = 0;
+	long p = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
+		return -1;
+	memcpy(host, v, (size_t)(colon - v));
+	host[colon - v] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+/* The executable's directory, for defaults when run from the build tree. */
+static char *exe_dir(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	/* libtool runs the real binary from .libs/ */
+	size_t len = strlen(buf);
+	if (len >= 6 && strcmp(buf + len - 6, "/.libs") == 0)
+		buf[len - 6] = '\0';
+	return xstrdup(buf);
+}
+
+static char *default_path(const char *rel, const char *installed)
+{
+	char *dir = exe_dir();
+	struct stat st;
+	if (dir) {
+		char *p = util_path_join(dir, rel);
+		free(dir);
+		if (stat(p, &st) == 0)
+			return p;
+		free(p);
+	}
+	return xstrdup(installed);
+}
+
+typedef struct serve_args {
+	const char *pipeline;
+	char host[256];
+	int port;
+	const char *db;
+	const char *data_dir;
+	const char *plugin_dir;
+	const char *web_dir;
+	int paused;
+} serve_args;
+
+/* 0 ok, 1 done (help/version printed), 2 usage error. */
+static int serve_parse(int argc, char **argv, serve_args *a)
+{
+	enum { O_DB = 256, O_DATA, O_PLUGIN, O_WEB, O_PAUSED };
+	static const struct option opts[] = {
+		{ "pipeline", required_argument, NULL, 'p' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "db", required_argument, NULL, O_DB },
+		{ "data-dir", required_argument, NULL, O_DATA },
+		{ "plugin-dir", required_argument, NULL, O_PLUGIN },
+		{ "web-dir", required_argument, NULL, O_WEB },
+		{ "paused", no_argument, NULL, O_PAUSED },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	snprintf(a->host, sizeof(a->host), "127.0.0.1");
+	a->port = 8000;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:l:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': a->pipeline = optarg; break;
+		case 'l':
+			if (parse_listen(optarg, a->host, sizeof(a->host), &a->port) != 0) {
+				fprintf(stderr, "vidgen serve: -l \"%s\": expected HOST:PORT\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case O_DB: a->db = optarg; break;
+		case O_DATA: a->data_dir = optarg; break;
+		case O_PLUGIN: a->plugin_dir = optarg; break;
+		case O_WEB: a->web_dir = optarg; break;
+		case O_PAUSED: a->paused = 1; break;
+		case 'h': serve_usage(stdout); return 1;
+		case 'V': printf("vidgen %s\n", PACKAGE_VERSION); return 1;
+		default: serve_usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vidgen serve: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+/* Settings from the environment (SPEC.md §4). */
+static int serve_env(server_opts *o, char *err, size_t errlen)
+{
+	int pause = 0;
+	if (env_int("MAX_CONCURRENT_VIDEOS", 1, 64, &o->max_concurrent, err, errlen) ||
+	    env_int("VIDEO_RETENTION_DAYS", 0, 36500, &o->retention_days, err, errlen) ||
+	    env_int("VIDGEN_HTTP_THREADS", 1, 64, &o->http_threads, err, errlen) ||
+	    env_int("VIDGEN_PAUSE_JOBS", 0, 1, &pause, err, errlen))
+		return -1;
+	if (pause)
+		o->paused = 1;
+	return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	serve_args a = { 0 };
+	server_opts o;
+	char err[1024];
+	char *pipeline_path = NULL, *web_dir = NULL, *db = NULL, *data_dir = NULL;
+	char **keys = NULL, **origins = NULL;
+	plugin_registry *reg = NULL;
+	pipeline *p = NULL;
+	server *srv = NULL;
+	int ret = EXIT_CONFIG, rc;
+
+	rc = serve_parse(argc, argv, &a);
+	if (rc)
+		return rc == 1 ? EXIT_OK : EXIT_USAGE;
+	server_opts_default(&o);
+	if (serve_env(&o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "vidgen serve: %s\n", err);
+		return EXIT_USAGE;
+	}
+	o.paused |= a.paused;
+	const char *tmp = getenv("TEMP_DIR");
+	data_dir = xstrdup(a.data_dir ? a.data_dir : tmp && *tmp ? tmp : "/tmp/manim_videos");
+	/* The pipeline's ${TEMP_DIR} (the file store's directory) must name the
+	 * directory this daemon serves videos from. */
+	if (a.data_dir)
+		setenv("TEMP_DIR", data_dir, 1);
+	/* The file store answers /media/<id>.mp4, which this daemon serves. */
+	setenv("VIDGEN_MEDIA_URL", "/media/", 0);
+	db = a.db ? xstrdup(a.db) : util_path_join(data_dir, "vidgen.db");
+	pipeline_path = a.pipeline ? xstrdup(a.pipeline) : cli_default_pipeline("default");
+	web_dir = a.web_dir ? xstrdup(a.web_dir) : default_path("web", VG_DATADIR "/web");
+	keys = split_list(getenv("VIDGEN_API_KEYS"));
+	origins = split_list(getenv("VIDGEN_CORS_ORIGINS"));
+
+	/* Signals are taken by sigwait below; every thread started from here
+	 * on inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (util_mkdir_p(data_dir, 0755) != 0) {
+		fprintf(stderr, "vidgen serve: cannot create %s: %s\n", data_dir, strerror(errno));
+		goto out;
+	}
+	reg = registry_open(a.plugin_dir);
+	p = pipeline_load(pipeline_path, reg, err, sizeof(err));
+	if (!p) {
+		fprintf(stderr, "vidgen serve: %s\n", err);
+		goto out;
+	}
+	o.host = a.host;
+	o.port = a.port;
+	o.db_path = db;
+	o.data_dir = data_dir;
+	o.web_dir = web_dir;
+	o.api_keys = (const char *const *)keys;
+	o.cors_origins = (const char *const *)origins;
+	if (server_start(p, &o, &srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "vidgen serve: %s\n", err);
+		goto out;
+	}
+	printf("listening on http://%s:%d\n", strcmp(a.host, "localhost") ? a.host : "127.0.0.1",
+	       server_port(srv));
+	fflush(stdout);
+	log_msg(VG_LOG_INFO, "serve: pipeline %s, %d worker(s)%s, store %s", pipeline_path,
+		o.max_concurrent, o.paused ? " (paused)" : "", db);
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	log_msg(VG_LOG_INFO, "serve: %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	server_stop(srv);
+	ret = EXIT_OK;
+out:
+	pipeline_free(p);
+	registry_free(reg);
+	free(pipeline_path);
+	free(web_dir);
+	free(db);
+	free(data_dir);
+	free(keys);
+	free(origins);
+	return ret;
+}

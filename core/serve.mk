@@ -1,0 +1,15 @@
+# `vidgen serve`: the HTTP daemon, its SQLite job store and their tests.
+# Included from core/local.mk.
+libvgcore_la_SOURCES += core/store.c core/store.h core/server.c core/server.h
+# Linked into the executable itself: main.c refers to cmd_serve weakly, and a
+# weak reference does not pull an object out of a static library.
+vidgen_SOURCES += core/cmd_serve.c
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_store
+TESTS += tests/unit/test_store
+tests_unit_test_store_SOURCES = tests/unit/test_store.c
+tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
+endif
+

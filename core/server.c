@@ -1,0 +1,1869 @@
+/*
+ * The HTTP daemon (server.h): request routing and input rules, the status
+ * cache that keeps the status path off every lock a job or the store's
+ * writer holds, the FIFO of jobs and its workers, server-sent events,
+ * media with Range, the web page, /healthz, /metrics and retention.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "log.h"
+#include "runner.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+#define HASH_BUCKETS 4096
+#define PROMPT_MIN 10
+#define PROMPT_MAX 10000
+#define LIST_DEFAULT 20
+#define LIST_MAX 100
+#define SSE_KEEPALIVE_S 15
+#define RETENTION_EVERY_S 3600
+#define MSG_STARTED "Video generation started"
+#define MSG_CANCELLED "Video generation cancelled"
+/* Spelled out: their MHD names changed across versions. */
+#define HTTP_UNPROCESSABLE 422
+#define HTTP_TOO_LARGE 413
+
+/* An immutable, reference-counted byte string: a serialized VideoResponse
+ * that requests keep alive while MHD sends it. */
+typedef struct blob {
+	atomic_int ref;
+	size_t len;
+	char data[];
+} blob;
+
+typedef struct entry entry;
+
+/* One open /events stream. Guarded by server.cache_lock. */
+typedef struct sse_conn {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	entry *e;
+	unsigned sent_version;
+	int suspended;
+	int done;          /* the terminal event was produced */
+	int keepalive_due;
+	char *out;         /* bytes produced, not yet handed to MHD */
+	size_t out_len, out_off;
+	struct sse_conn *next_in_entry;
+	struct sse_conn *prev_all, *next_all;
+} sse_conn;
+
+/* A job the daemon knows in memory. Pinned entries (queued for a worker,
+ * running, or watched by /events) are never evicted; the others sit on an
+ * LRU list bounded by opts.cache_entries. Guarded by server.cache_lock. */
+struct entry {
+	char id[37];
+	blob *resp;
+	unsigned version;
+	int finished;
+	int pins;
+	int claimed;          /* a worker took it off the queue */
+	int cancel_requested; /* DELETE arrived while claimed */
+	job *running;
+	sse_conn *listeners;
+	entry *hnext;
+	entry *lru_prev, *lru_next;
+	int on_lru;
+};
+
+typedef struct qnode {
+	char id[37];
+	struct qnode *next;
+} qnode;
+
+typedef struct stage_stat {
+	atomic_llong sum_ms;
+	atomic_llong count;
+	atomic_llong failures;
+} stage_stat;
+
+struct server {
+	const pipeline *p;
+	server_opts o;
+	char *data_dir, *jobs_dir, *videos_dir, *web_dir;
+	job_store *store;
+	struct MHD_Daemon *mhd;
+	int port;
+	blob *config_json;
+
+	pthread_mutex_t cache_lock;
+	entry *buckets[HASH_BUCKETS];
+	entry *lru_head, *lru_tail; /* head = most recent */
+	size_t n_lru;
+	sse_conn *sse_all;
+
+	pthread_mutex_t qlock; /* taken before cache_lock when both are held */
+	pthread_cond_t qcv;
+	qnode *qhead, *qtail;
+	atomic_long qlen;
+	atomic_int running;
+
+	pthread_t *workers;
+	int n_workers;
+	atomic_int stopping;
+
+	pthread_t ticker;
+	int ticker_started;
+	pthread_mutex_t tick_lock;
+	pthread_cond_t tick_cv;
+
+	atomic_ulong http_codes[600];
+	stage_stat *stages;
+};
+
+/* ===================================================================
+ * Blobs and JSON text.
+ * =================================================================== */
+
+static blob *blob_new(const char *s, size_t len)
+{
+	blob *b = xmalloc(sizeof(*b) + len + 1);
+	atomic_init(&b->ref, 1);
+	b->len = len;
+	memcpy(b->data, s, len);
+	b->data[len] = '\0';
+	return b;
+}
+
+static blob *blob_ref(blob *b)
+{
+	atomic_fetch_add(&b->ref, 1);
+	return b;
+}
+
+static void blob_unref(void *p)
+{
+	blob *b = p;
+	if (b && atomic_fetch_sub(&b->ref, 1) == 1)
+		free(b);
+}
+
+/* Appends s as a JSON string literal (or null). s is valid UTF-8: it was
+ * checked at the edge or written by the core. */
+static void json_put_str(strbuf *sb, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (!s) {
+		sb_append(sb, "null", 4);
+		return;
+	}
+	sb_append(sb, "\"", 1);
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		sb_append(sb, run, (size_t)(s - run));
+		switch (c) {
+		case '"': sb_append(sb, "\\\"", 2); break;
+		case '\\': sb_append(sb, "\\\\", 2); break;
+		case '\n': sb_append(sb, "\\n", 2); break;
+		case '\r': sb_append(sb, "\\r", 2); break;
+		case '\t': sb_append(sb, "\\t", 2); break;
+		default: {
+			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			sb_append(sb, u, 6);
+		}
+		}
+		run = s + 1;
+	}
+	sb_append(sb, run, (size_t)(s - run));
+	sb_append(sb, "\"", 1);
+}
+
+/* The VideoResponse of SPEC.md §2, fields in the spec's order. */
+static void response_put(strbuf *sb, const store_job *r)
+{
+	sb_puts(sb, "{\"video_id\":");
+	json_put_str(sb, r->id);
+	sb_puts(sb, ",\"status\":");
+	json_put_str(sb, r->status);
+	sb_puts(sb, ",\"message\":");
+	json_put_str(sb, r->message);
+	sb_puts(sb, ",\"video_url\":");
+	json_put_str(sb, r->video_url);
+	sb_puts(sb, ",\"s3_url\":");
+	json_put_str(sb, r->s3_url);
+	sb_puts(sb, ",\"created_at\":");
+	json_put_str(sb, r->created_at);
+	sb_printf(sb, ",\"progress\":%d,\"original_question\":", r->progress);
+	json_put_str(sb, r->question);
+	sb_puts(sb, ",\"initial_explanation\":");
+	json_put_str(sb, r->initial_explanation);
+	sb_puts(sb, ",\"refined_explanation\":");
+	json_put_str(sb, r->refined_explanation);
+	sb_puts(sb, "}");
+}
+
+static blob *response_blob(const store_job *r)
+{
+	strbuf sb = { 0 };
+	response_put(&sb, r);
+	blob *b = blob_new(sb.buf ? sb.buf : "", sb.len);
+	sb_free(&sb);
+	return b;
+}
+
+/* A store_job view of a live job: borrows j's strings. j->lock held. */
+static void job_view_locked(const job *j, store_job *r)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->id, j->id, sizeof(r->id));
+	memcpy(r->created_at, j->created_at, sizeof(r->created_at));
+	r->question = j->question;
+	r->model = j->model;
+	r->voice = j->voice;
+	r->status = j->status;
+	r->progress = j->progress;
+	r->message = j->message;
+	r->initial_explanation = j->initial_explanation;
+	r->refined_explanation = j->refined_explanation;
+	r->video_url = j->video_url;
+	r->s3_url = j->s3_url;
+	r->finished = j->finished;
+}
+
+/* ===================================================================
+ * The status cache. Every function here expects cache_lock held.
+ * =================================================================== */
+
+static unsigned id_hash(const char *id)
+{
+	unsigned h = 2166136261u;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h & (HASH_BUCKETS - 1);
+}
+
+static entry *cache_find(server *s, const char *id)
+{
+	for (entry *e = s->buckets[id_hash(id)]; e; e = e->hnext)
+		if (memcmp(e->id, id, 36) == 0)
+			return e;
+	return NULL;
+}
+
+static void lru_unlink(server *s, entry *e)
+{
+	if (!e->on_lru)
+		return;
+	if (e->lru_prev)
+		e->lru_prev->lru_next = e->lru_next;
+	else
+		s->lru_head = e->lru_next;
+	if (e->lru_next)
+		e->lru_next->lru_prev = e->lru_prev;
+	else
+		s->lru_tail = e->lru_prev;
+	e->lru_prev = e->lru_next = NULL;
+	e->on_lru = 0;
+	s->n_lru--;
+}
+
+static void lru_push_front(server *s, entry *e)
+{
+	e->lru_prev = NULL;
+	e->lru_next = s->lru_head;
+	if (s->lru_head)
+		s->lru_head->lru_prev = e;
+	else
+		s->lru_tail = e;
+	s->lru_head = e;
+	e->on_lru = 1;
+	s->n_lru++;
+}
+
+static void cache_remove(server *s, entry *e)
+{
+	entry **pp = &s->buckets[id_hash(e->id)];
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+	lru_unlink(s, e);
+	blob_unref(e->resp);
+	free(e);
+}
+
+/* Unpinned entries go to the LRU list; the oldest beyond the bound go. */
+static void cache_settle(server *s, entry *e)
+{
+	if (e->pins > 0) {
+		lru_unlink(s, e);
+		return;
+	}
+	if (e->on_lru) {
+		if (s->lru_head != e) {
+			lru_unlink(s, e);
+			lru_push_front(s, e);
+		}
+	} else {
+		lru_push_front(s, e);
+	}
+	while (s->n_lru > s->o.cache_entries && s->lru_tail && s->lru_tail != e)
+		cache_remove(s, s->lru_tail);
+}
+
+/* Finds or creates the entry for id; a new one takes resp. */
+static entry *cache_get_or_add(server *s, const char *id, blob *resp, int finished)
+{
+	entry *e = cache_find(s, id);
+	if (e)
+		return e;
+	e = xcalloc(1, sizeof(*e));
+	memcpy(e->id, id, 36);
+	e->resp = blob_ref(resp);
+	e->finished = finished;
+	e->version = 1;
+	unsigned h = id_hash(id);
+	e->hnext = s->buckets[h];
+	s->buckets[h] = e;
+	return e;
+}
+
+/* Wakes every /events stream suspended on e. */
+static void sse_wake_locked(entry *e)
+{
+	for (sse_conn *c = e->listeners; c; c = c->next_in_entry)
+		if (c->suspended) {
+			c->suspended = 0;
+			MHD_resume_connection(c->conn);
+		}
+}
+
+/* Publishes a new state of a job: the writer of a state calls this after
+ * the store has it (or has it queued), so readers never see it go back. */
+static void cache_publish(server *s, const store_job *r)
+{
+	blob *b = response_blob(r);
+	pthread_mutex_lock(&s->cache_lock);
+	entry *e = cache_get_or_add(s, r->id, b, r->finished);
+	if (e->resp != b) {
+		blob_unref(e->resp);
+		e->resp = blob_ref(b);
+		e->version++;
+	}
+	e->finished = r->finished;
+	sse_wake_locked(e);
+	cache_settle(s, e);
+	pthread_mutex_unlock(&s->cache_lock);
+	blob_unref(b);
+}
+
+/* Gives a placeholder entry (a worker claimed the job before anyone had
+ * read it) its first state. cache_lock held. */
+static void cache_fill_locked(entry *e, blob *b, int finished)
+{
+	if (e->version != 0)
+		return;
+	blob_unref(e->resp);
+	e->resp = blob_ref(b);
+	e->finished = finished;
+	e->version = 1;
+}
+
+/* The current VideoResponse of id, from the cache or the store. Returns a
+ * blob the caller unrefs; NULL with *code 404 or 500. */
+static blob *status_lookup(server *s, const char *id, int *code)
+{
+	pthread_mutex_lock(&s->cache_lock);
+	entry *e = cache_find(s, id);
+	if (e && e->version) {
+		blob *b = blob_ref(e->resp);
+		cache_settle(s, e);
+		pthread_mutex_unlock(&s->cache_lock);
+		return b;
+	}
+	pthread_mutex_unlock(&s->cache_lock);
+
+	store_job r;
+	char err[256];
+	int rc = store_get(s->store, id, &r, err, sizeof(err));
+	if (rc != 0) {
+		if (rc < 0)
+			log_msg(VG_LOG_ERROR, "serve: %s", err);
+		*code = rc == 1 ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR;
+		return NULL;
+	}
+	blob *b = response_blob(&r);
+	pthread_mutex_lock(&s->cache_lock);
+	/* A writer may have published meanwhile: its state wins. */
+	e = cache_get_or_add(s, id, b, r.finished);
+	cache_fill_locked(e, b, r.finished);
+	blob *out = blob_ref(e->resp);
+	cache_settle(s, e);
+	pthread_mutex_unlock(&s->cache_lock);
+	blob_unref(b);
+	store_job_clear(&r);
+	return out;
+}
+
+/* ===================================================================
+ * The job queue and its workers.
+ * =================================================================== */
+
+static void queue_push(server *s, const char *id)
+{
+	qnode *n = xcalloc(1, sizeof(*n));
+	memcpy(n->id, id, 36);
+	pthread_mutex_lock(&s->qlock);
+	if (s->qtail)
+		s->qtail->next = n;
+	else
+		s->qhead = n;
+	s->qtail = n;
+	atomic_fetch_add(&s->qlen, 1);
+	pthread_cond_signal(&s->qcv);
+	pthread_mutex_unlock(&s->qlock);
+}
+
+/* Removes id from the queue; 1 if it was there. qlock held. */
+static int queue_remove_locked(server *s, const char *id)
+{
+	qnode *prev = NULL;
+	for (qnode *n = s->qhead; n; prev = n, n = n->next) {
+		if (memcmp(n->id, id, 36) != 0)
+			continue;
+		if (prev)
+			prev->next = n->next;
+		else
+			s->qhead = n->next;
+		if (s->qtail == n)
+			s->qtail = prev;
+		free(n);
+		atomic_fetch_sub(&s->qlen, 1);
+		return 1;
+	}
+	return 0;
+}
+
+typedef struct run_ctx {
+	server *s;
+	entry *e;
+} run_ctx;
+
+static void on_update(void *ud, job *j)
+{
+	run_ctx *rc = ud;
+	server *s = rc->s;
+	store_job r;
+	char err[256];
+
+	/* A shutdown cancels running jobs only to stop them: that failure must
+	 * not reach the store, the job continues at the next start. */
+	if (atomic_load(&s->stopping))
+		return;
+	job_view_locked(j, &r);
+	store_update(s->store, &r, 0, err, sizeof(err));
+	cache_publish(s, &r);
+}
+
+static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long duration_ms)
+{
+	run_ctx *rc = ud;
+	server *s = rc->s;
+	size_t idx = (size_t)(st - s->p->stages);
+	char *kind = NULL, *path = NULL;
+
+	if (idx < s->p->n_stages) {
+		atomic_fetch_add(&s->stages[idx].sum_ms, duration_ms);
+		atomic_fetch_add(&s->stages[idx].count, 1);
+		if (!ok)
+			atomic_fetch_add(&s->stages[idx].failures, 1);
+		pthread_mutex_lock(&j->lock);
+		if (j->stages && idx < j->n_stages) {
+			kind = j->stages[idx].kind ? xstrdup(j->stages[idx].kind) : NULL;
+			path = j->stages[idx].path ? xstrdup(j->stages[idx].path) : NULL;
+		}
+		pthread_mutex_unlock(&j->lock);
+	}
+	store_set_stage(s->store, j->id, st->id, kind, path, ok, duration_ms);
+	free(kind);
+	free(path);
+}
+
+/* Brings a restored job back to the state the store last had, so progress
+ * never goes back across a restart. */
+static void job_seed(job *j, const store_job *r)
+{
+	pthread_mutex_lock(&j->lock);
+	job_set_locked(j, r->status, r->progress, r->message);
+	if (r->initial_explanation)
+		job_set_field_locked(j, "initial_explanation", r->initial_explanation);
+	if (r->refined_explanation)
+		job_set_field_locked(j, "refined_explanation", r->refined_explanation);
+	if (r->video_url)
+		job_set_field_locked(j, "video_url", r->video_url);
+	if (r->s3_url)
+		job_set_field_locked(j, "s3_url", r->s3_url);
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* Records how a run ended, unless a shutdown interrupted it. */
+static void job_finish(server *s, entry *e, job *j, int cancel_requested)
+{
+	store_job r;
+	char err[256];
+
+	pthread_mutex_lock(&j->lock);
+	if (cancel_requested && !j->finished)
+		job_set_locked(j, "failed", -1, MSG_CANCELLED);
+	else if (cancel_requested && strcmp(j->status, "failed") == 0)
+		job_set_locked(j, NULL, -1, MSG_CANCELLED);
+	job_view_locked(j, &r);
+	if (!r.finished && !atomic_load(&s->stopping)) {
+		/* The runner returned without an end state: say so. */
+		job_set_locked(j, "failed", -1, j->message ? j->message : "Video generation failed");
+		job_view_locked(j, &r);
+	}
+	int interrupted = atomic_load(&s->stopping) && !cancel_requested &&
+			  strcmp(r.status, "completed") != 0;
+	if (!interrupted) {
+		if (store_update(s->store, &r, 1, err, sizeof(err)) != 0)
+			log_msg(VG_LOG_ERROR, "serve: job %s: %s", j->id, err);
+		cache_publish(s, &r);
+	}
+	pthread_mutex_unlock(&j->lock);
+	(void)e;
+}
+
+static void job_execute(server *s, const char *id, entry *e)
+{
+	store_job r;
+	char err[256];
+	job *j = NULL;
+	int cancel_requested;
+
+	if (store_get(s->store, id, &r, err, sizeof(err)) != 0)
+		goto out;
+	blob *b = response_blob(&r);
+	pthread_mutex_lock(&s->cache_lock);
+	cache_fill_locked(e, b, r.finished);
+	pthread_mutex_unlock(&s->cache_lock);
+	blob_unref(b);
+	if (r.finished)
+		goto out;
+	j = job_restore(s->jobs_dir, r.id, r.created_at, r.question, r.model, r.voice,
+			err, sizeof(err));
+	if (!j) {
+		log_msg(VG_LOG_ERROR, "serve: job %s: %s", id, err);
+		free(r.status);
+		r.status = xstrdup("failed");
+		free(r.message);
+		r.message = xstrdup(err);
+		r.finished = 1;
+		store_update(s->store, &r, 1, err, sizeof(err));
+		cache_publish(s, &r);
+		goto out;
+	}
+	job_seed(j, &r);
+
+	pthread_mutex_lock(&s->cache_lock);
+	e->running = j;
+	if (e->cancel_requested)
+		job_cancel(j);
+	pthread_mutex_unlock(&s->cache_lock);
+
+	run_ctx ctx = { s, e };
+	runner_events ev = { on_update, on_stage, &ctx };
+	atomic_fetch_add(&s->running, 1);
+	runner_run(s->p, j, &ev);
+	atomic_fetch_sub(&s->running, 1);
+
+	pthread_mutex_lock(&s->cache_lock);
+	cancel_requested = e->cancel_requested;
+	pthread_mutex_unlock(&s->cache_lock);
+	job_finish(s, e, j, cancel_requested);
+out:
+	pthread_mutex_lock(&s->cache_lock);
+	e->running = NULL;
+	e->claimed = 0;
+	e->pins--;
+	cache_settle(s, e);
+	pthread_mutex_unlock(&s->cache_lock);
+	job_free(j);
+	store_job_clear(&r);
+}
+
+static void *worker_main(void *arg)
+{
+	server *s = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&s->qlock);
+		while (!atomic_load(&s->stopping) && (!s->qhead || s->o.paused))
+			pthread_cond_wait(&s->qcv, &s->qlock);
+		if (atomic_load(&s->stopping)) {
+			pthread_mutex_unlock(&s->qlock);
+			break;
+		}
+		qnode *n = s->qhead;
+		s->qhead = n->next;
+		if (!s->qhead)
+			s->qtail = NULL;
+		atomic_fetch_sub(&s->qlen, 1);
+		/* Claimed under qlock: a DELETE sees the id either queued or
+		 * claimed, never in between. A new entry is a placeholder
+		 * (version 0) until job_execute reads the store. */
+		pthread_mutex_lock(&s->cache_lock);
+		entry *e = cache_find(s, n->id);
+		if (!e) {
+			blob *b = blob_new("{}", 2);
+			e = cache_get_or_add(s, n->id, b, 0);
+			blob_unref(b);
+			e->version = 0;
+		}
+		e->claimed = 1;
+		e->pins++;
+		lru_unlink(s, e);
+		pthread_mutex_unlock(&s->cache_lock);
+		pthread_mutex_unlock(&s->qlock);
+
+		job_execute(s, n->id, e);
+		free(n);
+	}
+	return NULL;
+}
+
+/* ===================================================================
+ * HTTP plumbing.
+ * =================================================================== */
+
+typedef struct req_ctx {
+	strbuf body;
+	int too_large;
+} req_ctx;
+
+static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r)
+{
+	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	if (!origin || !s->o.cors_origins)
+		return;
+	for (const char *const *o = s->o.cors_origins; *o; o++) {
+		if (strcmp(*o, "*") == 0 || strcmp(*o, origin) == 0) {
+			MHD_add_response_header(r, "Access-Control-Allow-Origin",
+						strcmp(*o, "*") == 0 ? "*" : origin);
+			MHD_add_response_header(r, "Vary", "Origin");
+			return;
+		}
+	}
+}
+
+/* Queues r with code; counts it for /metrics; destroys r. */
+static enum MHD_Result respond(server *s, struct MHD_Connection *c, unsigned code,
+			       struct MHD_Response *r)
+{
+	if (!r)
+		return MHD_NO;
+	add_cors(s, c, r);
+	enum MHD_Result ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	if (code < 600)
+		atomic_fetch_add_explicit(&s->http_codes[code], 1, memory_order_relaxed);
+	return ret;
+}
+
+static enum MHD_Result respond_blob(server *s, struct MHD_Connection *c, unsigned code,
+				    blob *b, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+		b->len, b->data, blob_unref, b);
+	if (!r) {
+		blob_unref(b);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	return respond(s, c, code, r);
+}
+
+static enum MHD_Result respond_text(server *s, struct MHD_Connection *c, unsigned code,
+				    const char *text, size_t len, const char *type)
+{
+	return respond_blob(s, c, code, blob_new(text, len), type);
+}
+
+/* Every error is JSON: {"detail": "...", "error": "...", "field": ...,
+ * "rule": ...}. detail is what FastAPI-style clients read. */
+static enum MHD_Result respond_error(server *s, struct MHD_Connection *c, unsigned code,
+				     const char *error, const char *field, const char *rule,
+				     const char *detail)
+{
+	strbuf sb = { 0 };
+	sb_puts(&sb, "{\"detail\":");
+	json_put_str(&sb, detail);
+	sb_puts(&sb, ",\"error\":");
+	json_put_str(&sb, error);
+	if (field) {
+		sb_puts(&sb, ",\"field\":");
+		json_put_str(&sb, field);
+	}
+	if (rule) {
+		sb_puts(&sb, ",\"rule\":");
+		json_put_str(&sb, rule);
+	}
+	sb_puts(&sb, "}");
+	enum MHD_Result ret = respond_text(s, c, code, sb.buf ? sb.buf : "{}", sb.len,
+					   "application/json");
+	sb_free(&sb);
+	return ret;
+}
+
+static enum MHD_Result respond_405(server *s, struct MHD_Connection *c, const char *allow)
+{
+	char detail[128];
+	snprintf(detail, sizeof(detail), "Method not allowed; use %s", allow);
+	strbuf sb = { 0 };
+	sb_puts(&sb, "{\"detail\":");
+	json_put_str(&sb, detail);
+	sb_puts(&sb, ",\"error\":\"method_not_allowed\"}");
+	struct MHD_Response *r = MHD_create_response_from_buffer(sb.len, sb.buf,
+								 MHD_RESPMEM_MUST_COPY);
+	sb_free(&sb);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	return respond(s, c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+}
+
+static enum MHD_Result respond_not_found(server *s, struct MHD_Connection *c)
+{
+	return respond_error(s, c, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL, "Not found");
+}
+
+static enum MHD_Result respond_video_not_found(server *s, struct MHD_Connection *c)
+{
+	return respond_error(s, c, MHD_HTTP_NOT_FOUND, "not_found", "video_id", NULL,
+			     "Video not found");
+}
+
+/* Constant-time comparison, so a key cannot be guessed byte by byte. */
+static int key_equal(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+	unsigned diff = (unsigned)(alen ^ blen);
+	for (size_t i = 0; i < alen; i++)
+		diff |= (unsigned char)a[i] ^ (unsigned char)b[i % (blen ? blen : 1)];
+	return diff == 0 && blen > 0;
+}
+
+/* 1 when the request may create or cancel. */
+static int authorized(server *s, struct MHD_Connection *c)
+{
+	if (!s->o.api_keys || !s->o.api_keys[0])
+		return 1;
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	const char *k = h + 7;
+	while (*k == ' ')
+		k++;
+	size_t klen = strlen(k);
+	int ok = 0;
+	for (const char *const *key = s->o.api_keys; *key; key++)
+		ok |= key_equal(k, klen, *key);
+	return ok;
+}
+
+static enum MHD_Result respond_unauthorized(server *s, struct MHD_Connection *c)
+{
+	const char *body = "{\"detail\":\"Missing or invalid API key\",\"error\":\"unauthorized\","
+			   "\"field\":\"Authorization\",\"rule\":\"Bearer <API key>\"}";
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+								 MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	return respond(s, c, MHD_HTTP_UNAUTHORIZED, r);
+}
+
+/* ===================================================================
+ * POST /api/v1/videos
+ * =================================================================== */
+
+/* Checks the request body; fills question/model/voice (borrowed from
+ * root) or answers the error itself and returns -1. */
+static int create_validate(server *s, struct MHD_Connection *c, json_t *root,
+			   const char **question, const char **model, const char **voice,
+			   enum MHD_Result *ret)
+{
+	char detail[256];
+	json_t *v;
+	size_t nchars;
+
+#define FIELD_ERR(field, rule, ...) do { \
+		snprintf(detail, sizeof(detail), __VA_ARGS__); \
+		*ret = respond_error(s, c, HTTP_UNPROCESSABLE, "validation_error", \
+				     field, rule, detail); \
+		return -1; } while (0)
+
+	if (!json_is_object(root))
+		FIELD_ERR("body", "type:object", "The request body must be a JSON object");
+	v = json_object_get(root, "prompt");
+	if (!v || json_is_null(v))
+		FIELD_ERR("prompt", "required", "prompt is required");
+	if (!json_is_string(v))
+		FIELD_ERR("prompt", "type:string", "prompt must be a string");
+	if (!util_utf8_valid(json_string_value(v), json_string_length(v), &nchars) ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		FIELD_ERR("prompt", "utf8", "prompt must be valid UTF-8 text");
+	if (nchars < PROMPT_MIN)
+		FIELD_ERR("prompt", "min_length:10",
+			  "prompt must be at least %d characters (got %zu)", PROMPT_MIN, nchars);
+	if (nchars > PROMPT_MAX)
+		FIELD_ERR("prompt", "max_length:10000",
+			  "prompt must be at most %d characters (got %zu)", PROMPT_MAX, nchars);
+	*question = json_string_value(v);
+
+	v = json_object_get(root, "model");
+	if (!v || json_is_null(v))
+		FIELD_ERR("model", "required", "model is required; see GET /api/v1/config");
+	if (!json_is_string(v))
+		FIELD_ERR("model", "type:string", "model must be a string");
+	const model_def *m = pipeline_model(s->p, json_string_value(v));
+	if (!m || !m->selectable)
+		FIELD_ERR("model", "enum:config.models",
+			  "model must be one of the models of GET /api/v1/config");
+	*model = m->name;
+
+	v = json_object_get(root, "voice");
+	if (!v || json_is_null(v)) {
+		*voice = s->p->default_voice ? s->p->default_voice : "Joanna";
+		return 0;
+	}
+	if (!json_is_string(v))
+		FIELD_ERR("voice", "type:string", "voice must be a string");
+	if (!pipeline_has_voice(s->p, json_string_value(v)))
+		FIELD_ERR("voice", "enum:config.voices",
+			  "voice must be one of the voices of GET /api/v1/config");
+	*voice = json_string_value(v);
+	return 0;
+#undef FIELD_ERR
+}
+
+static int content_type_json(struct MHD_Connection *c)
+{
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strlen("application/json");
+	return strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ctx *rq)
+{
+	enum MHD_Result ret = MHD_NO;
+	const char *question, *model, *voice;
+	json_error_t jerr;
+	char err[256];
+	store_job r = { 0 };
+
+	if (!authorized(s, c))
+		return respond_unauthorized(s, c);
+	if (!content_type_json(c))
+		return respond_error(s, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+				     "Content-Type", "application/json",
+				     "Content-Type must be application/json");
+	if (rq->too_large) {
+		snprintf(err, sizeof(err), "The request body is larger than %zu bytes",
+			 s->o.body_limit);
+		return respond_error(s, c, HTTP_TOO_LARGE, "body_too_large", "body",
+				     "max_bytes", err);
+	}
+	json_t *root = json_loadb(rq->body.buf ? rq->body.buf : "", rq->body.len, 0, &jerr);
+	if (!root) {
+		snprintf(err, sizeof(err), "Malformed JSON at line %d column %d: %s",
+			 jerr.line, jerr.column, jerr.text);
+		return respond_error(s, c, MHD_HTTP_BAD_REQUEST, "malformed_json", "body", "json",
+				     err);
+	}
+	if (create_validate(s, c, root, &question, &model, &voice, &ret) != 0)
+		goto out;
+
+	util_uuid4(r.id);
+	util_now_iso8601(r.created_at);
+	r.question = (char *)question;
+	r.model = (char *)model;
+	r.voice = (char *)voice;
+	r.status = "queued";
+	r.message = MSG_STARTED;
+	if (store_create(s->store, &r, err, sizeof(err)) != 0) {
+		log_msg(VG_LOG_ERROR, "serve: %s", err);
+		ret = respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", NULL,
+				    NULL, "The job store cannot take the job; try again");
+		goto out;
+	}
+	/* Durable now: publish, queue, answer. */
+	blob *b = response_blob(&r);
+	pthread_mutex_lock(&s->cache_lock);
+	entry *e = cache_get_or_add(s, r.id, b, 0);
+	cache_settle(s, e);
+	pthread_mutex_unlock(&s->cache_lock);
+	queue_push(s, r.id);
+
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+		b->len, b->data, blob_unref, b);
+	if (!resp) {
+		blob_unref(b);
+		goto out;
+	}
+	char loc[96];
+	snprintf(loc, sizeof(loc), "/api/v1/videos/%s/status", r.id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+	ret = respond(s, c, MHD_HTTP_ACCEPTED, resp);
+out:
+	json_decref(root);
+	return ret;
+}
+
+/* ===================================================================
+ * GET /api/v1/videos (list) and DELETE /api/v1/videos/{id} (cancel)
+ * =================================================================== */
+
+static int parse_ll(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
+{
+	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	const char *bs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "before");
+	long long limit = LIST_DEFAULT, before = 0;
+	store_job *v;
+	size_t n;
+	char err[256];
+
+	if (ls && parse_ll(ls, 1, LIST_MAX, &limit) != 0)
+		return respond_error(s, c, HTTP_UNPROCESSABLE, "validation_error",
+				     "limit", "range:1..100",
+				     "limit must be an integer from 1 to 100");
+	if (bs && *bs && parse_ll(bs, 1, (long long)(~0ULL >> 1), &before) != 0)
+		return respond_error(s, c, HTTP_UNPROCESSABLE, "validation_error",
+				     "before", "cursor",
+				     "before must be a next_cursor value from a previous page");
+	if (store_list(s->store, before, (int)limit, &v, &n, err, sizeof(err)) != 0) {
+		log_msg(VG_LOG_ERROR, "serve: %s", err);
+		return respond_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error", NULL,
+				     NULL, "The job store cannot be read");
+	}
+	strbuf sb = { 0 };
+	sb_puts(&sb, "{\"videos\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sb_puts(&sb, ",");
+		response_put(&sb, &v[i]);
+	}
+	sb_puts(&sb, "],\"next_cursor\":");
+	if (n == (size_t)limit && n > 0)
+		sb_printf(&sb, "\"%lld\"", v[n - 1].seq);
+	else
+		sb_puts(&sb, "null");
+	sb_puts(&sb, "}");
+	store_jobs_free(v, n);
+	enum MHD_Result ret = respond_text(s, c, MHD_HTTP_OK, sb.buf, sb.len, "application/json");
+	sb_free(&sb);
+	return ret;
+}
+
+static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const char *id)
+{
+	store_job r;
+	char err[256];
+
+	if (!authorized(s, c))
+		return respond_unauthorized(s, c);
+	int rc = store_get(s->store, id, &r, err, sizeof(err));
+	if (rc == 1)
+		return respond_video_not_found(s, c);
+	if (rc < 0)
+		return respond_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error", NULL,
+				     NULL, "The job store cannot be read");
+	if (r.finished) {
+		store_job_clear(&r);
+		return respond_error(s, c, MHD_HTTP_CONFLICT, "already_finished", "video_id",
+				     "not_finished", "The job has already finished");
+	}
+	pthread_mutex_lock(&s->qlock);
+	if (queue_remove_locked(s, id)) {
+		pthread_mutex_unlock(&s->qlock);
+		free(r.status);
+		r.status = xstrdup("failed");
+		free(r.message);
+		r.message = xstrdup(MSG_CANCELLED);
+		r.finished = 1;
+		store_update(s->store, &r, 1, err, sizeof(err));
+		cache_publish(s, &r);
+		blob *b = response_blob(&r);
+		store_job_clear(&r);
+		return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
+	}
+	pthread_mutex_lock(&s->cache_lock);
+	entry *e = cache_find(s, id);
+	blob *b = NULL;
+	if (e && e->claimed && !e->finished) {
+		e->cancel_requested = 1;
+		if (e->running)
+			job_cancel(e->running);
+		b = blob_ref(e->resp);
+	}
+	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->qlock);
+	store_job_clear(&r);
+	if (!b)
+		return respond_error(s, c, MHD_HTTP_CONFLICT, "already_finished", "video_id",
+				     "not_finished", "The job has already finished");
+	/* Running: it stops at its next checkpoint; /status shows the end. */
+	return respond_blob(s, c, MHD_HTTP_ACCEPTED, b, "application/json");
+}
+
+/* ===================================================================
+ * GET /api/v1/videos/{id}/events: server-sent events.
+ * =================================================================== */
+
+static void sse_emit(sse_conn *sc, const char *event, const blob *b, unsigned id)
+{
+	strbuf sb = { 0 };
+	if (b)
+		sb_printf(&sb, "id: %u\nevent: %s\ndata: %s\n\n", id, event, b->data);
+	else
+		sb_puts(&sb, ": keepalive\n\n");
+	free(sc->out);
+	sc->out_len = sb.len;
+	sc->out_off = 0;
+	sc->out = sb_steal(&sb);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	sse_conn *sc = cls;
+	server *s = sc->srv;
+	(void)pos;
+
+	if (sc->out && sc->out_off < sc->out_len)
+		goto copy;
+	pthread_mutex_lock(&s->cache_lock);
+	entry *e = sc->e;
+	if (sc->done || atomic_load(&s->stopping)) {
+		pthread_mutex_unlock(&s->cache_lock);
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	if (e->version != sc->sent_version && e->version != 0) {
+		sc->sent_version = e->version;
+		sse_emit(sc, e->finished ? "end" : "status", e->resp, e->version);
+		if (e->finished)
+			sc->done = 1;
+	} else if (sc->keepalive_due) {
+		sc->keepalive_due = 0;
+		sse_emit(sc, NULL, NULL, 0);
+	} else {
+		/* Nothing new: park the connection until a publish wakes it. */
+		sc->suspended = 1;
+		MHD_suspend_connection(sc->conn);
+		pthread_mutex_unlock(&s->cache_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->cache_lock);
+copy:;
+	size_t n = sc->out_len - sc->out_off;
+	if (n > max)
+		n = max;
+	memcpy(buf, sc->out + sc->out_off, n);
+	sc->out_off += n;
+	return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+	sse_conn *sc = cls;
+	server *s = sc->srv;
+
+	pthread_mutex_lock(&s->cache_lock);
+	entry *e = sc->e;
+	for (sse_conn **pp = &e->listeners; *pp; pp = &(*pp)->next_in_entry)
+		if (*pp == sc) {
+			*pp = sc->next_in_entry;
+			break;
+		}
+	if (sc->prev_all)
+		sc->prev_all->next_all = sc->next_all;
+	else
+		s->sse_all = sc->next_all;
+	if (sc->next_all)
+		sc->next_all->prev_all = sc->prev_all;
+	e->pins--;
+	cache_settle(s, e);
+	pthread_mutex_unlock(&s->cache_lock);
+	free(sc->out);
+	free(sc);
+}
+
+static enum MHD_Result handle_events(server *s, struct MHD_Connection *c, const char *id)
+{
+	int code = 0;
+	entry *e = NULL;
+
+	/* Load the job into the cache (or learn it does not exist), then pin
+	 * its entry; retry once in case it was evicted in between. */
+	for (int tries = 0; tries < 2 && !e; tries++) {
+		blob *b = status_lookup(s, id, &code);
+		if (!b)
+			return code == MHD_HTTP_NOT_FOUND ? respond_video_not_found(s, c) :
+				respond_error(s, c, code, "store_error", NULL, NULL,
+					      "The job store cannot be read");
+		blob_unref(b);
+		pthread_mutex_lock(&s->cache_lock);
+		e = cache_find(s, id);
+		if (e && e->version) {
+			e->pins++;
+			lru_unlink(s, e);
+		} else {
+			e = NULL;
+		}
+		pthread_mutex_unlock(&s->cache_lock);
+	}
+	if (!e)
+		return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", NULL, NULL,
+				     "Try again");
+
+	sse_conn *sc = xcalloc(1, sizeof(*sc));
+	sc->srv = s;
+	sc->conn = c;
+	sc->e = e;
+	pthread_mutex_lock(&s->cache_lock);
+	sc->next_in_entry = e->listeners;
+	e->listeners = sc;
+	sc->next_all = s->sse_all;
+	if (s->sse_all)
+		s->sse_all->prev_all = sc;
+	s->sse_all = sc;
+	pthread_mutex_unlock(&s->cache_lock);
+
+	/* From here sse_free (run by MHD when the response goes) unlinks sc
+	 * and unpins the entry. */
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+								   sse_read, sc, sse_free);
+	if (!r) {
+		sse_free(sc);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	return respond(s, c, MHD_HTTP_OK, r);
+}
+
+/* ===================================================================
+ * Files: /media/{id}.mp4 with Range, the web page and its assets.
+ * =================================================================== */
+
+/* Parses a single "bytes=a-b" range against size. 0 ok (first/last set),
+ * 1 no usable Range (serve everything), -1 unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
+{
+	if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+		return 1;
+	const char *p = h + 6;
+	char *end;
+	if (*p == '-') {
+		if (!isdigit((unsigned char)p[1]))
+			return 1;
+		unsigned long long n = strtoull(p + 1, &end, 10);
+		if (*end)
+			return 1;
+		if (n == 0 || size == 0)
+			return -1;
+		*first = n >= size ? 0 : size - n;
+		*last = size - 1;
+		return 0;
+	}
+	if (!isdigit((unsigned char)*p))
+		return 1;
+	unsigned long long a = strtoull(p, &end, 10);
+	if (*end != '-')
+		return 1;
+	p = end + 1;
+	unsigned long long b = size ? size - 1 : 0;
+	if (*p) {
+		if (!isdigit((unsigned char)*p))
+			return 1;
+		b = strtoull(p, &end, 10);
+		if (*end || b < a)
+			return 1;
+		if (b >= size)
+			b = size - 1;
+	}
+	if (a >= size)
+		return -1;
+	*first = a;
+	*last = b;
+	return 0;
+}
+
+static const char *mime_type(const char *name)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".mjs", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".jpg", "image/jpeg" },
+		{ ".ico", "image/x-icon" },
+		{ ".woff2", "font/woff2" },
+		{ ".txt", "text/plain; charset=utf-8" },
+		{ ".mp4", "video/mp4" },
+	};
+	const char *dot = strrchr(name, '.');
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcasecmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+/* Serves dir/name (name already validated as a flat file name). */
+static enum MHD_Result serve_file(server *s, struct MHD_Connection *c, const char *dir,
+				  const char *name, int ranges)
+{
+	char path[4096];
+	struct stat st;
+
+	if (!dir || snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return respond_not_found(s, c);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return respond_not_found(s, c);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return respond_not_found(s, c);
+	}
+	uint64_t size = (uint64_t)st.st_size, first = 0, last = size ? size - 1 : 0;
+	int rc = ranges ? parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"),
+				      size, &first, &last) : 1;
+	if (rc < 0) {
+		close(fd);
+		char cr[64];
+		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
+		const char *body = "{\"detail\":\"Range not satisfiable\",\"error\":\"range\","
+				   "\"field\":\"Range\",\"rule\":\"within the file size\"}";
+		struct MHD_Response *r = MHD_create_response_from_buffer(
+			strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+		return respond(s, c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
+	}
+	uint64_t len = rc == 0 ? last - first + 1 : size;
+	struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, fd, rc == 0 ? first : 0);
+	if (!r) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, mime_type(name));
+	if (ranges)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	if (rc == 0) {
+		char cr[96];
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, size);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+		return respond(s, c, MHD_HTTP_PARTIAL_CONTENT, r);
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+				ranges ? "public, max-age=86400" : "no-cache");
+	return respond(s, c, MHD_HTTP_OK, r);
+}
+
+static int flat_name_ok(const char *n)
+{
+	if (!*n || *n == '.' || strlen(n) > 255)
+		return 0;
+	for (; *n; n++)
+		if (!isalnum((unsigned char)*n) && *n != '.' && *n != '_' && *n != '-')
+			return 0;
+	return 1;
+}
+
+static enum MHD_Result handle_media(server *s, struct MHD_Connection *c, const char *name)
+{
+	char id[37];
+	size_t n = strlen(name);
+	if (n != 40 || strcmp(name + 36, ".mp4") != 0)
+		return respond_not_found(s, c);
+	memcpy(id, name, 36);
+	id[36] = '\0';
+	if (!util_uuid_valid(id))
+		return respond_not_found(s, c);
+	return serve_file(s, c, s->videos_dir, name, 1);
+}
+
+/* ===================================================================
+ * /metrics and /healthz
+ * =================================================================== */
+
+static void metrics_status_cb(void *ud, const char *status, long long n)
+{
+	strbuf *sb = ud;
+	sb_printf(sb, "vidgen_jobs{status=\"%s\"} %lld\n", status, n);
+}
+
+static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
+{
+	strbuf sb = { 0 };
+	char err[256];
+
+	sb_puts(&sb, "# HELP vidgen_http_requests_total HTTP requests answered, by status code.\n"
+		"# TYPE vidgen_http_requests_total counter\n");
+	for (int code = 100; code < 600; code++) {
+		unsigned long n = atomic_load_explicit(&s->http_codes[code], memory_order_relaxed);
+		if (n)
+			sb_printf(&sb, "vidgen_http_requests_total{code=\"%d\"} %lu\n", code, n);
+	}
+	sb_puts(&sb, "# HELP vidgen_jobs Jobs in the store, by status.\n# TYPE vidgen_jobs gauge\n");
+	if (store_count_by_status(s->store, metrics_status_cb, &sb, err, sizeof(err)) != 0)
+		log_msg(VG_LOG_ERROR, "serve: metrics: %s", err);
+	sb_printf(&sb, "# HELP vidgen_queue_length Jobs waiting for a worker.\n"
+		  "# TYPE vidgen_queue_length gauge\nvidgen_queue_length %ld\n",
+		  atomic_load(&s->qlen));
+	sb_printf(&sb, "# HELP vidgen_jobs_running Jobs a worker is running.\n"
+		  "# TYPE vidgen_jobs_running gauge\nvidgen_jobs_running %d\n",
+		  atomic_load(&s->running));
+	sb_printf(&sb, "# HELP vidgen_workers Jobs that may run at once.\n"
+		  "# TYPE vidgen_workers gauge\nvidgen_workers %d\n", s->o.max_concurrent);
+	sb_puts(&sb, "# HELP vidgen_stage_duration_seconds Time spent in each pipeline stage.\n"
+		"# TYPE vidgen_stage_duration_seconds summary\n");
+	for (size_t i = 0; i < s->p->n_stages; i++) {
+		const char *id = s->p->stages[i].id;
+		sb_printf(&sb, "vidgen_stage_duration_seconds_sum{stage=\"%s\"} %.3f\n", id,
+			  (double)atomic_load(&s->stages[i].sum_ms) / 1000.0);
+		sb_printf(&sb, "vidgen_stage_duration_seconds_count{stage=\"%s\"} %lld\n", id,
+			  (long long)atomic_load(&s->stages[i].count));
+	}
+	sb_puts(&sb, "# HELP vidgen_stage_failures_total Stage runs that failed.\n"
+		"# TYPE vidgen_stage_failures_total counter\n");
+	for (size_t i = 0; i < s->p->n_stages; i++)
+		sb_printf(&sb, "vidgen_stage_failures_total{stage=\"%s\"} %lld\n",
+			  s->p->stages[i].id, (long long)atomic_load(&s->stages[i].failures));
+	enum MHD_Result ret = respond_text(s, c, MHD_HTTP_OK, sb.buf ? sb.buf : "", sb.len,
+					   "text/plain; version=0.0.4; charset=utf-8");
+	sb_free(&sb);
+	return ret;
+}
+
+static enum MHD_Result handle_healthz(server *s, struct MHD_Connection *c)
+{
+	char body[160];
+	int n = snprintf(body, sizeof(body),
+			 "{\"status\":\"ok\",\"queued\":%ld,\"running\":%d,\"workers\":%d}",
+			 atomic_load(&s->qlen), atomic_load(&s->running), s->o.max_concurrent);
+	return respond_text(s, c, MHD_HTTP_OK, body, (size_t)n, "application/json");
+}
+
+/* ===================================================================
+ * Routing.
+ * =================================================================== */
+
+static int is_get(const char *m)
+{
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+static enum MHD_Result handle_options(server *s, struct MHD_Connection *c, const char *allow)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"",
+								 MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	MHD_add_response_header(r, "Access-Control-Allow-Methods", allow);
+	MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+	MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	return respond(s, c, MHD_HTTP_NO_CONTENT, r);
+}
+
+/* /api/v1/videos/{id}[/status|/events] */
+static enum MHD_Result route_video(server *s, struct MHD_Connection *c, const char *m,
+				   const char *rest)
+{
+	char id[37];
+	const char *slash = strchr(rest, '/');
+	size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+	const char *sub = slash ? slash + 1 : "";
+	int known_sub = !slash || strcmp(sub, "status") == 0 || strcmp(sub, "events") == 0;
+
+	if (!known_sub)
+		return respond_not_found(s, c);
+	const char *allow = !slash ? "GET, DELETE, OPTIONS" : "GET, OPTIONS";
+	if (strcmp(m, "OPTIONS") == 0)
+		return handle_options(s, c, allow);
+	if (!(is_get(m) || (!slash && strcmp(m, "DELETE") == 0)))
+		return respond_405(s, c, allow);
+	if (idlen != 36)
+		return respond_video_not_found(s, c);
+	memcpy(id, rest, 36);
+	id[36] = '\0';
+	if (!util_uuid_valid(id))
+		return respond_video_not_found(s, c);
+	for (char *p = id; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (strcmp(m, "DELETE") == 0)
+		return handle_cancel(s, c, id);
+	if (strcmp(sub, "events") == 0)
+		return handle_events(s, c, id);
+	int code = 0;
+	blob *b = status_lookup(s, id, &code);
+	if (!b)
+		return code == MHD_HTTP_NOT_FOUND ? respond_video_not_found(s, c) :
+			respond_error(s, c, code, "store_error", NULL, NULL,
+				      "The job store cannot be read");
+	return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
+}
+
+static enum MHD_Result route(server *s, struct MHD_Connection *c, const char *url,
+			     const char *m, req_ctx *rq)
+{
+	if (strncmp(url, "/api/v1/videos/", 15) == 0)
+		return route_video(s, c, m, url + 15);
+	if (strcmp(url, "/api/v1/videos") == 0) {
+		if (strcmp(m, "POST") == 0)
+			return handle_create(s, c, rq);
+		if (is_get(m))
+			return handle_list(s, c);
+		if (strcmp(m, "OPTIONS") == 0)
+			return handle_options(s, c, "GET, POST, OPTIONS");
+		return respond_405(s, c, "GET, POST, OPTIONS");
+	}
+	if (strcmp(url, "/api/v1/config") == 0) {
+		if (strcmp(m, "OPTIONS") == 0)
+			return handle_options(s, c, "GET, OPTIONS");
+		if (!is_get(m))
+			return respond_405(s, c, "GET, OPTIONS");
+		return respond_blob(s, c, MHD_HTTP_OK, blob_ref(s->config_json), "application/json");
+	}
+	int getonly = strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
+		      strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0 ||
+		      strncmp(url, "/assets/", 8) == 0 || strncmp(url, "/media/", 7) == 0;
+	if (!getonly)
+		return respond_not_found(s, c);
+	if (!is_get(m))
+		return respond_405(s, c, "GET, HEAD");
+	if (strcmp(url, "/healthz") == 0)
+		return handle_healthz(s, c);
+	if (strcmp(url, "/metrics") == 0)
+		return handle_metrics(s, c);
+	if (strncmp(url, "/media/", 7) == 0)
+		return handle_media(s, c, url + 7);
+	if (strncmp(url, "/assets/", 8) == 0)
+		return flat_name_ok(url + 8) ? serve_file(s, c, s->web_dir, url + 8, 0) :
+			respond_not_found(s, c);
+	return serve_file(s, c, s->web_dir, "index.html", 0);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	server *s = cls;
+	(void)version;
+
+	if (strcmp(method, "POST") != 0) {
+		/* No body is read for other methods: answer on the first call. */
+		if (*upload_data_size) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		return route(s, c, url, method, NULL);
+	}
+	req_ctx *rq = *con_cls;
+	if (!rq) {
+		rq = xcalloc(1, sizeof(*rq));
+		*con_cls = rq;
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		long long n;
+		if (cl && parse_ll(cl, 0, (long long)(~0ULL >> 1), &n) == 0 &&
+		    (unsigned long long)n > s->o.body_limit) {
+			rq->too_large = 1;
+			return route(s, c, url, method, rq); /* refuse before reading */
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (rq->body.len + *upload_data_size > s->o.body_limit)
+			rq->too_large = 1;
+		else
+			sb_append(&rq->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return route(s, c, url, method, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	req_ctx *rq = *con_cls;
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rq) {
+		sb_free(&rq->body);
+		free(rq);
+		*con_cls = NULL;
+	}
+}
+
+/* ===================================================================
+ * Retention and the ticker thread.
+ * =================================================================== */
+
+/* Removes local files older than the retention: videos/<id>.mp4 and the
+ * job directories of finished jobs. Job records stay. */
+static void retention_sweep(server *s)
+{
+	if (s->o.retention_days <= 0)
+		return;
+	time_t cutoff = time(NULL) - (time_t)s->o.retention_days * 86400;
+	struct dirent *d;
+	struct stat st;
+	char path[4096], err[256];
+	DIR *dir = opendir(s->videos_dir);
+
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] == '.' || snprintf(path, sizeof(path), "%s/%s", s->videos_dir,
+						    d->d_name) >= (int)sizeof(path))
+			continue;
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < cutoff &&
+		    unlink(path) == 0)
+			log_msg(VG_LOG_INFO, "serve: retention removed %s", path);
+	}
+	if (dir)
+		closedir(dir);
+	dir = opendir(s->jobs_dir);
+	while (dir && (d = readdir(dir))) {
+		store_job r;
+		if (!util_uuid_valid(d->d_name) ||
+		    snprintf(path, sizeof(path), "%s/%s", s->jobs_dir, d->d_name) >= (int)sizeof(path))
+			continue;
+		if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_mtime >= cutoff)
+			continue;
+		/* An unfinished job still needs its stages' outputs. */
+		int rc = store_get(s->store, d->d_name, &r, err, sizeof(err));
+		int finished = rc == 1 || (rc == 0 && r.finished);
+		if (rc == 0)
+			store_job_clear(&r);
+		if (finished && util_rm_rf(path) == 0)
+			log_msg(VG_LOG_INFO, "serve: retention removed %s", path);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+static void *ticker_main(void *arg)
+{
+	server *s = arg;
+	long long last_sweep = 0;
+
+	pthread_mutex_lock(&s->tick_lock);
+	while (!atomic_load(&s->stopping)) {
+		long long now = util_now_ms();
+		if (!last_sweep || now - last_sweep >= RETENTION_EVERY_S * 1000LL) {
+			pthread_mutex_unlock(&s->tick_lock);
+			retention_sweep(s);
+			pthread_mutex_lock(&s->tick_lock);
+			last_sweep = now;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += SSE_KEEPALIVE_S;
+		pthread_cond_timedwait(&s->tick_cv, &s->tick_lock, &ts);
+		if (atomic_load(&s->stopping))
+			break;
+		/* Keepalives let an idle /events stream notice a gone client. */
+		pthread_mutex_lock(&s->cache_lock);
+		for (sse_conn *c = s->sse_all; c; c = c->next_all)
+			if (c->suspended) {
+				c->keepalive_due = 1;
+				c->suspended = 0;
+				MHD_resume_connection(c->conn);
+			}
+		pthread_mutex_unlock(&s->cache_lock);
+	}
+	pthread_mutex_unlock(&s->tick_lock);
+	return NULL;
+}
+
+/* ===================================================================
+ * Start and stop.
+ * =================================================================== */
+
+void server_opts_default(server_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->host = "127.0.0.1";
+	o->port = 8000;
+	o->max_concurrent = 2;
+	o->retention_days = 7;
+	o->http_threads = 2;
+	o->body_limit = 64 * 1024;
+	o->cache_entries = 2048;
+	o->shutdown_grace_ms = 10000;
+}
+
+static blob *config_blob(const pipeline *p)
+{
+	strbuf sb = { 0 };
+	sb_puts(&sb, "{\"models\":[");
+	int first = 1;
+	for (size_t i = 0; i < p->n_models; i++) {
+		if (!p->models[i].selectable)
+			continue;
+		if (!first)
+			sb_puts(&sb, ",");
+		json_put_str(&sb, p->models[i].name);
+		first = 0;
+	}
+	sb_puts(&sb, "],\"voices\":[");
+	for (size_t i = 0; i < p->n_voices; i++) {
+		if (i)
+			sb_puts(&sb, ",");
+		json_put_str(&sb, p->voices[i]);
+	}
+	sb_puts(&sb, "]}");
+	blob *b = blob_new(sb.buf, sb.len);
+	sb_free(&sb);
+	return b;
+}
+
+/* Queues every unfinished job of the store, oldest first. */
+static int requeue_unfinished(server *s, char *err, size_t errlen)
+{
+	store_job *v;
+	size_t n;
+
+	if (store_list_unfinished(s->store, &v, &n, err, errlen) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		queue_push(s, v[i].id);
+	if (n)
+		log_msg(VG_LOG_INFO, "serve: %zu unfinished job(s) continue", n);
+	store_jobs_free(v, n);
+	return 0;
+}
+
+static int mhd_start(server *s, char *err, size_t errlen)
+{
+	struct sockaddr_in sa = { 0 };
+	const char *host = s->o.host;
+
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)s->o.port);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		util_errf(err, errlen, "listen address \"%s\" is not an IPv4 address", s->o.host);
+		return -1;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+	s->mhd = MHD_start_daemon(flags, (uint16_t)s->o.port, NULL, NULL, on_request, s,
+				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.http_threads,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				  MHD_OPTION_END);
+	if (!s->mhd) {
+		util_errf(err, errlen, "cannot listen on %s:%d: %s", s->o.host, s->o.port,
+			  strerror(errno ? errno : EADDRINUSE));
+		return -1;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : s->o.port;
+	return 0;
+}
+
+int server_start(const pipeline *p, const server_opts *o, server **out,
+		 char *err, size_t errlen)
+{
+	server *s = xcalloc(1, sizeof(*s));
+
+	*out = NULL;
+	s->p = p;
+	s->o = *o;
+	if (s->o.max_concurrent < 1)
+		s->o.max_concurrent = 1;
+	if (s->o.http_threads < 1)
+		s->o.http_threads = 1;
+	pthread_mutex_init(&s->cache_lock, NULL);
+	pthread_mutex_init(&s->qlock, NULL);
+	pthread_cond_init(&s->qcv, NULL);
+	pthread_mutex_init(&s->tick_lock, NULL);
+	pthread_cond_init(&s->tick_cv, NULL);
+	s->stages = xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*s->stages));
+	s->config_json = config_blob(p);
+
+	s->data_dir = util_path_abs(o->data_dir);
+	/* Job folders sit in the data directory, next to videos/: where the
+	 * file store plugin puts finished videos by default. */
+	s->jobs_dir = xstrdup(s->data_dir);
+	s->videos_dir = util_path_join(s->data_dir, "videos");
+	s->web_dir = o->web_dir ? util_path_abs(o->web_dir) : NULL;
+	if (util_mkdir_p(s->jobs_dir, 0755) != 0 || util_mkdir_p(s->videos_dir, 0755) != 0) {
+		util_errf(err, errlen, "cannot create %s: %s", s->data_dir, strerror(errno));
+		goto fail;
+	}
+	if (store_open(o->db_path, &s->store, err, errlen) != 0 ||
+	    requeue_unfinished(s, err, errlen) != 0)
+		goto fail;
+	s->workers = xcalloc((size_t)s->o.max_concurrent, sizeof(pthread_t));
+	for (int i = 0; i < s->o.max_concurrent; i++) {
+		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+			util_errf(err, errlen, "cannot start worker threads");
+			goto fail;
+		}
+		s->n_workers++;
+	}
+	if (pthread_create(&s->ticker, NULL, ticker_main, s) != 0) {
+		util_errf(err, errlen, "cannot start the ticker thread");
+		goto fail;
+	}
+	s->ticker_started = 1;
+	if (mhd_start(s, err, errlen) != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	server_stop(s);
+	return -1;
+}
+
+int server_port(const server *s)
+{
+	return s->port;
+}
+
+/* Waits for the workers up to the grace time. 1 if all returned. */
+static int workers_join(server *s)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += s->o.shutdown_grace_ms / 1000;
+	ts.tv_nsec += (s->o.shutdown_grace_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	int all = 1;
+	for (int i = 0; i < s->n_workers; i++)
+		if (pthread_timedjoin_np(s->workers[i], NULL, &ts) != 0)
+			all = 0;
+	return all;
+}
+
+void server_stop(server *s)
+{
+	if (!s)
+		return;
+	if (s->mhd) {
+		MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* stop accepting first */
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
+	atomic_store(&s->stopping, 1);
+	pthread_mutex_lock(&s->qlock);
+	pthread_cond_broadcast(&s->qcv);
+	pthread_mutex_lock(&s->cache_lock);
+	for (size_t b = 0; b < HASH_BUCKETS; b++)
+		for (entry *e = s->buckets[b]; e; e = e->hnext)
+			if (e->running)
+				job_cancel(e->running);
+	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->qlock);
+	pthread_mutex_lock(&s->tick_lock);
+	pthread_cond_broadcast(&s->tick_cv);
+	pthread_mutex_unlock(&s->tick_lock);
+
+	int joined = workers_join(s);
+	if (s->ticker_started)
+		pthread_join(s->ticker, NULL);
+	if (s->mhd) {
+		/* Suspended streams must be resumed before the daemon stops;
+		 * they see `stopping` and end. */
+		pthread_mutex_lock(&s->cache_lock);
+		for (sse_conn *c = s->sse_all; c; c = c->next_all)
+			if (c->suspended) {
+				c->suspended = 0;
+				MHD_resume_connection(c->conn);
+			}
+		pthread_mutex_unlock(&s->cache_lock);
+		MHD_stop_daemon(s->mhd);
+	}
+	if (!joined) {
+		/* A stage ignores cancellation: leave its memory alone, save
+		 * what the store has and let the process exit. */
+		log_msg(VG_LOG_WARN, "serve: a running stage did not stop in time");
+		store_flush(s->store);
+		return;
+	}
+	store_close(s->store);
+	for (size_t b = 0; b < HASH_BUCKETS; b++)
+		for (entry *e = s->buckets[b], *next; e; e = next) {
+			next = e->hnext;
+			blob_unref(e->resp);
+			free(e);
+		}
+	for (qnode *n = s->qhead, *next; n; n = next) {
+		next = n->next;
+		free(n);
+	}
+	blob_unref(s->config_json);
+	free(s->stages);
+	free(s->workers);
+	free(s->data_dir);
+	free(s->jobs_dir);
+	free(s->videos_dir);
+	free(s->web_dir);
+	pthread_mutex_destroy(&s->cache_lock);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_cond_destroy(&s->qcv);
+	pthread_mutex_destroy(&s->tick_lock);
+	pthread_cond_destroy(&s->tick_cv);
+	free(s);
+}

@@ -1,0 +1,48 @@
+/*
+ * The HTTP daemon behind `vidgen serve` (libmicrohttpd): the API of SPEC.md
+ * §2 plus list/cancel/events/media/healthz/metrics, a FIFO of jobs run by
+ * MAX_CONCURRENT_VIDEOS workers, and the job store that survives restarts.
+ */
+#ifndef VG_SERVER_H
+#define VG_SERVER_H
+
+#include <stddef.h>
+#include "config.h"
+
+typedef struct server_opts {
+	const char *host;         /* IPv4 literal or "localhost" */
+	int port;                 /* 0 = ephemeral */
+	const char *db_path;      /* SQLite file */
+	const char *data_dir;     /* jobs/<id>/ and videos/<id>.mp4 live here */
+	const char *web_dir;      /* index.html and assets; NULL = none */
+	int max_concurrent;       /* worker threads (MAX_CONCURRENT_VIDEOS) */
+	int retention_days;       /* VIDEO_RETENTION_DAYS; 0 = keep files */
+	int paused;               /* 1: store jobs but run none (benchmarks) */
+	int http_threads;         /* libmicrohttpd thread pool size */
+	size_t body_limit;        /* largest request body accepted */
+	size_t cache_entries;     /* finished jobs kept serialized in memory */
+	long shutdown_grace_ms;   /* how long running stages get to stop */
+	const char *const *api_keys;     /* NULL-terminated; NULL = open */
+	const char *const *cors_origins; /* NULL-terminated; "*" = any */
+} server_opts;
+
+typedef struct server server;
+
+/* Fills o with the defaults (127.0.0.1:8000, 2 workers, 7 days, 64 KB). */
+void server_opts_default(server_opts *o);
+
+/* Opens the store, queues the unfinished jobs it holds (they continue
+ * where they stopped), starts the workers and the HTTP listener. p must
+ * outlive the server. Returns 0, or -1 with the reason in err. */
+int server_start(const pipeline *p, const server_opts *o, server **out,
+		 char *err, size_t errlen);
+
+/* The port actually bound (useful with port 0). */
+int server_port(const server *s);
+
+/* Graceful stop: stops accepting, lets running stages stop at their next
+ * checkpoint (their jobs stay unfinished in the store and resume at the
+ * next start), flushes the store, frees everything. */
+void server_stop(server *s);
+
+#endif
