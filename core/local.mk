@@ -23,3 +23,4 @@ vidgen_LDADD = libvgcore.la
 # Modules owned by other areas add themselves here, one include each.
 include core/cloud.mk
 include core/serve.mk
+include core/render.mk

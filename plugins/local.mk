@@ -2,6 +2,7 @@
 include plugins/replay/local.mk
 include plugins/file/local.mk
 include plugins/espeak/local.mk
+include plugins/manim/local.mk
 include plugins/bedrock/local.mk
 include plugins/openai/local.mk
 include plugins/polly/local.mk

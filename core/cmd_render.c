@@ -1,0 +1,397 @@
+/*
+ * `vidgen render`: renders a user's own Manim script, with narration, through
+ * the same espeak and manim plugins (and so the same static check, sandbox
+ * and mux) a pipeline uses. A throwaway job directory holds the two stages.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "log.h"
+#include "proc.h"
+#include "services.h"
+#include "util.h"
+
+#define RENDER_MAX_SCRIPT (512 * 1024)
+#define RENDER_MAX_TEXT (64 * 1024)
+#define RENDER_MAX_OVERRIDES 8
+
+/* A plugin instance built from its settings table: defaults, then the
+ * command line's overrides. The strings stay owned by argv/the table. */
+typedef struct render_plugin {
+	const vg_plugin *pl;
+	void *inst;
+	int inited;
+} render_plugin;
+
+typedef struct override {
+	const char *name, *value;
+} override;
+
+static int fill_setting(void *inst, const vg_setting *s, const char *text,
+			char *err, size_t errlen)
+{
+	char *field = (char *)inst + s->offset, *end;
+	switch (s->type) {
+	case VG_SET_STRING:
+	case VG_SET_PATH:
+	case VG_SET_SECRET:
+		memcpy(field, &text, sizeof text);
+		return 0;
+	case VG_SET_INT: {
+		errno = 0;
+		long v = strtol(text, &end, 10);
+		if (errno || end == text || *end || ((s->min || s->max) &&
+		    (v < s->min || v > s->max)))
+			break;
+		memcpy(field, &v, sizeof v);
+		return 0;
+	}
+	case VG_SET_DOUBLE: {
+		double v = strtod(text, &end);
+		if (end == text || *end)
+			break;
+		memcpy(field, &v, sizeof v);
+		return 0;
+	}
+	case VG_SET_BOOL: {
+		int v = !strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes");
+		memcpy(field, &v, sizeof v);
+		return 0;
+	}
+	}
+	util_errf(err, errlen, "bad value \"%s\" for setting %s", text, s->name);
+	return -1;
+}
+
+static int plugin_build(render_plugin *rp, const loaded_plugin *lp,
+			const override *ov, size_t n_ov, char *err, size_t errlen)
+{
+	rp->pl = lp->desc;
+	rp->inst = xcalloc(1, rp->pl->instance_size ? rp->pl->instance_size : 1);
+	for (const vg_setting *s = rp->pl->settings; s && s->name; s++) {
+		const char *v = s->def;
+		for (size_t i = 0; i < n_ov; i++)
+			if (!strcmp(ov[i].name, s->name))
+				v = ov[i].value;
+		if (v && fill_setting(rp->inst, s, v, err, errlen) < 0)
+			return -1;
+	}
+	if (rp->pl->init && rp->pl->init(rp->inst, err, errlen) != VG_OK)
+		return -1;
+	rp->inited = 1;
+	return 0;
+}
+
+static void plugin_drop(render_plugin *rp)
+{
+	if (rp->inited && rp->pl->fini)
+		rp->pl->fini(rp->inst);
+	free(rp->inst);
+}
+
+/* Runs one stage of the throwaway job; on success *out_path gets the
+ * output file (caller frees). */
+static int stage_exec(const render_plugin *rp, const char *id, vg_job_info *job,
+		      const vg_artifact *inputs, size_t n, char **out_path)
+{
+	stage_run run;
+	char *dir = util_path_join(job->job_dir, id);
+	int rc;
+
+	memset(&run, 0, sizeof run);
+	if (util_mkdir_p(dir, 0755) < 0) {
+		fprintf(stderr, "vidgen render: cannot create %s: %s\n", dir, strerror(errno));
+		free(dir);
+		return VG_EIO;
+	}
+	run.st.struct_size = sizeof run.st;
+	run.st.id = id;
+	run.st.dir = dir;
+	run.st.job = job;
+	run.st.svc = services_table();
+	run.st.n_inputs = n;
+	run.st.inputs = inputs;
+	run.st.core = &run;
+	rc = rp->pl->run(rp->inst, &run.st);
+	if (rc == VG_OK && !run.out_path)
+		rc = VG_EFAIL;
+	if (rc == VG_OK)
+		*out_path = xstrdup(run.out_path);
+	else
+		fprintf(stderr, "vidgen render: %s failed: %s\n", id,
+			stage_run_error(&run, rc));
+	stage_run_clear(&run);
+	free(dir);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vidgen render [-v VOICE] [--narration-file F] [-o OUT.mp4] SCRIPT.py\n"
+		"  -v, --voice VOICE        narration voice (default Joanna)\n"
+		"  -n, --narration-file F   text to narrate (sentences become segments)\n"
+		"  -o, --output OUT.mp4     where to write the video (default SCRIPT.mp4)\n"
+		"  -q, --quality Q          480p15 (default), 720p30 or 1080p60\n"
+		"  -s, --scene NAME         the Scene subclass, when the script has several\n"
+		"      --timeout SECONDS    wall-clock limit for the render\n"
+		"      --best-effort        render even where bubblewrap cannot sandbox\n"
+		"      --no-check           skip the static check (trusted scripts only;\n"
+		"                           the sandbox still applies)\n"
+		"      --keep               keep the work directory and print it\n"
+		"      --plugin-dir DIR     look for plugins here first\n");
+}
+
+typedef struct render_opts {
+	const char *voice, *narration, *output, *script, *plugin_dir;
+	override ov[RENDER_MAX_OVERRIDES];
+	size_t n_ov;
+	char timeout_ms[32];
+	int keep;
+} render_opts;
+
+static int parse_opts(int argc, char **argv, render_opts *o)
+{
+	static const struct option opts[] = {
+		{ "voice", required_argument, NULL, 'v' },
+		{ "narration-file", required_argument, NULL, 'n' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "quality", required_argument, NULL, 'q' },
+		{ "scene", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "best-effort", no_argument, NULL, 'B' },
+		{ "no-check", no_argument, NULL, 'C' },
+		{ "keep", no_argument, NULL, 'K' },
+		{ "plugin-dir", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	o->voice = "Joanna";
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "v:n:o:q:s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v': o->voice = optarg; break;
+		case 'n': o->narration = optarg; break;
+		case 'o': o->output = optarg; break;
+		case 'q': o->ov[o->n_ov++] = (override){ "quality", optarg }; break;
+		case 's': o->ov[o->n_ov++] = (override){ "scene", optarg }; break;
+		case 'T': {
+			char *end;
+			long s = strtol(optarg, &end, 10);
+			if (*end || s <= 0 || s > 7200) {
+				fprintf(stderr, "vidgen render: --timeout takes 1..7200 seconds\n");
+				return 2;
+			}
+			snprintf(o->timeout_ms, sizeof o->timeout_ms, "%ld", s * 1000);
+			o->ov[o->n_ov++] = (override){ "timeout", o->timeout_ms };
+			break;
+		}
+		case 'B': o->ov[o->n_ov++] = (override){ "sandbox", "best-effort" }; break;
+		case 'C': o->ov[o->n_ov++] = (override){ "check", "false" }; break;
+		case 'K': o->keep = 1; break;
+		case 'P': o->plugin_dir = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (o->n_ov >= RENDER_MAX_OVERRIDES)
+			return 2;
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	o->script = argv[optind];
+	return -1;
+}
+
+/* Checks the quality choice before any work (the table has the list). */
+static int check_choices(const vg_plugin *pl, const render_opts *o)
+{
+	for (size_t i = 0; i < o->n_ov; i++)
+		for (const vg_setting *s = pl->settings; s && s->name; s++) {
+			if (strcmp(s->name, o->ov[i].name) || !s->choices)
+				continue;
+			const char *p = s->choices, *v = o->ov[i].value;
+			size_t n = strlen(v);
+			int ok = 0;
+			while (*p) {
+				const char *bar = strchr(p, '|');
+				size_t len = bar ? (size_t)(bar - p) : strlen(p);
+				ok |= len == n && !strncmp(p, v, n);
+				p += len + (bar ? 1 : 0);
+			}
+			if (!ok) {
+				fprintf(stderr, "vidgen render: %s must be one of %s\n",
+					s->name, s->choices);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+/* Where the video goes: -o, else the script's name with .mp4. */
+static char *output_path(const render_opts *o)
+{
+	if (o->output)
+		return util_path_abs(o->output);
+	const char *base = strrchr(o->script, '/');
+	base = base ? base + 1 : o->script;
+	size_t n = strlen(base);
+	if (n > 3 && !strcmp(base + n - 3, ".py"))
+		n -= 3;
+	char *name = xmalloc(n + 5);
+	memcpy(name, base, n);
+	strcpy(name + n, ".mp4");
+	char *abs = util_path_abs(name);
+	free(name);
+	return abs;
+}
+
+/* Copies the finished video to its destination (rename where possible). */
+static int deliver(const char *from, const char *to)
+{
+	char *data = NULL, err[256];
+	size_t len;
+	if (rename(from, to) == 0)
+		return 0;
+	if (util_read_file(from, (size_t)4 << 30, &data, &len, err, sizeof err) < 0 ||
+	    util_write_file_atomic(to, data, len) < 0) {
+		fprintf(stderr, "vidgen render: cannot write %s: %s\n", to,
+			data ? strerror(errno) : err);
+		free(data);
+		return -1;
+	}
+	free(data);
+	return 0;
+}
+
+/* Reads a user file for an input artifact: bounded, UTF-8. */
+static int read_input(const char *path, size_t max, const char *what, char **out,
+		      size_t *len)
+{
+	char err[512];
+	if (util_read_file(path, max, out, len, err, sizeof err) < 0) {
+		fprintf(stderr, "vidgen render: %s: %s\n", what, err);
+		return -1;
+	}
+	if (!util_utf8_valid(*out, *len, NULL)) {
+		fprintf(stderr, "vidgen render: %s %s is not UTF-8 text\n", what, path);
+		return -1;
+	}
+	return 0;
+}
+
+static int render_job(const render_opts *o, const loaded_plugin *espeak,
+		      const loaded_plugin *manim, vg_job_info *job, char **video)
+{
+	render_plugin ep = { 0 }, mp = { 0 };
+	char *script = NULL, *text = NULL, *script_abs = NULL, *nar_path = NULL;
+	char *nar_data = NULL, err[1024] = "";
+	size_t script_len = 0, text_len = 0, nar_len = 0;
+	vg_artifact in[2];
+	size_t n_in = 1;
+	int rc = VG_EINVAL;
+
+	if (read_input(o->script, RENDER_MAX_SCRIPT, "script", &script, &script_len) < 0)
+		goto out;
+	if (plugin_build(&mp, manim, o->ov, o->n_ov, err, sizeof err) < 0) {
+		fprintf(stderr, "vidgen render: manim: %s\n", err);
+		goto out;
+	}
+	if (o->narration) {
+		if (read_input(o->narration, RENDER_MAX_TEXT, "narration file", &text,
+			       &text_len) < 0)
+			goto out;
+		if (plugin_build(&ep, espeak, NULL, 0, err, sizeof err) < 0) {
+			fprintf(stderr, "vidgen render: espeak: %s\n", err);
+			goto out;
+		}
+		vg_artifact t = { .from = "narration-file", .kind = "text",
+				  .data = text, .len = text_len };
+		if ((rc = stage_exec(&ep, "narrate", job, &t, 1, &nar_path)) != VG_OK)
+			goto out;
+		rc = VG_EIO;
+		if (util_read_file(nar_path, 16 << 20, &nar_data, &nar_len, err,
+				   sizeof err) < 0) {
+			fprintf(stderr, "vidgen render: %s\n", err);
+			goto out;
+		}
+		in[1] = (vg_artifact){ .from = "narrate", .kind = "narration",
+				       .path = nar_path, .data = nar_data, .len = nar_len };
+		n_in = 2;
+	}
+	script_abs = util_path_abs(o->script);
+	in[0] = (vg_artifact){ .from = "script", .kind = "script", .path = script_abs,
+			       .data = script, .len = script_len };
+	rc = stage_exec(&mp, "render", job, in, n_in, video);
+out:
+	plugin_drop(&ep);
+	plugin_drop(&mp);
+	free(script);
+	free(text);
+	free(script_abs);
+	free(nar_path);
+	free(nar_data);
+	return rc;
+}
+
+int cmd_render(int argc, char **argv)
+{
+	render_opts o = { 0 };
+	plugin_registry *reg = NULL;
+	const loaded_plugin *espeak = NULL, *manim;
+	char err[1024], root_tmpl[4096], id[37], created[32];
+	char *video = NULL, *out = NULL;
+	int rc, status = 1;
+
+	rc = parse_opts(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	reg = registry_open(o.plugin_dir);
+	manim = registry_find(reg, "manim", err, sizeof err);
+	if (!manim || (o.narration && !(espeak = registry_find(reg, "espeak", err,
+							       sizeof err)))) {
+		fprintf(stderr, "vidgen render: %s\n", err);
+		goto out;
+	}
+	if (check_choices(manim->desc, &o) < 0)
+		goto out;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(root_tmpl, sizeof root_tmpl, "%s/vidgen-render.XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(root_tmpl)) {
+		fprintf(stderr, "vidgen render: cannot create a work directory in %s: %s\n",
+			tmp && *tmp ? tmp : "/tmp", strerror(errno));
+		goto out;
+	}
+	char *job_dir = util_path_abs(root_tmpl);
+	util_uuid4(id);
+	util_now_iso8601(created);
+	vg_job_info job = { .id = id, .question = o.script, .model = "",
+			    .voice = o.voice, .job_dir = job_dir, .created_at = created };
+	out = output_path(&o);
+	rc = render_job(&o, espeak, manim, &job, &video);
+	if (rc == VG_OK && deliver(video, out) == 0) {
+		printf("%s\n", out);
+		status = 0;
+	}
+	if (o.keep)
+		fprintf(stderr, "vidgen render: work directory kept: %s\n", job_dir);
+	else
+		util_rm_rf(job_dir);
+	if (status != 0 && !o.keep)
+		fprintf(stderr, "vidgen render: (run with --keep to inspect the "
+			"work directory)\n");
+	free(job_dir);
+out:
+	free(video);
+	free(out);
+	registry_free(reg);
+	return status;
+}

@@ -1,0 +1,13 @@
+# manim: the sandboxed renderer plugin and the Python helpers it gives
+# scripts (installed under $(datadir)/vidgen/python; found in the source
+# tree when vidgen runs uninstalled).
+plugin_LTLIBRARIES += plugins/manim.la
+plugins_manim_la_SOURCES = plugins/manim/manim.c
+plugins_manim_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_manim_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
+	-DVG_MANIM_SRCDIR='"$(abs_top_srcdir)/plugins/manim/python"'
+plugins_manim_la_LIBADD = $(JANSSON_LIBS) -ldl -lm
+
+vgpythondir = $(datadir)/vidgen/python
+dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
+	plugins/manim/python/vidgen_check.py plugins/manim/python/vidgen_render.py

@@ -1,0 +1,945 @@
+/*
+ * manim: renders a Manim script with its narration into an MP4. Static check
+ * (python/vidgen_check.py), then the render under bubblewrap with rlimits and
+ * a clean environment (python/vidgen_render.py), then an ffmpeg mux (H.264 +
+ * AAC, faststart, never shorter than the narration). See doc/render.md.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "vidgen/plugin.h"
+
+#ifndef VG_DATADIR
+#define VG_DATADIR "/usr/local/share/vidgen"
+#endif
+#ifndef VG_MANIM_SRCDIR
+#define VG_MANIM_SRCDIR ""
+#endif
+
+#define MANIM_MAX_ARGS 160
+#define MANIM_MAX_SEGMENTS 1000
+#define MANIM_INNER "/tmp/job" /* the work directory, seen from inside */
+#define MANIM_MSG_MAX 6000     /* bytes of an error shown to the repair model */
+
+typedef struct manim_conf {
+	const char *quality;
+	const char *sandbox;
+	const char *venv;
+	const char *scene;
+	const char *user;
+	const char *python_dir;
+	const char *bwrap;
+	long timeout_ms;
+	long cpu_seconds;
+	long memory_mb;
+	long file_size_mb;
+	long max_processes;
+	long tmp_mb;
+	int check;
+} manim_conf;
+
+#define S(name, type, field, def, min, max, choices, help) \
+	{ name, type, offsetof(manim_conf, field), def, 0, min, max, choices, help }
+static const vg_setting manim_settings[] = {
+	S("quality", VG_SET_STRING, quality, "480p15", 0, 0, "480p15|720p30|1080p60",
+	  "render preset: 480p15 (drafts), 720p30, 1080p60"),
+	S("sandbox", VG_SET_STRING, sandbox, "required", 0, 0, "required|best-effort",
+	  "required: refuse to render without bubblewrap; best-effort: fall "
+	  "back to limits and a clean environment"),
+	S("timeout", VG_SET_INT, timeout_ms, "300000", 1000, 7200000, NULL,
+	  "wall-clock milliseconds for the render; the whole tree is killed"),
+	S("cpu", VG_SET_INT, cpu_seconds, "600", 1, 86400, NULL,
+	  "CPU seconds per render process (RLIMIT_CPU)"),
+	S("memory", VG_SET_INT, memory_mb, "4096", 256, 1048576, NULL,
+	  "address space per render process, MB (RLIMIT_AS)"),
+	S("file_size", VG_SET_INT, file_size_mb, "2048", 1, 1048576, NULL,
+	  "largest file a render may write, MB (RLIMIT_FSIZE)"),
+	S("processes", VG_SET_INT, max_processes, "256", 8, 100000, NULL,
+	  "processes of the render user (RLIMIT_NPROC)"),
+	S("tmp_size", VG_SET_INT, tmp_mb, "1024", 16, 1048576, NULL,
+	  "size of the sandbox's private /tmp, MB"),
+	S("venv", VG_SET_STRING, venv, NULL, 0, 0, NULL,
+	  "the Manim venv; default ${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}"),
+	S("scene", VG_SET_STRING, scene, NULL, 0, 0, NULL,
+	  "Scene subclass to render; default: the script's only one"),
+	S("user", VG_SET_STRING, user, "nobody", 0, 0, NULL,
+	  "when vidgen runs as root, the account the render runs as (root "
+	  "ignores the process limit); \"\" keeps root"),
+	S("python_dir", VG_SET_PATH, python_dir, NULL, 0, 0, NULL,
+	  "where vidgen_narration.py and the checker live; default: found "
+	  "next to the plugin"),
+	S("bwrap", VG_SET_STRING, bwrap, "bwrap", 0, 0, NULL,
+	  "the bubblewrap executable"),
+	S("check", VG_SET_BOOL, check, "true", 0, 0, NULL,
+	  "run the static check first (turn off only for trusted scripts; "
+	  "the sandbox still applies)"),
+	VG_SETTINGS_END
+};
+#undef S
+
+/* Everything one render run needs, built in manim_run. */
+typedef struct render_ctx {
+	const manim_conf *c;
+	vg_stage *st;
+	char venv[PATH_MAX];
+	char pyhome[PATH_MAX];   /* the interpreter's install prefix */
+	char pydir[PATH_MAX];
+	char work[PATH_MAX];     /* real path of the work directory */
+	const char *inner;       /* the work directory as the child sees it */
+	char scene[256];
+	int sandboxed;           /* bubblewrap in use */
+	int drop;                /* run as uid/gid (vidgen is root) */
+	uid_t uid;
+	gid_t gid;
+	int has_narration;
+	double narration_s;
+} render_ctx;
+
+/* ---- small helpers ----------------------------------------------------- */
+
+typedef struct argv_b {
+	const char *v[MANIM_MAX_ARGS + 1];
+	int n;
+	char *owned[MANIM_MAX_ARGS];
+	int n_owned;
+	int overflow;
+} argv_b;
+
+static void av_add(argv_b *a, const char *s)
+{
+	if (a->n >= MANIM_MAX_ARGS) {
+		a->overflow = 1;
+		return;
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+static void av_addf(argv_b *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void av_addf(argv_b *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	int r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0 || a->n_owned >= MANIM_MAX_ARGS) {
+		free(r < 0 ? NULL : s);
+		a->overflow = 1;
+		return;
+	}
+	a->owned[a->n_owned++] = s;
+	av_add(a, s);
+}
+
+static void av_free(argv_b *a)
+{
+	for (int i = 0; i < a->n_owned; i++)
+		free(a->owned[i]);
+	a->n_owned = a->n = 0;
+}
+
+/* Reads at most max bytes of a file into buf (NUL-terminated); keeps the
+ * tail when tail is set (tracebacks end with what matters). */
+static void read_text(const char *path, char *buf, size_t max, int tail)
+{
+	buf[0] = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat sb;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		if (tail && (size_t)sb.st_size >= max)
+			lseek(fd, sb.st_size - (off_t)(max - 1), SEEK_SET);
+		ssize_t n = read(fd, buf, max - 1);
+		buf[n > 0 ? n : 0] = 0;
+	}
+	close(fd);
+	/* Whatever the child wrote, the message is text. */
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t')
+			*p = ' ';
+}
+
+static int write_text(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		      0644);
+	if (fd < 0)
+		return -1;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	return close(fd);
+}
+
+static int copy_file(const char *from, const char *to, off_t max)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	struct stat sb;
+	char buf[65536];
+	if (in < 0 || fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > max)
+		goto out;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (out < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof buf);
+		if (n == 0)
+			break;
+		if (n < 0 || write(out, buf, (size_t)n) != n)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0)
+		rc = -1;
+	return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+		    struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* 1 when name is a plain file name a narration may reference. */
+static int safe_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789._-", s[i]))
+			return 0;
+	return 1;
+}
+
+/* Searches the standard PATH for a program, for a clear early error. */
+static int have_program(const char *name)
+{
+	static const char *const dirs[] = { "/usr/local/bin", "/usr/bin", "/bin", NULL };
+	char p[PATH_MAX];
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0;
+	for (int i = 0; dirs[i]; i++) {
+		snprintf(p, sizeof p, "%s/%s", dirs[i], name);
+		if (access(p, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- init -------------------------------------------------------------- */
+
+static int manim_init(void *instance, char *err, size_t errlen)
+{
+	manim_conf *c = instance;
+	if (c->scene && *c->scene) {
+		for (const char *p = c->scene; *p; p++)
+			if (!(*p == '_' || (*p >= 'a' && *p <= 'z') ||
+			      (*p >= 'A' && *p <= 'Z') ||
+			      (p != c->scene && *p >= '0' && *p <= '9'))) {
+				snprintf(err, errlen, "scene: \"%s\" is not a "
+					 "Python class name", c->scene);
+				return VG_EINVAL;
+			}
+	}
+	if (c->user && *c->user && !getpwnam(c->user)) {
+		snprintf(err, errlen, "user: no account named \"%s\"", c->user);
+		return VG_EINVAL;
+	}
+	return VG_OK;
+}
+
+/* ---- locating things --------------------------------------------------- */
+
+static int locate(render_ctx *x, char *err, size_t errlen)
+{
+	const manim_conf *c = x->c;
+	const char *venv = c->venv && *c->venv ? c->venv : getenv("VIDGEN_MANIM_VENV");
+	char py[PATH_MAX + 32], real[PATH_MAX];
+	snprintf(x->venv, sizeof x->venv, "%s", venv && *venv ? venv : "/opt/vidgen/venv");
+	snprintf(py, sizeof py, "%s/bin/python", x->venv);
+	if (access(py, X_OK) != 0 || !realpath(py, real)) {
+		snprintf(err, errlen, "no Manim venv at %s (run scripts/install-deps.sh "
+			 "or set VIDGEN_MANIM_VENV)", x->venv);
+		return VG_EFAIL;
+	}
+	/* The venv's interpreter may live elsewhere (pyenv under /root): it is
+	 * bound into the sandbox too. prefix = dirname(dirname(real)). */
+	char *slash = strrchr(real, '/');
+	if (slash)
+		*slash = 0;
+	slash = strrchr(real, '/');
+	if (slash && slash != real)
+		*slash = 0;
+	snprintf(x->pyhome, sizeof x->pyhome, "%s", real);
+
+	if (c->python_dir && *c->python_dir) {
+		snprintf(x->pydir, sizeof x->pydir, "%s", c->python_dir);
+	} else {
+		/* Uninstalled (the .so sits in a libtool .libs folder): the
+		 * helpers are in the source tree; else the data directory. */
+		Dl_info info;
+		int uninstalled = dladdr((const void *)&manim_settings, &info) &&
+				  info.dli_fname && strstr(info.dli_fname, "/.libs/") &&
+				  *VG_MANIM_SRCDIR;
+		snprintf(x->pydir, sizeof x->pydir, "%s",
+			 uninstalled ? VG_MANIM_SRCDIR : VG_DATADIR "/python");
+	}
+	snprintf(py, sizeof py, "%s/vidgen_render.py", x->pydir);
+	if (access(py, R_OK) != 0) {
+		snprintf(err, errlen, "vidgen's Python helpers are missing from %s",
+			 x->pydir);
+		return VG_EFAIL;
+	}
+	if (!have_program("ffmpeg") || !have_program("ffprobe")) {
+		snprintf(err, errlen, "ffmpeg/ffprobe not found (install Debian's ffmpeg)");
+		return VG_EFAIL;
+	}
+	return VG_OK;
+}
+
+/* ---- the work directory ------------------------------------------------ */
+
+static const vg_artifact *find_input(const vg_stage *st, const char *kind)
+{
+	for (size_t i = 0; i < st->n_inputs; i++)
+		if (st->inputs[i].kind && strcmp(st->inputs[i].kind, kind) == 0)
+			return &st->inputs[i];
+	return NULL;
+}
+
+/* Copies the narration JSON and the audio files it names into
+ * work/narration, and writes concat.txt (ffmpeg's concat list) there.
+ * Returns VG_OK, or VG_EINVAL for a narration that cannot be used. */
+static int stage_narration(render_ctx *x, const vg_artifact *nar, char *err,
+			   size_t errlen)
+{
+	char dir[PATH_MAX + 16], src[PATH_MAX * 2], dst[PATH_MAX * 2];
+	json_error_t jerr;
+	json_t *root = NULL;
+	char *list = NULL;
+	size_t list_len = 0;
+	FILE *lf = NULL;
+	int rc = VG_EINVAL;
+
+	snprintf(dir, sizeof dir, "%s/narration", x->work);
+	if (mkdir(dir, 0755) != 0) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return VG_EIO;
+	}
+	root = json_load_file(nar->path, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *segs = root ? json_object_get(root, "segments") : NULL;
+	if (!json_is_array(segs) || json_array_size(segs) > MANIM_MAX_SEGMENTS) {
+		snprintf(err, errlen, "narration %s is not a narration file (%s)",
+			 nar->path, root ? "no segments" : jerr.text);
+		goto out;
+	}
+	char base[PATH_MAX];
+	snprintf(base, sizeof base, "%s", nar->path);
+	char *slash = strrchr(base, '/');
+	if (slash)
+		*slash = 0;
+	lf = open_memstream(&list, &list_len);
+	if (!lf)
+		goto out;
+	size_t i;
+	json_t *s;
+	json_array_foreach(segs, i, s) {
+		const char *file = json_string_value(json_object_get(s, "file"));
+		double d = json_number_value(json_object_get(s, "duration"));
+		if (!file || !safe_name(file) || !(d >= 0 && d < 3600)) {
+			snprintf(err, errlen, "narration segment %zu: bad file or "
+				 "duration", i);
+			goto out;
+		}
+		snprintf(src, sizeof src, "%s/%s", base, file);
+		snprintf(dst, sizeof dst, "%s/%s", dir, file);
+		if (copy_file(src, dst, 256L << 20) != 0) {
+			snprintf(err, errlen, "cannot copy narration audio %s", file);
+			rc = VG_EIO;
+			goto out;
+		}
+		fprintf(lf, "file '%s'\n", file);
+		x->narration_s += d;
+	}
+	if (fclose(lf) != 0) {
+		lf = NULL;
+		goto out;
+	}
+	lf = NULL;
+	snprintf(dst, sizeof dst, "%s/concat.txt", dir);
+	snprintf(src, sizeof src, "%s/narration.json", dir);
+	if (write_text(dst, list ? list : "", list_len) != 0 ||
+	    copy_file(nar->path, src, 16L << 20) != 0) {
+		snprintf(err, errlen, "cannot write the narration into %s", dir);
+		rc = VG_EIO;
+		goto out;
+	}
+	x->has_narration = json_array_size(segs) > 0;
+	rc = VG_OK;
+out:
+	if (lf)
+		fclose(lf);
+	free(list);
+	json_decref(root);
+	return rc;
+}
+
+/* Creates a fresh work directory for this attempt, owned by the render
+ * user, holding scene.py and the narration. */
+static int prepare_work(render_ctx *x, const vg_artifact *script,
+			const vg_artifact *nar, char *err, size_t errlen)
+{
+	char tmpl[PATH_MAX], path[PATH_MAX + 16];
+	snprintf(tmpl, sizeof tmpl, "%s/work%d.XXXXXX", x->st->dir, x->st->attempt);
+	if (!mkdtemp(tmpl) || !realpath(tmpl, x->work)) {
+		snprintf(err, errlen, "cannot create a work directory in %s: %s",
+			 x->st->dir, strerror(errno));
+		return VG_EIO;
+	}
+	snprintf(path, sizeof path, "%s/scene.py", x->work);
+	if (write_text(path, script->data, script->len) != 0) {
+		snprintf(err, errlen, "cannot write %s", path);
+		return VG_EIO;
+	}
+	if (nar) {
+		int rc = stage_narration(x, nar, err, errlen);
+		if (rc != VG_OK)
+			return rc;
+	}
+	if (chmod(x->work, 0755) != 0 ||
+	    (x->drop && chown(x->work, x->uid, x->gid) != 0)) {
+		snprintf(err, errlen, "cannot hand %s to the render user: %s",
+			 x->work, strerror(errno));
+		return VG_EIO;
+	}
+	return VG_OK;
+}
+
+/* ---- the sandbox ------------------------------------------------------- */
+
+/* Binds path read-only at the same place. Below the hidden trees (/tmp,
+ * /root, /home) bwrap would create the missing parents as 0700, which the
+ * render user could not cross: create them 0755 first. */
+static void sandbox_ro_bind(argv_b *a, const char *path)
+{
+	static const char *const hidden[] = { "/tmp/", "/root/", "/home/", NULL };
+	if (strcmp(path, "/") == 0 || strcmp(path, "/usr") == 0)
+		return;
+	for (int h = 0; hidden[h]; h++) {
+		size_t hl = strlen(hidden[h]);
+		if (strncmp(path, hidden[h], hl) != 0)
+			continue;
+		for (const char *p = path + hl; (p = strchr(p, '/')); p++) {
+			av_add(a, "--perms");
+			av_add(a, "0755");
+			av_add(a, "--dir");
+			av_addf(a, "%.*s", (int)(p - path), path);
+		}
+	}
+	av_add(a, "--ro-bind");
+	av_add(a, path);
+	av_add(a, path);
+}
+
+/* Appends the sandbox (or, in best-effort mode, nothing but the uid drop)
+ * in front of a command run inside the work directory. */
+static void sandbox_prefix(const render_ctx *x, argv_b *a, const argv_b *env)
+{
+	if (x->sandboxed) {
+		av_add(a, x->c->bwrap);
+		if (x->drop) {
+			/* Root is exempt from RLIMIT_NPROC, also inside a user
+			 * namespace: keep the host's user table and switch to an
+			 * unprivileged account in there instead (setpriv below). */
+			const char *ns[] = { "--unshare-ipc", "--unshare-pid",
+					     "--unshare-net", "--unshare-uts",
+					     "--unshare-cgroup-try", "--cap-add",
+					     "CAP_SETUID", "--cap-add", "CAP_SETGID" };
+			for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+				av_add(a, ns[i]);
+		} else {
+			av_add(a, "--unshare-all");
+		}
+		const char *base[] = { "--die-with-parent", "--new-session",
+				       "--ro-bind", "/", "/", "--dev", "/dev",
+				       "--proc", "/proc", "--size" };
+		for (size_t i = 0; i < sizeof base / sizeof *base; i++)
+			av_add(a, base[i]);
+		av_addf(a, "%ld", x->c->tmp_mb * 1024L * 1024L);
+		av_add(a, "--tmpfs");
+		av_add(a, "/tmp");
+		/* Home directories hold credentials (~/.aws, ~/.config). */
+		if (access("/root", F_OK) == 0) {
+			av_add(a, "--tmpfs");
+			av_add(a, "/root");
+		}
+		if (access("/home", F_OK) == 0) {
+			av_add(a, "--tmpfs");
+			av_add(a, "/home");
+		}
+		const char *ro[] = { x->pyhome, x->venv, x->pydir };
+		for (size_t i = 0; i < 3; i++)
+			sandbox_ro_bind(a, ro[i]);
+		av_add(a, "--bind");
+		av_add(a, x->work);
+		av_add(a, MANIM_INNER);
+		av_add(a, "--chdir");
+		av_add(a, MANIM_INNER);
+		/* The child's whole environment, spelled out: nothing of
+		 * vidgen's own (credentials) crosses. */
+		av_add(a, "--clearenv");
+		for (int i = 0; i < env->n; i++) {
+			const char *eq = strchr(env->v[i], '=');
+			if (!eq)
+				continue;
+			av_add(a, "--setenv");
+			av_addf(a, "%.*s", (int)(eq - env->v[i]), env->v[i]);
+			av_add(a, eq + 1);
+		}
+		av_add(a, "--");
+	}
+	if (x->drop && x->sandboxed) {
+		av_add(a, "setpriv");
+		av_addf(a, "--reuid=%u", (unsigned)x->uid);
+		av_addf(a, "--regid=%u", (unsigned)x->gid);
+		av_add(a, "--clear-groups");
+		av_add(a, "--inh-caps=-all");
+		av_add(a, "--bounding-set=-all");
+		av_add(a, "--");
+	}
+}
+
+/* The render's whole environment: nothing from vidgen's own. */
+static void sandbox_env(const render_ctx *x, argv_b *e)
+{
+	av_addf(e, "PATH=%s/bin:/usr/local/bin:/usr/bin:/bin", x->venv);
+	av_addf(e, "VIRTUAL_ENV=%s", x->venv);
+	const char *fixed[] = { "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8",
+				"LC_ALL=C.UTF-8", "MPLCONFIGDIR=/tmp/.mpl",
+				"XDG_CACHE_HOME=/tmp/.cache",
+				"XDG_CONFIG_HOME=/tmp/.config",
+				"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1",
+				"PYTHONDONTWRITEBYTECODE=1", "PYTHONNOUSERSITE=1" };
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+		av_add(e, fixed[i]);
+	if (x->has_narration)
+		av_addf(e, "VIDGEN_NARRATION=%s/narration/narration.json", x->inner);
+}
+
+/* Runs argv in the sandbox with the render limits. Output to log (a file
+ * name in the work directory, opened by the engine). */
+static int sandbox_run(render_ctx *x, const argv_b *cmd, const char *log,
+		       long timeout_ms, int *code)
+{
+	argv_b a = { .n = 0 }, env = { .n = 0 };
+	char logpath[PATH_MAX + 64];
+	int rc;
+	sandbox_env(x, &env);
+	sandbox_prefix(x, &a, &env);
+	for (int i = 0; i < cmd->n; i++)
+		av_add(&a, cmd->v[i]);
+	snprintf(logpath, sizeof logpath, "%s/%s", x->work, log);
+	vg_proc p = { .argv = a.v, .envp = env.v, .cwd = x->work,
+		      .stdout_path = logpath, .stderr_path = logpath,
+		      .timeout_ms = timeout_ms, .cpu_seconds = x->c->cpu_seconds,
+		      .memory_mb = x->c->memory_mb,
+		      .file_size_mb = x->c->file_size_mb,
+		      .max_processes = x->c->max_processes };
+	/* Under bwrap the environment is set by --setenv; the vg_proc env is
+	 * the same clean one, which the best-effort path uses directly. */
+	rc = (a.overflow || env.overflow) ? VG_ENOMEM
+					   : x->st->svc->spawn(x->st, &p, code);
+	av_free(&a);
+	av_free(&env);
+	return rc;
+}
+
+/* Checks that bubblewrap can build the sandbox here; decides the fallback. */
+static int sandbox_probe(render_ctx *x, char *err, size_t errlen)
+{
+	argv_b cmd = { .n = 0 };
+	char out[512];
+	int code = -1;
+	x->sandboxed = 1;
+	av_add(&cmd, "true");
+	int rc = sandbox_run(x, &cmd, "probe.log", 20000, &code);
+	if (rc == VG_OK && code == 0)
+		return VG_OK;
+	if (rc == VG_ECANCELED)
+		return rc;
+	char logp[PATH_MAX + 16];
+	snprintf(logp, sizeof logp, "%s/probe.log", x->work);
+	read_text(logp, out, sizeof out, 0);
+	char *nl = strchr(out, '\n');
+	if (nl)
+		*nl = 0;
+	x->sandboxed = 0;
+	if (strcmp(x->c->sandbox, "best-effort") != 0) {
+		snprintf(err, errlen, "SANDBOX UNAVAILABLE: bubblewrap cannot create "
+			 "its namespaces on this host (%s); refusing to run "
+			 "generated code. Set sandbox = \"best-effort\" to render "
+			 "with limits and a clean environment only",
+			 *out ? out : rc == VG_EIO ? "bwrap not found" : "probe failed");
+		return VG_EFAIL;
+	}
+	x->st->svc->log(x->st, VG_LOG_ERROR, "SANDBOX UNAVAILABLE: bubblewrap "
+			"cannot create its namespaces here (%s); sandbox = "
+			"best-effort, so this render has limits and a clean "
+			"environment but NO filesystem or network isolation",
+			*out ? out : "probe failed");
+	/* Without bwrap the interpreter may not be reachable as another
+	 * user (pyenv under /root): stay as we are. */
+	x->drop = 0;
+	x->inner = x->work;
+	return VG_OK;
+}
+
+/* ---- check, render, mux ------------------------------------------------ */
+
+/* The static check: parses the script, never runs it. */
+static int run_check(render_ctx *x, char *err, size_t errlen)
+{
+	char py[PATH_MAX + 16], chk[PATH_MAX + 32], script[PATH_MAX + 16];
+	char outp[PATH_MAX + 16], out[MANIM_MSG_MAX];
+	int code = -1;
+	snprintf(py, sizeof py, "%s/bin/python", x->venv);
+	snprintf(chk, sizeof chk, "%s/vidgen_check.py", x->pydir);
+	snprintf(script, sizeof script, "%s/scene.py", x->work);
+	snprintf(outp, sizeof outp, "%s/check.log", x->work);
+	const char *scene = x->c->scene && *x->c->scene ? x->c->scene : NULL;
+	const char *argv[] = { py, "-E", "-s", "-B", chk, script, scene, NULL };
+	const char *env[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL };
+	vg_proc p = { .argv = argv, .envp = env, .cwd = x->work,
+		      .stdout_path = outp, .stderr_path = outp,
+		      .timeout_ms = 30000, .cpu_seconds = 20, .memory_mb = 2048 };
+	int rc = x->st->svc->spawn(x->st, &p, &code);
+	if (rc == VG_ECANCELED)
+		return rc;
+	read_text(outp, out, sizeof out, 0);
+	if (rc == VG_OK && code == 0) {
+		char *nl = strchr(out, '\n');
+		if (nl)
+			*nl = 0;
+		size_t n = strlen(out);
+		if (n == 0 || n >= sizeof x->scene) {
+			snprintf(err, errlen, "the static checker named no scene");
+			return VG_EFAIL;
+		}
+		memcpy(x->scene, out, n + 1);
+		return VG_OK;
+	}
+	if (rc == VG_OK && code == 1) {
+		snprintf(err, errlen, "the script failed the static check:\n%s", out);
+		return VG_ESCRIPT;
+	}
+	if (rc == VG_ETIMEDOUT || code == 128 + 24 || code == 128 + 9) {
+		snprintf(err, errlen, "the script is too large or complex to check");
+		return VG_ESCRIPT;
+	}
+	snprintf(err, errlen, "the static checker failed (exit %d): %.2000s", code, out);
+	return VG_EFAIL;
+}
+
+static int run_render(render_ctx *x, char *err, size_t errlen)
+{
+	argv_b cmd = { .n = 0 };
+	char msg[MANIM_MSG_MAX], path[PATH_MAX + 32];
+	int code = -1;
+	av_addf(&cmd, "%s/bin/python", x->venv);
+	av_add(&cmd, "-E");
+	av_add(&cmd, "-s");
+	av_add(&cmd, "-B");
+	av_addf(&cmd, "%s/vidgen_render.py", x->pydir);
+	av_addf(&cmd, "%s/scene.py", x->inner);
+	av_add(&cmd, x->scene);
+	av_add(&cmd, x->c->quality);
+	av_addf(&cmd, "%s/scene.mp4", x->inner);
+	av_addf(&cmd, "%s/error.txt", x->inner);
+	int rc = sandbox_run(x, &cmd, "render.log", x->c->timeout_ms, &code);
+	av_free(&cmd);
+	if (rc == VG_ECANCELED || rc == VG_ENOMEM)
+		return rc;
+	if (rc == VG_ETIMEDOUT) {
+		snprintf(err, errlen, "the render ran out of time after %ld s and "
+			 "was killed (an endless loop, or far too many animations?)",
+			 x->c->timeout_ms / 1000);
+		return VG_ESCRIPT;
+	}
+	if (rc != VG_OK) {
+		snprintf(err, errlen, "could not start the renderer");
+		return VG_EIO;
+	}
+	snprintf(path, sizeof path, "%s/error.txt", x->work);
+	read_text(path, msg, sizeof msg, 0);
+	if (code == 0 && !*msg) {
+		struct stat sb;
+		snprintf(path, sizeof path, "%s/scene.mp4", x->work);
+		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
+			return VG_OK;
+		snprintf(err, errlen, "the render finished without a video");
+		return VG_ESCRIPT;
+	}
+	int script_said = *msg != 0;
+	if (!script_said) {
+		snprintf(path, sizeof path, "%s/render.log", x->work);
+		read_text(path, msg, 2000, 1);
+	}
+	if (!script_said && code < 128) {
+		/* The wrapper reports every Python-level failure in error.txt;
+		 * without one, the interpreter or the sandbox itself failed. */
+		snprintf(err, errlen, "the renderer could not run (exit %d): %s",
+			 code, msg);
+		return VG_EFAIL;
+	}
+	if (code == 128 + 24 || code == 128 + 9)
+		snprintf(err, errlen, "the render was killed (%s limit: %s); last "
+			 "output:\n%s", code == 128 + 24 ? "CPU time" : "a",
+			 code == 128 + 24 ? "too much computation" :
+			 "memory, processes or file size", msg);
+	else
+		snprintf(err, errlen, "the script failed to render (exit %d):\n%s",
+			 code, msg);
+	return VG_ESCRIPT;
+}
+
+typedef struct probe_info {
+	int has_audio;
+	int h264;
+	double video_s;  /* the video stream's own length */
+	double audio_s;  /* the scene's soundtrack, if any */
+} probe_info;
+
+static double probe_duration(json_t *o)
+{
+	const char *d = json_string_value(json_object_get(o, "duration"));
+	return d ? strtod(d, NULL) : 0;
+}
+
+static int run_probe(render_ctx *x, probe_info *pi, char *err, size_t errlen)
+{
+	argv_b cmd = { .n = 0 };
+	char path[PATH_MAX + 16];
+	int code = -1;
+	const char *args[] = { "ffprobe", "-v", "error", "-show_entries",
+			       "stream=codec_type,codec_name,duration:format=duration",
+			       "-of", "json" };
+	for (size_t i = 0; i < sizeof args / sizeof *args; i++)
+		av_add(&cmd, args[i]);
+	av_addf(&cmd, "%s/scene.mp4", x->inner);
+	int rc = sandbox_run(x, &cmd, "probe.json", 60000, &code);
+	av_free(&cmd);
+	if (rc == VG_ECANCELED)
+		return rc;
+	memset(pi, 0, sizeof *pi);
+	snprintf(path, sizeof path, "%s/probe.json", x->work);
+	json_t *root = rc == VG_OK && code == 0 ? json_load_file(path, 0, NULL) : NULL;
+	json_t *streams = json_object_get(root, "streams"), *s;
+	size_t i;
+	double format_s = probe_duration(json_object_get(root, "format"));
+	json_array_foreach(streams, i, s) {
+		const char *type = json_string_value(json_object_get(s, "codec_type"));
+		const char *codec = json_string_value(json_object_get(s, "codec_name"));
+		if (type && !strcmp(type, "video") && !pi->video_s) {
+			pi->video_s = probe_duration(s);
+			if (!(pi->video_s > 0))
+				pi->video_s = format_s;
+			pi->h264 = codec && !strcmp(codec, "h264");
+		} else if (type && !strcmp(type, "audio") && !pi->has_audio) {
+			pi->has_audio = 1;
+			pi->audio_s = probe_duration(s);
+		}
+	}
+	json_decref(root);
+	if (!(pi->video_s > 0)) {
+		snprintf(err, errlen, "the rendered scene is not a playable video");
+		return VG_ESCRIPT;
+	}
+	return VG_OK;
+}
+
+/* H.264 + AAC + faststart; the scene's own soundtrack when the script used
+ * the narration helper, else the narration laid under it; the last frame
+ * held while narration remains. */
+static int run_mux(render_ctx *x, const probe_info *pi, char *err, size_t errlen)
+{
+	argv_b cmd = { .n = 0 };
+	char path[PATH_MAX + 16], msg[1500];
+	int code = -1;
+	/* The narration's own length is what must be heard: a soundtrack
+	 * stream runs a little longer than its content (AAC padding). */
+	double audio = x->narration_s;
+	double fps = atof(strchr(x->c->quality, 'p') + 1);
+	double pad = audio - pi->video_s;
+	if (pad > 0.001 && fps > 0) /* whole frames, or tpad adds none */
+		pad = ceil(pad * fps - 1e-6) / fps;
+	double target = pi->video_s + (pad > 0.001 ? pad : 0);
+	const char *head[] = { "ffmpeg", "-nostdin", "-hide_banner", "-v", "error",
+			       "-y", "-i" };
+	for (size_t i = 0; i < sizeof head / sizeof *head; i++)
+		av_add(&cmd, head[i]);
+	av_addf(&cmd, "%s/scene.mp4", x->inner);
+	if (!pi->has_audio && x->has_narration) {
+		av_add(&cmd, "-f"); av_add(&cmd, "concat");
+		av_add(&cmd, "-safe"); av_add(&cmd, "0");
+		av_add(&cmd, "-i");
+		av_addf(&cmd, "%s/narration/concat.txt", x->inner);
+	} else if (!pi->has_audio) {
+		av_add(&cmd, "-f"); av_add(&cmd, "lavfi");
+		av_add(&cmd, "-i"); av_add(&cmd, "anullsrc=r=44100:cl=stereo");
+	}
+	av_add(&cmd, "-map"); av_add(&cmd, "0:v:0");
+	av_add(&cmd, "-map"); av_add(&cmd, pi->has_audio ? "0:a:0" : "1:a:0");
+	if (pad > 0.001 || !pi->h264) {
+		if (pad > 0.001) {
+			av_add(&cmd, "-vf");
+			av_addf(&cmd, "tpad=stop_mode=clone:stop_duration=%.3f", pad);
+		}
+		const char *enc[] = { "-c:v", "libx264", "-preset", "veryfast",
+				      "-crf", "21", "-pix_fmt", "yuv420p" };
+		for (size_t i = 0; i < sizeof enc / sizeof *enc; i++)
+			av_add(&cmd, enc[i]);
+	} else {
+		av_add(&cmd, "-c:v"); av_add(&cmd, "copy");
+	}
+	const char *tail[] = { "-af", "apad", "-c:a", "aac", "-b:a", "128k",
+			       "-movflags", "+faststart", "-t" };
+	for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
+		av_add(&cmd, tail[i]);
+	av_addf(&cmd, "%.3f", target);
+	av_addf(&cmd, "%s/video.mp4", x->inner);
+	int rc = sandbox_run(x, &cmd, "mux.log", 600000, &code);
+	av_free(&cmd);
+	if (rc == VG_ECANCELED)
+		return rc;
+	if (rc != VG_OK || code != 0) {
+		snprintf(path, sizeof path, "%s/mux.log", x->work);
+		read_text(path, msg, sizeof msg, 1);
+		snprintf(err, errlen, "ffmpeg could not mux the video (exit %d): %s",
+			 code, msg);
+		return VG_EIO;
+	}
+	x->st->svc->log(x->st, VG_LOG_INFO, "video %.2f s, narration %.2f s, "
+			"output %.2f s (%s)", pi->video_s, x->narration_s, target,
+			pi->has_audio ? "scene soundtrack" :
+			x->has_narration ? "narration laid under" : "silent");
+	return VG_OK;
+}
+
+/* Drops what the render left besides the video (partial movie files, TeX
+ * cache): only the video and the logs are kept. */
+static void discard_scratch(const render_ctx *x)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/media", x->work);
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	snprintf(path, sizeof path, "%s/scene.mp4", x->work);
+	unlink(path);
+}
+
+static int manim_run(void *instance, vg_stage *st)
+{
+	const manim_conf *c = instance;
+	render_ctx *x = calloc(1, sizeof *x);
+	char err[MANIM_MSG_MAX + 256] = "";
+	probe_info pi;
+	int rc = VG_ENOMEM;
+	if (!x)
+		goto out;
+	x->c = c;
+	x->st = st;
+	x->inner = MANIM_INNER;
+	const vg_artifact *script = find_input(st, "script");
+	if (!script)
+		script = find_input(st, "text");
+	const vg_artifact *nar = find_input(st, "narration");
+	rc = VG_EINVAL;
+	if (!script || !script->data) {
+		snprintf(err, sizeof err, "manim needs a script input");
+		goto out;
+	}
+	if (nar && !nar->path) {
+		snprintf(err, sizeof err, "the narration input has no file");
+		goto out;
+	}
+	if (geteuid() == 0 && c->user && *c->user) {
+		struct passwd *pw = getpwnam(c->user);
+		if (!pw) {
+			snprintf(err, sizeof err, "user: no account named \"%s\"", c->user);
+			goto out;
+		}
+		x->drop = 1;
+		x->uid = pw->pw_uid;
+		x->gid = pw->pw_gid;
+	}
+	if ((rc = locate(x, err, sizeof err)) != VG_OK ||
+	    (rc = prepare_work(x, script, nar, err, sizeof err)) != VG_OK)
+		goto out;
+	if (c->check && (rc = run_check(x, err, sizeof err)) != VG_OK)
+		goto out;
+	if (!c->check && !*x->scene)
+		snprintf(x->scene, sizeof x->scene, "%s",
+			 c->scene && *c->scene ? c->scene : "Scene");
+	st->svc->progress(st, 0.05, "script checked");
+	if ((rc = sandbox_probe(x, err, sizeof err)) != VG_OK)
+		goto out;
+	if ((rc = run_render(x, err, sizeof err)) != VG_OK)
+		goto out;
+	st->svc->progress(st, 0.85, "rendered");
+	if ((rc = run_probe(x, &pi, err, sizeof err)) != VG_OK ||
+	    (rc = run_mux(x, &pi, err, sizeof err)) != VG_OK)
+		goto out;
+	discard_scratch(x);
+	char video[PATH_MAX + 16];
+	struct stat sb;
+	snprintf(video, sizeof video, "%s/video.mp4", x->work);
+	if (lstat(video, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, sizeof err, "the muxed video is missing");
+		rc = VG_EIO;
+		goto out;
+	}
+	rc = st->svc->output_file(st, "video", video);
+out:
+	if (rc != VG_OK && rc != VG_ECANCELED && *err)
+		st->svc->fail(st, "%s", err);
+	free(x);
+	return rc;
+}
+
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "manim",
+	.kind = "render",
+	.version = "1.0.0",
+	.description = "Renders a Manim script with its narration into an MP4 "
+		       "(static check, bubblewrap sandbox, ffmpeg mux)",
+	.settings = manim_settings,
+	.instance_size = sizeof(manim_conf),
+	.init = manim_init,
+	.run = manim_run,
+};

@@ -1,0 +1,228 @@
+"""Static check of a Manim script before vidgen renders it (doc/render.md).
+
+    python vidgen_check.py SCRIPT [SCENE]
+
+Parses the script with ast (never runs it) and refuses what a scene has no
+business doing: imports outside an allowlist, builtins that run or open
+things, dunder tricks that reach around the checks. On success prints the
+name of the Scene subclass to render and exits 0; otherwise prints one line
+per problem ("line N: ...") and exits 1. The sandbox still applies to what
+passes: this check makes failures early and explainable, not safe.
+"""
+import ast
+import sys
+
+ALLOWED_MODULES = {
+    "manim", "numpy", "math", "cmath", "random", "itertools", "functools",
+    "operator", "colour", "vidgen_narration", "typing", "__future__",
+    "dataclasses", "collections", "enum", "fractions", "decimal",
+    "statistics", "string", "copy", "textwrap", "re",
+}
+REFUSED_NAMES = {
+    "open": "reads or writes files",
+    "exec": "runs arbitrary code",
+    "eval": "runs arbitrary code",
+    "compile": "builds code objects",
+    "__import__": "imports around the allowlist",
+    "globals": "reaches the module namespace",
+    "locals": "reaches local namespaces",
+    "vars": "reaches namespaces",
+    "getattr": "reads attributes by computed name",
+    "setattr": "writes attributes by computed name",
+    "delattr": "deletes attributes by computed name",
+    "input": "waits for a terminal",
+    "breakpoint": "starts a debugger",
+    "exit": "ends the renderer",
+    "quit": "ends the renderer",
+    "help": "starts an interactive pager",
+    "memoryview": "reaches raw memory",
+    "__builtins__": "reaches the builtins",
+    "__loader__": "reaches the import machinery",
+    "__spec__": "reaches the import machinery",
+    "os": "is the operating system interface",
+    "sys": "is the interpreter interface",
+    "subprocess": "runs programs",
+    "socket": "opens network connections",
+    "shutil": "manipulates files",
+    "pathlib": "manipulates files",
+    "importlib": "imports around the allowlist",
+    "ctypes": "calls native code",
+    "builtins": "reaches the builtins",
+    "io": "opens files",
+    "pickle": "runs code while loading",
+    "marshal": "loads code objects",
+    "signal": "handles process signals",
+    "threading": "starts threads",
+    "multiprocessing": "starts processes",
+}
+ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__"}
+SCENE_BASES = {
+    "Scene", "MovingCameraScene", "ThreeDScene", "ZoomedScene",
+    "VectorScene", "LinearTransformationScene", "SpecialThreeDScene",
+}
+MAX_SOURCE = 512 * 1024
+
+
+def _base_name(node):
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+class Checker(ast.NodeVisitor):
+    def __init__(self):
+        self.problems = []
+
+    def refuse(self, node, msg):
+        self.problems.append((getattr(node, "lineno", 0), msg))
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            top = alias.name.split(".")[0]
+            if top not in ALLOWED_MODULES:
+                self.refuse(node, "import of '%s' is not allowed (allowed: %s)"
+                            % (alias.name, ", ".join(sorted(ALLOWED_MODULES))))
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node):
+        top = (node.module or "").split(".")[0]
+        if node.level or top not in ALLOWED_MODULES:
+            self.refuse(node, "import from '%s%s' is not allowed (allowed: %s)"
+                        % ("." * node.level, node.module or "",
+                           ", ".join(sorted(ALLOWED_MODULES))))
+        for alias in node.names:
+            if alias.name in REFUSED_NAMES:
+                self.refuse(node, "importing '%s' is not allowed: it %s"
+                            % (alias.name, REFUSED_NAMES[alias.name]))
+        self.generic_visit(node)
+
+    def visit_Name(self, node):
+        if node.id in REFUSED_NAMES:
+            self.refuse(node, "'%s' is not allowed: it %s"
+                        % (node.id, REFUSED_NAMES[node.id]))
+
+    def visit_Attribute(self, node):
+        a = node.attr
+        if a.startswith("__") and a.endswith("__") and a not in ALLOWED_DUNDERS:
+            self.refuse(node, "attribute '%s' is not allowed (dunder access)" % a)
+        elif a in ("f_globals", "f_locals", "f_back", "gi_frame", "tb_frame",
+                   "co_code", "func_globals"):
+            self.refuse(node, "attribute '%s' is not allowed (frame access)" % a)
+        self.generic_visit(node)
+
+    def visit_Constant(self, node):
+        # A dunder in a string is how getattr-style escapes are spelled.
+        v = node.value
+        if isinstance(v, str) and len(v) < 64 and v.startswith("__") \
+                and v.endswith("__") and v not in ALLOWED_DUNDERS:
+            self.refuse(node, "string '%s' is not allowed (dunder name)" % v)
+
+    def visit_Global(self, node):
+        self.refuse(node, "'global' statements are not allowed")
+
+    def visit_Nonlocal(self, node):
+        self.generic_visit(node)
+
+
+def scene_classes(tree):
+    """Names of the classes that derive from a Manim scene, transitively
+    through classes defined in the same file, with their line numbers."""
+    classes = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            classes[node.name] = node
+    scenes = {}
+    changed = True
+    while changed:
+        changed = False
+        for name, node in classes.items():
+            if name in scenes:
+                continue
+            for b in node.bases:
+                bn = _base_name(b)
+                if bn in SCENE_BASES or bn in scenes:
+                    scenes[name] = node.lineno
+                    changed = True
+                    break
+    # A scene that another scene derives from is a base, not the one to render.
+    bases = set()
+    for name in scenes:
+        for b in classes[name].bases:
+            bn = _base_name(b)
+            if bn in scenes:
+                bases.add(bn)
+    return {n: l for n, l in scenes.items() if n not in bases}
+
+
+def check(source, filename, wanted=None):
+    """Returns (scene_name, problems); problems is a list of (line, msg)."""
+    if len(source) > MAX_SOURCE:
+        return None, [(0, "script is larger than %d bytes" % MAX_SOURCE)]
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as e:
+        text = (e.text or "").strip()
+        msg = "SyntaxError: %s" % e.msg
+        if text:
+            msg += ": %s" % text
+        return None, [(e.lineno or 0, msg)]
+    except (ValueError, RecursionError, MemoryError) as e:
+        return None, [(0, "cannot parse: %s" % type(e).__name__)]
+    c = Checker()
+    try:
+        c.visit(tree)
+    except RecursionError:
+        return None, [(0, "script nests too deeply")]
+    problems = c.problems
+    scenes = scene_classes(tree)
+    name = None
+    if wanted:
+        if wanted in scenes:
+            name = wanted
+        else:
+            problems.append((0, "no Scene subclass named '%s' (found: %s)"
+                             % (wanted, ", ".join(sorted(scenes)) or "none")))
+    elif len(scenes) == 1:
+        name = next(iter(scenes))
+    elif not scenes:
+        problems.append((0, "no Scene subclass to render (define exactly one "
+                         "class deriving from Scene)"))
+    else:
+        listed = ", ".join("%s (line %d)" % (n, l) for n, l in sorted(scenes.items()))
+        problems.append((0, "more than one Scene subclass: %s; keep one" % listed))
+    return name, sorted(problems)
+
+
+def main(argv):
+    if len(argv) < 2 or len(argv) > 3:
+        print("usage: vidgen_check.py SCRIPT [SCENE]", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[1], "rb") as f:
+            raw = f.read(MAX_SOURCE + 1)
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        print("line 0: script is not valid UTF-8")
+        return 1
+    except OSError as e:
+        print("cannot read %s: %s" % (argv[1], e.strerror), file=sys.stderr)
+        return 2
+    name, problems = check(source, "scene.py", argv[2] if len(argv) == 3 else None)
+    lines = source.splitlines()
+    if problems:
+        for line, msg in problems[:20]:
+            if 0 < line <= len(lines):
+                print("line %d: %s\n    %s" % (line, msg, lines[line - 1].strip()[:160]))
+            else:
+                print("%s" % msg)
+        if len(problems) > 20:
+            print("... and %d more problems" % (len(problems) - 20))
+        return 1
+    print(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
