@@ -21,6 +21,22 @@ tests_testplug_la_SOURCES = tests/plugins/testplug.c
 # -rpath makes libtool build a shared module although it is not installed.
 tests_testplug_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 
+# Plugins the loader must refuse, kept in tests/bad/.libs, off the plugin
+# path: ABI 99, a duplicate name, no run callback, no vidgen_plugin symbol.
+check_LTLIBRARIES += tests/bad/badabi.la tests/bad/dupname.la tests/bad/norun.la \
+	tests/bad/nosym.la
+BAD_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_bad_badabi_la_SOURCES = tests/plugins/badabi.c
+tests_bad_badabi_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_bad_dupname_la_SOURCES = tests/plugins/badabi.c
+tests_bad_dupname_la_CPPFLAGS = $(AM_CPPFLAGS) -DVG_BAD_DUPLICATE
+tests_bad_dupname_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_bad_norun_la_SOURCES = tests/plugins/badabi.c
+tests_bad_norun_la_CPPFLAGS = $(AM_CPPFLAGS) -DVG_BAD_NORUN
+tests_bad_norun_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_bad_nosym_la_SOURCES = tests/plugins/nosym.c
+tests_bad_nosym_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+
 if HAVE_CMOCKA
 UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS)
 UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
@@ -46,4 +62,4 @@ tests_unit_test_runner_LDADD = $(UNIT_LDADD)
 endif
 
 TESTS += tests/e2e/engine.sh
-EXTRA_DIST += tests/e2e/engine.sh
+EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines

@@ -1,0 +1,48 @@
+/*
+ * badabi: test-only plugins the loader must refuse. Built once per variant
+ * under tests/bad/ (never on the plugin path): badabi (ABI major 99),
+ * dupname (-DVG_BAD_DUPLICATE: a valid "replay" that duplicates the real
+ * one) and norun (-DVG_BAD_NORUN: no run callback).
+ */
+#include <vidgen/plugin.h>
+
+#ifndef VG_BAD_NORUN
+static int bad_run(void *instance, vg_stage *st)
+{
+	(void)instance;
+	st->svc->fail(st, "a refused plugin must never run");
+	return VG_EFAIL;
+}
+#endif
+
+#if defined(VG_BAD_DUPLICATE)
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "replay",
+	.kind = "model",
+	.version = "6.6.6",
+	.description = "test-only: a second plugin named replay",
+	.run = bad_run,
+};
+#elif defined(VG_BAD_NORUN)
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "norun",
+	.kind = "model",
+	.version = "0.0.1",
+	.description = "test-only: no run callback",
+};
+#else
+/* A future vidgen's plugin: the layout may differ, so only the version
+ * fields may be read. */
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	.abi_major = 99,
+	.abi_minor = 3,
+	.struct_size = sizeof(vg_plugin),
+	.name = "badabi",
+	.kind = "model",
+	.version = "9.9.9",
+	.description = "test-only: built for plugin ABI 99",
+	.run = bad_run,
+};
+#endif
