@@ -13,3 +13,9 @@ tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
 endif
 
+
+# End-to-end over real HTTP against `vidgen serve` with replay pipelines.
+SERVE_E2E = tests/e2e/serve_api.sh
+TESTS += $(SERVE_E2E)
+EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_lib.py \
+	tests/e2e/serve_pipeline.cfg tests/e2e/serve_answers
