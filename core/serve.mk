@@ -15,7 +15,7 @@ endif
 
 
 # End-to-end over real HTTP against `vidgen serve` with replay pipelines.
-SERVE_E2E = tests/e2e/serve_api.sh
+SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh
 TESTS += $(SERVE_E2E)
-EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_lib.py \
+EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py \
 	tests/e2e/serve_pipeline.cfg tests/e2e/serve_answers
