@@ -1,0 +1,638 @@
+/*
+ * Unit tests for core/runner.c, driven by the test-only plugin testplug,
+ * which appends "stage start_ms end_ms attempt" to <job>/timeline.txt: order,
+ * real overlap of independent stages, timeouts, retries, repairs,
+ * cancellation, failure of a parallel stage, progress, and resume.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "job.h"
+#include "log.h"
+#include "runner.h"
+#include "util.h"
+
+#define QUESTION "What is two plus two?"
+
+typedef struct span {
+	char stage[64];
+	long long start, end;
+	int attempt;
+} span;
+
+typedef struct timeline {
+	span s[64];
+	int n;
+} timeline;
+
+typedef struct fixture {
+	plugin_registry *reg;
+	char *dir;
+	pipeline *p;
+	job *j;
+	/* what the runner reported */
+	int progress[4096];
+	int n_progress;
+	int stage_ok, stage_failed;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	f->reg = th_registry();
+	f->dir = th_tmpdir();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	job_free(f->j);
+	pipeline_free(f->p);
+	registry_free(f->reg);
+	th_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void on_update(void *ud, job *j)
+{
+	fixture *f = ud;
+
+	if (f->n_progress < (int)(sizeof(f->progress) / sizeof(f->progress[0])))
+		f->progress[f->n_progress++] = j->progress;
+}
+
+static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long ms)
+{
+	fixture *f = ud;
+
+	(void)j; (void)st; (void)ms;
+	if (ok)
+		f->stage_ok++;
+	else
+		f->stage_failed++;
+}
+
+/* Loads the pipeline text and creates a fresh job for it. */
+static void prepare(fixture *f, const char *text)
+{
+	char err[2048] = "";
+
+	f->p = th_pipeline(f->reg, f->dir, "p.cfg", text, err, sizeof(err), NULL);
+	if (!f->p)
+		fail_msg("pipeline: %s", err);
+	f->j = job_create(f->dir, QUESTION, "m", "Joanna", err, sizeof(err));
+	if (!f->j)
+		fail_msg("job: %s", err);
+}
+
+static int run(fixture *f)
+{
+	runner_events ev = { .on_update = on_update, .on_stage = on_stage, .ud = f };
+
+	return runner_run(f->p, f->j, &ev);
+}
+
+static void read_timeline(const job *j, timeline *t)
+{
+	char *path = util_path_join(j->dir, "timeline.txt"), *text = th_read(path), *line, *save;
+
+	memset(t, 0, sizeof(*t));
+	free(path);
+	if (!text)
+		return;
+	for (line = strtok_r(text, "\n", &save); line && t->n < 64;
+	     line = strtok_r(NULL, "\n", &save)) {
+		span *s = &t->s[t->n];
+		if (sscanf(line, "%63s %lld %lld %d", s->stage, &s->start, &s->end, &s->attempt) == 4)
+			t->n++;
+	}
+	free(text);
+}
+
+static int runs_of(const timeline *t, const char *stage)
+{
+	int n = 0;
+
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->s[i].stage, stage))
+			n++;
+	return n;
+}
+
+/* The k-th run (0-based) of stage, or fails the test. */
+static const span *run_of(const timeline *t, const char *stage, int k)
+{
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->s[i].stage, stage) && k-- == 0)
+			return &t->s[i];
+	fail_msg("stage %s has no run %d in the timeline", stage, k);
+	return NULL;
+}
+
+static char *stage_output(const job *j, const char *stage)
+{
+	char rel[128], *path, *text;
+
+	snprintf(rel, sizeof(rel), "stages/%s/out.txt", stage);
+	path = util_path_join(j->dir, rel);
+	text = th_read(path);
+	free(path);
+	return text;
+}
+
+static void assert_mentions(const char *s, const char *needle)
+{
+	if (!s || !strstr(s, needle))
+		fail_msg("\"%s\" does not mention \"%s\"", s ? s : "(null)", needle);
+}
+
+static void assert_progress_monotonic(const fixture *f)
+{
+	for (int i = 1; i < f->n_progress; i++)
+		if (f->progress[i] < f->progress[i - 1])
+			fail_msg("progress went back from %d to %d (update %d)", f->progress[i - 1],
+				 f->progress[i], i);
+}
+
+/* ---- order and parallelism ---------------------------------------------- */
+
+static void test_stages_in_order(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+	char *out, *res;
+	json_t *o;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"c\"; plugin = \"testplug\"; inputs = [\"b\"]; progress = 60;\n"
+		   "   status = \"generating_script\"; settings = { sleep_ms = 30; }; },\n"
+		   " { id = \"b\"; plugin = \"testplug\"; inputs = [\"a\"]; progress = 40;\n"
+		   "   result = \"refined_explanation\"; settings = { sleep_ms = 30; }; },\n"
+		   " { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"]; progress = 20;\n"
+		   "   result = \"initial_explanation\"; settings = { sleep_ms = 30; text = \"A:\"; }; }\n"
+		   ");\n");
+	assert_int_equal(run(f), VG_OK);
+	assert_string_equal(f->j->status, "completed");
+	assert_int_equal(f->j->progress, 100);
+	assert_string_equal(f->j->message, "Video generated successfully");
+	assert_true(f->j->finished);
+	read_timeline(f->j, &t);
+	assert_int_equal(t.n, 3);
+	assert_string_equal(t.s[0].stage, "a");
+	assert_string_equal(t.s[1].stage, "b");
+	assert_string_equal(t.s[2].stage, "c");
+	assert_true(t.s[0].end <= t.s[1].start);
+	assert_true(t.s[1].end <= t.s[2].start);
+	/* Each stage got its inputs: c saw b, which saw a, which saw the question. */
+	out = stage_output(f->j, "c");
+	assert_non_null(out);
+	assert_string_equal(out, "[c b=[b a=A:[a question=" QUESTION "]]]");
+	free(out);
+	/* Result fields come from the stages' outputs. */
+	assert_string_equal(f->j->initial_explanation, "A:[a question=" QUESTION "]");
+	assert_string_equal(f->j->refined_explanation, "[b a=A:[a question=" QUESTION "]]");
+	/* Every stage's output is recorded as an artifact. */
+	res = util_path_join(f->j->dir, "stages/b/result.json");
+	o = json_load_file(res, 0, NULL);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "path")), "stages/b/out.txt");
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "text");
+	json_decref(o);
+	free(res);
+	assert_int_equal(f->stage_ok, 3);
+	assert_int_equal(f->stage_failed, 0);
+	assert_progress_monotonic(f);
+	/* the stage progress marks were all reported */
+	{
+		int seen20 = 0, seen40 = 0, seen60 = 0;
+		for (int i = 0; i < f->n_progress; i++) {
+			seen20 |= f->progress[i] == 20;
+			seen40 |= f->progress[i] == 40;
+			seen60 |= f->progress[i] == 60;
+		}
+		assert_true(seen20 && seen40 && seen60);
+	}
+	assert_int_equal(f->progress[f->n_progress - 1], 100);
+}
+
+static void test_parallel_stages_overlap(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+	const span *x, *y, *z;
+	long long t0, dt;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"x\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   settings = { sleep_ms = 400; }; },\n"
+		   " { id = \"y\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   settings = { sleep_ms = 400; }; },\n"
+		   " { id = \"z\"; plugin = \"testplug\"; inputs = [\"x\", \"y\"]; }\n"
+		   ");\n");
+	t0 = util_now_ms();
+	assert_int_equal(run(f), VG_OK);
+	dt = util_now_ms() - t0;
+	read_timeline(f->j, &t);
+	x = run_of(&t, "x", 0);
+	y = run_of(&t, "y", 0);
+	z = run_of(&t, "z", 0);
+	/* x and y really ran at the same time... */
+	assert_true(x->start < y->end);
+	assert_true(y->start < x->end);
+	if (dt >= 780)
+		fail_msg("two 400 ms stages took %lld ms: not parallel", dt);
+	/* ...and z waited for both. */
+	assert_true(z->start >= x->end);
+	assert_true(z->start >= y->end);
+}
+
+/* ---- failures ---------------------------------------------------------- */
+
+static void test_timeout_fails_job(void **state)
+{
+	fixture *f = *state;
+	long long t0, dt;
+	timeline t;
+	int rc;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"slow\"; plugin = \"testplug\"; inputs = [\"question\"]; timeout = 1;\n"
+		   "   settings = { sleep_ms = 20000; }; },\n"
+		   " { id = \"after\"; plugin = \"testplug\"; inputs = [\"slow\"]; }\n"
+		   ");\n");
+	t0 = util_now_ms();
+	rc = run(f);
+	dt = util_now_ms() - t0;
+	assert_int_not_equal(rc, VG_OK);
+	assert_string_equal(f->j->status, "failed");
+	assert_mentions(f->j->message, "slow");
+	assert_mentions(f->j->message, "timed out");
+	if (dt < 900 || dt > 2500)
+		fail_msg("a 1 s timeout took %lld ms", dt);
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "after"), 0);
+	assert_int_equal(f->stage_failed, 1);
+	assert_int_equal(f->j->progress, 100);
+}
+
+static void test_retry_recovers(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"flaky\"; plugin = \"testplug\"; inputs = [\"question\"]; retries = 1;\n"
+		   "   settings = { fail_times = 1; }; },\n"
+		   " { id = \"after\"; plugin = \"testplug\"; inputs = [\"flaky\"]; }\n"
+		   ");\n");
+	assert_int_equal(run(f), VG_OK);
+	assert_string_equal(f->j->status, "completed");
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "flaky"), 2);
+	assert_int_equal(run_of(&t, "flaky", 0)->attempt, 0);
+	assert_int_equal(run_of(&t, "flaky", 1)->attempt, 1);
+	assert_int_equal(runs_of(&t, "after"), 1);
+	assert_int_equal(f->stage_failed, 1);
+	assert_int_equal(f->stage_ok, 2);
+}
+
+static void test_no_retry_fails(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"flaky\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   settings = { fail_times = 1; }; },\n"
+		   " { id = \"after\"; plugin = \"testplug\"; inputs = [\"flaky\"]; }\n"
+		   ");\n");
+	assert_int_not_equal(run(f), VG_OK);
+	assert_string_equal(f->j->status, "failed");
+	assert_mentions(f->j->message, "flaky");
+	assert_mentions(f->j->message, "planned failure on attempt 0"); /* the stage's words */
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "flaky"), 1);
+	assert_int_equal(runs_of(&t, "after"), 0);
+}
+
+static void test_retries_run_out(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"flaky\"; plugin = \"testplug\"; inputs = [\"question\"]; retries = 2;\n"
+		   "   settings = { fail_times = 5; }; }\n"
+		   ");\n");
+	assert_int_not_equal(run(f), VG_OK);
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "flaky"), 3); /* the first try + 2 retries */
+	assert_mentions(f->j->message, "planned failure on attempt 2");
+}
+
+static void test_parallel_failure_stops_others(void **state)
+{
+	fixture *f = *state;
+	long long t0, dt;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"bad\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   settings = { sleep_ms = 100; fail_times = 1; }; },\n"
+		   " { id = \"long\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   settings = { sleep_ms = 20000; }; }\n"
+		   ");\n");
+	t0 = util_now_ms();
+	assert_int_not_equal(run(f), VG_OK);
+	dt = util_now_ms() - t0;
+	if (dt > 1500)
+		fail_msg("the job took %lld ms to fail while a sibling slept", dt);
+	/* The first failure is the one reported, not the stopped sibling. */
+	assert_mentions(f->j->message, "bad");
+	assert_mentions(f->j->message, "planned failure");
+}
+
+/* ---- repairs ----------------------------------------------------------- */
+
+static void test_repair_loop_completes(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+	char *out;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"gen\"; plugin = \"testplug\"; inputs = [\"question\"]; },\n"
+		   " { id = \"mid\"; plugin = \"testplug\"; inputs = [\"gen\"]; },\n"
+		   " { id = \"check\"; plugin = \"testplug\"; inputs = [\"mid\"];\n"
+		   "   on_error = { retry = \"gen\"; max = 2; };\n"
+		   "   settings = { script_errors = 1; }; }\n"
+		   ");\n");
+	assert_int_equal(run(f), VG_OK);
+	assert_string_equal(f->j->status, "completed");
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "gen"), 2);
+	assert_int_equal(runs_of(&t, "mid"), 2);   /* downstream of gen: again */
+	assert_int_equal(runs_of(&t, "check"), 2);
+	assert_int_equal(run_of(&t, "gen", 1)->attempt, 1);
+	assert_true(run_of(&t, "gen", 1)->start >= run_of(&t, "check", 0)->end);
+	/* The repaired stage got check's error as feedback, and it flowed down. */
+	out = stage_output(f->j, "gen");
+	assert_mentions(out, "feedback=planned script error on attempt 0");
+	free(out);
+	out = stage_output(f->j, "check");
+	assert_mentions(out, "[check mid=[mid gen=[gen question=" QUESTION
+			" feedback=planned script error on attempt 0]]]");
+	free(out);
+	assert_progress_monotonic(f);
+}
+
+static void test_repairs_exhausted(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"gen\"; plugin = \"testplug\"; inputs = [\"question\"]; },\n"
+		   " { id = \"check\"; plugin = \"testplug\"; inputs = [\"gen\"];\n"
+		   "   on_error = { retry = \"gen\"; max = 1; };\n"
+		   "   settings = { script_errors = 5; }; }\n"
+		   ");\n");
+	assert_int_not_equal(run(f), VG_OK);
+	assert_string_equal(f->j->status, "failed");
+	assert_mentions(f->j->message, "check");
+	assert_mentions(f->j->message, "1 repair");
+	/* the last error, not the first */
+	assert_mentions(f->j->message, "planned script error on attempt 1");
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "gen"), 2);
+	assert_int_equal(runs_of(&t, "check"), 2);
+}
+
+static void test_script_error_without_repair_fails(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"gen\"; plugin = \"testplug\"; inputs = [\"question\"]; },\n"
+		   " { id = \"check\"; plugin = \"testplug\"; inputs = [\"gen\"]; retries = 3;\n"
+		   "   settings = { script_errors = 1; }; }\n"
+		   ");\n");
+	/* VG_ESCRIPT is not retryable: without on_error the job fails at once. */
+	assert_int_not_equal(run(f), VG_OK);
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "check"), 1);
+	assert_mentions(f->j->message, "planned script error on attempt 0");
+}
+
+/* ---- cancellation ------------------------------------------------------ */
+
+typedef struct canceller {
+	job *j;
+	long delay_ms;
+	long long at;
+} canceller;
+
+static void *cancel_later(void *arg)
+{
+	canceller *c = arg;
+	struct timespec ts = { c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+	c->at = util_now_ms();
+	job_cancel(c->j);
+	return NULL;
+}
+
+static void test_cancel_is_prompt(void **state)
+{
+	fixture *f = *state;
+	canceller c;
+	pthread_t th;
+	long long end;
+	timeline t;
+	int rc;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"sleepy\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   settings = { sleep_ms = 30000; }; },\n"
+		   " { id = \"after\"; plugin = \"testplug\"; inputs = [\"sleepy\"]; }\n"
+		   ");\n");
+	c.j = f->j;
+	c.delay_ms = 300;
+	c.at = 0;
+	assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);
+	rc = run(f);
+	end = util_now_ms();
+	pthread_join(th, NULL);
+	assert_int_equal(rc, VG_ECANCELED);
+	assert_string_equal(f->j->status, "failed");
+	assert_mentions(f->j->message, "Cancel");
+	if (end - c.at > 1000)
+		fail_msg("the job ended %lld ms after the cancel", end - c.at);
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "sleepy"), 1);
+	assert_int_equal(runs_of(&t, "after"), 0);
+}
+
+static void test_cancel_before_start(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"]; }\n"
+		   ");\n");
+	job_cancel(f->j);
+	assert_int_equal(run(f), VG_ECANCELED);
+	read_timeline(f->j, &t);
+	assert_int_equal(t.n, 0);
+}
+
+/* ---- progress and resume ----------------------------------------------- */
+
+static void test_progress_monotonic_parallel(void **state)
+{
+	fixture *f = *state;
+	json_t *o;
+	char *path;
+
+	/* "fast" ends at 50 first; "slow" ends later at 30: no step back. */
+	prepare(f, "stages = (\n"
+		   " { id = \"slow\"; plugin = \"testplug\"; inputs = [\"question\"]; progress = 30;\n"
+		   "   settings = { sleep_ms = 300; }; },\n"
+		   " { id = \"fast\"; plugin = \"testplug\"; inputs = [\"question\"]; progress = 50;\n"
+		   "   settings = { sleep_ms = 50; }; },\n"
+		   " { id = \"end\"; plugin = \"testplug\"; inputs = [\"slow\", \"fast\"];\n"
+		   "   progress = 90; settings = { sleep_ms = 200; }; }\n"
+		   ");\n");
+	assert_int_equal(run(f), VG_OK);
+	assert_true(f->n_progress > 3);
+	assert_progress_monotonic(f);
+	/* progress inside "end" moved between 50 and 90 */
+	{
+		int between = 0;
+		for (int i = 0; i < f->n_progress; i++)
+			between |= f->progress[i] > 50 && f->progress[i] < 90;
+		assert_true(between);
+	}
+	path = util_path_join(f->j->dir, "job.json");
+	o = json_load_file(path, 0, NULL);
+	free(path);
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "progress")), 100);
+	assert_string_equal(json_string_value(json_object_get(o, "status")), "completed");
+	json_decref(o);
+}
+
+static void test_resume_runs_only_missing(void **state)
+{
+	fixture *f = *state;
+	char err[512] = "", *dir, *out;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"]; },\n"
+		   " { id = \"b\"; plugin = \"testplug\"; inputs = [\"a\"]; },\n"
+		   " { id = \"c\"; plugin = \"testplug\"; inputs = [\"b\"]; }\n"
+		   ");\n");
+	assert_int_equal(run(f), VG_OK);
+	read_timeline(f->j, &t);
+	assert_int_equal(t.n, 3);
+	/* c's output is lost (a crash before it was written, say) */
+	out = util_path_join(f->j->dir, "stages/c/out.txt");
+	assert_int_equal(unlink(out), 0);
+	free(out);
+	dir = xstrdup(f->j->dir);
+	job_free(f->j);
+	f->j = job_open(dir, err, sizeof(err));
+	free(dir);
+	if (!f->j)
+		fail_msg("job_open: %s", err);
+	assert_int_equal(run(f), VG_OK);
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "a"), 1);
+	assert_int_equal(runs_of(&t, "b"), 1);
+	assert_int_equal(runs_of(&t, "c"), 2);
+	out = stage_output(f->j, "c");
+	assert_string_equal(out, "[c b=[b a=[a question=" QUESTION "]]]");
+	free(out);
+	assert_string_equal(f->j->status, "completed");
+}
+
+static void test_resume_after_failure(void **state)
+{
+	fixture *f = *state;
+	char err[512] = "", *dir;
+	timeline t;
+	pipeline *fixed;
+
+	/* b fails; the pipeline is fixed; the job resumes without paying for
+	 * a again. */
+	prepare(f, "stages = (\n"
+		   " { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"]; },\n"
+		   " { id = \"b\"; plugin = \"testplug\"; inputs = [\"a\"];\n"
+		   "   settings = { fail_times = 1; }; }\n"
+		   ");\n");
+	assert_int_not_equal(run(f), VG_OK);
+	fixed = th_pipeline(f->reg, f->dir, "fixed.cfg",
+			    "stages = (\n"
+			    " { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"]; },\n"
+			    " { id = \"b\"; plugin = \"testplug\"; inputs = [\"a\"]; }\n"
+			    ");\n", err, sizeof(err), NULL);
+	assert_non_null(fixed);
+	pipeline_free(f->p);
+	f->p = fixed;
+	dir = xstrdup(f->j->dir);
+	job_free(f->j);
+	f->j = job_open(dir, err, sizeof(err));
+	free(dir);
+	assert_non_null(f->j);
+	assert_int_equal(run(f), VG_OK);
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "a"), 1);
+	assert_int_equal(runs_of(&t, "b"), 2);
+	assert_string_equal(f->j->status, "completed");
+	assert_string_equal(f->j->message, "Video generated successfully");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_stages_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_stages_overlap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_fails_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_retry_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retries_run_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_failure_stops_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_loop_completes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repairs_exhausted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_script_error_without_repair_fails, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_is_prompt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_before_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_monotonic_parallel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_runs_only_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_after_failure, setup, teardown),
+	};
+
+	/* Stage failures are expected here; keep stderr to real errors. */
+	log_set_level(VG_LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
