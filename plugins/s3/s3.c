@@ -46,8 +46,8 @@ static const vg_setting s3_settings[] = {
 	  "S3-compatible endpoint URL (e.g. $S3_ENDPOINT_URL); empty = AWS" },
 	{ "path_style", VG_SET_BOOL, offsetof(s3_conf, path_style), "0", 0, 0, 0, NULL,
 	  "address objects as ENDPOINT/BUCKET/KEY instead of BUCKET.HOST/KEY" },
-	{ "acl", VG_SET_STRING, offsetof(s3_conf, acl), "public-read", 0, 0, 0, "|public-read",
-	  "canned ACL; dropped (with a warning) when the bucket has ACLs disabled" },
+	{ "acl", VG_SET_STRING, offsetof(s3_conf, acl), "public-read", 0, 0, 0, "public-read|none",
+	  "canned ACL, or none; dropped (with a warning) when the bucket has ACLs disabled" },
 	{ "public_url", VG_SET_STRING, offsetof(s3_conf, public_url), "", 0, 0, 0, NULL,
 	  "base of the returned URL (e.g. a CDN); empty = the bucket's own URL" },
 	{ "multipart_threshold_mb", VG_SET_INT, offsetof(s3_conf, multipart_mb), "64", 0, 1,
@@ -145,6 +145,8 @@ static int s3_init(void *instance, char *err, size_t errlen)
 {
 	s3_conf *c = instance;
 
+	if (strcmp(c->acl, "none") == 0)
+		c->acl = ""; /* no ACL header at all */
 	if (!valid_bucket(c->bucket)) {
 		snprintf(err, errlen, "bucket: \"%s\" is not a valid S3 bucket name", c->bucket);
 		return VG_EINVAL;
