@@ -904,7 +904,7 @@ static int manim_run(void *instance, vg_stage *st)
 		goto out;
 	if (!c->check && !*x->scene)
 		snprintf(x->scene, sizeof x->scene, "%s",
-			 c->scene && *c->scene ? c->scene : "Scene");
+			 c->scene && *c->scene ? c->scene : "-");
 	st->svc->progress(st, 0.05, "script checked");
 	if ((rc = sandbox_probe(x, err, sizeof err)) != VG_OK)
 		goto out;

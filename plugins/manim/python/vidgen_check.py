@@ -190,8 +190,10 @@ def check(source, filename, wanted=None):
         problems.append((0, "no Scene subclass to render (define exactly one "
                          "class deriving from Scene)"))
     else:
-        listed = ", ".join("%s (line %d)" % (n, l) for n, l in sorted(scenes.items()))
-        problems.append((0, "more than one Scene subclass: %s; keep one" % listed))
+        ordered = sorted(scenes.items(), key=lambda kv: kv[1])
+        listed = ", ".join("%s (line %d)" % (n, l) for n, l in ordered)
+        problems.append((ordered[1][1], "more than one Scene subclass: %s; keep "
+                         "one (or name it with the stage's scene setting)" % listed))
     return name, sorted(problems)
 
 

@@ -55,7 +55,19 @@ def render(script, scene_name, quality, out):
     module = importlib.util.module_from_spec(spec)
     sys.modules["scene"] = module
     spec.loader.exec_module(module)
-    cls = module.__dict__.get(scene_name)
+    if scene_name == "-":  # unchecked script: find its one scene here
+        from manim import Scene
+        found = [c for c in module.__dict__.values()
+                 if isinstance(c, type) and issubclass(c, Scene)
+                 and c.__module__ == "scene"]
+        if len(found) != 1:
+            raise LookupError("the script must define exactly one Scene "
+                              "subclass (found %d)" % len(found))
+        cls = found[0]
+        scene_name = cls.__name__
+        config.output_file = scene_name
+    else:
+        cls = module.__dict__.get(scene_name)
     if cls is None:
         raise LookupError("the script defines no class named %s" % scene_name)
     scene = cls()
@@ -87,9 +99,12 @@ def main(argv):
               file=sys.stderr)
         return 2
     script = os.path.abspath(argv[1])
+    main_pid = os.getpid()
     try:
         render(script, argv[2], argv[3], argv[4])
     except BaseException as exc:  # noqa: the report is the point
+        if os.getpid() != main_pid:  # a process the script forked
+            os._exit(1)
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             return 0
         text = trimmed_traceback(exc, script)
@@ -97,6 +112,8 @@ def main(argv):
             f.write(text)
         sys.stderr.write(text)
         return 1
+    if os.getpid() != main_pid:
+        os._exit(0)
     return 0
 
 

@@ -1,0 +1,111 @@
+#!/bin/sh
+# End-to-end: `vidgen render` refuses scripts that fail the static check,
+# each with the line number and the reason, before anything runs.
+. "$(dirname "$0")/lib.sh"
+
+VIDGEN=${VIDGEN:-./vidgen}
+VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
+
+# refused NAME LINE PATTERN BODY: BODY (after the standard header) must be
+# refused, citing "line LINE" and PATTERN.
+CASES=0
+refused() {
+	name=$1 line=$2 pat=$3
+	shift 3
+	CASES=$((CASES + 1))
+	f="$TMP/$name.py"
+	printf 'from manim import *\n%s\n' "$*" >"$f"
+	"$VIDGEN" render -o "$TMP/$name.mp4" "$f" >"$TMP/$name.out" 2>"$TMP/$name.err"
+	rc=$?
+	if [ $rc -ne 0 ] && grep -q "static check" "$TMP/$name.err" &&
+	   grep -q "line $line: .*$pat" "$TMP/$name.err" && [ ! -e "$TMP/$name.mp4" ]; then
+		ok 0 "refuses $name (line $line: $pat)"
+	else
+		ok 1 "refuses $name (line $line: $pat)"
+		diag "exit $rc; stderr:"; diag "$(cat "$TMP/$name.err")"
+	fi
+}
+
+SCENE='class S(Scene):
+    def construct(self):'
+
+plan 24
+if [ ! -x "$VENV/bin/python" ]; then
+	for i in $(seq 1 24); do skip "no Manim venv at $VENV"; done
+	exit 0
+fi
+
+refused import_os 2 "import of 'os'" "import os
+$SCENE
+        pass"
+refused import_subprocess 2 "import of 'subprocess'" "import subprocess
+$SCENE
+        pass"
+refused import_socket 2 "import of 'socket'" "import socket
+$SCENE
+        pass"
+refused import_sys 2 "import of 'sys'" "import sys
+$SCENE
+        pass"
+refused from_os 2 "import from 'os.path'" "from os.path import join
+$SCENE
+        pass"
+refused import_shutil 2 "import of 'shutil'" "import numpy, shutil
+$SCENE
+        pass"
+refused import_ctypes 2 "import of 'ctypes'" "import ctypes as c
+$SCENE
+        pass"
+refused relative_import 2 "import from '.x'" "from .x import y
+$SCENE
+        pass"
+refused dunder_import 5 "'__import__' is not allowed" "$SCENE
+        m = 'o' + 's'
+        __import__(m)"
+refused open_call 4 "'open' is not allowed" "$SCENE
+        open('/etc/passwd').read()"
+refused exec_call 4 "'exec' is not allowed" "$SCENE
+        exec('print(1)')"
+refused eval_call 4 "'eval' is not allowed" "$SCENE
+        x = eval('1+1')"
+refused compile_call 4 "'compile' is not allowed" "$SCENE
+        compile('1', 'x', 'eval')"
+refused getattr_call 4 "'getattr' is not allowed" "$SCENE
+        getattr(self, 'play')"
+refused globals_call 4 "'globals' is not allowed" "$SCENE
+        g = globals()"
+refused dunder_attr 4 "attribute '__subclasses__'" "$SCENE
+        x = object.__subclasses__()"
+refused dunder_string 4 "string '__globals__'" "$SCENE
+        k = '__globals__'"
+refused builtins_name 4 "'__builtins__' is not allowed" "$SCENE
+        b = __builtins__"
+refused syntax_error 4 "SyntaxError" "$SCENE
+        self.play(Create(Circle())"
+refused two_scenes 4 "more than one Scene subclass" "class A(Scene):
+    pass
+class B(MovingCameraScene):
+    pass"
+
+# Problems without a line are reported bare; check these by their text.
+printf 'from manim import *\nx = 1\n' >"$TMP/noscene.py"
+"$VIDGEN" render "$TMP/noscene.py" >/dev/null 2>"$TMP/noscene.err"
+ok "[ $? -ne 0 ] && grep -q 'no Scene subclass to render' '$TMP/noscene.err'" \
+	"refuses a script without a Scene subclass"
+
+printf 'from manim import *\nclass A(Scene):\n    pass\n' >"$TMP/named.py"
+"$VIDGEN" render --scene Missing "$TMP/named.py" >/dev/null 2>"$TMP/named.err"
+ok "[ $? -ne 0 ] && grep -q \"no Scene subclass named 'Missing'\" '$TMP/named.err'" \
+	"refuses a scene name the script does not define"
+
+# Several problems: all of them are listed, in line order.
+printf 'import os\nimport sys\nfrom manim import *\nclass A(Scene):\n    def construct(self):\n        eval("1")\n' >"$TMP/many.py"
+"$VIDGEN" render "$TMP/many.py" >/dev/null 2>"$TMP/many.err"
+ok "grep -q 'line 1: ' '$TMP/many.err' && grep -q 'line 2: ' '$TMP/many.err' && grep -q 'line 6: ' '$TMP/many.err'" \
+	"lists every problem with its line"
+
+# A script that is not UTF-8 never reaches Python.
+printf 'from manim import *\n# \377\376\n' >"$TMP/binary.py"
+"$VIDGEN" render "$TMP/binary.py" >/dev/null 2>"$TMP/binary.err"
+ok "[ $? -ne 0 ] && grep -q 'not UTF-8' '$TMP/binary.err'" "refuses a script that is not UTF-8"
+exit 0
