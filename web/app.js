@@ -40,7 +40,8 @@
     'job-failed', 'fail-message', 'retry', 'job-done', 'player', 'share-link',
     'copy', 'copy-status', 'video-link', 'initial-box', 'initial-text',
     'refined-box', 'refined-text', 'new-question', 'history-list',
-    'history-empty', 'history-error', 'history-more', 'history-refresh',
+    'history-empty', 'history-error', 'history-more', 'history-refresh', 'key-field',
+    'api-key', 'job-note',
   ].forEach((id) => { el[id] = $(id); });
 
   let sending = false;
@@ -94,29 +95,46 @@
     show(node, text !== '');
   }
 
-  /* A readable message from an error answer, whatever shape it has. */
+  /* A readable message from an error answer: the daemon's is
+   * {"detail": text, "error": code, "field": name, "rule": rule}. */
   function errorText(body, status) {
+    const str = (x) => typeof x === 'string' && x !== '';
     if (body && typeof body === 'object') {
-      const e = body.error;
-      if (e && typeof e === 'object') {
-        const parts = [e.field, e.rule || e.message].filter((x) => typeof x === 'string');
-        if (parts.length) return parts.join(': ');
-      }
-      const field = typeof body.field === 'string' ? body.field : '';
-      let msg = [body.error, body.message, body.rule, body.detail]
-        .find((x) => typeof x === 'string' && x !== '');
-      if (!msg && Array.isArray(body.detail) && body.detail[0] && body.detail[0].msg)
-        msg = String(body.detail[0].msg);
+      const field = str(body.field) ? body.field : '';
+      let msg = [body.detail, body.message].find(str);
+      if (!msg && Array.isArray(body.detail) && body.detail[0] && str(body.detail[0].msg))
+        msg = body.detail[0].msg;
+      if (!msg && str(body.error)) msg = body.rule ? `${body.error} (${body.rule})` : body.error;
       if (msg) return field && msg.indexOf(field) < 0 ? `${field}: ${msg}` : msg;
     }
     return `The server answered ${status}.`;
   }
 
+  /* The API key, when the daemon asks for one (VIDGEN_API_KEYS): only for
+   * this tab, and only sent with the calls that need it. */
+  function apiKey() {
+    const typed = el['api-key'].value.trim();
+    if (typed) {
+      try { sessionStorage.setItem('vidgen-api-key', typed); } catch (_) { /* private mode */ }
+      return typed;
+    }
+    try { return sessionStorage.getItem('vidgen-api-key') || ''; } catch (_) { return ''; }
+  }
+
+  function askForKey() {
+    show(el['key-field'], true);
+    try { sessionStorage.removeItem('vidgen-api-key'); } catch (_) { /* private mode */ }
+    el['api-key'].focus();
+  }
+
   async function api(path, opts) {
-    const r = await fetch(API + path, Object.assign({
-      headers: { Accept: 'application/json' },
-      cache: 'no-store',
-    }, opts || {}));
+    opts = Object.assign({ headers: {} }, opts || {});
+    opts.headers = Object.assign({ Accept: 'application/json' }, opts.headers);
+    if (opts.method === 'POST' || opts.method === 'DELETE') {
+      const key = apiKey();
+      if (key) opts.headers.Authorization = `Bearer ${key}`;
+    }
+    const r = await fetch(API + path, Object.assign({ cache: 'no-store' }, opts));
     let body = null;
     try { body = await r.json(); } catch (_) { body = null; }
     return { ok: r.ok, status: r.status, body };
@@ -213,6 +231,11 @@
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         body: JSON.stringify(req),
       });
+      if (r.status === 401) {
+        setText(el['form-error'], 'This server needs an API key: enter it and send again.');
+        askForKey();
+        return;
+      }
       if (!r.ok || !r.body || !validId(r.body.video_id)) {
         const msg = r.ok ? 'The server gave no video id.' : errorText(r.body, r.status);
         const field = r.body && (r.body.field || (r.body.error && r.body.error.field));
@@ -253,6 +276,7 @@
     el.player.removeAttribute('src');
     el.player.load();
     setText(el['copy-status'], '');
+    setText(el['job-note'], '');
     show(el.job, true);
     show(el['job-progress'], true);
     show(el['job-failed'], false);
@@ -413,13 +437,18 @@
     if (!watcher) return;
     const w = watcher;
     el.cancel.disabled = true;
+    setText(el['job-note'], '');
     try {
       const r = await api(`/videos/${encodeURIComponent(w.id)}`, { method: 'DELETE' });
       if (watcher !== w) return;
       if (r.ok && r.body && r.body.status) render(r.body);
-      else if (!r.ok) el['job-live'].textContent = `Could not cancel: ${errorText(r.body, r.status)}`;
+      else if (r.status === 401) {
+        setText(el['job-note'], 'Could not cancel: this server needs an API key.');
+        el['ask-form'].scrollIntoView({ block: 'start' });
+        askForKey();
+      } else if (!r.ok) setText(el['job-note'], `Could not cancel: ${errorText(r.body, r.status)}`);
     } catch (_) {
-      el['job-live'].textContent = 'Could not cancel: the server did not answer.';
+      setText(el['job-note'], 'Could not cancel: the server did not answer.');
     } finally {
       el.cancel.disabled = false;
     }
@@ -502,11 +531,12 @@
       const r = await api(`/videos${q}`);
       if (!r.ok || !r.body) throw new Error(errorText(r.body, r.status));
       const list = Array.isArray(r.body) ? r.body : (r.body.videos || r.body.items || []);
-      const next = Array.isArray(r.body) ? null : (r.body.next || r.body.next_cursor || null);
+      const next = Array.isArray(r.body) ? null : (r.body.next_cursor || r.body.next || null);
       if (!more) el['history-list'].textContent = '';
       list.filter((v) => v && validId(v.video_id))
         .forEach((v) => el['history-list'].appendChild(historyItem(v)));
-      historyNext = typeof next === 'string' && next !== '' ? next : null;
+      historyNext = (typeof next === 'string' && next !== '') || typeof next === 'number'
+        ? String(next) : null;
       show(el['history-more'], historyNext !== null);
       show(el['history-empty'], el['history-list'].children.length === 0);
       setText(el['history-error'], '');

@@ -14,6 +14,8 @@ const BASE = process.env.VIDGEN_URL;
 const OUT = process.env.VIDGEN_TEST_OUT || path.resolve('test-output/browser');
 const CHROMIUM = process.env.VIDGEN_CHROMIUM || '/usr/bin/chromium';
 const JOB_TIMEOUT_MS = Number(process.env.VIDGEN_BROWSER_JOB_TIMEOUT_MS || 180000);
+/* A question the test pipeline has recorded answers for (answers/). */
+const QUESTION = process.env.VIDGEN_BROWSER_QUESTION || 'What is the area of a circle?';
 
 /* Plain-language stage names the page may show (SPEC.md §1, issue 6). */
 const STAGE_WORDS = ['Waiting in line', 'Writing the explanation', 'Refining the explanation',
@@ -136,8 +138,8 @@ test('keyboard only: the submit button is reachable with a visible focus ring an
   const { page } = ctx;
   await page.fill('#prompt', '');
   await page.focus('#prompt');
-  await page.keyboard.type('Explain the Pythagorean theorem with a visual proof');
-  ctx.question = 'Explain the Pythagorean theorem with a visual proof';
+  await page.keyboard.type(QUESTION);
+  ctx.question = QUESTION;
   await page.evaluate(() => { window.__vg.stages = []; window.__vg.bars = []; });
   ctx.shots.push(await shot(page, 'form'));
   await tabTo(page, '#submit', 10);
@@ -339,7 +341,7 @@ test('with the event stream broken the page polls the status every second', asyn
   page.on('request', onReq);
   try {
     await page.evaluate(() => { window.__vg.stages = []; window.__vg.bars = []; });
-    await page.fill('#prompt', 'Show how a binary search halves the range each step');
+    await page.fill('#prompt', QUESTION);
     await page.click('#submit');
     await page.waitForSelector('#job-progress', { state: 'visible', timeout: 10000 });
     await page.waitForFunction(() => window.__vg.stages.filter((s) => s !== 'Waiting in line').length >= 1 ||
@@ -375,7 +377,7 @@ test('a cancelled job shows the failed state with its message and a working "Try
   await page.waitForFunction((old) => !location.hash.endsWith(old), id, { timeout: 10000 });
   assert(ctx.posts.length === posts + 1, 'Try again did not send the question again');
   const again = JSON.parse(ctx.posts[ctx.posts.length - 1].postData());
-  assert(again.prompt === 'Show how a binary search halves the range each step', 'retry sent another question');
+  assert(again.prompt === QUESTION, 'retry sent another question');
   await page.waitForSelector('#job-progress', { state: 'visible', timeout: 10000 });
   await page.click('#cancel'); /* leave the daemon idle */
   await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
