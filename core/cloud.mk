@@ -28,3 +28,10 @@ tests_unit_test_aws_SOURCES = tests/unit/test_aws.c
 tests_unit_test_aws_CFLAGS = $(CLOUD_TEST_CFLAGS)
 tests_unit_test_aws_LDADD = $(CLOUD_TEST_LDADD)
 endif
+
+# End-to-end: the cloud plugins against the protocol fakes (tests/fakes;
+# moto from the test venv that scripts/install-deps.sh makes).
+TESTS += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh
+EXTRA_DIST += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh tests/e2e/cloud_lib.sh \
+	tests/e2e/pipelines/cloud.cfg tests/e2e/pipelines/cloud-s3.cfg \
+	tests/fakes/cloud_fake.py tests/fakes/fakes.py tests/fakes/s3_inspect.py

@@ -442,8 +442,20 @@ static struct curl_slist *build_headers(const vg_http_request *req, const signin
 {
 	struct curl_slist *l = NULL;
 
-	for (size_t i = 0; req->headers && req->headers[i]; i++)
-		l = curl_slist_append(l, req->headers[i]);
+	for (size_t i = 0; req->headers && req->headers[i]; i++) {
+		const char *h = req->headers[i], *v = strchr(h, ':') + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v) {
+			l = curl_slist_append(l, h);
+		} else {
+			/* curl drops "Name:" lines; "Name;" sends the header empty,
+			 * as it was signed. */
+			char line[512];
+			snprintf(line, sizeof(line), "%.*s;", (int)strcspn(h, ":"), h);
+			l = curl_slist_append(l, line);
+		}
+	}
 	for (size_t i = 0; sg->lines && sg->lines[i]; i++)
 		l = curl_slist_append(l, sg->lines[i]);
 	/* No 100-continue round trip: the signature would not cover it and

@@ -50,8 +50,8 @@ static const vg_setting s3_settings[] = {
 	  "canned ACL, or none; dropped (with a warning) when the bucket has ACLs disabled" },
 	{ "public_url", VG_SET_STRING, offsetof(s3_conf, public_url), "", 0, 0, 0, NULL,
 	  "base of the returned URL (e.g. a CDN); empty = the bucket's own URL" },
-	{ "multipart_threshold_mb", VG_SET_INT, offsetof(s3_conf, multipart_mb), "64", 0, 1,
-	  5120, NULL, "files larger than this go up in parts" },
+	{ "multipart_threshold_mb", VG_SET_INT, offsetof(s3_conf, multipart_mb), "64", 0, 0,
+	  5120, NULL, "files larger than this go up in parts (0: every file)" },
 	{ "part_size_mb", VG_SET_INT, offsetof(s3_conf, part_mb), "16", 0, 5, 512, NULL,
 	  "size of each multipart part (S3 minimum 5)" },
 	{ "sidecar", VG_SET_BOOL, offsetof(s3_conf, sidecar), "1", 0, 0, 0, NULL,
@@ -289,8 +289,10 @@ static int meta_headers(strlist *h, const char *const val[M_N])
 	for (int i = 0; i < 3; i++)
 		if (!enc[i] && !(enc[i] = meta_encode(val[i] ? val[i] : "", share)))
 			goto out;
+	/* An empty value is left out: curl drops "Name: " lines, and a
+	 * signed header that is not sent breaks the signature. */
 	for (int i = 0; i < M_N; i++)
-		if (enc[i] && sl_add(h, "x-amz-meta-%s: %s", META_KEYS[i], enc[i]))
+		if (enc[i] && *enc[i] && sl_add(h, "x-amz-meta-%s: %s", META_KEYS[i], enc[i]))
 			goto out;
 	rc = 0;
 out:

@@ -15,7 +15,7 @@ Test control (loopback only):
                          {"service": ..., "default": "slow"} sets the one used
                          when the queue is empty.
     GET  /__fake/log     every request seen: service, path, status, problem.
-Behaviours: ok, throttle, denied, ondemand, slow, error500 (bedrock);
+Behaviours: ok, long, throttle, denied, ondemand, slow, error500 (bedrock);
 ok, no_neural, throttle (polly); ok, ratelimit, quota (openai); a wrong key
 always gets OpenAI's 401.
 """
@@ -145,10 +145,16 @@ class ExplainerScene(Scene):
 '''
 
 
-def explanation(question):
-    return ("Here is the explanation of %s. The first idea is a right triangle. "
+def explanation(prompt, long=False):
+    # The question is the prompt's longest line (the rest is instructions).
+    question = max(prompt.splitlines() or [""], key=len).strip()[:200]
+    text = ("Here is the explanation of %s. The first idea is a right triangle. "
             "The second idea is that the squares on the legs add up, e.g. 3 and 4 "
-            "give 5. That is the whole story!" % question.strip()[:200])
+            "give 5. That is the whole story!" % question)
+    if long:
+        text += "".join(" Detail number %d makes this explanation longer." % i
+                        for i in range(60))
+    return text
 
 
 def mp3_frames(seconds):
@@ -268,7 +274,7 @@ class Handler(BaseHTTPRequestHandler):
         if how == "slow":
             time.sleep(4)
         prompt = system + "\n" + text
-        answer = SCRIPT if "Manim" in prompt else explanation(text[-300:])
+        answer = SCRIPT if "Manim" in prompt else explanation(text, how == "long")
         self.record("bedrock", 200, None, {"model": model, "kind":
                                             "script" if answer is SCRIPT else "text"})
         self.reply(200, json.dumps({
