@@ -379,6 +379,8 @@
     showText(el['initial-box'], el['initial-text'], st.initial_explanation);
     showText(el['refined-box'], el['refined-text'], st.refined_explanation);
 
+    updateHistoryItem(w.id, st.status);
+
     if (st.status === 'completed') showDone(w);
     else if (st.status === 'failed' || st.status === 'cancelled') showFailed(w);
     if (TERMINAL.has(st.status) && !TERMINAL.has(prev) && prev !== undefined) loadHistory(false);
@@ -513,6 +515,17 @@
     b.addEventListener('click', () => openById(v.video_id));
     li.appendChild(b);
     return li;
+  }
+
+  /* Keeps the shown job's line in the history in step with it. */
+  function updateHistoryItem(id, status) {
+    el['history-list'].querySelectorAll('button[data-id]').forEach((b) => {
+      if (b.dataset.id !== id) return;
+      const badge = b.querySelector('.badge');
+      if (!badge) return;
+      badge.className = `badge ${typeof status === 'string' ? status : ''}`;
+      badge.textContent = statusWords(status);
+    });
   }
 
   function markCurrentInHistory() {

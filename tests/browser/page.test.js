@@ -16,6 +16,9 @@ const CHROMIUM = process.env.VIDGEN_CHROMIUM || '/usr/bin/chromium';
 const JOB_TIMEOUT_MS = Number(process.env.VIDGEN_BROWSER_JOB_TIMEOUT_MS || 180000);
 /* A question the test pipeline has recorded answers for (answers/). */
 const QUESTION = process.env.VIDGEN_BROWSER_QUESTION || 'What is the area of a circle?';
+/* A second daemon started with VIDGEN_API_KEYS, and its key. */
+const KEYED_URL = process.env.VIDGEN_KEYED_URL || '';
+const KEYED_KEY = process.env.VIDGEN_KEYED_KEY || '';
 
 /* Plain-language stage names the page may show (SPEC.md §1, issue 6). */
 const STAGE_WORDS = ['Waiting in line', 'Writing the explanation', 'Refining the explanation',
@@ -29,6 +32,7 @@ function diag(text) {
   String(text).split('\n').forEach((l) => process.stdout.write(`# ${l}\n`));
 }
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
+class Skip extends Error {}
 
 const ctx = {};   /* state shared by the steps, in order */
 
@@ -185,9 +189,13 @@ test('while it is made: stage names change and the bar moves', async () => {
       done: !document.getElementById('job-done').hidden,
       failed: !document.getElementById('job-failed').hidden,
     }));
-    if (!tookProgressShot && st.bar > 0 && !st.done && !st.failed) {
-      ctx.shots.push(await shot(page, 'progress'));
-      tookProgressShot = true;
+    /* The in-progress picture: the first moving state, replaced by one
+     * past the explanations (so they show) when the job lasts that long. */
+    if (!st.done && !st.failed && ((!tookProgressShot && st.bar > 0) ||
+        (tookProgressShot === 1 && st.bar >= 45))) {
+      const f = await shot(page, 'progress');
+      if (!tookProgressShot) ctx.shots.push(f);
+      tookProgressShot = (tookProgressShot || 0) + 1;
     }
     if (st.failed) throw new Error(`job failed: ${await page.textContent('#fail-message')}`);
     if (st.done) break;
@@ -230,7 +238,12 @@ test('when done: the video element loads a playable video', async () => {
   await page.$eval('#player', (v) => { v.muted = true; return v.play(); });
   await page.waitForFunction(() => document.getElementById('player').currentTime > 0.2, null,
     { timeout: 15000 });
-  await page.$eval('#player', (v) => { v.pause(); v.currentTime = 0; });
+  /* Show a frame from the middle: a Manim scene starts on a black frame. */
+  await page.$eval('#player', (v) => new Promise((resolve) => {
+    v.pause();
+    v.addEventListener('seeked', resolve, { once: true });
+    v.currentTime = Math.min(3, v.duration / 2);
+  }));
   ctx.shots.push(await shot(page, 'done'));
 });
 
@@ -383,6 +396,53 @@ test('a cancelled job shows the failed state with its message and a working "Try
   await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
 });
 
+test('a daemon that wants an API key: the page asks for it, then sends it', async () => {
+  if (!KEYED_URL || !KEYED_KEY) throw new Skip('no key-protected daemon (VIDGEN_KEYED_URL)');
+  const p = await ctx.browser.newPage();
+  const sent = [];
+  p.on('pageerror', (e) => ctx.errors.push(`keyed page: ${e.message}`));
+  p.on('request', (r) => {
+    const path = new URL(r.url()).pathname;
+    if (r.method() === 'POST' || r.method() === 'DELETE') sent.push({ r, path });
+  });
+  try {
+    await p.goto(`${KEYED_URL}/`);
+    await p.waitForFunction(() => !document.getElementById('model').disabled);
+    assert(await p.locator('#key-field').isHidden(), 'key field shown before the daemon asked');
+    await p.fill('#prompt', QUESTION);
+    await p.click('#submit');
+    await p.waitForSelector('#key-field', { state: 'visible', timeout: 5000 });
+    const err = (await p.textContent('#form-error')).trim();
+    assert(/API key/.test(err), `message after 401: ${err}`);
+    assert(await p.evaluate(() => document.activeElement.id) === 'api-key', 'focus not on the key');
+    assert(await p.getByLabel('API key', { exact: true }).count() === 1, 'key input not labelled');
+    assert(await p.locator('#job').isHidden(), 'a job opened without a key');
+    await p.fill('#api-key', 'wrong-key');
+    await p.click('#submit');
+    await p.waitForFunction(() => /API key/.test(document.getElementById('form-error').textContent) &&
+      !document.getElementById('submit').disabled, null, { timeout: 5000 });
+    assert(await p.locator('#job').isHidden(), 'a job opened with a wrong key');
+    await p.fill('#api-key', KEYED_KEY);
+    await p.click('#submit');
+    await p.waitForSelector('#job-progress', { state: 'visible', timeout: 10000 });
+    const post = sent.filter((x) => x.r.method() === 'POST').pop();
+    const auth = (await post.r.allHeaders()).authorization;
+    assert(auth === `Bearer ${KEYED_KEY}`, 'the POST did not carry the key');
+    assert(sent.filter((x) => x.r.method() === 'POST').length === 3, `${sent.length} POSTs`);
+    /* The key stays for this tab: cancelling needs it too. */
+    await p.click('#cancel');
+    await p.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
+    const del = sent.filter((x) => x.r.method() === 'DELETE').pop();
+    assert(del, 'no DELETE sent');
+    assert((await del.r.allHeaders()).authorization === `Bearer ${KEYED_KEY}`, 'the DELETE did not carry the key');
+    const msg = (await p.textContent('#fail-message')).trim();
+    assert(/cancel/i.test(msg), `after cancel: ${msg}`);
+    assert(p.url().indexOf(KEYED_KEY) < 0, 'the key is in the address');
+  } finally {
+    await p.close();
+  }
+});
+
 test('no script errors on the page during the whole run', async () => {
   assert(ctx.errors.length === 0, `page errors: ${ctx.errors.join('; ')}`);
 });
@@ -438,6 +498,10 @@ async function main() {
       await c.fn();
       process.stdout.write(`ok ${i + 1} - ${c.name}\n`);
     } catch (e) {
+      if (e instanceof Skip) {
+        process.stdout.write(`ok ${i + 1} - ${c.name} # SKIP ${e.message}\n`);
+        continue;
+      }
       failed++;
       process.stdout.write(`not ok ${i + 1} - ${c.name}\n`);
       diag(e && e.stack ? e.stack.split('\n').slice(0, 4).join('\n') : String(e));

@@ -3,13 +3,14 @@
 # loopback port with the browser test pipeline, runs page.test.js in Debian's
 # headless Chromium through playwright-core, stops the daemon. Prints TAP.
 #
-# Env: VIDGEN_BIN (default ./vidgen), VIDGEN_TEST_OUTPUT (default ./test-output),
+# Env: VIDGEN_BIN or VIDGEN (default ./vidgen), VIDGEN_TEST_OUTPUT (default ./test-output),
 #      VIDGEN_BROWSER_PIPELINE (default tests/browser/browser.cfg).
 set -u
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 
-top_srcdir=$(cd "${srcdir:-$(dirname "$0")/../..}" && pwd)
+top_srcdir=$(cd "${top_srcdir:-${srcdir:-$(dirname "$0")/../..}}" && pwd)
 here="$top_srcdir/tests/browser"
-bin=${VIDGEN_BIN:-./vidgen}
+bin=${VIDGEN_BIN:-${VIDGEN:-./vidgen}}
 out=$(mkdir -p "${VIDGEN_TEST_OUTPUT:-test-output}/browser" && cd "${VIDGEN_TEST_OUTPUT:-test-output}/browser" && pwd)
 pipeline=${VIDGEN_BROWSER_PIPELINE:-$here/browser.cfg}
 chromium=${VIDGEN_CHROMIUM:-/usr/bin/chromium}
@@ -32,11 +33,31 @@ command -v npm >/dev/null 2>&1 || skip "npm is not installed"
 [ -x "$bin" ] || bail "no vidgen binary at $bin"
 [ -f "$pipeline" ] || bail "no pipeline file $pipeline"
 
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vidgen-browser.XXXXXX")
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${pids[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 # playwright-core from the lock file. A read-only source tree (make distcheck)
-# gets its node_modules in the build tree instead.
+# gets its node_modules in the temporary folder instead.
 nodedir=$here
 if [ ! -w "$here" ]; then
-	nodedir=$PWD/tests/browser-node
+	nodedir=$tmp/node
 	mkdir -p "$nodedir"
 	cp "$here/package.json" "$here/package-lock.json" "$nodedir/"
 fi
@@ -47,40 +68,39 @@ if [ "$have" != "$want" ]; then
 		bail "npm ci failed in $nodedir" "$out/npm.log"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vidgen-browser.XXXXXX")
-daemon_pid=""
-cleanup() {
-	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-		kill -TERM "$daemon_pid" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$daemon_pid" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -KILL "$daemon_pid" 2>/dev/null
-		wait "$daemon_pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
+# Starts a daemon named $1 (extra environment after it) on a free port and
+# sets $url to its address. Offline: no cloud credentials reach it.
+start_daemon() {
+	local name=$1
+	shift
+	mkdir -p "$tmp/$name"
+	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u OPENAI_API_KEY \
+		-u VIDGEN_API_KEYS "$@" \
+		"$bin" serve -l 127.0.0.1:0 --web-dir "$top_srcdir/web" -p "$pipeline" \
+		--data-dir "$tmp/$name/data" --db "$tmp/$name/vidgen.db" \
+		>"$out/$name.out" 2>"$out/$name.log" &
+	local pid=$!
+	pids+=("$pid")
+	url=""
+	for _ in $(seq 1 100); do
+		url=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$out/$name.out" | head -n 1)
+		[ -n "$url" ] && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	bail "vidgen serve ($name) did not print its address" "$out/$name.log"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-# The daemon runs with no cloud credentials: the test pipeline is offline.
-env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u OPENAI_API_KEY \
-	"$bin" serve -l 127.0.0.1:0 --web-dir "$top_srcdir/web" -p "$pipeline" \
-	--data-dir "$tmp/data" --db "$tmp/vidgen.db" >"$out/daemon.out" 2>"$out/daemon.log" &
-daemon_pid=$!
-
-url=""
-for _ in $(seq 1 100); do
-	url=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$out/daemon.out" | head -n 1)
-	[ -n "$url" ] && break
-	kill -0 "$daemon_pid" 2>/dev/null || break
-	sleep 0.2
-done
-[ -n "$url" ] || bail "vidgen serve did not print its address" "$out/daemon.log"
+start_daemon daemon
+main_url=$url
+# A second daemon that wants an API key, for the page's key prompt.
+api_key="browser-test-key-$$-$RANDOM"
+start_daemon keyed VIDGEN_API_KEYS="$api_key"
+keyed_url=$url
 
 cd "$out" || bail "no output dir $out"
-NODE_PATH="$nodedir/node_modules" VIDGEN_URL="$url" VIDGEN_TEST_OUT="$out" \
+NODE_PATH="$nodedir/node_modules" VIDGEN_URL="$main_url" VIDGEN_TEST_OUT="$out" \
+	VIDGEN_KEYED_URL="$keyed_url" VIDGEN_KEYED_KEY="$api_key" \
 	VIDGEN_CHROMIUM="$chromium" node "$here/page.test.js"
 rc=$?
 if [ $rc -ne 0 ]; then
