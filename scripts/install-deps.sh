@@ -44,4 +44,7 @@ if [ $with_manim -eq 1 ]; then
     "$VENV/bin/pip" install -q "manim==$MANIM_VERSION"
   fi
 fi
+# Test venv for the cloud e2e tests: moto in server mode plays S3 (tests/fakes).
+TESTVENV=${VIDGEN_TEST_VENV:-/opt/vidgen/testvenv}
+"$TESTVENV/bin/python" -c "import moto, boto3" 2>/dev/null || { mkdir -p "$(dirname "$TESTVENV")" && python3 -m venv "$TESTVENV" && "$TESTVENV/bin/pip" install -q "moto[server]==5.2.5"; }
 echo "install-deps: done"
