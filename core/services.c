@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,25 +89,58 @@ static int svc_output_write(const vg_stage *st, const char *kind, const char *na
 	return rc;
 }
 
+/* The output's path as the runner records it: normal form, under the job
+ * folder's own name (the runner stores it relative to that folder, and a
+ * resume refuses a recorded path with ".."). A path inside the job only
+ * through a symlinked ancestor (say /tmp -> /private/tmp) is re-rooted.
+ * Returns malloc'd text, or NULL when it is not inside the job. */
+static char *output_path_in_job(const char *job_dir, const char *abs)
+{
+	char *norm = util_path_abs(abs), *jd = util_path_abs(job_dir), *r = NULL;
+	char real_job[PATH_MAX], real_path[PATH_MAX];
+	size_t jl, rl;
+
+	if (!norm || !jd || !util_path_inside(norm, jd))
+		goto out;
+	jl = strlen(jd);
+	if (!strncmp(norm, jd, jl) && norm[jl] == '/') {
+		r = norm;
+		norm = NULL;
+		goto out;
+	}
+	if (!realpath(jd, real_job) || !realpath(norm, real_path))
+		goto out;
+	rl = strlen(real_job);
+	if (strncmp(real_path, real_job, rl) || real_path[rl] != '/')
+		goto out;
+	r = util_path_join(jd, real_path + rl + 1);
+out:
+	free(norm);
+	free(jd);
+	return r;
+}
+
 static int svc_output_file(const vg_stage *st, const char *kind, const char *path)
 {
 	stage_run *run = run_of(st);
-	char *abs = util_path_join(st->dir, path);
+	char *abs = util_path_join(st->dir, path), *rec = NULL;
 	struct stat sb;
 	int rc = VG_EINVAL;
 
 	if (!kind || !kind[0])
 		goto out;
-	if (!util_path_inside(abs, st->job->job_dir)) {
+	rec = output_path_in_job(st->job->job_dir, abs);
+	if (!rec) {
 		svc_fail(st, "output %s lies outside the job directory", path);
 		goto out;
 	}
-	if (stat(abs, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+	if (stat(rec, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		svc_fail(st, "output %s is not a regular file", path);
 		goto out;
 	}
-	rc = set_output(run, kind, abs);
+	rc = set_output(run, kind, rec);
 out:
+	free(rec);
 	free(abs);
 	return rc;
 }
