@@ -21,6 +21,7 @@
 #include "job.h"
 #include "log.h"
 #include "runner.h"
+#include "services.h"
 #include "util.h"
 
 #define QUESTION "What is two plus two?"
@@ -611,6 +612,106 @@ static void test_resume_after_failure(void **state)
 	assert_string_equal(f->j->message, "Video generated successfully");
 }
 
+/* ---- the services behind outputs --------------------------------------- */
+
+typedef struct svc_env {
+	job *j;
+	vg_job_info info;
+	stage_run run;
+} svc_env;
+
+static void svc_env_init(svc_env *e, job *j)
+{
+	char *dir = util_path_join(j->dir, "stages/a");
+
+	memset(e, 0, sizeof(*e));
+	util_mkdir_p(dir, 0755);
+	e->j = j;
+	e->info.id = j->id;
+	e->info.question = j->question;
+	e->info.job_dir = j->dir;
+	e->run.st.struct_size = sizeof(vg_stage);
+	e->run.st.id = "a";
+	e->run.st.dir = dir;
+	e->run.st.job = &e->info;
+	e->run.st.svc = services_table();
+	e->run.st.core = &e->run;
+	e->run.job = j;
+}
+
+static void svc_env_free(svc_env *e)
+{
+	stage_run_clear(&e->run);
+	free((char *)e->run.st.dir);
+}
+
+static void test_output_paths_recorded_under_job(void **state)
+{
+	fixture *f = *state;
+	char err[512], *real, *link, *want, *abs;
+	const vg_services *svc = services_table();
+	svc_env e;
+	job *j;
+
+	/* The job root is reached through a symlink, as /tmp often is. */
+	real = util_path_join(f->dir, "real");
+	link = util_path_join(f->dir, "link");
+	util_mkdir_p(real, 0755);
+	assert_int_equal(symlink(real, link), 0);
+	j = job_create(link, QUESTION, "m", "v", err, sizeof(err));
+	assert_non_null(j);
+	svc_env_init(&e, j);
+	free(th_write(j->dir, "stages/b/out.txt", "B"));
+	free(th_write(j->dir, "stages/a/mine.txt", "A"));
+
+	/* "../b/out.txt" is recorded in normal form: a resume must accept it. */
+	assert_int_equal(svc->output_file(&e.run.st, "text", "../b/out.txt"), VG_OK);
+	want = util_path_join(j->dir, "stages/b/out.txt");
+	assert_string_equal(e.run.out_path, want);
+	free(want);
+
+	/* An absolute path through the real folder is recorded under the
+	 * job folder's own name (the runner cuts the job folder off it). */
+	{
+		char rel[256];
+		snprintf(rel, sizeof(rel), "real/%s/stages/a/mine.txt", j->id);
+		abs = util_path_join(f->dir, rel);
+	}
+	assert_int_equal(svc->output_file(&e.run.st, "text", abs), VG_OK);
+	free(abs);
+	want = util_path_join(j->dir, "stages/a/mine.txt");
+	assert_string_equal(e.run.out_path, want);
+	free(want);
+
+	/* Outside the job folder: refused. */
+	free(th_write(f->dir, "outside.txt", "x"));
+	assert_int_equal(svc->output_file(&e.run.st, "text", "../../../outside.txt"), VG_EINVAL);
+	assert_int_equal(svc->output_file(&e.run.st, "text", "/etc/passwd"), VG_EINVAL);
+	assert_mentions(e.run.error, "outside");
+	assert_int_equal(svc->output_file(&e.run.st, "text", "missing.txt"), VG_EINVAL);
+	assert_int_equal(svc->output_file(&e.run.st, "text", "."), VG_EINVAL);
+
+	/* output_write takes a plain file name only. */
+	assert_int_equal(svc->output_write(&e.run.st, "text", "../x.txt", "x", 1), VG_EINVAL);
+	assert_int_equal(svc->output_write(&e.run.st, "text", "a/x.txt", "x", 1), VG_EINVAL);
+	assert_int_equal(svc->output_write(&e.run.st, "text", "result.json", "x", 1), VG_EINVAL);
+	assert_int_equal(svc->output_write(&e.run.st, "text", "", "x", 1), VG_EINVAL);
+	assert_int_equal(svc->output_write(&e.run.st, "", "x.txt", "x", 1), VG_EINVAL);
+	assert_int_equal(svc->output_write(&e.run.st, "text", "x.txt", "xyz", 3), VG_OK);
+	want = util_path_join(e.run.st.dir, "x.txt");
+	assert_string_equal(e.run.out_path, want);
+	assert_string_equal(e.run.out_kind, "text");
+	abs = th_read(want);
+	assert_string_equal(abs, "xyz");
+	free(abs);
+	free(want);
+
+	svc_env_free(&e);
+	job_free(j);
+	free(real);
+	free(link);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +731,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_progress_monotonic_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_runs_only_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_paths_recorded_under_job, setup,
+						teardown),
 	};
 
 	/* Stage failures are expected here; keep stderr to real errors. */
