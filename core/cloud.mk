@@ -31,7 +31,8 @@ endif
 
 # End-to-end: the cloud plugins against the protocol fakes (tests/fakes;
 # moto from the test venv that scripts/install-deps.sh makes).
-TESTS += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh
-EXTRA_DIST += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh tests/e2e/cloud_lib.sh \
+TESTS += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh tests/e2e/cloud_local.sh
+EXTRA_DIST += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh tests/e2e/cloud_local.sh \
+	tests/e2e/cloud_lib.sh \
 	tests/e2e/pipelines/cloud.cfg tests/e2e/pipelines/cloud-s3.cfg \
 	tests/fakes/cloud_fake.py tests/fakes/fakes.py tests/fakes/s3_inspect.py

@@ -337,7 +337,8 @@ class Handler(BaseHTTPRequestHandler):
         if how == "quota":
             return err(429, "You exceeded your current quota", "insufficient_quota",
                        "insufficient_quota")
-        answer = "Refined: " + user.strip()[-400:]
+        prompt = " ".join(m.get("content", "") for m in msgs if isinstance(m.get("content"), str))
+        answer = SCRIPT if "Manim" in prompt else "Refined: " + user.strip()[-400:]
         self.record("openai", 200, None, {"model": model})
         self.reply(200, json.dumps({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
