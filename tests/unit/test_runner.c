@@ -292,6 +292,28 @@ static void test_timeout_fails_job(void **state)
 	assert_int_equal(f->j->progress, 100);
 }
 
+static void test_timeout_is_retried(void **state)
+{
+	fixture *f = *state;
+	long long t0, dt;
+	timeline t;
+
+	/* A timed-out try counts as a failure the stage's retries cover. */
+	prepare(f, "stages = (\n"
+		   " { id = \"slow\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   timeout = 0.4; retries = 1; settings = { sleep_ms = 20000; }; }\n"
+		   ");\n");
+	t0 = util_now_ms();
+	assert_int_not_equal(run(f), VG_OK);
+	dt = util_now_ms() - t0;
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "slow"), 2);
+	assert_int_equal(run_of(&t, "slow", 1)->attempt, 1);
+	if (dt < 750 || dt > 2500)
+		fail_msg("two 0.4 s tries took %lld ms", dt);
+	assert_mentions(f->j->message, "timed out");
+}
+
 static void test_retry_recovers(void **state)
 {
 	fixture *f = *state;
@@ -422,6 +444,24 @@ static void test_repairs_exhausted(void **state)
 	read_timeline(f->j, &t);
 	assert_int_equal(runs_of(&t, "gen"), 2);
 	assert_int_equal(runs_of(&t, "check"), 2);
+}
+
+static void test_zero_repairs_allowed(void **state)
+{
+	fixture *f = *state;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"gen\"; plugin = \"testplug\"; inputs = [\"question\"]; },\n"
+		   " { id = \"check\"; plugin = \"testplug\"; inputs = [\"gen\"];\n"
+		   "   on_error = { retry = \"gen\"; max = 0; };\n"
+		   "   settings = { script_errors = 1; }; }\n"
+		   ");\n");
+	assert_int_not_equal(run(f), VG_OK);
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "gen"), 1);
+	assert_int_equal(runs_of(&t, "check"), 1);
+	assert_mentions(f->j->message, "planned script error on attempt 0");
 }
 
 static void test_script_error_without_repair_fails(void **state)
@@ -718,12 +758,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stages_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_stages_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_fails_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_is_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_retry_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retries_run_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_failure_stops_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_loop_completes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repairs_exhausted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_repairs_allowed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_error_without_repair_fails, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_is_prompt, setup, teardown),
