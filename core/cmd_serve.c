@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -252,6 +253,10 @@ int cmd_serve(int argc, char **argv)
 	web_dir = a.web_dir ? xstrdup(a.web_dir) : default_path("web", VG_DATADIR "/web");
 	keys = split_list(getenv("VIDGEN_API_KEYS"));
 	origins = split_list(getenv("VIDGEN_CORS_ORIGINS"));
+
+	/* A long-running daemon with a small RSS budget: few malloc arenas,
+	 * rather than one per thread that each keep freed memory. */
+	mallopt(M_ARENA_MAX, 2);
 
 	/* Signals are taken by sigwait below; every thread started from here
 	 * on inherits the mask. */

@@ -85,11 +85,6 @@ struct entry {
 	int on_lru;
 };
 
-typedef struct qnode {
-	char id[37];
-	struct qnode *next;
-} qnode;
-
 typedef struct stage_stat {
 	atomic_llong sum_ms;
 	atomic_llong count;
@@ -111,9 +106,11 @@ struct server {
 	size_t n_lru;
 	sse_conn *sse_all;
 
+	/* The queue is the store's unfinished jobs in seq order: q_cursor is
+	 * the seq of the last one a worker claimed, qlen how many wait. */
 	pthread_mutex_t qlock; /* taken before cache_lock when both are held */
 	pthread_cond_t qcv;
-	qnode *qhead, *qtail;
+	long long q_cursor;
 	atomic_long qlen;
 	atomic_int running;
 
@@ -421,39 +418,13 @@ static blob *status_lookup(server *s, const char *id, int *code)
  * The job queue and its workers.
  * =================================================================== */
 
-static void queue_push(server *s, const char *id)
+/* A job was stored: wake a worker. */
+static void queue_push(server *s)
 {
-	qnode *n = xcalloc(1, sizeof(*n));
-	memcpy(n->id, id, 36);
 	pthread_mutex_lock(&s->qlock);
-	if (s->qtail)
-		s->qtail->next = n;
-	else
-		s->qhead = n;
-	s->qtail = n;
 	atomic_fetch_add(&s->qlen, 1);
 	pthread_cond_signal(&s->qcv);
 	pthread_mutex_unlock(&s->qlock);
-}
-
-/* Removes id from the queue; 1 if it was there. qlock held. */
-static int queue_remove_locked(server *s, const char *id)
-{
-	qnode *prev = NULL;
-	for (qnode *n = s->qhead; n; prev = n, n = n->next) {
-		if (memcmp(n->id, id, 36) != 0)
-			continue;
-		if (prev)
-			prev->next = n->next;
-		else
-			s->qhead = n->next;
-		if (s->qtail == n)
-			s->qtail = prev;
-		free(n);
-		atomic_fetch_sub(&s->qlen, 1);
-		return 1;
-	}
-	return 0;
 }
 
 typedef struct run_ctx {
@@ -546,36 +517,32 @@ static void job_finish(server *s, entry *e, job *j, int cancel_requested)
 	(void)e;
 }
 
-static void job_execute(server *s, const char *id, entry *e)
+/* Runs the job read from the store (r, which this function clears). */
+static void job_execute(server *s, store_job *r, entry *e)
 {
-	store_job r;
 	char err[256];
 	job *j = NULL;
 	int cancel_requested;
 
-	if (store_get(s->store, id, &r, err, sizeof(err)) != 0)
-		goto out;
-	blob *b = response_blob(&r);
+	blob *b = response_blob(r);
 	pthread_mutex_lock(&s->cache_lock);
-	cache_fill_locked(e, b, r.finished);
+	cache_fill_locked(e, b, r->finished);
 	pthread_mutex_unlock(&s->cache_lock);
 	blob_unref(b);
-	if (r.finished)
-		goto out;
-	j = job_restore(s->jobs_dir, r.id, r.created_at, r.question, r.model, r.voice,
+	j = job_restore(s->jobs_dir, r->id, r->created_at, r->question, r->model, r->voice,
 			err, sizeof(err));
 	if (!j) {
-		log_msg(VG_LOG_ERROR, "serve: job %s: %s", id, err);
-		free(r.status);
-		r.status = xstrdup("failed");
-		free(r.message);
-		r.message = xstrdup(err);
-		r.finished = 1;
-		store_update(s->store, &r, 1, err, sizeof(err));
-		cache_publish(s, &r);
+		log_msg(VG_LOG_ERROR, "serve: job %s: %s", r->id, err);
+		free(r->status);
+		r->status = xstrdup("failed");
+		free(r->message);
+		r->message = xstrdup(err);
+		r->finished = 1;
+		store_update(s->store, r, 1, err, sizeof(err));
+		cache_publish(s, r);
 		goto out;
 	}
-	job_seed(j, &r);
+	job_seed(j, r);
 
 	pthread_mutex_lock(&s->cache_lock);
 	e->running = j;
@@ -601,7 +568,25 @@ out:
 	cache_settle(s, e);
 	pthread_mutex_unlock(&s->cache_lock);
 	job_free(j);
-	store_job_clear(&r);
+	store_job_clear(r);
+}
+
+/* Takes the next queued job off the store. qlock held. 0 ok. */
+static int queue_claim_locked(server *s, store_job *r)
+{
+	char err[256];
+	int rc = store_next_unfinished(s->store, s->q_cursor, r, err, sizeof(err));
+	if (rc != 0) {
+		if (rc < 0)
+			log_msg(VG_LOG_ERROR, "serve: %s", err);
+		/* Nothing there: a create that raced ahead was already taken. */
+		atomic_store(&s->qlen, 0);
+		return -1;
+	}
+	s->q_cursor = r->seq;
+	if (atomic_fetch_sub(&s->qlen, 1) <= 0)
+		atomic_store(&s->qlen, 0);
+	return 0;
 }
 
 static void *worker_main(void *arg)
@@ -609,26 +594,26 @@ static void *worker_main(void *arg)
 	server *s = arg;
 
 	for (;;) {
+		store_job r;
 		pthread_mutex_lock(&s->qlock);
-		while (!atomic_load(&s->stopping) && (!s->qhead || s->o.paused))
+		while (!atomic_load(&s->stopping) && (atomic_load(&s->qlen) <= 0 || s->o.paused))
 			pthread_cond_wait(&s->qcv, &s->qlock);
 		if (atomic_load(&s->stopping)) {
 			pthread_mutex_unlock(&s->qlock);
 			break;
 		}
-		qnode *n = s->qhead;
-		s->qhead = n->next;
-		if (!s->qhead)
-			s->qtail = NULL;
-		atomic_fetch_sub(&s->qlen, 1);
-		/* Claimed under qlock: a DELETE sees the id either queued or
+		if (queue_claim_locked(s, &r) != 0) {
+			pthread_mutex_unlock(&s->qlock);
+			continue;
+		}
+		/* Claimed under qlock: a DELETE sees the job either queued or
 		 * claimed, never in between. A new entry is a placeholder
-		 * (version 0) until job_execute reads the store. */
+		 * (version 0) until job_execute fills it from r. */
 		pthread_mutex_lock(&s->cache_lock);
-		entry *e = cache_find(s, n->id);
+		entry *e = cache_find(s, r.id);
 		if (!e) {
 			blob *b = blob_new("{}", 2);
-			e = cache_get_or_add(s, n->id, b, 0);
+			e = cache_get_or_add(s, r.id, b, 0);
 			blob_unref(b);
 			e->version = 0;
 		}
@@ -638,8 +623,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&s->cache_lock);
 		pthread_mutex_unlock(&s->qlock);
 
-		job_execute(s, n->id, e);
-		free(n);
+		job_execute(s, &r, e);
 	}
 	return NULL;
 }
@@ -923,7 +907,7 @@ static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ct
 	entry *e = cache_get_or_add(s, r.id, b, 0);
 	cache_settle(s, e);
 	pthread_mutex_unlock(&s->cache_lock);
-	queue_push(s, r.id);
+	queue_push(s);
 
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
 		b->len, b->data, blob_unref, b);
@@ -1018,14 +1002,22 @@ static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const 
 				     "not_finished", "The job has already finished");
 	}
 	pthread_mutex_lock(&s->qlock);
-	if (queue_remove_locked(s, id)) {
-		pthread_mutex_unlock(&s->qlock);
+	if (r.seq > s->q_cursor) {
+		/* Still queued: no worker can claim it while qlock is held. */
 		free(r.status);
 		r.status = xstrdup("failed");
 		free(r.message);
 		r.message = xstrdup(MSG_CANCELLED);
 		r.finished = 1;
-		store_update(s->store, &r, 1, err, sizeof(err));
+		if (store_update(s->store, &r, 1, err, sizeof(err)) != 0) {
+			pthread_mutex_unlock(&s->qlock);
+			store_job_clear(&r);
+			return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+					     NULL, NULL, "The job store cannot record the cancel");
+		}
+		if (atomic_fetch_sub(&s->qlen, 1) <= 0)
+			atomic_store(&s->qlen, 0);
+		pthread_mutex_unlock(&s->qlock);
 		cache_publish(s, &r);
 		blob *b = response_blob(&r);
 		store_job_clear(&r);
@@ -1641,7 +1633,7 @@ void server_opts_default(server_opts *o)
 	o->retention_days = 7;
 	o->http_threads = 2;
 	o->body_limit = 64 * 1024;
-	o->cache_entries = 2048;
+	o->cache_entries = 1024;
 	o->shutdown_grace_ms = 10000;
 }
 
@@ -1670,19 +1662,17 @@ static blob *config_blob(const pipeline *p)
 	return b;
 }
 
-/* Queues every unfinished job of the store, oldest first. */
+/* Every unfinished job of the store waits for a worker again, oldest
+ * first: jobs a crash or a stop interrupted continue where they were. */
 static int requeue_unfinished(server *s, char *err, size_t errlen)
 {
-	store_job *v;
-	size_t n;
+	long long n = 0;
 
-	if (store_list_unfinished(s->store, &v, &n, err, errlen) != 0)
+	if (store_count_unfinished(s->store, &n, err, errlen) != 0)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		queue_push(s, v[i].id);
+	atomic_store(&s->qlen, (long)n);
 	if (n)
-		log_msg(VG_LOG_INFO, "serve: %zu unfinished job(s) continue", n);
-	store_jobs_free(v, n);
+		log_msg(VG_LOG_INFO, "serve: %lld unfinished job(s) continue", n);
 	return 0;
 }
 
@@ -1705,6 +1695,8 @@ static int mhd_start(server *s, char *err, size_t errlen)
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.http_threads,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+				  /* Headers only: bodies stream through on_request. */
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -1849,10 +1841,6 @@ void server_stop(server *s)
 			blob_unref(e->resp);
 			free(e);
 		}
-	for (qnode *n = s->qhead, *next; n; n = next) {
-		next = n->next;
-		free(n);
-	}
 	blob_unref(s->config_json);
 	free(s->stages);
 	free(s->workers);

@@ -320,7 +320,9 @@ static int op_submit(job_store *s, store_op *op, op_waiter *w)
  * Opening and closing.
  * --------------------------------------------------------------------- */
 
-static int db_open(const char *path, sqlite3 **db, char *err, size_t errlen)
+/* cache_kb bounds the connection's page cache: the daemon's RSS budget is
+ * small and the OS page cache holds the file anyway. */
+static int db_open(const char *path, sqlite3 **db, int cache_kb, char *err, size_t errlen)
 {
 	int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				 SQLITE_OPEN_NOMUTEX, NULL);
@@ -335,9 +337,10 @@ static int db_open(const char *path, sqlite3 **db, char *err, size_t errlen)
 	/* WAL: readers never wait for the writer. synchronous=NORMAL: a commit
 	 * is in the WAL file (the OS's page cache) before it returns, so a
 	 * process crash loses nothing committed; only a power loss could. */
-	char *msg = NULL;
-	if (sqlite3_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			 " PRAGMA cache_size=-1024;", NULL, NULL, &msg) != SQLITE_OK) {
+	char *msg = NULL, pragmas[160];
+	snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+		 " PRAGMA cache_size=-%d;", cache_kb);
+	if (sqlite3_exec(*db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		util_errf(err, errlen, "%s: %s", path, msg ? msg : "cannot set WAL mode");
 		sqlite3_free(msg);
 		sqlite3_close(*db);
@@ -387,11 +390,11 @@ int store_open(const char *path, job_store **out, char *err, size_t errlen)
 	for (i = 0; i < STORE_READERS; i++)
 		pthread_mutex_init(&s->readers[i].lock, NULL);
 
-	if (db_open(path, &s->wdb, err, errlen) || writer_prepare(s, err, errlen))
+	if (db_open(path, &s->wdb, 1024, err, errlen) || writer_prepare(s, err, errlen))
 		goto fail;
 	for (i = 0; i < STORE_READERS; i++) {
 		reader *r = &s->readers[i];
-		if (db_open(path, &r->db, err, errlen) ||
+		if (db_open(path, &r->db, 256, err, errlen) ||
 		    prepare(r->db, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", &r->get,
 			    err, errlen))
 			goto fail;
@@ -588,6 +591,42 @@ int store_list_unfinished(job_store *s, store_job **out, size_t *n, char *err, s
 {
 	return select_jobs(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE finished = 0"
 			   " ORDER BY seq ASC", 0, 0, 0, out, n, err, errlen);
+}
+
+int store_next_unfinished(job_store *s, long long after, store_job *out,
+			  char *err, size_t errlen)
+{
+	store_job *v;
+	size_t n;
+
+	if (select_jobs(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE finished = 0 AND seq > ?1"
+			" ORDER BY seq ASC LIMIT 1", after, 0, 1, &v, &n, err, errlen) != 0)
+		return -1;
+	if (n == 0) {
+		free(v);
+		return 1;
+	}
+	*out = v[0];
+	free(v);
+	return 0;
+}
+
+int store_count_unfinished(job_store *s, long long *n, char *err, size_t errlen)
+{
+	reader *r = reader_take(s);
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM jobs WHERE finished = 0", -1, &st,
+			       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		ret = 0;
+	} else {
+		util_errf(err, errlen, "job store: %s", sqlite3_errmsg(r->db));
+	}
+	sqlite3_finalize(st);
+	reader_give(r);
+	return ret;
 }
 
 int store_count_by_status(job_store *s, void (*cb)(void *ud, const char *status, long long n),

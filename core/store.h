@@ -70,6 +70,15 @@ int store_list(job_store *s, long long before, int limit, store_job **out,
 /* Every job not finished, oldest first (the restart queue). 0 ok. */
 int store_list_unfinished(job_store *s, store_job **out, size_t *n, char *err, size_t errlen);
 
+/* The oldest unfinished job with seq > after: the job queue lives in the
+ * store, so a queued job costs the daemon no memory. 0 found (out filled,
+ * caller clears), 1 none, -1 error. */
+int store_next_unfinished(job_store *s, long long after, store_job *out,
+			  char *err, size_t errlen);
+
+/* Number of unfinished jobs. 0 ok. */
+int store_count_unfinished(job_store *s, long long *n, char *err, size_t errlen);
+
 /* Calls cb once per distinct status with its job count. 0 ok. */
 int store_count_by_status(job_store *s, void (*cb)(void *ud, const char *status, long long n),
 			  void *ud, char *err, size_t errlen);

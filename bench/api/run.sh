@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# bench/api/run.sh: the HTTP daemon against nginx on loopback, with wrk
+# (2 threads, 64 connections). Prints requests/s, p50/p99 latency and RSS
+# side by side for GET .../status (daemon holding JOBS stored jobs vs nginx
+# serving the same JSON body as a static file) and POST /api/v1/videos (jobs
+# really stored, execution paused with --paused), then checks that every
+# answered create survived a kill -9 of the daemon.
+#
+#   bench/api/run.sh [path/to/vidgen]      (default: ./vidgen)
+#   DURATION=10 JOBS=10000 ROUNDS=1 bench/api/run.sh
+#
+# Installs wrk and nginx-light from Debian when missing (needs root or sudo).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+VIDGEN=$(realpath "${1:-${VIDGEN:-./vidgen}}")
+DURATION=${DURATION:-10}
+JOBS=${JOBS:-10000}
+ROUNDS=${ROUNDS:-1}
+THREADS=2
+CONNS=64
+NGINX_PORT=${NGINX_PORT:-18080}
+export VIDGEN_PLUGIN_PATH=${VIDGEN_PLUGIN_PATH:-$(dirname "$VIDGEN")/plugins/.libs}
+
+[ -x "$VIDGEN" ] || { echo "bench: no vidgen at $VIDGEN (build first)" >&2; exit 1; }
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+	SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+	echo "bench: installing ${need[*]}" >&2
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vidgen-bench.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# start_daemon DIR: starts `vidgen serve --paused` on an ephemeral port;
+# sets DPID and DPORT.
+start_daemon() {
+	local dir=$1
+	mkdir -p "$dir"
+	"$VIDGEN" serve --paused -p "$src/tests/e2e/serve_pipeline.cfg" -l 127.0.0.1:0 \
+		--db "$dir/jobs.db" --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
+	DPID=$!
+	pids+=("$DPID")
+	for _ in $(seq 100); do
+		DPORT=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$dir/out")
+		[ -n "$DPORT" ] && return 0
+		sleep 0.05
+	done
+	echo "bench: the daemon did not start:" >&2
+	cat "$dir/err" >&2
+	exit 1
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# bench NAME URL SCRIPT...: runs wrk with the scripts concatenated; prints
+# "rps p50_us p99_us requests non2xx errors".
+bench() {
+	local name=$1 url=$2
+	shift 2
+	cat "$@" "$here/report.lua" >"$tmp/$name.lua"
+	wrk -t$THREADS -c$CONNS -d"${DURATION}s" -s "$tmp/$name.lua" "$url" >"$tmp/$name.out" 2>&1
+	sed -n 's/^RESULT //p' "$tmp/$name.out"
+}
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+
+echo "# vidgen API benchmark: wrk -t$THREADS -c$CONNS -d${DURATION}s, loopback, $(nproc) CPU(s)"
+echo "# $(uname -sr), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- 1. Store JOBS jobs through the API. ---------------------------------
+start_daemon "$tmp/status"
+SPID=$DPID SPORT=$DPORT
+BENCH_LIMIT=$((JOBS / THREADS)) DURATION=120 bench fill "http://127.0.0.1:$SPORT/api/v1/videos" \
+	"$here/create.lua" "$here/fill.lua" >/dev/null
+stored=$(curl -s "http://127.0.0.1:$SPORT/metrics" | awk '/^vidgen_jobs\{status="queued"\}/ { print $2 }')
+curl -s "http://127.0.0.1:$SPORT/api/v1/videos?limit=100" |
+	python3 -c 'import json,sys; [print(v["video_id"]) for v in json.load(sys.stdin)["videos"]]' \
+	>"$tmp/ids"
+export BENCH_IDS=$tmp/ids
+
+# --- 2. nginx serving one status body as a static file. -------------------
+mkdir -p "$tmp/nginx/logs"
+curl -s "http://127.0.0.1:$SPORT/api/v1/videos/$(head -1 "$tmp/ids")/status" >"$tmp/nginx/status.json"
+cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+error_log $tmp/nginx/logs/error.log;
+pid $tmp/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { root $tmp/nginx; try_files /status.json =404; }
+  }
+}
+EOF
+"$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
+NPID=$!
+pids+=("$NPID")
+sleep 0.5
+NWORKER=$(pgrep -P "$NPID" | head -1 || true)
+
+# --- 3. GET status: daemon vs nginx, ROUNDS times, interleaved. -------------
+best_d="0 0 0 0 0 0" best_n="0 0 0 0 0 0"
+for r in $(seq "$ROUNDS"); do
+	n=$(bench nginx "http://127.0.0.1:$NGINX_PORT/api/v1/videos/x/status" "$here/status.lua")
+	d=$(bench status "http://127.0.0.1:$SPORT/" "$here/status.lua")
+	echo "# round $r: nginx $n | daemon $d"
+	[ "${n%% *}" -gt "${best_n%% *}" ] && best_n=$n
+	[ "${d%% *}" -gt "${best_d%% *}" ] && best_d=$d
+done
+d_rss=$(rss_kb "$SPID")
+n_rss=$(( $(rss_kb "$NPID") + $(rss_kb "${NWORKER:-$NPID}") ))
+read -r d_rps d_p50 d_p99 d_n d_bad d_err <<<"$best_d"
+read -r n_rps n_p50 n_p99 n_n n_bad n_err <<<"$best_n"
+kill "$SPID" "$NPID" 2>/dev/null || true
+
+# --- 4. POST: creates really stored, then kill -9 and count. ---------------
+start_daemon "$tmp/create"
+c=$(bench create "http://127.0.0.1:$DPORT/api/v1/videos" "$here/create.lua")
+read -r c_rps c_p50 c_p99 c_n c_bad c_err <<<"$c"
+c_rss=$(rss_kb "$DPID")
+kill -9 "$DPID"
+wait "$DPID" 2>/dev/null || true
+rows=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from jobs").fetchone()[0])' "$tmp/create/jobs.db")
+answered=$((c_n - c_bad))
+
+printf '\n%-34s %12s %9s %9s %9s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MB"
+printf '%-34s %12s %9s %9s %9s\n' "nginx: static status JSON" "$n_rps" "$(ms "$n_p50")" \
+	"$(ms "$n_p99")" "$(awk -v k="$n_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+printf '%-34s %12s %9s %9s %9s\n' "vidgen: GET status ($stored jobs)" "$d_rps" "$(ms "$d_p50")" \
+	"$(ms "$d_p99")" "$(awk -v k="$d_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+printf '%-34s %12s %9s %9s %9s\n' "vidgen: POST /api/v1/videos" "$c_rps" "$(ms "$c_p50")" \
+	"$(ms "$c_p99")" "$(awk -v k="$c_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+echo
+awk -v d="$d_rps" -v n="$n_rps" 'BEGIN { printf "status: daemon/nginx = %.0f%%\n", n ? 100 * d / n : 0 }'
+echo "create: $answered answered 2xx, $rows rows in the store after kill -9" \
+	"($([ "$rows" -ge "$answered" ] && echo "none lost" || echo "LOST $((answered - rows))"))"
+[ "$d_bad" = 0 ] && [ "$n_bad" = 0 ] || echo "warning: non-2xx answers: daemon $d_bad, nginx $n_bad"
