@@ -36,6 +36,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vidgen-bench.XXXXXX")
+chmod 755 "$tmp" # nginx's worker runs as another user
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -83,8 +84,7 @@ echo "# $(uname -sr), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 # --- 1. Store JOBS jobs through the API. ---------------------------------
 start_daemon "$tmp/status"
 SPID=$DPID SPORT=$DPORT
-BENCH_LIMIT=$((JOBS / THREADS)) DURATION=120 bench fill "http://127.0.0.1:$SPORT/api/v1/videos" \
-	"$here/create.lua" "$here/fill.lua" >/dev/null
+python3 "$here/fill.py" "$SPORT" "$JOBS"
 stored=$(curl -s "http://127.0.0.1:$SPORT/metrics" | awk '/^vidgen_jobs\{status="queued"\}/ { print $2 }')
 curl -s "http://127.0.0.1:$SPORT/api/v1/videos?limit=100" |
 	python3 -c 'import json,sys; [print(v["video_id"]) for v in json.load(sys.stdin)["videos"]]' \

@@ -245,6 +245,40 @@ static void test_unfinished_and_counts(void **state)
 		store_job_clear(&r[i]);
 }
 
+/* The queue lives in the store: next unfinished after a cursor, in order,
+ * skipping finished jobs; the count follows. */
+static void test_next_unfinished(void **state)
+{
+	fixture *f = *state;
+	store_job r[3], g;
+	char err[256];
+	long long n = -1;
+
+	for (int i = 0; i < 3; i++) {
+		make_job(&r[i], "queued question text");
+		assert_int_equal(store_create(f->s, &r[i], err, sizeof(err)), 0);
+	}
+	assert_int_equal(store_count_unfinished(f->s, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	r[1].finished = 1;
+	assert_int_equal(store_update(f->s, &r[1], 1, err, sizeof(err)), 0);
+	assert_int_equal(store_count_unfinished(f->s, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+
+	assert_int_equal(store_next_unfinished(f->s, 0, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.id, r[0].id);
+	long long cursor = g.seq;
+	store_job_clear(&g);
+	assert_int_equal(store_next_unfinished(f->s, cursor, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.id, r[2].id); /* r[1] finished: skipped */
+	assert_string_equal(g.question, "queued question text");
+	cursor = g.seq;
+	store_job_clear(&g);
+	assert_int_equal(store_next_unfinished(f->s, cursor, &g, err, sizeof(err)), 1);
+	for (int i = 0; i < 3; i++)
+		store_job_clear(&r[i]);
+}
+
 static long long count_of;
 static const char *count_want;
 static void count_cb(void *ud, const char *status, long long n)
@@ -366,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unfinished_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_by_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_unfinished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_creates_durable, setup, teardown),
 		cmocka_unit_test(test_open_bad_path),
