@@ -26,7 +26,7 @@ for f in "$REPLAY" "$top_srcdir"/pipelines/*.cfg; do
 done
 N_CFGS=$(echo $CFGS | wc -w)
 
-plan $((45 + N_CFGS))
+plan $((46 + N_CFGS))
 
 # fails_with_line FILE LINE: stderr of the last command ($TMP/err) starts an
 # error line with "FILE:LINE: ".
@@ -185,6 +185,12 @@ VIDGEN_REPLAY_LOG=$TMP/replay.log "$VIDGEN" run -p "$REPLAY" --resume "$jobdir" 
 rc=$?
 ok "[ $rc -eq 0 ] && [ -f '$jobdir/stages/script/out.txt' ] && [ \$(wc -l <'$TMP/replay.log') -eq 2 ] && jq -e '.status == \"completed\" and .video_id == \"$id\"' '$TMP/resume.json'" \
 	"--resume runs only the stage whose output is missing" || diag "exit $rc: $(cat "$TMP/resume.err")"
+
+# The user's choices are kept with the job.
+"$VIDGEN" run -p "$REPLAY" -o "$JOBS" -v Matthew -m claude-4-sonnet --json "$Q" >"$TMP/mv.json" 2>/dev/null
+id2=$(jq -r .video_id "$TMP/mv.json" 2>/dev/null)
+ok "[ -n '$id2' ] && jq -e '.voice == \"Matthew\" and .model == \"claude-4-sonnet\" and .status == \"completed\"' '$JOBS/$id2/job.json'" \
+	"-v and -m are kept in the job's job.json"
 
 # Text output without --json says where the video is.
 "$VIDGEN" run -p "$REPLAY" -o "$JOBS" "$Q" >"$TMP/out" 2>"$TMP/err"

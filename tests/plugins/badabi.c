@@ -2,7 +2,9 @@
  * badabi: test-only plugins the loader must refuse. Built once per variant
  * under tests/bad/ (never on the plugin path): badabi (ABI major 99),
  * dupname (-DVG_BAD_DUPLICATE: a valid "replay" that duplicates the real
- * one) and norun (-DVG_BAD_NORUN: no run callback).
+ * one), norun (-DVG_BAD_NORUN: no run callback), small (-DVG_BAD_SMALL: a
+ * descriptor shorter than ABI 1.0's) and badname (-DVG_BAD_NAME: a name that
+ * could not be a file or setting name).
  */
 #include <vidgen/plugin.h>
 
@@ -22,6 +24,22 @@ VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
 	.kind = "model",
 	.version = "6.6.6",
 	.description = "test-only: a second plugin named replay",
+	.run = bad_run,
+};
+#elif defined(VG_BAD_SMALL)
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	.abi_major = VIDGEN_ABI_MAJOR,
+	.abi_minor = VIDGEN_ABI_MINOR,
+	.struct_size = 24,
+	.name = "small",
+	.run = bad_run,
+};
+#elif defined(VG_BAD_NAME)
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "../Bad Name",
+	.kind = "model",
+	.version = "0.0.1",
 	.run = bad_run,
 };
 #elif defined(VG_BAD_NORUN)

@@ -1,8 +1,8 @@
 /*
- * Unit tests for core/loader.c: the built plugins load, and the bad ones of
- * tests/bad/ (ABI 99, no symbol, duplicate name, no run callback, not an
- * ELF file) are refused with the file and the reason, which registry_find
- * and pipeline_load pass on.
+ * Unit tests for core/loader.c: the search path; the built plugins load, and
+ * the bad ones of tests/bad/ (ABI 99, no symbol, duplicate name, no run
+ * callback, short descriptor, bad name, not an ELF file) are refused with the
+ * file and the reason, which registry_find and pipeline_load pass on.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,6 +157,64 @@ static void test_no_run_callback(void **state)
 	registry_free(reg);
 }
 
+static void test_short_descriptor(void **state)
+{
+	plugin_registry *reg = th_registry();
+	char err[1024] = "", *path = bad("small");
+
+	(void)state;
+	assert_int_equal(registry_load_file(reg, path, err, sizeof(err)), -1);
+	assert_mentions(err, path);
+	assert_mentions(err, "descriptor is 24 bytes");
+	free(path);
+	registry_free(reg);
+}
+
+static void test_bad_name(void **state)
+{
+	plugin_registry *reg = th_registry();
+	char err[1024] = "", *path = bad("badname");
+
+	(void)state;
+	assert_int_equal(registry_load_file(reg, path, err, sizeof(err)), -1);
+	assert_mentions(err, path);
+	assert_mentions(err, "../Bad Name");
+	assert_mentions(err, "a-z 0-9");
+	/* listed under its file's name, not the one it claimed */
+	assert_string_equal(reg->items[reg->n - 1].name, "badname");
+	free(path);
+	registry_free(reg);
+}
+
+/* The search path: --plugin-dir, then VIDGEN_PLUGIN_PATH in order (empty
+ * and repeated entries ignored), then the install directory. */
+static void test_search_path(void **state)
+{
+	char *saved = getenv("VIDGEN_PLUGIN_PATH") ? xstrdup(getenv("VIDGEN_PLUGIN_PATH")) : NULL;
+	plugin_registry *reg;
+	char err[2048] = "";
+
+	(void)state;
+	setenv("VIDGEN_PLUGIN_PATH", "/nonexistent/b::/nonexistent/c:/nonexistent/b:", 1);
+	reg = registry_open("/nonexistent/a");
+	assert_true(reg->n_dirs >= 4);
+	assert_string_equal(reg->dirs[0], "/nonexistent/a");
+	assert_string_equal(reg->dirs[1], "/nonexistent/b");
+	assert_string_equal(reg->dirs[2], "/nonexistent/c");
+	for (size_t i = 3; i < reg->n_dirs; i++)
+		assert_string_not_equal(reg->dirs[i], "/nonexistent/b");
+	/* the error for a missing plugin lists them */
+	assert_null(registry_find(reg, "replay-x", err, sizeof(err)));
+	assert_mentions(err, "/nonexistent/a:/nonexistent/b:/nonexistent/c");
+	registry_free(reg);
+	if (saved) {
+		setenv("VIDGEN_PLUGIN_PATH", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("VIDGEN_PLUGIN_PATH");
+	}
+}
+
 static void test_not_a_library(void **state)
 {
 	plugin_registry *reg = th_registry();
@@ -204,13 +262,14 @@ static void test_scan_order_and_refusals(void **state)
 			refused++;
 		}
 		if (ends_with(it->path, "badabi.so") || ends_with(it->path, "nosym.so") ||
-		    ends_with(it->path, "norun.so")) {
+		    ends_with(it->path, "norun.so") || ends_with(it->path, "small.so") ||
+		    ends_with(it->path, "badname.so")) {
 			assert_null(it->desc);
 			assert_non_null(it->error);
 			refused++;
 		}
 	}
-	assert_int_equal(refused, 4);
+	assert_int_equal(refused, 6);
 	/* The rest of the normal plugins are there. */
 	assert_non_null(registry_find(reg, "file", err, sizeof(err)));
 	assert_non_null(registry_find(reg, "testplug", err, sizeof(err)));
@@ -253,6 +312,9 @@ int main(void)
 		cmocka_unit_test(test_no_symbol),
 		cmocka_unit_test(test_duplicate_name),
 		cmocka_unit_test(test_no_run_callback),
+		cmocka_unit_test(test_short_descriptor),
+		cmocka_unit_test(test_bad_name),
+		cmocka_unit_test(test_search_path),
 		cmocka_unit_test(test_not_a_library),
 		cmocka_unit_test(test_scan_order_and_refusals),
 		cmocka_unit_test(test_pipeline_names_refused_plugin),

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -321,6 +322,57 @@ static void test_files(void **state)
 	assert_int_equal(access(dir, F_OK), -1);
 }
 
+static void test_rm_rf_does_not_follow_links(void **state)
+{
+	char dir[] = "/tmp/vgrm.XXXXXX", victim[128], keep[160], link[128], sub[128];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* dir/victim/keep.txt must survive removing dir/tree, which links to it */
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(keep, sizeof(keep), "%s/keep.txt", victim);
+	snprintf(sub, sizeof(sub), "%s/tree/sub", dir);
+	snprintf(link, sizeof(link), "%s/tree/sub/link", dir);
+	assert_int_equal(util_mkdir_p(victim, 0755), 0);
+	assert_int_equal(util_mkdir_p(sub, 0755), 0);
+	assert_int_equal(util_write_file_atomic(keep, "k", 1), 0);
+	assert_int_equal(symlink(victim, link), 0);
+	snprintf(sub, sizeof(sub), "%s/tree", dir);
+	assert_int_equal(util_rm_rf(sub), 0);
+	assert_int_equal(access(sub, F_OK), -1);
+	assert_int_equal(access(keep, F_OK), 0);
+	util_rm_rf(dir);
+}
+
+static void test_write_atomic_leaves_no_temp(void **state)
+{
+	char dir[] = "/tmp/vgat.XXXXXX", path[128], *data = NULL;
+	size_t len;
+	int n = 0;
+	DIR *d;
+	struct dirent *de;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	assert_int_equal(util_write_file_atomic(path, "one", 3), 0);
+	assert_int_equal(util_write_file_atomic(path, "two!", 4), 0); /* replaces */
+	assert_int_equal(util_read_file(path, 100, &data, &len, NULL, 0), 0);
+	assert_string_equal(data, "two!");
+	free(data);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	assert_int_equal(n, 1);
+	/* into a folder that does not exist: an error, no crash */
+	snprintf(path, sizeof(path), "%s/no/such/f", dir);
+	assert_int_equal(util_write_file_atomic(path, "x", 1), -1);
+	util_rm_rf(dir);
+}
+
 static void test_strbuf(void **state)
 {
 	strbuf sb = { 0 };
@@ -444,6 +496,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_path_inside_lexical, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_path_inside_symlinks, tree_setup, tree_teardown),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_rm_rf_does_not_follow_links),
+		cmocka_unit_test(test_write_atomic_leaves_no_temp),
 		cmocka_unit_test(test_strbuf),
 		cmocka_unit_test(test_expand_vars),
 		cmocka_unit_test(test_expand_dollars),
