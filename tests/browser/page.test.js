@@ -396,6 +396,36 @@ test('a cancelled job shows the failed state with its message and a working "Try
   await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
 });
 
+test('a job the pipeline fails shows the real reason, and "Try again" resends it', async () => {
+  const { page } = ctx;
+  /* The test pipeline has no recorded answer for this one: stage 1 fails. */
+  const q = 'Why is the sky blue at noon but red at sunset?';
+  await page.click('#new-question');
+  await page.fill('#prompt', q);
+  await page.click('#submit');
+  await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
+  const msg = (await page.textContent('#fail-message')).trim();
+  diag(`failure message: ${msg}`);
+  assert(/recorded answer/i.test(msg), `the failure does not say why: ${msg}`);
+  ctx.shots.push(await shot(page, 'failed-pipeline'));
+  assert(await page.locator('#job-progress').isHidden(), 'progress still shown for a failed job');
+  assert(await page.locator('#job-done').isHidden(), 'player shown for a failed job');
+  const first = page.locator('#history-list button[data-id]').first();
+  await page.waitForFunction(() => {
+    const b = document.querySelector('#history-list button[data-id]');
+    return b && /Failed/.test(b.textContent);
+  }, null, { timeout: 10000 });
+  assert((await first.locator('.h-q').textContent()) === q, 'the failed job is not first in the history');
+  const id = /#v=([A-Za-z0-9_-]+)$/.exec(page.url())[1];
+  const posts = ctx.posts.length;
+  await page.focus('#retry');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((old) => !location.hash.endsWith(old), id, { timeout: 10000 });
+  assert(ctx.posts.length === posts + 1, 'Try again sent no POST');
+  assert(JSON.parse(ctx.posts[ctx.posts.length - 1].postData()).prompt === q, 'Try again sent another question');
+  await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
+});
+
 test('a daemon that wants an API key: the page asks for it, then sends it', async () => {
   if (!KEYED_URL || !KEYED_KEY) throw new Skip('no key-protected daemon (VIDGEN_KEYED_URL)');
   const p = await ctx.browser.newPage();
