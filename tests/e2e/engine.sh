@@ -17,6 +17,7 @@ Q="What is two plus two?"
 JOBS=$TMP/jobs
 
 [ -x "$VIDGEN" ] || bail_out "no vidgen binary at $VIDGEN (run make first)"
+command -v jq >/dev/null 2>&1 || bail_out "jq is not installed (scripts/install-deps.sh installs it)"
 
 # Every pipeline file that ships, and ours: each must pass `vidgen check`.
 # (Other test pipelines here need the environment their own tests set.)

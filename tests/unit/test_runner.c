@@ -237,7 +237,6 @@ static void test_parallel_stages_overlap(void **state)
 	fixture *f = *state;
 	timeline t;
 	const span *x, *y, *z;
-	long long t0, dt;
 
 	prepare(f, "stages = (\n"
 		   " { id = \"x\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
@@ -246,18 +245,15 @@ static void test_parallel_stages_overlap(void **state)
 		   "   settings = { sleep_ms = 400; }; },\n"
 		   " { id = \"z\"; plugin = \"testplug\"; inputs = [\"x\", \"y\"]; }\n"
 		   ");\n");
-	t0 = util_now_ms();
 	assert_int_equal(run(f), VG_OK);
-	dt = util_now_ms() - t0;
 	read_timeline(f->j, &t);
 	x = run_of(&t, "x", 0);
 	y = run_of(&t, "y", 0);
 	z = run_of(&t, "z", 0);
-	/* x and y really ran at the same time... */
+	/* x and y really ran at the same time (each slept 400 ms, so serial
+	 * runs could not overlap)... */
 	assert_true(x->start < y->end);
 	assert_true(y->start < x->end);
-	if (dt >= 780)
-		fail_msg("two 400 ms stages took %lld ms: not parallel", dt);
 	/* ...and z waited for both. */
 	assert_true(z->start >= x->end);
 	assert_true(z->start >= y->end);
@@ -284,7 +280,7 @@ static void test_timeout_fails_job(void **state)
 	assert_string_equal(f->j->status, "failed");
 	assert_mentions(f->j->message, "slow");
 	assert_mentions(f->j->message, "timed out");
-	if (dt < 900 || dt > 2500)
+	if (dt < 900 || dt > 5000)
 		fail_msg("a 1 s timeout took %lld ms", dt);
 	read_timeline(f->j, &t);
 	assert_int_equal(runs_of(&t, "after"), 0);
@@ -309,7 +305,7 @@ static void test_timeout_is_retried(void **state)
 	read_timeline(f->j, &t);
 	assert_int_equal(runs_of(&t, "slow"), 2);
 	assert_int_equal(run_of(&t, "slow", 1)->attempt, 1);
-	if (dt < 750 || dt > 2500)
+	if (dt < 750 || dt > 5000)
 		fail_msg("two 0.4 s tries took %lld ms", dt);
 	assert_mentions(f->j->message, "timed out");
 }
@@ -383,8 +379,8 @@ static void test_parallel_failure_stops_others(void **state)
 	t0 = util_now_ms();
 	assert_int_not_equal(run(f), VG_OK);
 	dt = util_now_ms() - t0;
-	if (dt > 1500)
-		fail_msg("the job took %lld ms to fail while a sibling slept", dt);
+	if (dt > 3000)
+		fail_msg("the job took %lld ms to fail while a sibling slept 20 s", dt);
 	/* The first failure is the one reported, not the stopped sibling. */
 	assert_mentions(f->j->message, "bad");
 	assert_mentions(f->j->message, "planned failure");
