@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,7 +37,7 @@ typedef struct server {
 	pthread_t thread;
 	answer script[MAX_SCRIPT];
 	int n_script;
-	int served;
+	atomic_int served;
 	char last_request[65536]; /* head + body of the last request */
 	long long times[MAX_SCRIPT]; /* when each request arrived, ms */
 } server;
@@ -76,11 +77,13 @@ static void *serve(void *ud)
 		a = &s->script[s->served];
 		s->times[s->served] = util_now_ms();
 		read_request(c, s->last_request, sizeof(s->last_request));
+		/* Counted before answering: the client may check as soon as the
+		 * answer arrives. */
+		atomic_fetch_add(&s->served, 1);
 		if (a->delay_ms)
 			usleep((useconds_t)a->delay_ms * 1000);
 		if (a->raw)
 			(void)!send(c, a->raw, strlen(a->raw), MSG_NOSIGNAL);
-		s->served++;
 		close(c);
 	}
 	return NULL;
