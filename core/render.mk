@@ -14,3 +14,11 @@ endif
 # reference does not pull a member out of the libvgcore archive: ask for
 # them explicitly so `vidgen render` and svc->spawn are really linked in.
 vidgen_LDFLAGS = $(AM_LDFLAGS) -Wl,--undefined=cmd_render -Wl,--undefined=proc_run
+
+# End-to-end: the static check, the sandbox, `vidgen render`, the repair
+# loop through `vidgen run`, and the offline demo.
+TESTS += tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
+	tests/e2e/render_cmd.sh tests/e2e/render_repair.sh tests/e2e/render_demo.sh
+EXTRA_DIST += tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
+	tests/e2e/render_cmd.sh tests/e2e/render_repair.sh tests/e2e/render_demo.sh \
+	tests/e2e/render_repair.cfg tests/e2e/render_answers
