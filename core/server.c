@@ -1486,6 +1486,9 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c, const char *ur
 	return serve_file(s, c, s->web_dir, "index.html", 0);
 }
 
+/* *con_cls of a non-POST request once its headers were seen. */
+static char headers_seen;
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -1494,9 +1497,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)version;
 
 	if (strcmp(method, "POST") != 0) {
-		/* No body is read for other methods: answer on the first call. */
+		/* Answer on the second call: a response queued on the first one
+		 * (before MHD has seen the whole request) closes the connection,
+		 * which would cost every keep-alive client a new connection. */
+		if (!*con_cls) {
+			*con_cls = &headers_seen;
+			return MHD_YES;
+		}
 		if (*upload_data_size) {
-			*upload_data_size = 0;
+			*upload_data_size = 0; /* a body on GET/DELETE is ignored */
 			return MHD_YES;
 		}
 		return route(s, c, url, method, NULL);
@@ -1533,7 +1542,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)cls;
 	(void)c;
 	(void)toe;
-	if (rq) {
+	/* Only POST requests carry a req_ctx; others hold the marker. */
+	if (rq && (void *)rq != (void *)&headers_seen) {
 		sb_free(&rq->body);
 		free(rq);
 		*con_cls = NULL;
