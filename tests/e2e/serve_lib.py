@@ -182,7 +182,7 @@ class Daemon:
             ctype = r.getheader("Content-Type")
             event, data = None, []
             while True:
-                line = r.fp.readline()
+                line = r.readline()
                 if not line:
                     break
                 line = line.decode().rstrip("\r\n")
