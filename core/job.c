@@ -167,12 +167,40 @@ void job_free(job *j)
 	free(j);
 }
 
+/* A copy of s in which each byte that does not start a valid UTF-8
+ * sequence becomes U+FFFD. Messages come from plugins (a model's words, a
+ * question cut at a byte count) and JSON cannot carry invalid text: jansson
+ * would drop the whole field from the response. */
+static char *utf8_copy(const char *s)
+{
+	size_t n = strlen(s), i = 0;
+	strbuf sb = { 0 };
+	char *r;
+
+	if (util_utf8_valid(s, n, NULL))
+		return xstrdup(s);
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+
+		if (i + len <= n && util_utf8_valid(s + i, len, NULL)) {
+			sb_append(&sb, s + i, len);
+			i += len;
+		} else {
+			sb_puts(&sb, "\xef\xbf\xbd");
+			i++;
+		}
+	}
+	r = sb_steal(&sb);
+	return r ? r : xstrdup("");
+}
+
 static void set_str(char **slot, const char *v)
 {
 	if (!v || (*slot && !strcmp(*slot, v)))
 		return;
 	free(*slot);
-	*slot = xstrdup(v);
+	*slot = utf8_copy(v);
 }
 
 void job_set_locked(job *j, const char *status, int progress, const char *message)
