@@ -168,6 +168,19 @@ static void log_call(const replay *r, const vg_stage *st)
 	close(fd);
 }
 
+/* How many bytes of s to quote in a message: at most max, never cutting a
+ * UTF-8 character in two (the message ends up in JSON). */
+static int quote_len(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return (int)n;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return (int)max;
+}
+
 static int replay_run(void *inst, vg_stage *st)
 {
 	const replay *r = inst;
@@ -178,9 +191,11 @@ static int replay_run(void *inst, vg_stage *st)
 	int rc;
 
 	if (!find_question(r, st->job->question, folder, sizeof(folder))) {
-		st->svc->fail(st, "no recorded answer for the question \"%.200s\" in %s "
+		int qlen = quote_len(st->job->question, 200);
+		st->svc->fail(st, "no recorded answer for the question \"%.*s%s\" in %s "
 			      "(each subfolder's question.txt is compared, ignoring case and "
-			      "punctuation)", st->job->question, r->dir);
+			      "punctuation)", qlen, st->job->question,
+			      st->job->question[qlen] ? "..." : "", r->dir);
 		return VG_EINVAL;
 	}
 	log_call(r, st);
