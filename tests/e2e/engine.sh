@@ -27,7 +27,7 @@ for f in "$REPLAY" "$top_srcdir"/pipelines/*.cfg; do
 done
 N_CFGS=$(echo $CFGS | wc -w)
 
-plan $((46 + N_CFGS))
+plan $((47 + N_CFGS))
 
 # fails_with_line FILE LINE: stderr of the last command ($TMP/err) starts an
 # error line with "FILE:LINE: ".
@@ -206,6 +206,13 @@ ok "grep -q 'airspeed of a swallow' '$TMP/miss.err' && grep -q '$PIPES/answers' 
 	"the error names the question, the stage and the answers folder" || diag "$(cat "$TMP/miss.err")"
 ok "jq -e '.status == \"failed\" and .progress == 100 and (.message | contains(\"no recorded answer\"))' '$TMP/miss.json'" \
 	"--json of a failed job says failed and why"
+
+# A long question quoted in the error is cut at a character, not in one:
+# the response keeps its message (invalid UTF-8 would drop it from JSON).
+long="$(printf '%0199d' 0 | tr 0 a)é and more"
+"$VIDGEN" run -p "$REPLAY" -o "$JOBS" --json "$long" >"$TMP/long.json" 2>/dev/null
+ok "jq -e '(keys | length) == 10 and (.message | contains(\"aaaa\")) and .status == \"failed\"' '$TMP/long.json'" \
+	"an error quoting a long non-ASCII question keeps the response whole"
 
 # Choices the pipeline does not offer.
 "$VIDGEN" run -p "$REPLAY" -o "$JOBS" -m gpt-9 "$Q" >/dev/null 2>"$TMP/err"

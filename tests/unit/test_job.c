@@ -191,6 +191,44 @@ static void test_progress_never_backwards(void **state)
 	job_free(j);
 }
 
+/* Texts that reach the response may come from plugins (error messages
+ * quoting a model or a cut-off question): invalid UTF-8 must not make a
+ * field vanish from the JSON. */
+static void test_response_survives_bad_utf8(void **state)
+{
+	char err[512];
+	job *j = job_create(*state, "q", "m", "v", err, sizeof(err));
+	json_t *o;
+	const char *msg;
+
+	assert_non_null(j);
+	job_set_locked(j, "failed", 100, "no answer for \"aaa\xc3\" in /x \xff end");
+	job_set_field_locked(j, "initial_explanation", "caf\xc3\xa9 \xed\xa0\x80!");
+	o = job_response_locked(j);
+	assert_non_null(json_object_get(o, "message"));
+	msg = json_string_value(json_object_get(o, "message"));
+	assert_non_null(msg);
+	assert_true(util_utf8_valid(msg, strlen(msg), NULL));
+	assert_non_null(strstr(msg, "no answer for"));
+	assert_non_null(strstr(msg, " end"));
+	msg = json_string_value(json_object_get(o, "initial_explanation"));
+	assert_non_null(msg);
+	assert_true(util_utf8_valid(msg, strlen(msg), NULL));
+	assert_non_null(strstr(msg, "caf\xc3\xa9 ")); /* valid text kept as is */
+	json_decref(o);
+	/* and job.json keeps the field too */
+	assert_int_equal(job_save_locked(j), 0);
+	{
+		char *path = util_path_join(j->dir, "job.json");
+		o = json_load_file(path, 0, NULL);
+		free(path);
+	}
+	assert_non_null(o);
+	assert_true(json_is_string(json_object_get(o, "message")));
+	json_decref(o);
+	job_free(j);
+}
+
 static void test_cancel_flag(void **state)
 {
 	char err[512];
@@ -369,6 +407,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_response_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_never_backwards, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_response_survives_bad_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_flag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
