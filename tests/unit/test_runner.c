@@ -386,6 +386,29 @@ static void test_parallel_failure_stops_others(void **state)
 	assert_mentions(f->j->message, "planned failure");
 }
 
+static void test_result_must_be_utf8(void **state)
+{
+	fixture *f = *state;
+	json_t *o;
+
+	/* A model answering bytes that are not UTF-8 must not reach the
+	 * VideoResponse (JSON cannot carry them). */
+	prepare(f, "stages = (\n"
+		   " { id = \"explain\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   result = \"initial_explanation\";\n"
+		   "   settings = { text = \"bad \\xff\\xfe bytes\"; }; }\n"
+		   ");\n");
+	assert_int_not_equal(run(f), VG_OK);
+	assert_string_equal(f->j->status, "failed");
+	assert_mentions(f->j->message, "UTF-8");
+	assert_null(f->j->initial_explanation);
+	o = job_response_locked(f->j);
+	assert_non_null(o);
+	assert_true(json_is_null(json_object_get(o, "initial_explanation")));
+	assert_true(json_is_string(json_object_get(o, "message")));
+	json_decref(o);
+}
+
 /* ---- repairs ----------------------------------------------------------- */
 
 static void test_repair_loop_completes(void **state)
@@ -759,6 +782,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_retry_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retries_run_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_failure_stops_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_must_be_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_loop_completes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repairs_exhausted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_repairs_allowed, setup, teardown),
