@@ -91,7 +91,8 @@ ok "[ $rc -eq 1 ] && grep -q 'did not answer within 1 s' \"$TMP/timeout.json\"" 
 AWS_SECRET_ACCESS_KEY=wrong-secret cloud_run badsig "$PIPE" "$Q"
 rc=$?
 ok "[ $rc -eq 1 ] && grep -q 'rejected the credentials' \"$TMP/badsig.json\" && cloud_log | grep -q 'signature we calculated does not match'" \
-	"a wrong signature is rejected by Bedrock's fake and reported"
+	"a wrong signature is rejected by Bedrock's fake and reported" ||
+	{ jget "$TMP/badsig.json" 'd["message"]' | sed 's/^/# /'; cloud_log | tail -c 600 | sed 's/^/# /'; }
 
 # 11: no credentials at all: the job fails before any stage calls out.
 before=$(cloud_log | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
@@ -100,7 +101,8 @@ env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=nobody \
 rc=$?
 after=$(cloud_log | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 ok "[ $rc -ne 0 ] && grep -q 'no AWS credentials' \"$TMP/nocred.json\" \"$TMP/nocred.err\" && [ $before -eq $after ]" \
-	"missing credentials: a clear error and no request sent"
+	"missing credentials: a clear error and no request sent" ||
+	{ diag "rc=$rc before=$before after=$after"; tail -3 "$TMP/nocred.err" | sed 's/^/# /'; }
 
 # 12: a voice without the neural engine falls back to standard.
 before=$(cloud_log | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')

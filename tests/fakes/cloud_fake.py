@@ -272,7 +272,16 @@ class Handler(BaseHTTPRequestHandler):
             self.record("bedrock", 500, None, {"model": model})
             return self.aws_error(500, "InternalServerException", "internal error")
         if how == "slow":
+            # Logged on arrival: the client gives up long before the answer.
+            self.record("bedrock", 200, None, {"model": model, "kind": "slow"})
             time.sleep(4)
+            try:
+                self.reply(200, json.dumps({"output": {"message": {
+                    "role": "assistant", "content": [{"text": "too late"}]}},
+                    "stopReason": "end_turn"}))
+            except OSError:
+                pass
+            return
         prompt = system + "\n" + text
         answer = SCRIPT if "Manim" in prompt else explanation(text, how == "long")
         self.record("bedrock", 200, None, {"model": model, "kind":
