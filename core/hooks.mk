@@ -14,3 +14,8 @@ endif
 luadir = $(datadir)/vidgen/lua
 dist_lua_DATA = lua/audience.lua lua/script.lua lua/house_style.lua lua/redact.lua
 EXTRA_DIST += tests/unit/test_hooks.c tests/e2e/hooks doc/hooks.md
+
+# End-to-end: `vidgen run`/`vidgen check` on tests/e2e/hooks/*.cfg, and the
+# daemon serving jobs beside misbehaving hooks.
+TESTS += tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh
+EXTRA_DIST += tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh
