@@ -27,7 +27,7 @@ for f in "$REPLAY" "$top_srcdir"/pipelines/*.cfg; do
 done
 N_CFGS=$(echo $CFGS | wc -w)
 
-plan $((47 + N_CFGS))
+plan $((50 + N_CFGS))
 
 # fails_with_line FILE LINE: stderr of the last command ($TMP/err) starts an
 # error line with "FILE:LINE: ".
@@ -245,6 +245,26 @@ rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 ok "[ $rc -eq 0 ] && [ $ms -ge 600 ]" "replay's delay_ms (from \${REPLAY_DELAY_MS}) slows the stage" ||
 	diag "exit $rc after $ms ms"
+
+# The file store keeps the video beside the job folders and answers where.
+cat >"$TMP/store.cfg" <<'EOF'
+stages = (
+  { id = "render"; plugin = "testplug"; inputs = ["question"]; progress = 90;
+    settings = { kind = "video"; text = "MP4"; }; },
+  { id = "store"; plugin = "file"; inputs = ["render"]; progress = 95; result = "video_url"; }
+);
+EOF
+"$VIDGEN" run -p "$TMP/store.cfg" -o "$TMP/st" --json "$Q" >"$TMP/store.json" 2>"$TMP/err"
+id=$(jq -r .video_id "$TMP/store.json" 2>/dev/null)
+ok "[ -n '$id' ] && jq -e '.video_url == \"$TMP/st/videos/$id.mp4\" and .s3_url == null' '$TMP/store.json' && grep -q '^MP4\[render' '$TMP/st/videos/$id.mp4'" \
+	"file stores the video as videos/<id>.mp4 and video_url says where" || diag "$(cat "$TMP/err")"
+VIDGEN_MEDIA_URL=/media/ "$VIDGEN" run -p "$TMP/store.cfg" -o "$TMP/st" "$Q" >"$TMP/out" 2>/dev/null
+ok "grep -Eq '^video: /media/[0-9a-f-]{36}\.mp4\$' '$TMP/out'" "with a base URL, file answers the URL"
+cat >"$TMP/novideo.cfg" <<'EOF'
+stages = ( { id = "store"; plugin = "file"; inputs = ["question"]; } );
+EOF
+"$VIDGEN" run -p "$TMP/novideo.cfg" -o "$TMP/st" "$Q" >/dev/null 2>"$TMP/err"
+ok "[ $? -eq 1 ] && grep -q 'no video input' '$TMP/err'" "file without a video input fails clearly"
 
 # A job folder elsewhere, given by TEMP_DIR.
 TEMP_DIR=$TMP/tempdir "$VIDGEN" run -p "$REPLAY" --json "$Q" >"$TMP/td.json" 2>/dev/null
