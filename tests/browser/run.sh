@@ -78,12 +78,14 @@ start_daemon() {
 		-u VIDGEN_API_KEYS "$@" \
 		"$bin" serve -l 127.0.0.1:0 --web-dir "$top_srcdir/web" -p "$pipeline" \
 		--data-dir "$tmp/$name/data" --db "$tmp/$name/vidgen.db" \
-		>"$out/$name.out" 2>"$out/$name.log" &
+		>"$tmp/$name/stdout" 2>"$out/$name.log" &
 	local pid=$!
 	pids+=("$pid")
 	url=""
 	for _ in $(seq 1 100); do
-		url=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$out/$name.out" | head -n 1)
+		# A fresh file each run: an old run's address is never read.
+		url=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' \
+			"$tmp/$name/stdout" 2>/dev/null | head -n 1)
 		[ -n "$url" ] && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.2
