@@ -66,6 +66,13 @@ tests_unit_test_job_LDADD = $(UNIT_LDADD)
 tests_unit_test_runner_SOURCES = tests/unit/test_runner.c tests/unit/helpers.c tests/unit/helpers.h
 tests_unit_test_runner_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_runner_LDADD = $(UNIT_LDADD)
+# The services table plugins call (templates, secrets, progress, cancel).
+check_PROGRAMS += tests/unit/test_services
+TESTS += tests/unit/test_services
+tests_unit_test_services_SOURCES = tests/unit/test_services.c tests/unit/helpers.c \
+	tests/unit/helpers.h
+tests_unit_test_services_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_services_LDADD = $(UNIT_LDADD)
 endif
 
 TESTS += tests/e2e/engine.sh

@@ -1,0 +1,267 @@
+/*
+ * Unit tests for core/services.c, the table plugins call: prompt templates,
+ * secrets (NAME or NAME_FILE, wiped after the stage), progress clamping,
+ * cancellation, failure messages and outputs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "job.h"
+#include "services.h"
+#include "util.h"
+
+typedef struct env {
+	char *root;
+	job *j;
+	vg_job_info info;
+	stage_run run;
+	vg_artifact inputs[3];
+	vg_artifact previous;
+	double last_fraction;
+	int n_progress;
+} env;
+
+static void capture_progress(stage_run *run, double fraction, const char *note)
+{
+	env *e = run->ud;
+
+	(void)note;
+	e->last_fraction = fraction;
+	e->n_progress++;
+}
+
+static int setup(void **state)
+{
+	env *e = calloc(1, sizeof(*e));
+	char err[256];
+
+	e->root = th_tmpdir();
+	e->j = job_create(e->root, "Why is the sky blue?", "claude-4-sonnet", "Ruth", err,
+			  sizeof(err));
+	if (!e->j)
+		return -1;
+	e->info.id = e->j->id;
+	e->info.question = e->j->question;
+	e->info.model = e->j->model;
+	e->info.voice = e->j->voice;
+	e->info.job_dir = e->j->dir;
+	e->inputs[0] = (vg_artifact){ "explain", "text", NULL, "First text.", 11 };
+	e->inputs[1] = (vg_artifact){ "refine", "text", NULL, "Second text.", 12 };
+	e->inputs[2] = (vg_artifact){ "narrate", "narration", NULL,
+				      "{\"segments\":[{\"index\":0,\"text\":\"Hello.\",\"duration\":1.5},"
+				      "{\"index\":1,\"text\":\"Bye.\",\"duration\":0.25}],"
+				      "\"total_duration\":1.75}", 0 };
+	e->inputs[2].len = strlen(e->inputs[2].data);
+	e->previous = (vg_artifact){ "script", "script", NULL, "old script", 10 };
+	e->run.st.struct_size = sizeof(vg_stage);
+	e->run.st.id = "script";
+	e->run.st.dir = util_path_join(e->j->dir, "stages/script");
+	util_mkdir_p(e->run.st.dir, 0755);
+	e->run.st.model = "claude-4-sonnet";
+	e->run.st.job = &e->info;
+	e->run.st.svc = services_table();
+	e->run.st.n_inputs = 3;
+	e->run.st.inputs = e->inputs;
+	e->run.st.core = &e->run;
+	e->run.job = e->j;
+	e->run.on_progress = capture_progress;
+	e->run.ud = e;
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	env *e = *state;
+
+	stage_run_clear(&e->run);
+	free((char *)e->run.st.dir);
+	job_free(e->j);
+	th_rmdir(e->root);
+	free(e);
+	return 0;
+}
+
+static void expect_template(env *e, const char *tmpl, const char *want)
+{
+	char *got = e->run.st.svc->render_template(&e->run.st, tmpl);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_table_header(void **state)
+{
+	const vg_services *svc = services_table();
+
+	(void)state;
+	assert_int_equal(svc->abi_minor, VIDGEN_ABI_MINOR);
+	assert_int_equal(svc->struct_size, sizeof(vg_services));
+	/* every entry of ABI 1.0 is filled */
+	assert_non_null(svc->log);
+	assert_non_null(svc->output_write);
+	assert_non_null(svc->output_file);
+	assert_non_null(svc->progress);
+	assert_non_null(svc->cancelled);
+	assert_non_null(svc->fail);
+	assert_non_null(svc->render_template);
+	assert_non_null(svc->spawn);
+	assert_non_null(svc->http);
+	assert_non_null(svc->http_free);
+	assert_non_null(svc->secret);
+}
+
+static void test_template_tokens(void **state)
+{
+	env *e = *state;
+
+	expect_template(e, "Q: {{question}}", "Q: Why is the sky blue?");
+	expect_template(e, "{{model}}/{{voice}}", "claude-4-sonnet/Ruth");
+	expect_template(e, "[{{input}}]", "[First text.]");
+	expect_template(e, "[{{input:refine}}] [{{input:explain}}]", "[Second text.] [First text.]");
+	expect_template(e, "[{{input:nosuch}}]", "[]");
+	expect_template(e, "no feedback: [{{feedback}}] [{{previous}}]", "no feedback: [] []");
+	expect_template(e, "", "");
+	expect_template(e, "plain text, no tokens", "plain text, no tokens");
+}
+
+static void test_template_repair_tokens(void **state)
+{
+	env *e = *state;
+
+	e->run.st.feedback = "NameError: name 'Circel' is not defined";
+	e->run.st.previous = &e->previous;
+	expect_template(e, "fix {{previous}} given {{feedback}}",
+			"fix old script given NameError: name 'Circel' is not defined");
+	e->run.st.feedback = NULL;
+	e->run.st.previous = NULL;
+}
+
+static void test_template_narration(void **state)
+{
+	env *e = *state;
+	char *got = e->run.st.svc->render_template(&e->run.st, "{{narration_segments}}");
+
+	assert_non_null(got);
+	assert_non_null(strstr(got, "Segment 0 (1.50 s): Hello."));
+	assert_non_null(strstr(got, "Segment 1 (0.25 s): Bye."));
+	free(got);
+}
+
+static void test_template_keeps_foreign_braces(void **state)
+{
+	env *e = *state;
+
+	/* Python/LaTeX in a prompt keeps its braces; tokens are not re-expanded. */
+	expect_template(e, "MathTex(r\"\\frac{{a}}{{b}}\") {{unknown}}",
+			"MathTex(r\"\\frac{{a}}{{b}}\") {{unknown}}");
+	expect_template(e, "open {{ without close", "open {{ without close");
+	e->inputs[0].data = "{{question}}";
+	expect_template(e, "{{input}}", "{{question}}");
+	e->inputs[0].data = "First text.";
+}
+
+static void test_secret_env_and_file(void **state)
+{
+	env *e = *state;
+	const vg_services *svc = services_table();
+	char *path = th_write(e->root, "key.txt", "file-secret\n");
+	const char *v;
+
+	setenv("VG_T_KEY", "env-secret", 1);
+	setenv("VG_T_KEY_FILE", path, 1);
+	v = svc->secret(&e->run.st, "VG_T_KEY");
+	assert_non_null(v);
+	assert_string_equal(v, "env-secret");  /* NAME wins over NAME_FILE */
+	unsetenv("VG_T_KEY");
+	v = svc->secret(&e->run.st, "VG_T_KEY");
+	assert_non_null(v);
+	assert_string_equal(v, "file-secret"); /* without its newline */
+	setenv("VG_T_KEY", "", 1);             /* empty counts as unset */
+	v = svc->secret(&e->run.st, "VG_T_KEY");
+	assert_string_equal(v, "file-secret");
+	unsetenv("VG_T_KEY");
+	unsetenv("VG_T_KEY_FILE");
+	assert_null(svc->secret(&e->run.st, "VG_T_KEY"));
+	setenv("VG_T_KEY_FILE", "/nonexistent/key", 1);
+	assert_null(svc->secret(&e->run.st, "VG_T_KEY"));
+	unsetenv("VG_T_KEY_FILE");
+	/* the stage owns what it was handed, until cleared */
+	assert_int_equal(e->run.n_secrets, 3);
+	stage_run_clear(&e->run);
+	assert_int_equal(e->run.n_secrets, 0);
+	assert_null(e->run.secrets);
+	free(path);
+}
+
+static void test_progress_clamped(void **state)
+{
+	env *e = *state;
+	const vg_services *svc = services_table();
+
+	svc->progress(&e->run.st, 0.5, NULL);
+	assert_true(fabs(e->last_fraction - 0.5) < 1e-9);
+	svc->progress(&e->run.st, 7.0, "too far");
+	assert_true(e->last_fraction == 1.0);
+	svc->progress(&e->run.st, -3.0, NULL);
+	assert_true(e->last_fraction == 0.0);
+	svc->progress(&e->run.st, NAN, NULL);
+	assert_true(e->last_fraction == 0.0);
+	assert_int_equal(e->n_progress, 4);
+}
+
+static void test_cancelled(void **state)
+{
+	env *e = *state;
+	const vg_services *svc = services_table();
+
+	assert_false(svc->cancelled(&e->run.st));
+	atomic_store(&e->run.stop, 1);          /* the stage's time is up */
+	assert_true(svc->cancelled(&e->run.st));
+	atomic_store(&e->run.stop, 0);
+	assert_false(svc->cancelled(&e->run.st));
+	job_cancel(e->j);                       /* the whole job */
+	assert_true(svc->cancelled(&e->run.st));
+}
+
+static void test_fail_message(void **state)
+{
+	env *e = *state;
+	const vg_services *svc = services_table();
+
+	assert_string_equal(stage_run_error(&e->run, VG_ETIMEDOUT), "timed out");
+	assert_string_equal(stage_run_error(&e->run, VG_ESCRIPT),
+			    "the script could not be rendered");
+	assert_string_equal(stage_run_error(&e->run, VG_EFAIL), "failed");
+	(svc->fail)(&e->run.st, "model said %d: %s", 429, "slow down");
+	assert_string_equal(stage_run_error(&e->run, VG_EHTTP), "model said 429: slow down");
+	(svc->fail)(&e->run.st, "second");
+	assert_string_equal(stage_run_error(&e->run, VG_EHTTP), "second"); /* the last wins */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_header),
+		cmocka_unit_test_setup_teardown(test_template_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_template_repair_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_template_narration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_template_keeps_foreign_braces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_env_and_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_clamped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancelled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_message, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
