@@ -300,6 +300,23 @@ test('phone-sized screen: no sideways scrolling, controls fit', async () => {
   const sw = await page.evaluate(() => document.documentElement.scrollWidth);
   assert(sw <= 375, `done view is ${sw}px wide on a 375px screen`);
   ctx.shots.push(await shot(page, 'narrow-done'));
+  /* The dark scheme must keep text readable: body text against the card. */
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const colors = await page.evaluate(() => {
+    const card = getComputedStyle(document.getElementById('history'));
+    const text = getComputedStyle(document.querySelector('#history h2'));
+    return { bg: card.backgroundColor, fg: text.color };
+  });
+  ctx.shots.push(await shot(page, 'narrow-dark'));
+  await page.emulateMedia({ colorScheme: 'light' });
+  const lum = (c) => {
+    const v = c.match(/\d+(\.\d+)?/g).slice(0, 3).map((x) => Number(x) / 255)
+      .map((x) => (x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+  };
+  const [a, b] = [lum(colors.fg), lum(colors.bg)].sort((x, y) => y - x);
+  const contrast = (a + 0.05) / (b + 0.05);
+  assert(contrast >= 4.5, `dark scheme contrast ${contrast.toFixed(1)} (${colors.fg} on ${colors.bg})`);
   await page.setViewportSize({ width: 1100, height: 900 });
 });
 
