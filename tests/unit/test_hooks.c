@@ -878,6 +878,11 @@ static void test_example_house_style(void **state)
 	/* Styled code is left alone. */
 	assert_null(run_example("lua/house_style.lua:house_style", out));
 	free(out);
+	out = run_example("lua/house_style.lua:house_style",
+			  "import manim\nconfig['background_color'] = '#000'\n");
+	assert_string_equal(out, "import manim\n"
+			    "config['background_color'] = \"#1C1F26\"\n");
+	free(out);
 	out = run_example("lua/house_style.lua:house_style", own_bg);
 	assert_string_equal(out, "from manim import *\n"
 			    "config.background_color = \"#1C1F26\"\n\n"
