@@ -91,6 +91,29 @@ def render(script, scene_name, quality, out):
             raise RuntimeError("the scene rendered no video (did construct() play anything?)")
         movie = max(found, key=os.path.getmtime)
     os.replace(movie, out)
+    write_probe(out)
+
+
+def write_probe(out):
+    """Describes the video for the mux (as ffprobe would) while PyAV is
+    loaded anyway: saves the engine a sandboxed ffprobe run."""
+    try:
+        import av
+        info = {"video_s": 0.0, "h264": False, "has_audio": False, "audio_s": 0.0}
+        with av.open(out) as c:
+            for s in c.streams:
+                secs = float(s.duration * s.time_base) if s.duration else 0.0
+                if s.type == "video" and not info["video_s"]:
+                    info["video_s"] = secs or (c.duration or 0) / 1e6
+                    info["h264"] = s.codec_context.name == "h264"
+                elif s.type == "audio" and not info["has_audio"]:
+                    info["has_audio"] = True
+                    info["audio_s"] = secs
+        import json
+        with open(out + ".probe.json", "w", encoding="utf-8") as f:
+            json.dump(info, f)
+    except Exception:  # the engine runs ffprobe instead
+        pass
 
 
 def main(argv):
