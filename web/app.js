@@ -95,6 +95,13 @@
     show(node, text !== '');
   }
 
+  /* The form's own message; kind 'config' marks one that a later
+   * successful config load may clear. */
+  function formError(text, kind) {
+    el['form-error'].dataset.kind = kind || '';
+    setText(el['form-error'], text);
+  }
+
   /* A readable message from an error answer: the daemon's is
    * {"detail": text, "error": code, "field": name, "rule": rule}. */
   function errorText(body, status) {
@@ -186,10 +193,9 @@
       fillSelect(el.voice, voices, r.body.default_voice || 'Joanna');
       if (models.length === 0) throw new Error('the pipeline offers no model');
       configLoaded = true;
-      if (el['form-error'].dataset.kind === 'config') setText(el['form-error'], '');
+      if (el['form-error'].dataset.kind === 'config') formError('');
     } catch (e) {
-      el['form-error'].dataset.kind = 'config';
-      setText(el['form-error'], `Could not load the models and voices (${e.message}).`);
+      formError(`Could not load the models and voices (${e.message}).`, 'config');
     }
   }
 
@@ -204,7 +210,7 @@
   async function onSubmit(ev) {
     ev.preventDefault();
     if (sending) return;
-    setText(el['form-error'], '');
+    formError('');
     const problem = promptProblem(el.prompt.value);
     if (problem) {
       setText(el['prompt-error'], problem);
@@ -212,9 +218,14 @@
       el.prompt.focus();
       return;
     }
-    if (!configLoaded) await loadConfig();
+    if (!configLoaded) {
+      /* Held as "sending" so a second press cannot slip in meanwhile. */
+      setSending(true);
+      await loadConfig();
+      setSending(false);
+    }
     if (!el.model.value) {
-      setText(el['form-error'], 'Choose a model first.');
+      formError('Choose a model first.');
       el.model.focus();
       return;
     }
@@ -232,7 +243,7 @@
         body: JSON.stringify(req),
       });
       if (r.status === 401) {
-        setText(el['form-error'], 'This server needs an API key: enter it and send again.');
+        formError('This server needs an API key: enter it and send again.');
         askForKey();
         return;
       }
@@ -244,14 +255,14 @@
           el.prompt.setAttribute('aria-invalid', 'true');
           el.prompt.focus();
         } else {
-          setText(el['form-error'], `Not sent: ${msg}`);
+          formError(`Not sent: ${msg}`);
         }
         return;
       }
       openJob(r.body, req);
       loadHistory(false);
     } catch (e) {
-      setText(el['form-error'], `Could not reach the server (${e.message}).`);
+      formError(`Could not reach the server (${e.message}).`);
     } finally {
       setSending(false);
     }

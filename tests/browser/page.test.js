@@ -443,6 +443,35 @@ test('a job the pipeline fails shows the real reason, and "Try again" resends it
   await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
 });
 
+test('config and network failures are said in the page, and the form recovers', async () => {
+  const p = await ctx.browser.newPage();
+  p.on('pageerror', (e) => ctx.errors.push(`config page: ${e.message}`));
+  try {
+    await p.route('**/api/v1/config', (route) => route.fulfill({
+      status: 503, contentType: 'application/json',
+      body: JSON.stringify({ detail: 'Busy starting up', error: 'unavailable' }),
+    }));
+    await p.goto(`${BASE}/`);
+    await p.waitForSelector('#form-error', { state: 'visible', timeout: 5000 });
+    const err = (await p.textContent('#form-error')).trim();
+    assert(/models and voices/.test(err) && /Busy starting up/.test(err), `config error: ${err}`);
+    await p.unroute('**/api/v1/config');
+    /* Sending loads the config again first; the POST itself is cut here. */
+    await p.route('**/api/v1/videos', (route) => (route.request().method() === 'POST'
+      ? route.abort('connectionrefused') : route.continue()));
+    await p.fill('#prompt', QUESTION);
+    await p.click('#submit');
+    await p.waitForFunction(() => /reach the server/.test(document.getElementById('form-error').textContent),
+      null, { timeout: 5000 });
+    const models = await p.$$eval('#model option', (os) => os.map((o) => o.value));
+    assert(JSON.stringify(models) === JSON.stringify(ctx.config.models), 'models not loaded on retry');
+    assert(!(await p.locator('#submit').isDisabled()), 'submit left disabled after a network error');
+    assert(await p.locator('#job').isHidden(), 'a job panel opened without an answer');
+  } finally {
+    await p.close();
+  }
+});
+
 test('a daemon that wants an API key: the page asks for it, then sends it', async () => {
   if (!KEYED_URL || !KEYED_KEY) throw new Skip('no key-protected daemon (VIDGEN_KEYED_URL)');
   const p = await ctx.browser.newPage();
