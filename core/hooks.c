@@ -202,8 +202,9 @@ static int lua_sandbox_print(lua_State *L)
  * so a finalizer would escape the instruction budget. */
 static int lua_sandbox_setmetatable(lua_State *L)
 {
+	/* Raw, as Lua itself looks the field up (and no metamethod runs). */
 	if (lua_type(L, 2) == LUA_TTABLE &&
-	    lua_getfield(L, 2, "__gc") != LUA_TNIL)
+	    (lua_pushliteral(L, "__gc"), lua_rawget(L, 2)) != LUA_TNIL)
 		return luaL_error(L, "__gc metamethods are not allowed in hooks");
 	lua_settop(L, 2);
 	lua_pushvalue(L, lua_upvalueindex(1));
@@ -502,6 +503,12 @@ static void report_error(sandbox *sb, int status, const char *msg,
 		else
 			util_errf(err, errlen, "%s (memory cap of %lu MiB)",
 				  msg, mib);
+		return;
+	}
+	if (status == LUA_ERRERR && sb->budget_exceeded) {
+		util_errf(err, errlen, "%s:%d: instruction budget of %lld "
+			  "exceeded", h->path, sb->last_line > 0 ? sb->last_line
+			  : sb->func_line, h->instructions);
 		return;
 	}
 	if (status == LUA_ERRERR)

@@ -320,6 +320,14 @@ static void test_runtime_errors_have_lines(void **state)
 	expect_fail(h, "x", "errt.lua:3: (error object is a table value)",
 		    NULL);
 	hook_free(h);
+	/* An error object whose __tostring loops still ends, with the budget. */
+	h = compile_src("errs.lua", "f", "function f(t)\n"
+			"  error(setmetatable({}, {__tostring = function()\n"
+			"    while true do end end}))\nend\n");
+	assert_non_null(h);
+	assert_int_equal(hook_set_limits(h, 50000, 0, err, sizeof(err)), VG_OK);
+	expect_fail(h, "x", "errs.lua:", "instruction budget of 50000 exceeded");
+	hook_free(h);
 	/* A bad argument to a library function blames the calling line. */
 	h = compile_src("arg.lua", "f", "function f(t)\n"
 			"  return string.rep(t, 'many')\nend\n");
