@@ -117,6 +117,7 @@ struct server {
 	pthread_t *workers;
 	int n_workers;
 	atomic_int stopping;
+	atomic_int pending_creates; /* suspended POSTs the store has not answered */
 
 	pthread_t ticker;
 	int ticker_started;
@@ -632,9 +633,17 @@ static void *worker_main(void *arg)
  * HTTP plumbing.
  * =================================================================== */
 
+enum { CREATE_NEW = 0, CREATE_PENDING, CREATE_DONE };
+
+/* A POST request's state across handler calls. */
 typedef struct req_ctx {
 	strbuf body;
 	int too_large;
+	atomic_int state;   /* CREATE_*: set by the store's writer thread */
+	int rc;
+	store_job rec;      /* the job being created (owned) */
+	struct server *srv;
+	struct MHD_Connection *conn;
 } req_ctx;
 
 static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r)
@@ -858,14 +867,59 @@ static int content_type_json(struct MHD_Connection *c)
 	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* The store committed (or refused) a create: wake its connection. Runs on
+ * the store's writer thread. */
+static void create_done(void *ud, int rc, long long seq)
+{
+	req_ctx *rq = ud;
+	server *s = rq->srv;
+
+	rq->rc = rc;
+	rq->rec.seq = seq;
+	atomic_store(&rq->state, CREATE_DONE);
+	MHD_resume_connection(rq->conn);
+	atomic_fetch_sub(&s->pending_creates, 1);
+}
+
+/* Second half of a create, once the row is durable: publish, queue,
+ * answer 202. */
+static enum MHD_Result create_answer(server *s, struct MHD_Connection *c, req_ctx *rq)
+{
+	if (rq->rc != 0)
+		return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", NULL,
+				     NULL, "The job store cannot take the job; try again");
+	blob *b = response_blob(&rq->rec);
+	pthread_mutex_lock(&s->cache_lock);
+	entry *e = cache_get_or_add(s, rq->rec.id, b, 0);
+	cache_settle(s, e);
+	pthread_mutex_unlock(&s->cache_lock);
+	queue_push(s);
+
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+		b->len, b->data, blob_unref, b);
+	if (!resp) {
+		blob_unref(b);
+		return MHD_NO;
+	}
+	char loc[96];
+	snprintf(loc, sizeof(loc), "/api/v1/videos/%s/status", rq->rec.id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+	return respond(s, c, MHD_HTTP_ACCEPTED, resp);
+}
+
+/* POST /api/v1/videos. The connection is suspended while the store commits,
+ * so an HTTP thread serves other requests meanwhile and concurrent creates
+ * share one commit. */
 static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ctx *rq)
 {
 	enum MHD_Result ret = MHD_NO;
 	const char *question, *model, *voice;
 	json_error_t jerr;
 	char err[256];
-	store_job r = { 0 };
 
+	if (atomic_load(&rq->state) == CREATE_DONE)
+		return create_answer(s, c, rq);
 	if (!authorized(s, c))
 		return respond_unauthorized(s, c);
 	if (!content_type_json(c))
@@ -888,6 +942,7 @@ static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ct
 	if (create_validate(s, c, root, &question, &model, &voice, &ret) != 0)
 		goto out;
 
+	store_job r = { 0 };
 	util_uuid4(r.id);
 	util_now_iso8601(r.created_at);
 	r.question = (char *)question;
@@ -895,31 +950,27 @@ static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ct
 	r.voice = (char *)voice;
 	r.status = "queued";
 	r.message = MSG_STARTED;
-	if (store_create(s->store, &r, err, sizeof(err)) != 0) {
-		log_msg(VG_LOG_ERROR, "serve: %s", err);
-		ret = respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", NULL,
-				    NULL, "The job store cannot take the job; try again");
-		goto out;
-	}
-	/* Durable now: publish, queue, answer. */
-	blob *b = response_blob(&r);
-	pthread_mutex_lock(&s->cache_lock);
-	entry *e = cache_get_or_add(s, r.id, b, 0);
-	cache_settle(s, e);
-	pthread_mutex_unlock(&s->cache_lock);
-	queue_push(s);
+	store_job_copy(&rq->rec, &r);
 
-	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
-		b->len, b->data, blob_unref, b);
-	if (!resp) {
-		blob_unref(b);
+	/* Counted before the stopping check: server_stop waits for these. */
+	atomic_fetch_add(&s->pending_creates, 1);
+	if (atomic_load(&s->stopping)) {
+		atomic_fetch_sub(&s->pending_creates, 1);
+		ret = respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down", NULL, NULL,
+				    "The server is shutting down; try again");
 		goto out;
 	}
-	char loc[96];
-	snprintf(loc, sizeof(loc), "/api/v1/videos/%s/status", r.id);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
-	ret = respond(s, c, MHD_HTTP_ACCEPTED, resp);
+	rq->srv = s;
+	rq->conn = c;
+	atomic_store(&rq->state, CREATE_PENDING);
+	MHD_suspend_connection(c);
+	if (store_create_async(s->store, &rq->rec, create_done, rq) != 0) {
+		rq->rc = -1;
+		atomic_store(&rq->state, CREATE_DONE);
+		MHD_resume_connection(c);
+		atomic_fetch_sub(&s->pending_creates, 1);
+	}
+	ret = MHD_YES; /* answered by create_answer after the resume */
 out:
 	json_decref(root);
 	return ret;
@@ -1545,6 +1596,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	/* Only POST requests carry a req_ctx; others hold the marker. */
 	if (rq && (void *)rq != (void *)&headers_seen) {
 		sb_free(&rq->body);
+		store_job_clear(&rq->rec);
 		free(rq);
 		*con_cls = NULL;
 	}
@@ -1826,6 +1878,9 @@ void server_stop(server *s)
 	if (s->ticker_started)
 		pthread_join(s->ticker, NULL);
 	if (s->mhd) {
+		/* Creates waiting for the store are resumed by its writer. */
+		for (int i = 0; i < 10000 && atomic_load(&s->pending_creates) > 0; i++)
+			usleep(1000);
 		/* Suspended streams must be resumed before the daemon stops;
 		 * they see `stopping` and end. */
 		pthread_mutex_lock(&s->cache_lock);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store.h"
 #include "util.h"
@@ -33,6 +34,10 @@ typedef struct store_op {
 	int ok;
 	long long duration_ms;
 	op_waiter *waiter; /* NULL: nobody waits; the writer frees the op */
+	void (*done)(void *ud, int rc, long long seq); /* async create */
+	void *done_ud;
+	int rc;
+	long long seq;
 	struct store_op *next;
 } store_op;
 
@@ -55,7 +60,20 @@ struct job_store {
 	int stop;
 	pthread_t writer;
 	int writer_started;
+
+	/* Checkpoints run on their own connection and thread, so the writer
+	 * never stops to copy the WAL back into the database. */
+	sqlite3 *cdb;
+	atomic_int wal_frames; /* WAL size after the last commit */
+	pthread_t checkpointer;
+	int checkpointer_started;
+	pthread_cond_t ckcv;
 };
+
+#define CHECKPOINT_EVERY_MS 250
+/* Past this many WAL frames (4 KB each) a checkpoint also makes the writer
+ * start the WAL over, so a sustained burst cannot grow it without bound. */
+#define WAL_RESTART_FRAMES 4096
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS jobs("
@@ -237,6 +255,8 @@ static void batch_run(job_store *s, store_op *batch)
 		if (!txn_ok)
 			util_errf(err, sizeof(err), "job store: cannot begin: %s",
 				  sqlite3_errmsg(s->wdb));
+		op->rc = rc;
+		op->seq = seq;
 		if (w) {
 			w->rc = rc;
 			w->seq = seq;
@@ -247,12 +267,18 @@ static void batch_run(job_store *s, store_op *batch)
 	if (txn_ok && sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		util_errf(err, sizeof(err), "job store: commit failed: %s", sqlite3_errmsg(s->wdb));
 		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
-		for (store_op *op = batch; op; op = op->next)
+		for (store_op *op = batch; op; op = op->next) {
+			op->rc = -1;
 			if (op->waiter) {
 				op->waiter->rc = -1;
 				snprintf(op->waiter->err, sizeof(op->waiter->err), "%s", err);
 			}
+		}
 	}
+	/* Committed (or not): tell the asynchronous creators. */
+	for (store_op *op = batch; op; op = op->next)
+		if (op->done)
+			op->done(op->done_ud, op->rc, op->seq);
 }
 
 static void *writer_main(void *arg)
@@ -272,16 +298,61 @@ static void *writer_main(void *arg)
 		batch_run(s, batch);
 
 		pthread_mutex_lock(&s->qlock);
-		for (store_op *op = batch, *next; op; op = next) {
-			next = op->next;
+		int waited = 0;
+		for (store_op *op = batch; op; op = op->next)
 			if (op->waiter) {
 				op->waiter->done = 1;
 				op->waiter = NULL;
+				waited = 1;
 			}
-			/* The waiter never touches the op itself: free it here. */
+		if (waited)
+			pthread_cond_broadcast(&s->donecv);
+		pthread_mutex_unlock(&s->qlock);
+		/* The waiters never touch the ops: free them here, unlocked, so
+		 * submitters do not queue behind free(). */
+		for (store_op *op = batch, *next; op; op = next) {
+			next = op->next;
 			op_free(op);
 		}
-		pthread_cond_broadcast(&s->donecv);
+		pthread_mutex_lock(&s->qlock);
+	}
+	pthread_mutex_unlock(&s->qlock);
+	return NULL;
+}
+
+static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int frames)
+{
+	job_store *s = ud;
+	(void)db;
+	(void)name;
+	atomic_store(&s->wal_frames, frames);
+	return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+	job_store *s = arg;
+
+	pthread_mutex_lock(&s->qlock);
+	while (!s->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->ckcv, &s->qlock, &ts);
+		if (s->stop)
+			break;
+		pthread_mutex_unlock(&s->qlock);
+		/* PASSIVE: copies what no reader still needs, never blocks the
+		 * writer; the writer restarts the WAL from the top once all of it
+		 * is copied, which bounds the file. */
+		int mode = atomic_load(&s->wal_frames) > WAL_RESTART_FRAMES ?
+			SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE;
+		sqlite3_wal_checkpoint_v2(s->cdb, NULL, mode, NULL, NULL);
+		pthread_mutex_lock(&s->qlock);
 	}
 	pthread_mutex_unlock(&s->qlock);
 	return NULL;
@@ -387,10 +458,13 @@ int store_open(const char *path, job_store **out, char *err, size_t errlen)
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcv, NULL);
 	pthread_cond_init(&s->donecv, NULL);
+	pthread_cond_init(&s->ckcv, NULL);
 	for (i = 0; i < STORE_READERS; i++)
 		pthread_mutex_init(&s->readers[i].lock, NULL);
 
-	if (db_open(path, &s->wdb, 1024, err, errlen) || writer_prepare(s, err, errlen))
+	if (db_open(path, &s->wdb, 1024, err, errlen) || writer_prepare(s, err, errlen) ||
+	    sqlite3_exec(s->wdb, "PRAGMA journal_size_limit=33554432", NULL, NULL,
+			 NULL) != SQLITE_OK)
 		goto fail;
 	for (i = 0; i < STORE_READERS; i++) {
 		reader *r = &s->readers[i];
@@ -399,6 +473,15 @@ int store_open(const char *path, job_store **out, char *err, size_t errlen)
 			    err, errlen))
 			goto fail;
 	}
+	if (db_open(path, &s->cdb, 64, err, errlen))
+		goto fail;
+	/* Replaces the writer's own checkpoints (the hook turns them off). */
+	sqlite3_wal_hook(s->wdb, on_wal_commit, s);
+	if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) != 0) {
+		util_errf(err, errlen, "job store: cannot start checkpoint thread");
+		goto fail;
+	}
+	s->checkpointer_started = 1;
 	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
 		util_errf(err, errlen, "job store: cannot start writer thread");
 		goto fail;
@@ -422,6 +505,14 @@ void store_close(job_store *s)
 		pthread_mutex_unlock(&s->qlock);
 		pthread_join(s->writer, NULL);
 	}
+	if (s->checkpointer_started) {
+		pthread_mutex_lock(&s->qlock);
+		s->stop = 1;
+		pthread_cond_signal(&s->ckcv);
+		pthread_mutex_unlock(&s->qlock);
+		pthread_join(s->checkpointer, NULL);
+	}
+	sqlite3_close(s->cdb);
 	for (int i = 0; i < STORE_READERS; i++) {
 		sqlite3_finalize(s->readers[i].get);
 		sqlite3_close(s->readers[i].db);
@@ -434,6 +525,7 @@ void store_close(job_store *s)
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcv);
 	pthread_cond_destroy(&s->donecv);
+	pthread_cond_destroy(&s->ckcv);
 	free(s);
 }
 
@@ -454,6 +546,18 @@ int store_create(job_store *s, store_job *rec, char *err, size_t errlen)
 	else
 		rec->seq = w.seq;
 	return rc;
+}
+
+int store_create_async(job_store *s, const store_job *rec,
+		       void (*done)(void *ud, int rc, long long seq), void *ud)
+{
+	store_op *op = xcalloc(1, sizeof(*op));
+
+	op->type = OP_CREATE;
+	store_job_copy(&op->rec, rec);
+	op->done = done;
+	op->done_ud = ud;
+	return op_submit(s, op, NULL);
 }
 
 int store_update(job_store *s, const store_job *rec, int wait, char *err, size_t errlen)

@@ -45,6 +45,13 @@ void store_close(job_store *s);
  * share one commit (group commit). */
 int store_create(job_store *s, store_job *rec, char *err, size_t errlen);
 
+/* As store_create, without waiting: done(ud, rc, seq) runs on the writer
+ * thread once the row is committed (rc 0) or refused (rc -1). It must not
+ * block; it must not call the store. 0 if queued (done will run), -1 if
+ * the store is closing (done will not run). */
+int store_create_async(job_store *s, const store_job *rec,
+		       void (*done)(void *ud, int rc, long long seq), void *ud);
+
 /* Writes status, progress (never lowered), message, the VideoResponse
  * fields and finished. wait = 1: returns once committed; wait = 0: queued
  * for the writer (ordered after every earlier write). 0 ok, 1 unknown id

@@ -279,6 +279,49 @@ static void test_next_unfinished(void **state)
 		store_job_clear(&r[i]);
 }
 
+/* store_create_async: the callback runs once the row is committed. */
+typedef struct async_result {
+	pthread_mutex_t lock;
+	int calls, rc;
+	long long seq;
+} async_result;
+
+static void async_done(void *ud, int rc, long long seq)
+{
+	async_result *a = ud;
+	pthread_mutex_lock(&a->lock);
+	a->calls++;
+	a->rc = rc;
+	a->seq = seq;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void test_create_async(void **state)
+{
+	fixture *f = *state;
+	async_result a = { PTHREAD_MUTEX_INITIALIZER, 0, -1, 0 };
+	store_job r, g, dup;
+	char err[256];
+
+	make_job(&r, "an asynchronous question");
+	assert_int_equal(store_create_async(f->s, &r, async_done, &a), 0);
+	assert_int_equal(store_flush(f->s), 0); /* ordered after the create */
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.rc, 0);
+	assert_true(a.seq > 0);
+	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
+	assert_int_equal(g.seq, a.seq);
+	store_job_clear(&g);
+	/* A refused row reports rc -1 through the callback too. */
+	store_job_copy(&dup, &r);
+	assert_int_equal(store_create_async(f->s, &dup, async_done, &a), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(a.calls, 2);
+	assert_int_equal(a.rc, -1);
+	store_job_clear(&dup);
+	store_job_clear(&r);
+}
+
 static long long count_of;
 static const char *count_want;
 static void count_cb(void *ud, const char *status, long long n)
@@ -401,6 +444,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unfinished_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_by_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_unfinished, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_creates_durable, setup, teardown),
 		cmocka_unit_test(test_open_bad_path),
