@@ -32,6 +32,27 @@ tests_unit_test_http_LDADD = $(CLOUD_TEST_LDADD)
 tests_unit_test_aws_SOURCES = tests/unit/test_aws.c
 tests_unit_test_aws_CFLAGS = $(CLOUD_TEST_CFLAGS)
 tests_unit_test_aws_LDADD = $(CLOUD_TEST_LDADD)
+
+# The cloud plugins, each compiled into its test with a fake services table
+# (tests/unit/cloud_mock.h), so no engine and no network is involved.
+check_PROGRAMS += tests/unit/test_bedrock tests/unit/test_openai tests/unit/test_polly \
+	tests/unit/test_s3
+TESTS += tests/unit/test_bedrock tests/unit/test_openai tests/unit/test_polly \
+	tests/unit/test_s3
+CLOUD_PLUGIN_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
+CLOUD_PLUGIN_TEST_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS)
+tests_unit_test_bedrock_SOURCES = tests/unit/test_bedrock.c tests/unit/cloud_mock.h
+tests_unit_test_bedrock_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
+tests_unit_test_bedrock_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
+tests_unit_test_openai_SOURCES = tests/unit/test_openai.c tests/unit/cloud_mock.h
+tests_unit_test_openai_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
+tests_unit_test_openai_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
+tests_unit_test_polly_SOURCES = tests/unit/test_polly.c tests/unit/cloud_mock.h
+tests_unit_test_polly_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
+tests_unit_test_polly_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
+tests_unit_test_s3_SOURCES = tests/unit/test_s3.c tests/unit/cloud_mock.h
+tests_unit_test_s3_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
+tests_unit_test_s3_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
 endif
 
 # End-to-end: the cloud plugins against the protocol fakes (tests/fakes;
