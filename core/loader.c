@@ -18,13 +18,19 @@
 /* Offset of the first field a plugin built for ABI 1.0 must provide. */
 #define VG_PLUGIN_MIN_SIZE offsetof(vg_plugin, needs)
 
+/* Folders are kept in resolved form: one folder named two ways (a trailing
+ * slash, a symlink, the build tree found from /proc/self/exe) must be
+ * scanned once, or each of its plugins is refused as its own duplicate. */
 static void add_dir(plugin_registry *reg, const char *dir)
 {
+	char real[PATH_MAX];
+	const char *key = realpath(dir, real) ? real : dir;
+
 	for (size_t i = 0; i < reg->n_dirs; i++)
-		if (!strcmp(reg->dirs[i], dir))
+		if (!strcmp(reg->dirs[i], key))
 			return;
 	reg->dirs = xrealloc(reg->dirs, (reg->n_dirs + 1) * sizeof(*reg->dirs));
-	reg->dirs[reg->n_dirs++] = xstrdup(dir);
+	reg->dirs[reg->n_dirs++] = xstrdup(key);
 }
 
 static loaded_plugin *add_item(plugin_registry *reg, const char *path)
