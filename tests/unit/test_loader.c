@@ -10,9 +10,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "helpers.h"
@@ -215,6 +217,42 @@ static void test_search_path(void **state)
 	}
 }
 
+/* One folder named twice (a trailing slash, a symlink) is scanned once:
+ * otherwise each of its plugins is refused as a duplicate of itself. */
+static void test_same_dir_twice(void **state)
+{
+	char *saved = getenv("VIDGEN_PLUGIN_PATH") ? xstrdup(getenv("VIDGEN_PLUGIN_PATH")) : NULL;
+	char *tmp = th_tmpdir(), *link = util_path_join(tmp, "plugins-link");
+	char *libs = util_path_join(th_builddir(), "plugins/.libs"), path[8192];
+	plugin_registry *reg;
+	char err[1024], dup[1024] = "";
+	int found;
+
+	(void)state;
+	assert_int_equal(symlink(libs, link), 0);
+	snprintf(path, sizeof(path), "%s/:%s:%s", libs, link, libs);
+	setenv("VIDGEN_PLUGIN_PATH", path, 1);
+	reg = registry_open(NULL);
+	/* the environment is put back before anything can fail */
+	if (saved) {
+		setenv("VIDGEN_PLUGIN_PATH", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("VIDGEN_PLUGIN_PATH");
+	}
+	found = registry_find(reg, "replay", err, sizeof(err)) != NULL;
+	for (size_t i = 0; i < reg->n; i++)
+		if (reg->items[i].error && strstr(reg->items[i].error, "duplicate"))
+			snprintf(dup, sizeof(dup), "%s", reg->items[i].error);
+	registry_free(reg);
+	free(libs);
+	free(link);
+	th_rmdir(tmp);
+	assert_true(found);
+	if (dup[0])
+		fail_msg("%s", dup);
+}
+
 static void test_not_a_library(void **state)
 {
 	plugin_registry *reg = th_registry();
@@ -249,7 +287,11 @@ static void test_scan_order_and_refusals(void **state)
 	registry_free(reg);
 	reg = registry_open(bad_dir);
 	assert_true(reg->n_dirs >= 2);
-	assert_string_equal(reg->dirs[0], bad_dir);
+	{
+		char real[PATH_MAX];
+		assert_non_null(realpath(bad_dir, real)); /* dirs are kept resolved */
+		assert_string_equal(reg->dirs[0], real);
+	}
 	lp = registry_find(reg, "replay", err, sizeof(err));
 	assert_non_null(lp);
 	assert_true(ends_with(lp->path, "tests/bad/.libs/dupname.so"));
@@ -315,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_short_descriptor),
 		cmocka_unit_test(test_bad_name),
 		cmocka_unit_test(test_search_path),
+		cmocka_unit_test(test_same_dir_twice),
 		cmocka_unit_test(test_not_a_library),
 		cmocka_unit_test(test_scan_order_and_refusals),
 		cmocka_unit_test(test_pipeline_names_refused_plugin),
