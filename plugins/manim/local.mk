@@ -11,3 +11,11 @@ plugins_manim_la_LIBADD = $(JANSSON_LIBS) -ldl -lm
 vgpythondir = $(datadir)/vidgen/python
 dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
 	plugins/manim/python/vidgen_check.py plugins/manim/python/vidgen_render.py
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_manim
+TESTS += tests/unit/test_manim
+tests_unit_test_manim_SOURCES = tests/unit/test_manim.c
+tests_unit_test_manim_CFLAGS = $(plugins_manim_la_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_manim_LDADD = libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS) -ldl -lm
+endif
