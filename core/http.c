@@ -540,6 +540,67 @@ static int xfer_begin(xfer *x, const vg_http_request *req, char *err, size_t err
 	return 0;
 }
 
+/* The wait before the next try: exponential backoff with jitter, or the
+ * server's Retry-After when longer (capped). */
+static long retry_delay(int attempt, CURLcode cc, const xfer *x)
+{
+	long wait = backoff_ms(attempt), ra;
+
+	if (cc != CURLE_OK)
+		return wait;
+	ra = http_retry_after_ms(http_response_header(
+		&(vg_http_response){ .headers = x->headers }, "retry-after"), (long long)time(NULL));
+	if (ra > HTTP_RETRY_AFTER_CAP_MS)
+		ra = HTTP_RETRY_AFTER_CAP_MS;
+	return ra > wait ? ra : wait;
+}
+
+/* One try: signs (anew, the signature carries the time), sends, records
+ * the answer in x. *local_rc is set when the request could not be made. */
+static CURLcode attempt_signed(CURL *c, const vg_http_request *req, xfer *x,
+			       const char *where, long *status, double *connect_time,
+			       char *cerr, int *local_rc, char *err, size_t errlen)
+{
+	signing sg = { 0 };
+	struct curl_slist *hl;
+	CURLcode cc;
+
+	*local_rc = VG_OK;
+	if (req->aws && (*local_rc = sign_request(req, &sg, err, errlen)) != VG_OK)
+		return CURLE_OK;
+	if (xfer_begin(x, req, err, errlen)) {
+		signing_free(&sg);
+		*local_rc = VG_EIO;
+		return CURLE_OK;
+	}
+	hl = build_headers(req, &sg);
+	log_request_headers(where, hl);
+	cc = attempt_once(c, req, x, hl, status, connect_time, cerr, local_rc, err, errlen);
+	curl_slist_free_all(hl);
+	signing_free(&sg);
+	return cc;
+}
+
+/* Hands the last answer over to resp. */
+static int response_take(xfer *x, const vg_http_request *req, long status,
+			 vg_http_response *resp, char *err, size_t errlen)
+{
+	size_t len = x->body.len;
+
+	resp->status = status;
+	if (!req->response_path) {
+		resp->body = sb_steal(&x->body);
+		if (!resp->body) {
+			util_errf(err, errlen, "http: out of memory");
+			return VG_ENOMEM;
+		}
+		resp->body_len = len;
+	}
+	resp->headers = x->headers;
+	x->headers = NULL;
+	return VG_OK;
+}
+
 int http_do(const vg_http_request *req, vg_http_response *resp,
 	    int (*cancelled)(void *ud), void *ud, char *err, size_t errlen)
 {
@@ -565,93 +626,52 @@ int http_do(const vg_http_request *req, vg_http_response *resp,
 		goto out;
 	}
 	for (int attempt = 0; attempt < max; attempt++) {
-		signing sg = { 0 };
-		struct curl_slist *hl;
-		double connect_time;
 		long long t0 = util_now_ms();
-		long wait;
+		double connect_time = 0;
 		int local_rc, retry;
+		long wait;
 		CURLcode cc;
 
-		if (cancelled && cancelled(ud)) {
-			util_errf(err, errlen, "cancelled");
-			rc = VG_ECANCELED;
-			goto out;
-		}
-		if (req->aws && (rc = sign_request(req, &sg, err, errlen)) != VG_OK)
-			goto out;
-		if (xfer_begin(&x, req, err, errlen)) {
-			signing_free(&sg);
-			rc = VG_EIO;
-			goto out;
-		}
-		hl = build_headers(req, &sg);
-		log_request_headers(where, hl);
-		cc = attempt_once(c, req, &x, hl, &status, &connect_time, cerr, &local_rc,
-				  err, errlen);
-		curl_slist_free_all(hl);
-		signing_free(&sg);
+		if (cancelled && cancelled(ud))
+			goto cancel;
+		cc = attempt_signed(c, req, &x, where, &status, &connect_time, cerr, &local_rc,
+				    err, errlen);
 		if (local_rc != VG_OK) {
 			rc = local_rc;
 			goto out;
 		}
-		if (cc == CURLE_ABORTED_BY_CALLBACK) {
-			util_errf(err, errlen, "cancelled");
-			rc = VG_ECANCELED;
-			goto out;
-		}
+		if (cc == CURLE_ABORTED_BY_CALLBACK)
+			goto cancel;
 		answered = cc == CURLE_OK;
-		if (cc == CURLE_OK)
+		if (answered) {
 			log_msg(VG_LOG_DEBUG, "http: %s %s -> %ld (%lld ms, attempt %d/%d)",
 				req->method, where, status, util_now_ms() - t0, attempt + 1, max);
-		retry = cc == CURLE_OK ? retryable_status(status, &x)
-				       : retryable_curl(cc, connect_time);
-		if (cc != CURLE_OK) {
+			retry = retryable_status(status, &x);
+		} else {
 			util_errf(err, errlen, "%s %s: %s%s%s", req->method, where,
 				  x.too_big ? "response too large" : curl_easy_strerror(cc),
 				  cerr[0] ? ": " : "", cerr);
 			rc = cc == CURLE_OPERATION_TIMEDOUT ? VG_ETIMEDOUT : VG_EHTTP;
+			retry = retryable_curl(cc, connect_time);
 		}
 		if (!retry || attempt + 1 == max)
 			break;
-		wait = backoff_ms(attempt);
-		if (cc == CURLE_OK) {
-			long ra = http_retry_after_ms(http_response_header(
-				&(vg_http_response){ .headers = x.headers }, "retry-after"),
-				(long long)time(NULL));
-			if (ra > HTTP_RETRY_AFTER_CAP_MS)
-				ra = HTTP_RETRY_AFTER_CAP_MS;
-			if (ra > wait)
-				wait = ra;
-		}
-		if (cc == CURLE_OK)
+		wait = retry_delay(attempt, cc, &x);
+		if (answered)
 			log_msg(VG_LOG_WARN, "http: %s %s answered %ld; retry %d/%d in %ld ms",
 				req->method, where, status, attempt + 2, max, wait);
 		else
 			log_msg(VG_LOG_WARN, "http: %s %s failed (%s); retry %d/%d in %ld ms",
 				req->method, where, curl_easy_strerror(cc), attempt + 2, max, wait);
-		if (wait_ms(wait, cancelled, ud)) {
-			util_errf(err, errlen, "cancelled");
-			rc = VG_ECANCELED;
-			goto out;
-		}
+		if (wait_ms(wait, cancelled, ud))
+			goto cancel;
 	}
-	if (answered) {
-		size_t len = x.body.len;
-		rc = VG_OK;
-		resp->status = status;
-		if (!req->response_path) {
-			resp->body = sb_steal(&x.body);
-			if (!resp->body) {
-				util_errf(err, errlen, "http: out of memory");
-				rc = VG_ENOMEM;
-				goto out;
-			}
-			resp->body_len = len;
-		}
-		resp->headers = x.headers;
-		x.headers = NULL;
-	}
+	if (answered)
+		rc = response_take(&x, req, status, resp, err, errlen);
+	goto out;
+cancel:
+	util_errf(err, errlen, "cancelled");
+	rc = VG_ECANCELED;
 out:
 	if (x.out && fclose(x.out) != 0 && rc == VG_OK) {
 		util_errf(err, errlen, "http: cannot write the response file");
