@@ -253,22 +253,44 @@ static char *output_path(const render_opts *o)
 	return abs;
 }
 
-/* Copies the finished video to its destination (rename where possible). */
+/* Moves the finished video to its destination: a rename where the file
+ * system allows, else a streamed copy to a temporary name and a rename. */
 static int deliver(const char *from, const char *to)
 {
-	char *data = NULL, err[256];
-	size_t len;
+	char tmp[4096], buf[65536];
+	FILE *in = NULL, *out = NULL;
+	int rc = -1;
+
 	if (rename(from, to) == 0)
 		return 0;
-	if (util_read_file(from, (size_t)4 << 30, &data, &len, err, sizeof err) < 0 ||
-	    util_write_file_atomic(to, data, len) < 0) {
-		fprintf(stderr, "vidgen render: cannot write %s: %s\n", to,
-			data ? strerror(errno) : err);
-		free(data);
-		return -1;
+	snprintf(tmp, sizeof tmp, "%s.tmp", to);
+	in = fopen(from, "rb");
+	out = in ? fopen(tmp, "wb") : NULL;
+	if (!in || !out)
+		goto out;
+	for (;;) {
+		size_t n = fread(buf, 1, sizeof buf, in);
+		if (n == 0)
+			break;
+		if (fwrite(buf, 1, n, out) != n)
+			goto out;
 	}
-	free(data);
-	return 0;
+	if (ferror(in))
+		goto out;
+	rc = fclose(out);
+	out = NULL;
+	if (rc == 0)
+		rc = rename(tmp, to);
+out:
+	if (rc != 0) {
+		fprintf(stderr, "vidgen render: cannot write %s: %s\n", to, strerror(errno));
+		unlink(tmp);
+	}
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	return rc;
 }
 
 /* Reads a user file for an input artifact: bounded, UTF-8. */
@@ -376,6 +398,16 @@ int cmd_render(int argc, char **argv)
 	vg_job_info job = { .id = id, .question = o.script, .model = "",
 			    .voice = o.voice, .job_dir = job_dir, .created_at = created };
 	out = output_path(&o);
+	char *slash = strrchr(out, '/');
+	*slash = 0; /* util_path_abs gives an absolute path: there is a '/' */
+	int writable = access(slash == out ? "/" : out, W_OK) == 0;
+	*slash = '/';
+	if (!writable) {
+		fprintf(stderr, "vidgen render: cannot write %s: %s\n", out, strerror(errno));
+		util_rm_rf(job_dir);
+		free(job_dir);
+		goto out;
+	}
 	rc = render_job(&o, espeak, manim, &job, &video);
 	if (rc == VG_OK && deliver(video, out) == 0) {
 		printf("%s\n", out);
