@@ -66,14 +66,22 @@ start_daemon() {
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# bench NAME URL SCRIPT...: runs wrk with the scripts concatenated; prints
-# "rps p50_us p99_us requests non2xx errors".
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# bench NAME URL PID SCRIPT...: runs wrk with the scripts concatenated;
+# prints "rps p50_us p99_us requests non2xx errors cpu_us_per_request", the
+# last from PID's user+system time: a figure other load on the machine
+# barely moves, unlike requests/s.
 bench() {
-	local name=$1 url=$2
-	shift 2
+	local name=$1 url=$2 pid=$3
+	shift 3
 	cat "$@" "$here/report.lua" >"$tmp/$name.lua"
+	local t0 t1
+	t0=$(cpu_ticks "$pid")
 	wrk -t$THREADS -c$CONNS -d"${DURATION}s" -s "$tmp/$name.lua" "$url" >"$tmp/$name.out" 2>&1
-	sed -n 's/^RESULT //p' "$tmp/$name.out"
+	t1=$(cpu_ticks "$pid")
+	sed -n 's/^RESULT //p' "$tmp/$name.out" | awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" \
+		'{ printf "%s %.1f\n", $0, $4 ? (b - a) / hz * 1e6 / $4 : 0 }'
 }
 
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
@@ -114,41 +122,48 @@ NPID=$!
 pids+=("$NPID")
 sleep 0.5
 NWORKER=$(pgrep -P "$NPID" | head -1 || true)
+NWORKER=${NWORKER:-$NPID}
 
 # --- 3. GET status: daemon vs nginx, ROUNDS times, interleaved. -------------
-best_d="0 0 0 0 0 0" best_n="0 0 0 0 0 0"
+best_d="0 0 0 0 0 0 0" best_n="0 0 0 0 0 0 0"
 for r in $(seq "$ROUNDS"); do
-	n=$(bench nginx "http://127.0.0.1:$NGINX_PORT/api/v1/videos/x/status" "$here/status.lua")
-	d=$(bench status "http://127.0.0.1:$SPORT/" "$here/status.lua")
+	n=$(bench nginx "http://127.0.0.1:$NGINX_PORT/api/v1/videos/x/status" "$NWORKER" \
+		"$here/status.lua")
+	d=$(bench status "http://127.0.0.1:$SPORT/" "$SPID" "$here/status.lua")
 	echo "# round $r: nginx $n | daemon $d"
 	[ "${n%% *}" -gt "${best_n%% *}" ] && best_n=$n
 	[ "${d%% *}" -gt "${best_d%% *}" ] && best_d=$d
 done
 d_rss=$(rss_kb "$SPID")
-n_rss=$(( $(rss_kb "$NPID") + $(rss_kb "${NWORKER:-$NPID}") ))
-read -r d_rps d_p50 d_p99 d_n d_bad d_err <<<"$best_d"
-read -r n_rps n_p50 n_p99 n_n n_bad n_err <<<"$best_n"
+n_rss=$(rss_kb "$NWORKER")
+read -r d_rps d_p50 d_p99 d_n d_bad d_err d_cpu <<<"$best_d"
+read -r n_rps n_p50 n_p99 n_n n_bad n_err n_cpu <<<"$best_n"
 kill "$SPID" "$NPID" 2>/dev/null || true
 
 # --- 4. POST: creates really stored, then kill -9 and count. ---------------
 start_daemon "$tmp/create"
-c=$(bench create "http://127.0.0.1:$DPORT/api/v1/videos" "$here/create.lua")
-read -r c_rps c_p50 c_p99 c_n c_bad c_err <<<"$c"
+c=$(bench create "http://127.0.0.1:$DPORT/api/v1/videos" "$DPID" "$here/create.lua")
+read -r c_rps c_p50 c_p99 c_n c_bad c_err c_cpu <<<"$c"
 c_rss=$(rss_kb "$DPID")
 kill -9 "$DPID"
 wait "$DPID" 2>/dev/null || true
 rows=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from jobs").fetchone()[0])' "$tmp/create/jobs.db")
 answered=$((c_n - c_bad))
 
-printf '\n%-34s %12s %9s %9s %9s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MB"
-printf '%-34s %12s %9s %9s %9s\n' "nginx: static status JSON" "$n_rps" "$(ms "$n_p50")" \
-	"$(ms "$n_p99")" "$(awk -v k="$n_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
-printf '%-34s %12s %9s %9s %9s\n' "vidgen: GET status ($stored jobs)" "$d_rps" "$(ms "$d_p50")" \
-	"$(ms "$d_p99")" "$(awk -v k="$d_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
-printf '%-34s %12s %9s %9s %9s\n' "vidgen: POST /api/v1/videos" "$c_rps" "$(ms "$c_p50")" \
-	"$(ms "$c_p99")" "$(awk -v k="$c_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+row() { printf '%-36s %11s %8s %8s %13s %8s\n' "$@"; }
 echo
-awk -v d="$d_rps" -v n="$n_rps" 'BEGIN { printf "status: daemon/nginx = %.0f%%\n", n ? 100 * d / n : 0 }'
+row "" "requests/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MB"
+row "nginx (1 worker): static status JSON" "$n_rps" "$(ms "$n_p50")" "$(ms "$n_p99")" "$n_cpu" \
+	"$(mb "$n_rss")"
+row "vidgen: GET status ($stored jobs)" "$d_rps" "$(ms "$d_p50")" "$(ms "$d_p99")" "$d_cpu" \
+	"$(mb "$d_rss")"
+row "vidgen: POST /api/v1/videos" "$c_rps" "$(ms "$c_p50")" "$(ms "$c_p99")" "$c_cpu" \
+	"$(mb "$c_rss")"
+echo
+awk -v d="$d_rps" -v n="$n_rps" -v dc="$d_cpu" -v nc="$n_cpu" 'BEGIN {
+	printf "status: daemon/nginx = %.0f%% of the rate; CPU per request %.2fx nginx\n",
+		n ? 100 * d / n : 0, nc ? dc / nc : 0 }'
 echo "create: $answered answered 2xx, $rows rows in the store after kill -9" \
 	"($([ "$rows" -ge "$answered" ] && echo "none lost" || echo "LOST $((answered - rows))"))"
 [ "$d_bad" = 0 ] && [ "$n_bad" = 0 ] || echo "warning: non-2xx answers: daemon $d_bad, nginx $n_bad"
