@@ -436,56 +436,57 @@ static int part_etag(const vg_http_response *r, char *out, size_t outlen)
 	return -1;
 }
 
-/* Multipart upload: create (with the object's headers), parts read from the
- * file, complete; aborted on failure so no parts linger in the bucket. */
-static int s3_multipart(s3_ctx *x, const char *url, strlist *h, const char *path, long size)
+/* Starts a multipart upload with the object's headers (ACL fallback
+ * included); fills the URL-encoded upload id. */
+static int mp_create(s3_ctx *x, const char *url, strlist *h, char *id, size_t idlen)
 {
 	vg_http_response r = { 0 };
-	strlist none = { 0 }, etags = { 0 };
-	long part = x->c->part_mb * S3_MB, nparts = (size + part - 1) / part;
-	char *u = NULL, *buf = NULL, upload_id[1600] = "", etag[256];
-	const char *a, *b;
-	FILE *f = NULL;
+	char *u = NULL, raw[1024];
+	const char *a = NULL, *b = NULL;
 	int rc;
 
-	if (nparts > S3_MAX_PARTS) {
-		x->st->svc->fail(x->st, "video too large for %ld MB parts", x->c->part_mb);
-		return VG_EINVAL;
-	}
 	if (asprintf(&u, "%s?uploads=", url) < 0)
 		return VG_ENOMEM;
 	rc = s3_send_acl(x, "POST", u, h, "", 0, NULL, &r);
 	free(u);
-	u = NULL;
 	if (rc == VG_OK && r.status != 200)
 		rc = s3_error(x, "start a multipart upload", &r);
 	if (rc == VG_OK && (!(a = strstr(r.body, "<UploadId>")) || !(b = strstr(a, "</UploadId>")) ||
-			    b - a - 10 >= (long)sizeof(upload_id) || b - a - 10 <= 0)) {
+			    b - a - 10 <= 0 || b - a - 10 >= (long)sizeof(raw))) {
 		x->st->svc->fail(x->st, "S3 answered a multipart start without an UploadId");
 		rc = VG_EHTTP;
 	}
-	if (rc != VG_OK)
-		goto out;
-	{
-		char raw[512];
+	if (rc == VG_OK) {
 		snprintf(raw, sizeof(raw), "%.*s", (int)(b - a - 10), a + 10);
-		query_encode(raw, upload_id, sizeof(upload_id));
+		query_encode(raw, id, idlen);
 	}
 	x->st->svc->http_free(&r);
-	sl_add(&none, "Content-Type: application/octet-stream");
-	if (!(buf = malloc((size_t)part)) || !(f = fopen(path, "rb"))) {
+	return rc;
+}
+
+/* Sends the file in parts of part_mb; collects their ETags. */
+static int mp_parts(s3_ctx *x, const char *url, const char *id, const char *path,
+		    long nparts, strlist *etags)
+{
+	long part = x->c->part_mb * S3_MB;
+	strlist h = { 0 };
+	char *buf = malloc((size_t)part), *u = NULL, etag[256];
+	FILE *f = fopen(path, "rb");
+	int rc = VG_OK;
+
+	if (!buf || !f || sl_add(&h, "Content-Type: application/octet-stream")) {
+		x->st->svc->fail(x->st, "s3: cannot read the video for a multipart upload");
 		rc = VG_EIO;
-		goto abort;
 	}
-	for (long i = 0; i < nparts; i++) {
+	for (long i = 0; rc == VG_OK && i < nparts; i++) {
+		vg_http_response r = { 0 };
 		size_t n = fread(buf, 1, (size_t)part, f);
-		if (n == 0 || asprintf(&u, "%s?partNumber=%ld&uploadId=%s", url, i + 1, upload_id) < 0) {
+		if (n == 0 || asprintf(&u, "%s?partNumber=%ld&uploadId=%s", url, i + 1, id) < 0) {
 			rc = VG_EIO;
-			goto abort;
+			break;
 		}
-		rc = s3_http(x, "PUT", u, &none, buf, n, NULL, &r);
+		rc = s3_http(x, "PUT", u, &h, buf, n, NULL, &r);
 		free(u);
-		u = NULL;
 		if (rc == VG_OK && r.status != 200)
 			rc = s3_error(x, "upload a part", &r);
 		if (rc == VG_OK && part_etag(&r, etag, sizeof(etag))) {
@@ -493,50 +494,75 @@ static int s3_multipart(s3_ctx *x, const char *url, strlist *h, const char *path
 			rc = VG_EHTTP;
 		}
 		x->st->svc->http_free(&r);
-		if (rc != VG_OK || sl_add(&etags, "%s", etag))
-			goto abort;
+		if (rc == VG_OK && sl_add(etags, "%s", etag))
+			rc = VG_ENOMEM;
 		x->st->svc->progress(x->st, (double)(i + 1) / (double)(nparts + 1), NULL);
 	}
-	{
-		FILE *m;
-		char *xml = NULL;
-		size_t xlen = 0;
-		if (!(m = open_memstream(&xml, &xlen)))
-			goto abort;
-		fputs("<CompleteMultipartUpload>", m);
-		for (size_t i = 0; i < etags.n; i++)
-			fprintf(m, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
-				etags.v[i]);
-		fputs("</CompleteMultipartUpload>", m);
-		fclose(m);
-		if (asprintf(&u, "%s?uploadId=%s", url, upload_id) < 0) {
-			free(xml);
-			goto abort;
-		}
-		rc = s3_http(x, "POST", u, &none, xml, xlen, NULL, &r);
-		free(xml);
-		/* S3 can answer 200 with an <Error> body here */
-		if (rc == VG_OK && (r.status != 200 || strstr(r.body, "<Error>")))
-			rc = s3_error(x, "complete the multipart upload", &r);
-		x->st->svc->http_free(&r);
-		if (rc != VG_OK)
-			goto abort;
-	}
-	goto out;
-abort:
-	if (rc == VG_OK)
-		rc = VG_EIO;
-	free(u);
-	if (asprintf(&u, "%s?uploadId=%s", url, upload_id) >= 0 &&
-	    s3_http(x, "DELETE", u, &none, NULL, 0, NULL, &r) == VG_OK)
-		x->st->svc->http_free(&r);
-out:
-	x->st->svc->http_free(&r);
-	free(u);
+	sl_free(&h);
 	free(buf);
 	if (f)
 		fclose(f);
-	sl_free(&none);
+	return rc;
+}
+
+/* Completes the upload (S3 may answer 200 with an <Error> body), or aborts
+ * it so no parts linger in the bucket. */
+static int mp_finish(s3_ctx *x, const char *url, const char *id, const strlist *etags,
+		     int complete)
+{
+	vg_http_response r = { 0 };
+	strlist h = { 0 };
+	char *u = NULL, *xml = NULL;
+	size_t xlen = 0;
+	FILE *m;
+	int rc;
+
+	if (asprintf(&u, "%s?uploadId=%s", url, id) < 0)
+		return VG_ENOMEM;
+	if (!complete) {
+		if (s3_http(x, "DELETE", u, &h, NULL, 0, NULL, &r) == VG_OK)
+			x->st->svc->http_free(&r);
+		free(u);
+		return VG_OK;
+	}
+	if (!(m = open_memstream(&xml, &xlen))) {
+		free(u);
+		return VG_ENOMEM;
+	}
+	fputs("<CompleteMultipartUpload>", m);
+	for (size_t i = 0; i < etags->n; i++)
+		fprintf(m, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
+			etags->v[i]);
+	fputs("</CompleteMultipartUpload>", m);
+	fclose(m);
+	rc = s3_http(x, "POST", u, &h, xml, xlen, NULL, &r);
+	if (rc == VG_OK && (r.status != 200 || strstr(r.body, "<Error>")))
+		rc = s3_error(x, "complete the multipart upload", &r);
+	x->st->svc->http_free(&r);
+	free(xml);
+	free(u);
+	return rc;
+}
+
+static int s3_multipart(s3_ctx *x, const char *url, strlist *h, const char *path, long size)
+{
+	long part = x->c->part_mb * S3_MB, nparts = (size + part - 1) / part;
+	char id[3200];
+	strlist etags = { 0 };
+	int rc;
+
+	if (nparts > S3_MAX_PARTS) {
+		x->st->svc->fail(x->st, "video too large for %ld MB parts", x->c->part_mb);
+		return VG_EINVAL;
+	}
+	rc = mp_create(x, url, h, id, sizeof(id));
+	if (rc != VG_OK)
+		return rc;
+	rc = mp_parts(x, url, id, path, nparts, &etags);
+	if (rc == VG_OK)
+		rc = mp_finish(x, url, id, &etags, 1);
+	if (rc != VG_OK)
+		mp_finish(x, url, id, &etags, 0);
 	sl_free(&etags);
 	return rc;
 }
