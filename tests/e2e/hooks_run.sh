@@ -21,7 +21,7 @@ ESCAPED=/tmp/vidgen-hook-escaped
 [ -x "$VIDGEN" ] || bail_out "no vidgen binary at $VIDGEN (run make first)"
 command -v jq >/dev/null 2>&1 || bail_out "jq is not installed (scripts/install-deps.sh installs it)"
 
-plan 26
+plan 31
 
 # ---- the example hooks -------------------------------------------------------
 "$VIDGEN" check "$EXAMPLES" >"$TMP/out" 2>"$TMP/err"
@@ -115,4 +115,29 @@ BEFORE=lua/ok.lua:keep HOOK=lua/ok.lua:shout "$VIDGEN" run -p "$FAILING" -o "$JO
 ok "[ $? -eq 0 ] && jq -e '.initial_explanation == \"[EXPLAIN QUESTION=WHAT IS TWO PLUS TWO?]\" and .refined_explanation == \"[refine explain=[EXPLAIN QUESTION=WHAT IS TWO PLUS TWO?]]\"' '$TMP/good.json'" \
 	"an after hook's text is the stage's result and what later stages receive" ||
 	diag "$(cat "$TMP/good.json" "$TMP/good.err")"
+
+# ---- vidgen hook: try a hook by hand ----------------------------------------
+"$VIDGEN" hook --help >"$TMP/out" 2>&1
+if grep -q 'usage: vidgen hook' "$TMP/out"; then
+	(cd "$top_srcdir" && "$VIDGEN" hook lua/script.lua:strip_fences \
+		tests/e2e/hooks/answers/pythagoras/script.txt) >"$TMP/out" 2>"$TMP/err"
+	ok "[ $? -eq 0 ] && cmp -s '$H/expected/script.py' '$TMP/out'" \
+		"vidgen hook runs a hook on a file and prints the new text" || diag "$(cat "$TMP/err")"
+	printf 'from manim import *\n' | (cd "$top_srcdir" && "$VIDGEN" hook lua/script.lua:strip_fences) \
+		>"$TMP/out" 2>"$TMP/err"
+	ok "[ $? -eq 0 ] && [ \"\$(cat '$TMP/out')\" = 'from manim import *' ] && grep -q 'returned nil: text kept' '$TMP/err'" \
+		"vidgen hook on stdin: a nil result prints the text unchanged and says so"
+	echo hi | (cd "$H" && "$VIDGEN" hook --instructions 100000 lua/loop.lua:spin) >/dev/null 2>"$TMP/err"
+	ok "[ $? -eq 1 ] && grep -qF 'lua/loop.lua:5: instruction budget of 100000 exceeded' '$TMP/err'" \
+		"vidgen hook: a failing hook exits 1 with file:line"
+	echo hi | (cd "$H" && "$VIDGEN" hook lua/syntax.lua:broken) >/dev/null 2>"$TMP/err"
+	ok "[ $? -eq 3 ] && grep -qF 'lua/syntax.lua:6:' '$TMP/err'" "vidgen hook: a hook that does not compile exits 3"
+	printf 'function f(t, job) return job.stage .. "|" .. job.question .. "|" .. job.artifacts.explain end\n' >"$TMP/j.lua"
+	echo text | "$VIDGEN" hook -s refine -q "Why?" -a explain="$H/answers/pythagoras/explain.txt" "$TMP/j.lua:f" \
+		>"$TMP/out" 2>"$TMP/err"
+	ok "[ $? -eq 0 ] && grep -q '^refine|Why?|Imagine a right triangle' '$TMP/out'" \
+		"vidgen hook fills the job table from its options" || diag "$(cat "$TMP/err")"
+else
+	for i in 1 2 3 4 5; do skip "vidgen hook is not wired into this vidgen"; done
+fi
 exit 0
