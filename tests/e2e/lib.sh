@@ -24,7 +24,9 @@ tap_cleanup() {
 	if [ "${VIDGEN_KEEP_TMP:-0}" = 1 ]; then
 		echo "# kept $TMP"
 	else
-		rm -rf "$TMP"
+		# A child still writing (a server being stopped) can refill the
+		# folder while it is removed: try again a moment later.
+		rm -rf "$TMP" 2>/dev/null || { sleep 1; rm -rf "$TMP"; }
 	fi
 }
 trap tap_cleanup EXIT
