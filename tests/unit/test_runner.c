@@ -259,6 +259,47 @@ static void test_parallel_stages_overlap(void **state)
 	assert_true(z->start >= y->end);
 }
 
+static void test_wide_fan_out(void **state)
+{
+	fixture *f = *state;
+	strbuf cfg = { 0 }, inputs = { 0 };
+	timeline t;
+	char *text, *out, needle[64];
+
+	/* 16 independent stages and one that takes them all: every output
+	 * arrives, in the order of the inputs list. */
+	sb_puts(&cfg, "stages = (\n");
+	for (int i = 0; i < 16; i++) {
+		sb_printf(&cfg, " { id = \"s%02d\"; plugin = \"testplug\"; inputs = [\"question\"];"
+			  " settings = { sleep_ms = %d; text = \"<%d>\"; }; },\n", i, 20 + (i % 4) * 10, i);
+		sb_printf(&inputs, "%s\"s%02d\"", i ? ", " : "", i);
+	}
+	sb_printf(&cfg, " { id = \"join\"; plugin = \"testplug\"; inputs = [%s]; }\n);\n",
+		  inputs.buf);
+	text = sb_steal(&cfg);
+	sb_free(&inputs);
+	prepare(f, text);
+	free(text);
+	assert_int_equal(run(f), VG_OK);
+	read_timeline(f->j, &t);
+	assert_int_equal(t.n, 17);
+	assert_int_equal(runs_of(&t, "join"), 1);
+	out = stage_output(f->j, "join");
+	assert_non_null(out);
+	for (int i = 0; i < 16; i++) {
+		snprintf(needle, sizeof(needle), " s%02d=<%d>[s%02d", i, i, i);
+		assert_mentions(out, needle);
+		if (i > 0) {
+			char prev[64];
+			snprintf(prev, sizeof(prev), " s%02d=", i - 1);
+			assert_true(strstr(out, prev) < strstr(out, needle));
+		}
+	}
+	free(out);
+	assert_int_equal(f->stage_ok, 17);
+	assert_progress_monotonic(f);
+}
+
 /* ---- failures ---------------------------------------------------------- */
 
 static void test_timeout_fails_job(void **state)
@@ -776,6 +817,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stages_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_stages_overlap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wide_fan_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_fails_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_is_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_recovers, setup, teardown),
