@@ -4,6 +4,7 @@
  * settings table. Every error reads "file:line: what is wrong".
  */
 #include "config.h"
+#include "hooks.h"
 #include "job.h"
 #include "util.h"
 
@@ -480,6 +481,21 @@ void config_print_settings(const vg_plugin *pl, FILE *out)
 
 /* ---- stages, models, voices -------------------------------------------- */
 
+/* Hooks compile when the pipeline loads, so `vidgen check` reports them. */
+static int compile_hook(load_ctx *c, const pipeline *p, const stage_def *st,
+			const config_setting_t *g, const char *key, const char *spec, void **out)
+{
+	char e[1024];
+
+	if (!spec)
+		return 0;
+	*out = hook_compile(spec, p->dir, e, sizeof(e));
+	if (!*out)
+		return fail_at(c, config_setting_get_member(g, key), "stage \"%s\": %s hook: %s",
+			       st->id, key, e);
+	return 0;
+}
+
 static const char *const stage_keys[] = {
 	"id", "plugin", "inputs", "status", "progress", "result", "model", "timeout",
 	"retries", "on_error", "settings", "before", "after", NULL
@@ -559,6 +575,9 @@ static int parse_stage(load_ctx *c, pipeline *p, const config_setting_t *g,
 			return -1;
 		st->max_repairs = present ? (int)num : 2;
 	}
+	if (compile_hook(c, p, st, g, "before", st->hook_before, &st->hook_before_ref) < 0 ||
+	    compile_hook(c, p, st, g, "after", st->hook_after, &st->hook_after_ref) < 0)
+		return -1;
 	return apply_settings(c, p, st, config_setting_get_member(g, "settings"), g);
 }
 
@@ -814,6 +833,10 @@ static void stage_free(stage_def *st)
 	free(st->repair_stage);
 	free(st->hook_before);
 	free(st->hook_after);
+	if (st->hook_before_ref)
+		hook_free(st->hook_before_ref);
+	if (st->hook_after_ref)
+		hook_free(st->hook_after_ref);
 }
 
 void pipeline_free(pipeline *p)

@@ -24,3 +24,4 @@ vidgen_LDADD = libvgcore.la
 include core/cloud.mk
 include core/serve.mk
 include core/render.mk
+include core/hooks.mk

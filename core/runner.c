@@ -6,6 +6,8 @@
  * feedback) or fails the job. Stage threads only run the plugin.
  */
 #include "runner.h"
+#include "aws.h"
+#include "hooks.h"
 #include "log.h"
 #include "services.h"
 #include "util.h"
@@ -176,18 +178,111 @@ static int prepare_inputs(exec *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* The read-only job table hooks see: the job and this stage's inputs. */
+static void hook_view(const exec *e, hook_job_view *v, hook_artifact *arts)
+{
+	const vg_stage *st = &e->run.st;
+	size_t n = 0;
+
+	for (size_t k = 0; k < st->n_inputs; k++) {
+		if (!st->inputs[k].data)
+			continue;
+		arts[n].stage = st->inputs[k].from;
+		arts[n].text = st->inputs[k].data;
+		n++;
+	}
+	v->job_id = st->job->id;
+	v->question = st->job->question;
+	v->model = st->model;
+	v->voice = st->job->voice;
+	v->stage = st->id;
+	v->artifacts = arts;
+	v->n_artifacts = n;
+}
+
+/* `before`: rewrites the stage's first text input. */
+static int run_before_hook(exec *e, const hook *h)
+{
+	vg_stage *st = &e->run.st;
+	hook_artifact arts[PIPELINE_MAX_STAGES + 1];
+	hook_job_view view;
+	char err[1024], *out = NULL;
+
+	for (size_t k = 0; k < st->n_inputs; k++) {
+		vg_artifact *a = &e->inputs[k];
+		if (!a->data || !strcmp(a->kind, "narration"))
+			continue;
+		hook_view(e, &view, arts);
+		if (hook_call(h, a->data, &view, &out, err, sizeof(err)) != 0) {
+			st->svc->fail(st, "before hook %s: %s", hook_spec(h), err);
+			return VG_EINVAL;
+		}
+		if (out) {
+			free(e->input_data[k]);
+			e->input_data[k] = out;
+			a->data = out;
+			a->len = strlen(out);
+		}
+		break;
+	}
+	return VG_OK;
+}
+
+/* `after`: rewrites the stage's text output in place (the plugin's own
+ * text is kept beside it as <file>.orig). */
+static int run_after_hook(exec *e, const hook *h)
+{
+	vg_stage *st = &e->run.st;
+	hook_artifact arts[PIPELINE_MAX_STAGES + 1];
+	hook_job_view view;
+	char err[1024], *text = NULL, *out = NULL, *orig;
+	size_t len, n;
+	int rc = VG_OK;
+
+	if (!text_kind(e->run.out_kind) ||
+	    util_read_file(e->run.out_path, INPUT_MAX, &text, &len, err, sizeof(err)) < 0)
+		return VG_OK;
+	hook_view(e, &view, arts);
+	if (hook_call(h, text, &view, &out, err, sizeof(err)) != 0) {
+		st->svc->fail(st, "after hook %s: %s", hook_spec(h), err);
+		rc = VG_EINVAL;
+		goto out;
+	}
+	if (!out)
+		goto out;
+	n = strlen(e->run.out_path) + 6;
+	orig = xmalloc(n);
+	snprintf(orig, n, "%s.orig", e->run.out_path);
+	if (util_write_file_atomic(orig, text, len) < 0 ||
+	    util_write_file_atomic(e->run.out_path, out, strlen(out)) < 0) {
+		st->svc->fail(st, "after hook %s: cannot write the output: %s", hook_spec(h),
+			      strerror(errno));
+		rc = VG_EIO;
+	}
+	free(orig);
+out:
+	free(text);
+	free(out);
+	return rc;
+}
+
 static void *stage_thread(void *arg)
 {
 	exec *e = arg;
 	const stage_def *sd = def_of(e);
-	int rc;
+	int rc = VG_OK;
 
-	rc = sd->plugin->desc->run(sd->instance, &e->run.st);
+	if (sd->hook_before_ref)
+		rc = run_before_hook(e, sd->hook_before_ref);
+	if (rc == VG_OK)
+		rc = sd->plugin->desc->run(sd->instance, &e->run.st);
 	if (rc == VG_OK && !e->run.out_path) {
 		free(e->run.error);
 		e->run.error = xstrdup("the plugin finished without an output");
 		rc = VG_EFAIL;
 	}
+	if (rc == VG_OK && sd->hook_after_ref)
+		rc = run_after_hook(e, sd->hook_after_ref);
 	pthread_mutex_lock(&e->r->mu);
 	e->rc = rc;
 	e->state = S_FINISHED;
@@ -566,8 +661,28 @@ static void runner_destroy(runner *r)
 	pthread_cond_destroy(&r->cv);
 }
 
+/* Checks, before any stage runs, what the plugins declared they need, so a
+ * missing credential fails the job at once instead of after paid stages. */
+static int preflight(const pipeline *p, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < p->n_stages; i++) {
+		const vg_plugin *d = p->stages[i].plugin->desc;
+		aws_credentials creds = { 0 };
+		int rc;
+
+		if (d->struct_size < offsetof(vg_plugin, needs) + sizeof(d->needs) ||
+		    !(d->needs & VG_NEEDS_AWS_CREDENTIALS))
+			continue;
+		rc = aws_credentials_resolve(&creds, err, errlen);
+		aws_credentials_clear(&creds);
+		return rc;
+	}
+	return 0;
+}
+
 int runner_run(const pipeline *p, job *j, const runner_events *ev)
 {
+	char perr[512];
 	runner r;
 	int rc;
 
@@ -582,6 +697,8 @@ int runner_run(const pipeline *p, job *j, const runner_events *ev)
 		pthread_mutex_unlock(&j->lock);
 	}
 	runner_init(&r, p, j, ev);
+	if (preflight(p, perr, sizeof(perr)) < 0)
+		fail_job(&r, VG_EINVAL, "%s", perr);
 	pthread_mutex_lock(&r.mu);
 	for (;;) {
 		size_t left;
