@@ -27,7 +27,7 @@ for f in "$REPLAY" "$top_srcdir"/pipelines/*.cfg; do
 done
 N_CFGS=$(echo $CFGS | wc -w)
 
-plan $((50 + N_CFGS))
+plan $((51 + N_CFGS))
 
 # fails_with_line FILE LINE: stderr of the last command ($TMP/err) starts an
 # error line with "FILE:LINE: ".
@@ -178,6 +178,15 @@ ok "awk '{ s[\$2] = s[\$2] ? s[\$2] : NR } END { exit !(s[\"generating_initial_e
 	"the stage statuses appear in pipeline order"
 ok "[ \$(wc -l <'$TMP/replay.log') -eq 2 ] && grep -q '^explain	$id	0\$' '$TMP/replay.log' && grep -q '^refine	$id	0\$' '$TMP/replay.log'" \
 	"each replay stage answered once"
+
+# On a terminal (a pty from script(1)) the progress is one bar redrawn in place.
+if command -v script >/dev/null 2>&1; then
+	script -qec "'$VIDGEN' run -p '$REPLAY' -o '$JOBS' '$Q'" /dev/null >"$TMP/tty.out" 2>&1
+	ok "grep -q '$CR' '$TMP/tty.out' && grep -q '\[##############################\] 100% completed' '$TMP/tty.out' && ! grep -Eq '^ *[0-9]+% [a-z_]+$CR?\$' '$TMP/tty.out'" \
+		"on a terminal, progress is a bar redrawn in place, ending full" || diag "$(od -c "$TMP/tty.out" | head -8)"
+else
+	skip "no script(1) to give vidgen a terminal"
+fi
 
 # Resume: the lost last stage runs again, the paid ones do not.
 rm -f "$jobdir/stages/script/out.txt"
