@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 
@@ -32,6 +34,10 @@
 #define MANIM_MAX_SEGMENTS 1000
 #define MANIM_INNER "/tmp/job" /* the work directory, seen from inside */
 #define MANIM_MSG_MAX 6000     /* bytes of an error shown to the repair model */
+/* Private render uids: above the ranges distributions hand out to users
+ * (1000-60000) and systemd's dynamic users (61184-65519). */
+#define MANIM_PRIVATE_UID 200000
+#define MANIM_PRIVATE_UIDS 100000
 
 typedef struct manim_conf {
 	const char *quality;
@@ -74,9 +80,10 @@ static const vg_setting manim_settings[] = {
 	  "the Manim venv; default ${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}"),
 	S("scene", VG_SET_STRING, scene, NULL, 0, 0, NULL,
 	  "Scene subclass to render; default: the script's only one"),
-	S("user", VG_SET_STRING, user, "nobody", 0, 0, NULL,
-	  "when vidgen runs as root, the account the render runs as (root "
-	  "ignores the process limit); \"\" keeps root"),
+	S("user", VG_SET_STRING, user, "private", 0, 0, NULL,
+	  "when vidgen runs as root, who the render runs as (root ignores the "
+	  "process limit): \"private\" = an unused uid of its own per render, "
+	  "or an account name; \"\" keeps root"),
 	S("python_dir", VG_SET_PATH, python_dir, NULL, 0, 0, NULL,
 	  "where vidgen_narration.py and the checker live; default: found "
 	  "next to the plugin"),
@@ -267,7 +274,8 @@ static int manim_init(void *instance, char *err, size_t errlen)
 				return VG_EINVAL;
 			}
 	}
-	if (c->user && *c->user && !getpwnam(c->user)) {
+	if (c->user && *c->user && strcmp(c->user, "private") != 0 &&
+	    !getpwnam(c->user)) {
 		snprintf(err, errlen, "user: no account named \"%s\"", c->user);
 		return VG_EINVAL;
 	}
@@ -888,6 +896,31 @@ static void discard_scratch(const render_ctx *x)
 	unlink(path);
 }
 
+/* The unprivileged identity a root vidgen renders as: a private uid per
+ * render (RLIMIT_NPROC then counts this render's tasks alone, and two
+ * renders cannot signal or write each other), else the `user` account. */
+static int pick_render_user(const manim_conf *c, render_ctx *x, char *err,
+			    size_t errlen)
+{
+	if (strcmp(c->user, "private") == 0) {
+		unsigned r = 0;
+		if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+			r = (unsigned)getpid() ^ (unsigned)time(NULL);
+		x->uid = (uid_t)(MANIM_PRIVATE_UID + r % MANIM_PRIVATE_UIDS);
+		x->gid = (gid_t)x->uid;
+	} else {
+		struct passwd *pw = getpwnam(c->user);
+		if (!pw) {
+			snprintf(err, errlen, "user: no account named \"%s\"", c->user);
+			return VG_EINVAL;
+		}
+		x->uid = pw->pw_uid;
+		x->gid = pw->pw_gid;
+	}
+	x->drop = 1;
+	return VG_OK;
+}
+
 static int manim_run(void *instance, vg_stage *st)
 {
 	const manim_conf *c = instance;
@@ -914,14 +947,8 @@ static int manim_run(void *instance, vg_stage *st)
 		goto out;
 	}
 	if (geteuid() == 0 && c->user && *c->user) {
-		struct passwd *pw = getpwnam(c->user);
-		if (!pw) {
-			snprintf(err, sizeof err, "user: no account named \"%s\"", c->user);
+		if ((rc = pick_render_user(c, x, err, sizeof err)) != VG_OK)
 			goto out;
-		}
-		x->drop = 1;
-		x->uid = pw->pw_uid;
-		x->gid = pw->pw_gid;
 	}
 	if ((rc = locate(x, err, sizeof err)) != VG_OK ||
 	    (rc = prepare_work(x, script, nar, err, sizeof err)) != VG_OK)
