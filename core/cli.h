@@ -17,9 +17,9 @@ enum {
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
-/* Weak while their modules are optional in the build. */
-int cmd_render(int argc, char **argv) __attribute__((weak)); /* core/cmd_render.c */
-int cmd_serve(int argc, char **argv) __attribute__((weak));  /* core/cmd_serve.c */
+int cmd_render(int argc, char **argv); /* core/cmd_render.c */
+int cmd_serve(int argc, char **argv);  /* core/cmd_serve.c */
+int cmd_hook(int argc, char **argv);   /* core/cmd_hook.c */
 
 /* The default pipeline: the installed one, or pipelines/NAME next to an
  * uninstalled executable. Returns a malloc'd path. */

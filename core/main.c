@@ -433,6 +433,7 @@ static void usage(FILE *out)
 		"  serve    run the HTTP API and web page\n"
 		"  render   render your own Manim script with narration, sandboxed\n"
 		"  check    validate pipeline files\n"
+		"  hook     try a Lua hook on a text\n"
 		"  plugins  list plugins, or document one's settings\n\n"
 		"`vidgen COMMAND --help` tells more. Environment: VIDGEN_PLUGIN_PATH,\n"
 		"TEMP_DIR, AWS_*, OPENAI_API_KEY (see doc/pipeline.md).\n");
@@ -442,7 +443,7 @@ int main(int argc, char **argv)
 {
 	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 		{ "run", cmd_run }, { "check", cmd_check }, { "plugins", cmd_plugins },
-		{ "render", cmd_render }, { "serve", cmd_serve },
+		{ "render", cmd_render }, { "serve", cmd_serve }, { "hook", cmd_hook },
 	};
 
 	if (argc < 2) {
@@ -457,15 +458,9 @@ int main(int argc, char **argv)
 		print_version();
 		return EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(argv[1], cmds[i].name))
-			continue;
-		if (!cmds[i].fn) {
-			fprintf(stderr, "vidgen: \"%s\" is not built into this vidgen\n", argv[1]);
-			return EXIT_USAGE;
-		}
-		return cmds[i].fn(argc - 1, argv + 1);
-	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "vidgen: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

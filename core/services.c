@@ -4,6 +4,7 @@
  * the execution's state.
  */
 #include "services.h"
+#include "http.h"
 #include "job.h"
 #include "log.h"
 #include "proc.h"
@@ -169,38 +170,25 @@ static int cancelled_cb(void *ud)
 	return svc_cancelled(ud);
 }
 
-#pragma weak proc_run
 static int svc_spawn(const vg_stage *st, const vg_proc *proc, int *exit_code)
 {
 	vg_proc p = *proc;
 
-	if (!proc_run)
-		return VG_ENOTSUP;
 	if (!p.cwd)
 		p.cwd = st->dir;
 	return proc_run(&p, cancelled_cb, (void *)st, exit_code);
 }
 
-/* The HTTP client lands with the cloud plugins; until it is linked in,
- * svc->http answers VG_ENOTSUP. */
-int http_do(const vg_http_request *req, vg_http_response *resp, int (*cancelled)(void *),
-	    void *ud, char *err, size_t errlen) __attribute__((weak));
-void http_response_free(vg_http_response *resp) __attribute__((weak));
 
 static int svc_http(const vg_stage *st, const vg_http_request *req, vg_http_response *resp,
 		    char *err, size_t errlen)
 {
-	if (!http_do) {
-		util_errf(err, errlen, "this vidgen has no HTTP client");
-		return VG_ENOTSUP;
-	}
 	return http_do(req, resp, cancelled_cb, (void *)st, err, errlen);
 }
 
 static void svc_http_free(vg_http_response *resp)
 {
-	if (http_response_free)
-		http_response_free(resp);
+	http_response_free(resp);
 }
 
 static const char *svc_secret(const vg_stage *st, const char *name)
