@@ -27,7 +27,7 @@ for f in "$REPLAY" "$top_srcdir"/pipelines/*.cfg; do
 done
 N_CFGS=$(echo $CFGS | wc -w)
 
-plan $((51 + N_CFGS))
+plan $((54 + N_CFGS))
 
 # fails_with_line FILE LINE: stderr of the last command ($TMP/err) starts an
 # error line with "FILE:LINE: ".
@@ -113,6 +113,11 @@ rc=$?
 ok "[ $rc -eq 3 ] && has_line '$TMP/setting.cfg' 5 && grep -q 'valid: sleep_ms' '$TMP/err'" \
 	"a plugin's unknown setting: exit 3, its line, the valid ones" || diag "exit $rc: $(cat "$TMP/err")"
 
+"$VIDGEN" check >/dev/null 2>"$TMP/err"
+ok "[ $? -eq 2 ] && grep -q '^usage: vidgen check' '$TMP/err'" "vidgen check without a file exits 2 with the usage"
+"$VIDGEN" run -p "$TMP/no-such.cfg" -o "$JOBS" "$Q" >/dev/null 2>"$TMP/err"
+ok "[ $? -eq 3 ] && grep -q 'no-such.cfg' '$TMP/err'" "vidgen run with a missing pipeline file exits 3 naming it"
+
 # One bad file among good ones: the good one is still reported ok.
 "$VIDGEN" check "$REPLAY" "$TMP/cycle.cfg" >"$TMP/out" 2>"$TMP/err"
 rc=$?
@@ -137,6 +142,9 @@ if [ -f "$BAD_DIR/badabi.so" ]; then
 	"$VIDGEN" plugins --plugin-dir "$BAD_DIR" >"$TMP/out" 2>"$TMP/err"
 	ok "grep -q 'refused: .*badabi.so.*ABI 99.3.*1.0' '$TMP/out' && grep -q 'refused: .*nosym.so.*vidgen_plugin' '$TMP/out'" \
 		"plugins refused for their ABI or a missing symbol are listed with why"
+	"$VIDGEN" plugins --json --plugin-dir "$BAD_DIR" >"$TMP/bad.json" 2>/dev/null
+	ok "jq -e '(map(select(.name == \"badabi\"))[0].error | test(\"ABI 99\")) and (map(select(.name == \"file\"))[0].error == null)' '$TMP/bad.json'" \
+		"plugins --json gives a refused plugin's reason in \"error\""
 	cat >"$TMP/usebad.cfg" <<'EOF'
 stages = (
   { id = "a";
@@ -147,6 +155,7 @@ EOF
 	ok "[ $? -eq 3 ] && has_line '$TMP/usebad.cfg' 3 && grep -q 'ABI 99' '$TMP/err'" \
 		"a pipeline naming a refused plugin gets the reason at its line"
 else
+	skip "no tests/bad plugins built"
 	skip "no tests/bad plugins built"
 	skip "no tests/bad plugins built"
 fi
