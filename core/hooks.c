@@ -25,6 +25,12 @@
  * the budget and the sampled error line are precise, large enough to cost
  * little. */
 #define HOOK_PERIOD 1000
+/* A line hook gives the exact line a memory error happened on, but costs
+ * a call per line run: keep it for the first lines of a call (where short
+ * hooks spend all their time), then rely on sampling. */
+#define HOOK_LINE_EVENTS 10000
+#define HOOK_MASK_EXACT (LUA_MASKCOUNT | LUA_MASKCALL | LUA_MASKLINE)
+#define HOOK_MASK_SAMPLED (LUA_MASKCOUNT | LUA_MASKCALL)
 #define HOOK_MAX_SPEC 4096
 #define HOOK_MAX_FUNC 128
 #define HOOK_MAX_LOG_LINES 100
@@ -52,6 +58,7 @@ typedef struct sandbox {
 	long long executed;     /* instructions, in HOOK_PERIOD steps */
 	int budget_exceeded;    /* set: every further instruction raises */
 	int last_line;          /* last sampled line in the hook's file */
+	int line_events;        /* line hook calls since the last reset */
 	int func_line;          /* line where the hook function starts */
 	int passing_input;      /* building the text and job arguments */
 	char short_src[LUA_IDSIZE]; /* how Lua names the chunk in messages */
@@ -109,6 +116,14 @@ static void sandbox_hook(lua_State *L, lua_Debug *ar)
 	sandbox *sb = sandbox_of(L);
 	lua_Debug caller;
 
+	if (ar->event == LUA_HOOKLINE) {
+		/* Only the hook's own chunk is ever loaded: no file check. */
+		sb->last_line = ar->currentline;
+		if (++sb->line_events == HOOK_LINE_EVENTS)
+			lua_sethook(L, sandbox_hook, HOOK_MASK_SAMPLED,
+				    HOOK_PERIOD);
+		return;
+	}
 	if (ar->event == LUA_HOOKCALL || ar->event == LUA_HOOKTAILCALL) {
 		/* The call site is the line a C function's allocation
 		 * (string.rep, table.concat, ...) should be blamed on. */
@@ -428,6 +443,9 @@ static int sandbox_main(lua_State *L)
 	push_job(L, sb->job);
 	sb->passing_input = 0;
 	sb->last_line = 0;
+	sb->line_events = 0;
+	if (!sb->budget_exceeded)
+		lua_sethook(L, sandbox_hook, HOOK_MASK_EXACT, HOOK_PERIOD);
 	lua_call(L, 2, 1);
 	switch (lua_type(L, -1)) {
 	case LUA_TNIL:
@@ -545,7 +563,7 @@ static int sandbox_run(const hook *h, const char *text,
 		return VG_ENOMEM;
 	}
 	sb.L = L;
-	lua_sethook(L, sandbox_hook, LUA_MASKCOUNT | LUA_MASKCALL, HOOK_PERIOD);
+	lua_sethook(L, sandbox_hook, HOOK_MASK_EXACT, HOOK_PERIOD);
 	lua_pushcfunction(L, sandbox_msgh);
 	lua_pushcfunction(L, sandbox_main);
 	lua_pushlightuserdata(L, &sb);

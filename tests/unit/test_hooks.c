@@ -557,6 +557,18 @@ static void test_memory_bomb(void **state)
 		    "64 MiB exceeded", NULL);
 	hook_free(h);
 
+	/* Doubling a string in a short loop: the exact line, no call to
+	 * blame and too few instructions for a sample. */
+	h = compile_src("double.lua", "f", "function f(t)\n"
+			"  local s = t\n"
+			"  for i = 1, 40 do\n"
+			"    s = s .. s\n"
+			"  end\n"
+			"  return s\nend\n");
+	assert_non_null(h);
+	expect_fail(h, "x", "double.lua:4: memory cap of 64 MiB exceeded", NULL);
+	hook_free(h);
+
 	/* A table that grows in the VM, without calls, is caught too. */
 	h = compile_src("grow.lua", "f", "function f(t)\n"
 			"  local a = {}\n"
