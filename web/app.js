@@ -48,6 +48,7 @@
   let configLoaded = false;
   let watcher = null;   /* the job being shown: {id, state, es, timer, request} */
   let historyNext = null;
+  let historySeq = 0;
 
   /* ---- small helpers ---- */
 
@@ -551,8 +552,11 @@
   async function loadHistory(more) {
     let q = `?limit=${HISTORY_PAGE}`;
     if (more && historyNext) q += `&before=${encodeURIComponent(historyNext)}`;
+    /* Answers can cross: only the latest request may fill the list. */
+    const seq = ++historySeq;
     try {
       const r = await api(`/videos${q}`);
+      if (seq !== historySeq) return;
       if (!r.ok || !r.body) throw new Error(errorText(r.body, r.status));
       const list = Array.isArray(r.body) ? r.body : (r.body.videos || r.body.items || []);
       const next = Array.isArray(r.body) ? null : (r.body.next_cursor || r.body.next || null);
@@ -565,7 +569,10 @@
       show(el['history-empty'], el['history-list'].children.length === 0);
       setText(el['history-error'], '');
       markCurrentInHistory();
+      /* The list can lag the live stream: the shown job's own state wins. */
+      if (watcher && watcher.state.status) updateHistoryItem(watcher.id, watcher.state.status);
     } catch (e) {
+      if (seq !== historySeq) return;
       setText(el['history-error'], `Could not load past videos (${e.message}).`);
     }
   }

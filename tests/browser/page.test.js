@@ -443,6 +443,38 @@ test('a job the pipeline fails shows the real reason, and "Try again" resends it
   await page.waitForSelector('#job-failed', { state: 'visible', timeout: 30000 });
 });
 
+test('the history pages through older videos with the daemon\'s cursor, newest first', async () => {
+  const { page } = ctx;
+  const all = await (await fetch(`${BASE}/api/v1/videos?limit=100`)).json();
+  const ids = all.videos.map((v) => v.video_id);
+  assert(ids.length >= 3, `only ${ids.length} videos on the daemon`);
+  /* Pages of two, so a handful of jobs needs several pages. */
+  await page.route(/\/api\/v1\/videos\?/, (route) => {
+    const u = new URL(route.request().url());
+    u.searchParams.set('limit', '2');
+    return route.continue({ url: u.href });
+  });
+  try {
+    await page.click('#history-refresh');
+    await page.waitForFunction(() => document.querySelectorAll('#history-list button[data-id]').length === 2 &&
+      !document.getElementById('history-more').hidden, null, { timeout: 5000 });
+    for (let i = 0; i < 10 && await page.locator('#history-more').isVisible(); i++) {
+      const n = await page.locator('#history-list button[data-id]').count();
+      await page.click('#history-more');
+      await page.waitForFunction((k) => document.querySelectorAll('#history-list button[data-id]').length > k ||
+        document.getElementById('history-more').hidden, n, { timeout: 5000 });
+    }
+  } finally {
+    await page.unroute(/\/api\/v1\/videos\?/);
+  }
+  const shown = await page.$$eval('#history-list button[data-id]', (bs) => bs.map((b) => b.dataset.id));
+  assert(JSON.stringify(shown) === JSON.stringify(ids),
+    `history ${shown.length} items != daemon's ${ids.length}, or another order`);
+  const times = all.videos.map((v) => Date.parse(v.created_at));
+  for (let i = 1; i < times.length; i++) assert(times[i] <= times[i - 1], 'daemon list not newest first');
+  assert(await page.locator('#history-more').isHidden(), '"Show older videos" still offered at the end');
+});
+
 test('config and network failures are said in the page, and the form recovers', async () => {
   const p = await ctx.browser.newPage();
   p.on('pageerror', (e) => ctx.errors.push(`config page: ${e.message}`));
