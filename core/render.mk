@@ -10,11 +10,6 @@ tests_unit_test_proc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_proc_LDADD = libvgcore.la $(CMOCKA_LIBS)
 endif
 
-# cli.h and services.c reference cmd_render and proc_run weakly, and a weak
-# reference does not pull a member out of the libvgcore archive: ask for
-# them explicitly so `vidgen render` and svc->spawn are really linked in.
-vidgen_LDFLAGS = $(AM_LDFLAGS) -Wl,--undefined=cmd_render -Wl,--undefined=proc_run
-
 # End-to-end: the static check, the sandbox, `vidgen render`, the repair
 # loop through `vidgen run`, and the offline demo.
 TESTS += tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
