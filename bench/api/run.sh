@@ -65,6 +65,8 @@ start_daemon() {
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# Anonymous (private) resident memory: RSS less shared-library pages.
+anon_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
@@ -134,8 +136,8 @@ for r in $(seq "$ROUNDS"); do
 	[ "${n%% *}" -gt "${best_n%% *}" ] && best_n=$n
 	[ "${d%% *}" -gt "${best_d%% *}" ] && best_d=$d
 done
-d_rss=$(rss_kb "$SPID")
-n_rss=$(rss_kb "$NWORKER")
+d_rss=$(rss_kb "$SPID") d_anon=$(anon_kb "$SPID")
+n_rss=$(rss_kb "$NWORKER") n_anon=$(anon_kb "$NWORKER")
 read -r d_rps d_p50 d_p99 d_n d_bad d_err d_cpu <<<"$best_d"
 read -r n_rps n_p50 n_p99 n_n n_bad n_err n_cpu <<<"$best_n"
 kill "$SPID" "$NPID" 2>/dev/null || true
@@ -144,22 +146,22 @@ kill "$SPID" "$NPID" 2>/dev/null || true
 start_daemon "$tmp/create"
 c=$(bench create "http://127.0.0.1:$DPORT/api/v1/videos" "$DPID" "$here/create.lua")
 read -r c_rps c_p50 c_p99 c_n c_bad c_err c_cpu <<<"$c"
-c_rss=$(rss_kb "$DPID")
+c_rss=$(rss_kb "$DPID") c_anon=$(anon_kb "$DPID")
 kill -9 "$DPID"
 wait "$DPID" 2>/dev/null || true
 rows=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from jobs").fetchone()[0])' "$tmp/create/jobs.db")
 answered=$((c_n - c_bad))
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-row() { printf '%-36s %11s %8s %8s %13s %8s\n' "$@"; }
+row() { printf '%-36s %11s %8s %8s %11s %7s %9s\n' "$@"; }
 echo
-row "" "requests/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MB"
+row "" "requests/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MB" "anon MB"
 row "nginx (1 worker): static status JSON" "$n_rps" "$(ms "$n_p50")" "$(ms "$n_p99")" "$n_cpu" \
-	"$(mb "$n_rss")"
+	"$(mb "$n_rss")" "$(mb "$n_anon")"
 row "vidgen: GET status ($stored jobs)" "$d_rps" "$(ms "$d_p50")" "$(ms "$d_p99")" "$d_cpu" \
-	"$(mb "$d_rss")"
+	"$(mb "$d_rss")" "$(mb "$d_anon")"
 row "vidgen: POST /api/v1/videos" "$c_rps" "$(ms "$c_p50")" "$(ms "$c_p99")" "$c_cpu" \
-	"$(mb "$c_rss")"
+	"$(mb "$c_rss")" "$(mb "$c_anon")"
 echo
 awk -v d="$d_rps" -v n="$n_rps" -v dc="$d_cpu" -v nc="$n_cpu" 'BEGIN {
 	printf "status: daemon/nginx = %.0f%% of the rate; CPU per request %.2fx nginx\n",
