@@ -61,6 +61,21 @@ function recorderScript() {
   });
 }
 
+/* Runs axe-core (WCAG 2.1 A and AA rules) on the page as it is now and
+ * keeps the violations under a name, for the accessibility step. */
+async function axeCheck(page, name) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object')))
+    await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3)
+      .map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  ctx.axe.push({ name, found });
+}
+
 async function visibleText(page, sel) {
   const loc = page.locator(sel);
   if (!(await loc.isVisible())) return null;
@@ -136,6 +151,7 @@ test('a too-short question shows the rule and sends nothing', async () => {
   assert(ctx.posts.length === before, `${ctx.posts.length - before} POST(s) sent for a too-short question`);
   assert(await page.locator('#job').isHidden(), 'a job panel appeared');
   ctx.shots.push(await shot(page, 'form-invalid'));
+  await axeCheck(page, 'form with an error');
 });
 
 test('keyboard only: the submit button is reachable with a visible focus ring and sends', async () => {
@@ -194,6 +210,7 @@ test('while it is made: stage names change and the bar moves', async () => {
     if (!st.done && !st.failed && ((!tookProgressShot && st.bar > 0) ||
         (tookProgressShot === 1 && st.bar >= 45))) {
       const f = await shot(page, 'progress');
+      if (!tookProgressShot) await axeCheck(page, 'in progress');
       if (!tookProgressShot) ctx.shots.push(f);
       tookProgressShot = (tookProgressShot || 0) + 1;
     }
@@ -245,6 +262,7 @@ test('when done: the video element loads a playable video', async () => {
     v.currentTime = Math.min(3, v.duration / 2);
   }));
   ctx.shots.push(await shot(page, 'done'));
+  await axeCheck(page, 'done');
 });
 
 test('the finished job shows its explanation and a share link that opens it', async () => {
@@ -308,6 +326,7 @@ test('phone-sized screen: no sideways scrolling, controls fit', async () => {
     return { bg: card.backgroundColor, fg: text.color };
   });
   ctx.shots.push(await shot(page, 'narrow-dark'));
+  await axeCheck(page, 'phone, dark');
   await page.emulateMedia({ colorScheme: 'light' });
   const lum = (c) => {
     const v = c.match(/\d+(\.\d+)?/g).slice(0, 3).map((x) => Number(x) / 255)
@@ -425,6 +444,7 @@ test('a job the pipeline fails shows the real reason, and "Try again" resends it
   diag(`failure message: ${msg}`);
   assert(/recorded answer/i.test(msg), `the failure does not say why: ${msg}`);
   ctx.shots.push(await shot(page, 'failed-pipeline'));
+  await axeCheck(page, 'failed');
   assert(await page.locator('#job-progress').isHidden(), 'progress still shown for a failed job');
   assert(await page.locator('#job-done').isHidden(), 'player shown for a failed job');
   const first = page.locator('#history-list button[data-id]').first();
@@ -551,6 +571,14 @@ test('a daemon that wants an API key: the page asks for it, then sends it', asyn
   }
 });
 
+test('axe-core finds no WCAG 2.1 A/AA problem in any state it looked at', async () => {
+  const states = ctx.axe.map((a) => a.name);
+  diag(`axe looked at: ${states.join(', ')}`);
+  assert(states.length >= 4, `axe ran on only ${states.length} states`);
+  const bad = ctx.axe.filter((a) => a.found.length);
+  assert(bad.length === 0, bad.map((a) => `${a.name}: ${a.found.join('; ')}`).join(' | '));
+});
+
 test('no script errors on the page during the whole run', async () => {
   assert(ctx.errors.length === 0, `page errors: ${ctx.errors.join('; ')}`);
 });
@@ -582,6 +610,7 @@ async function main() {
     ctx.errors = [];
     ctx.posts = [];
     ctx.shots = [];
+    ctx.axe = [];
     page.on('pageerror', (e) => ctx.errors.push(e.message));
     /* Failed loads are the network's (the test breaks some on purpose), not the script's. */
     page.on('console', (m) => {

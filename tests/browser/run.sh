@@ -53,7 +53,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# playwright-core from the lock file. A read-only source tree (make distcheck)
+# playwright-core and axe-core from the lock file. A read-only source tree (make distcheck)
 # gets its node_modules in the temporary folder instead.
 nodedir=$here
 if [ ! -w "$here" ]; then
@@ -61,9 +61,14 @@ if [ ! -w "$here" ]; then
 	mkdir -p "$nodedir"
 	cp "$here/package.json" "$here/package-lock.json" "$nodedir/"
 fi
-want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$here/package.json" | head -n 1)
-have=$(sed -n 's/^  "version": "\(.*\)".*/\1/p' "$nodedir/node_modules/playwright-core/package.json" 2>/dev/null)
-if [ "$have" != "$want" ]; then
+# Installed already when every dependency is there at its pinned version.
+installed() {
+	node -e 'const d = process.argv[1], p = require(d + "/package.json");
+		for (const [n, v] of Object.entries(p.dependencies || {}))
+			if (require(d + "/node_modules/" + n + "/package.json").version !== v) process.exit(1);' \
+		"$nodedir" 2>/dev/null
+}
+if ! installed; then
 	(cd "$nodedir" && npm ci --no-audit --no-fund --loglevel=error) >"$out/npm.log" 2>&1 ||
 		bail "npm ci failed in $nodedir" "$out/npm.log"
 fi
