@@ -31,6 +31,7 @@
   const EVENT_NAMES = ['status', 'progress', 'update', 'video', 'done', 'end',
     'completed', 'failed'];
 
+  const BASE_TITLE = document.title;
   const $ = (id) => document.getElementById(id);
   const el = {};
   [
@@ -392,6 +393,9 @@
     showText(el['refined-box'], el['refined-text'], st.refined_explanation);
 
     updateHistoryItem(w.id, st.status);
+    /* A background tab shows how far the job is. */
+    document.title = TERMINAL.has(st.status) ? `${words} — ${BASE_TITLE}`
+      : `${Math.round(w.progress)}% ${words} — ${BASE_TITLE}`;
 
     if (st.status === 'completed') showDone(w);
     else if (st.status === 'failed' || st.status === 'cancelled') showFailed(w);
@@ -483,6 +487,7 @@
     stopWatching();
     watcher = null;
     show(el.job, false);
+    document.title = BASE_TITLE;
     history.replaceState(null, '', window.location.pathname + window.location.search);
     markCurrentInHistory();
     el.prompt.focus();

@@ -232,6 +232,8 @@ test('while it is made: stage names change and the bar moves', async () => {
   const between = bars.filter((b) => b > 0 && b < 100);
   assert(between.length >= 2, `bar did not move through intermediate values: ${bars.join(',')}`);
   assert(bars[bars.length - 1] === 100, 'bar did not reach 100');
+  const title = await page.title();
+  assert(/^Done — /.test(title), `tab title when done: ${title}`);
   assert(tookProgressShot, 'no in-progress state seen long enough for a screenshot');
 });
 
