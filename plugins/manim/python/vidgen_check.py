@@ -27,9 +27,6 @@ REFUSED_NAMES = {
     "globals": "reaches the module namespace",
     "locals": "reaches local namespaces",
     "vars": "reaches namespaces",
-    "getattr": "reads attributes by computed name",
-    "setattr": "writes attributes by computed name",
-    "delattr": "deletes attributes by computed name",
     "input": "waits for a terminal",
     "breakpoint": "starts a debugger",
     "exit": "ends the renderer",
@@ -56,6 +53,9 @@ REFUSED_NAMES = {
     "multiprocessing": "starts processes",
 }
 ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__"}
+# Allowed only as a direct call with a constant, non-dunder attribute name:
+# getattr(mob, "color") is harmless, getattr(x, name) can reach anything.
+ATTR_FUNCS = {"getattr", "setattr", "delattr"}
 SCENE_BASES = {
     "Scene", "MovingCameraScene", "ThreeDScene", "ZoomedScene",
     "VectorScene", "LinearTransformationScene", "SpecialThreeDScene",
@@ -74,6 +74,7 @@ def _base_name(node):
 class Checker(ast.NodeVisitor):
     def __init__(self):
         self.problems = []
+        self._attr_ok = set()
 
     def refuse(self, node, msg):
         self.problems.append((getattr(node, "lineno", 0), msg))
@@ -98,8 +99,20 @@ class Checker(ast.NodeVisitor):
                             % (alias.name, REFUSED_NAMES[alias.name]))
         self.generic_visit(node)
 
+    def visit_Call(self, node):
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in ATTR_FUNCS:
+            name = node.args[1] if len(node.args) >= 2 else None
+            if isinstance(name, ast.Constant) and isinstance(name.value, str) \
+                    and not (name.value.startswith("__") and name.value.endswith("__")):
+                self._attr_ok.add(id(f))
+        self.generic_visit(node)
+
     def visit_Name(self, node):
-        if node.id in REFUSED_NAMES:
+        if node.id in ATTR_FUNCS and id(node) not in self._attr_ok:
+            self.refuse(node, "'%s' is allowed only with a constant attribute "
+                        "name that is not a dunder" % node.id)
+        elif node.id in REFUSED_NAMES:
             self.refuse(node, "'%s' is not allowed: it %s"
                         % (node.id, REFUSED_NAMES[node.id]))
 
