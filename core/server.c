@@ -1695,7 +1695,7 @@ void server_opts_default(server_opts *o)
 	o->retention_days = 7;
 	o->http_threads = 2;
 	o->body_limit = 64 * 1024;
-	o->cache_entries = 1024;
+	o->cache_entries = 256;
 	o->shutdown_grace_ms = 10000;
 }
 

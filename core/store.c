@@ -465,7 +465,7 @@ int store_open(const char *path, job_store **out, char *err, size_t errlen)
 	for (i = 0; i < STORE_READERS; i++)
 		pthread_mutex_init(&s->readers[i].lock, NULL);
 
-	if (db_open(path, &s->wdb, 512, err, errlen) || writer_prepare(s, err, errlen) ||
+	if (db_open(path, &s->wdb, 256, err, errlen) || writer_prepare(s, err, errlen) ||
 	    sqlite3_exec(s->wdb, "PRAGMA journal_size_limit=33554432", NULL, NULL,
 			 NULL) != SQLITE_OK)
 		goto fail;
