@@ -162,6 +162,9 @@ static int get_str(load_ctx *c, const config_setting_t *grp, const char *key, ch
 static int get_num(load_ctx *c, const config_setting_t *grp, const char *key, double lo,
 		   double hi, double *out, int *present)
 {
+	/* Keys that count things take whole numbers only. */
+	static const char *const whole[] = { "progress", "retries", "max",
+					     "hook_instructions", "hook_memory_mb", NULL };
 	const config_setting_t *s = config_setting_get_member(grp, key);
 	double v;
 
@@ -171,7 +174,12 @@ static int get_num(load_ctx *c, const config_setting_t *grp, const char *key, do
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT: v = config_setting_get_int(s); break;
 	case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
-	case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
+	case CONFIG_TYPE_FLOAT:
+		for (const char *const *w = whole; *w; w++)
+			if (!strcmp(*w, key))
+				return fail_at(c, s, "\"%s\" must be a whole number", key);
+		v = config_setting_get_float(s);
+		break;
 	default: return fail_at(c, s, "\"%s\" must be a number", key);
 	}
 	if (v < lo || v > hi)
@@ -481,24 +489,36 @@ void config_print_settings(const vg_plugin *pl, FILE *out)
 
 /* ---- stages, models, voices -------------------------------------------- */
 
-/* Hooks compile when the pipeline loads, so `vidgen check` reports them. */
-static int compile_hook(load_ctx *c, const pipeline *p, const stage_def *st,
-			const config_setting_t *g, const char *key, const char *spec, void **out)
+/* Hooks compile when the pipeline loads, so `vidgen check` reports them.
+ * grp holds the optional hook_instructions / hook_memory_mb limits. */
+static int compile_hook(load_ctx *c, const pipeline *p, const char *what,
+			const config_setting_t *grp, const char *key, const char *spec, void **out)
 {
 	char e[1024];
+	double instr = 0, mb = 0;
+	int present;
 
 	if (!spec)
 		return 0;
+	if (get_num(c, grp, "hook_instructions", HOOK_MIN_INSTRUCTIONS, HOOK_MAX_INSTRUCTIONS,
+		    &instr, &present) < 0 ||
+	    get_num(c, grp, "hook_memory_mb", 1, 1024, &mb, &present) < 0)
+		return -1;
 	*out = hook_compile(spec, p->dir, e, sizeof(e));
 	if (!*out)
-		return fail_at(c, config_setting_get_member(g, key), "stage \"%s\": %s hook: %s",
-			       st->id, key, e);
+		return fail_at(c, config_setting_get_member(grp, key), "%s: %s hook: %s", what,
+			       key, e);
+	if ((instr || mb) && hook_set_limits(*out, (long long)instr, (size_t)mb << 20, e,
+					     sizeof(e)) != 0)
+		return fail_at(c, config_setting_get_member(grp, key), "%s: %s hook: %s", what,
+			       key, e);
 	return 0;
 }
 
 static const char *const stage_keys[] = {
 	"id", "plugin", "inputs", "status", "progress", "result", "model", "timeout",
-	"retries", "on_error", "settings", "before", "after", NULL
+	"retries", "on_error", "settings", "before", "after", "hook_instructions",
+	"hook_memory_mb", NULL
 };
 
 static int parse_stage(load_ctx *c, pipeline *p, const config_setting_t *g,
@@ -556,6 +576,9 @@ static int parse_stage(load_ctx *c, pipeline *p, const config_setting_t *g,
 		st->progress = (int)num;
 	if (get_num(c, g, "timeout", 0, 86400, &num, &present) < 0)
 		return -1;
+	if (present && num > 0 && num < 0.001)
+		return fail_at(c, config_setting_get_member(g, "timeout"), "stage \"%s\": timeout "
+			       "%g s is under a millisecond (0 means none)", st->id, num);
 	st->timeout_ms = present ? (long)(num * 1000) : 0;
 	if (get_num(c, g, "retries", 0, 10, &num, &present) < 0)
 		return -1;
@@ -575,9 +598,14 @@ static int parse_stage(load_ctx *c, pipeline *p, const config_setting_t *g,
 			return -1;
 		st->max_repairs = present ? (int)num : 2;
 	}
-	if (compile_hook(c, p, st, g, "before", st->hook_before, &st->hook_before_ref) < 0 ||
-	    compile_hook(c, p, st, g, "after", st->hook_after, &st->hook_after_ref) < 0)
-		return -1;
+	{
+		char what[96];
+		snprintf(what, sizeof(what), "stage \"%s\"", st->id);
+		if (compile_hook(c, p, what, g, "before", st->hook_before,
+				 &st->hook_before_ref) < 0 ||
+		    compile_hook(c, p, what, g, "after", st->hook_after, &st->hook_after_ref) < 0)
+			return -1;
+	}
 	return apply_settings(c, p, st, config_setting_get_member(g, "settings"), g);
 }
 
@@ -720,7 +748,7 @@ static int link_stages(load_ctx *c, pipeline *p, const config_setting_t *list)
 
 static const char *const top_keys[] = {
 	"name", "description", "voices", "default_voice", "models", "default_model",
-	"stages", NULL
+	"question_hook", "hook_instructions", "hook_memory_mb", "stages", NULL
 };
 
 static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_registry *reg)
@@ -733,6 +761,10 @@ static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_regis
 	    get_str(c, root, "description", &p->description) < 0 ||
 	    get_str(c, root, "default_voice", &p->default_voice) < 0 ||
 	    get_str(c, root, "default_model", &p->default_model) < 0)
+		return -1;
+	if (get_str(c, root, "question_hook", &p->question_hook) < 0 ||
+	    compile_hook(c, p, "question_hook", root, "question_hook", p->question_hook,
+			 &p->question_hook_ref) < 0)
 		return -1;
 	m = config_setting_get_member(root, "voices");
 	if (m) {
@@ -751,6 +783,10 @@ static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_regis
 	if (p->default_model && !pipeline_model(p, p->default_model))
 		return fail_at(c, config_setting_get_member(root, "default_model"),
 			       "default_model \"%s\" is not in \"models\"", p->default_model);
+	if (p->default_model && !pipeline_model(p, p->default_model)->selectable)
+		return fail_at(c, config_setting_get_member(root, "default_model"),
+			       "default_model \"%s\" has selectable = false: users could not "
+			       "run it", p->default_model);
 	list = config_setting_get_member(root, "stages");
 	if (!list)
 		return fail_at(c, root, "no \"stages\" list");
@@ -857,6 +893,9 @@ void pipeline_free(pipeline *p)
 	free(p->voices);
 	free(p->default_voice);
 	free(p->default_model);
+	free(p->question_hook);
+	if (p->question_hook_ref)
+		hook_free(p->question_hook_ref);
 	free(p->name);
 	free(p->description);
 	free(p->path);

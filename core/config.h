@@ -60,7 +60,9 @@ typedef struct pipeline {
 	stage_def *stages;
 	size_t n_stages;
 	size_t *order;           /* a topological order of stage indexes */
-	void *lua;               /* hook runtime, owned (Lua issue) */
+	char *question_hook;     /* "file.lua:function" run on the question once
+				  * per job before any stage, or NULL */
+	void *question_hook_ref; /* compiled hook, owned */
 } pipeline;
 
 /* Loads and validates path. On failure returns NULL and writes

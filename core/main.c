@@ -21,11 +21,12 @@
 /* The job a SIGINT cancels (the only global of the CLI). */
 static job *volatile interrupted_job;
 
+/* The first Ctrl-C cancels the job cleanly; a second one kills vidgen. */
 static void on_sigint(int sig)
 {
-	(void)sig;
 	if (interrupted_job)
 		job_cancel(interrupted_job);
+	signal(sig, SIG_DFL);
 }
 
 char *cli_default_pipeline(const char *name)

@@ -61,6 +61,7 @@ struct runner {
 	int n_running;
 	char *fail_msg;
 	int fail_rc;
+	char *question;          /* the question_hook's rewrite, or NULL */
 };
 
 static const stage_def *def_of(const exec *e)
@@ -153,8 +154,8 @@ static int prepare_inputs(exec *e, char *err, size_t errlen)
 		if (in == SIZE_MAX) {
 			a->from = "question";
 			a->kind = "text";
-			a->data = j->question;
-			a->len = strlen(j->question);
+			a->data = e->r->info.question;
+			a->len = strlen(e->r->info.question);
 			continue;
 		}
 		a->from = e->r->p->stages[in].id;
@@ -363,6 +364,8 @@ static int launch(runner *r, exec *e)
 		char *words = status_words(sd->status);
 		job_set_locked(r->j, sd->status, -1, words);
 		free(words);
+	} else if (!strcmp(r->j->status, "queued")) {
+		job_set_locked(r->j, "running", -1, "Running");
 	}
 	notify_locked(r);
 	pthread_mutex_unlock(&r->j->lock);
@@ -525,7 +528,7 @@ static void finish(runner *r, exec *e)
 		rc = VG_ETIMEDOUT;
 		free(e->run.error);
 		e->run.error = NULL;
-		snprintf(err, sizeof(err), "timed out after %ld s", sd->timeout_ms / 1000);
+		snprintf(err, sizeof(err), "timed out after %g s", sd->timeout_ms / 1000.0);
 		e->run.error = xstrdup(err);
 	}
 	log_msg(VG_LOG_WARN, "[%.8s %s] failed: %s", r->j->id, sd->id, stage_run_error(&e->run, rc));
@@ -643,6 +646,16 @@ static void runner_init(runner *r, const pipeline *p, job *j, const runner_event
 		r->ex[i].dir = util_path_join(j->dir, rel);
 		r->ex[i].state = j->stages[i].done ? S_DONE : S_WAIT;
 	}
+	/* A stage that must run again (its output was lost or removed) makes
+	 * every stage after it stale too: they run again from the new output. */
+	for (size_t k = 0; k < p->n_stages; k++) {
+		size_t i = p->order[k];
+		if (r->ex[i].state == S_DONE)
+			continue;
+		for (size_t d = 0; d < p->n_stages; d++)
+			if (r->ex[d].state == S_DONE && depends_on(p, d, i))
+				r->ex[d].state = S_WAIT;
+	}
 }
 
 static void runner_destroy(runner *r)
@@ -657,6 +670,7 @@ static void runner_destroy(runner *r)
 	}
 	free(r->ex);
 	free(r->fail_msg);
+	free(r->question);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 }
@@ -680,6 +694,35 @@ static int preflight(const pipeline *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* Runs the pipeline's question_hook once: every stage (inputs and the
+ * {{question}} of prompts) then sees the rewrite, while the job keeps the
+ * question as the user typed it. */
+static int rewrite_question(runner *r, char *err, size_t errlen)
+{
+	hook_job_view view = { 0 };
+	char herr[1024];
+	char *out = NULL;
+
+	if (!r->p->question_hook_ref)
+		return 0;
+	view.job_id = r->j->id;
+	view.question = r->j->question;
+	view.model = r->j->model;
+	view.voice = r->j->voice;
+	view.stage = "question";
+	if (hook_call(r->p->question_hook_ref, r->j->question, &view, &out, herr,
+		      sizeof(herr)) != 0) {
+		util_errf(err, errlen, "question hook %s: %s", hook_spec(r->p->question_hook_ref),
+			  herr);
+		return -1;
+	}
+	if (out) {
+		r->question = out;
+		r->info.question = out;
+	}
+	return 0;
+}
+
 int runner_run(const pipeline *p, job *j, const runner_events *ev)
 {
 	char perr[512];
@@ -698,6 +741,8 @@ int runner_run(const pipeline *p, job *j, const runner_events *ev)
 	}
 	runner_init(&r, p, j, ev);
 	if (preflight(p, perr, sizeof(perr)) < 0)
+		fail_job(&r, VG_EINVAL, "%s", perr);
+	else if (rewrite_question(&r, perr, sizeof(perr)) < 0)
 		fail_job(&r, VG_EINVAL, "%s", perr);
 	pthread_mutex_lock(&r.mu);
 	for (;;) {

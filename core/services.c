@@ -253,7 +253,9 @@ static void expand_token(const vg_stage *st, const char *tok, size_t n, strbuf *
 
 #define IS(lit) (n == sizeof(lit) - 1 && !strncmp(tok, lit, n))
 	if (IS("question")) {
-		sb_puts(out, st->job->question);
+		/* The stage's question input, after its before hook, if it has one. */
+		a = input_by(st, "question", NULL);
+		sb_puts(out, a && a->data ? a->data : st->job->question);
 	} else if (IS("model")) {
 		sb_puts(out, st->model ? st->model : "");
 	} else if (IS("voice")) {

@@ -77,3 +77,6 @@ endif
 
 TESTS += tests/e2e/engine.sh
 EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines
+
+TESTS += tests/e2e/question_hook.sh
+EXTRA_DIST += tests/e2e/question_hook.sh tests/e2e/qhook

@@ -144,6 +144,33 @@ static void test_unknown_plugin(void **state)
 		 ");\n", 3, "stage \"a\"", "unknown plugin \"nosuchplugin\"", "searched");
 }
 
+static void test_whole_numbers(void **state)
+{
+	(void)state;
+	FAILS_AT("stages = (\n"
+		 "  { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		 "    retries = 1.7; }\n"
+		 ");\n", 3, "\"retries\"", "whole number");
+	FAILS_AT("stages = (\n"
+		 "  { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		 "    progress = 20.9; }\n"
+		 ");\n", 3, "\"progress\"", "whole number");
+	FAILS_AT("stages = (\n"
+		 "  { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		 "    timeout = 0.0004; }\n"
+		 ");\n", 3, "stage \"a\"", "under a millisecond");
+}
+
+static void test_default_model_not_selectable(void **state)
+{
+	(void)state;
+	FAILS_AT("models = ( { name = \"m1\"; id = \"p1\"; selectable = false; },\n"
+		 "           { name = \"m2\"; id = \"p2\"; } );\n"
+		 "default_model = \"m1\";\n"
+		 "stages = ( { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"]; } );\n",
+		 3, "default_model \"m1\"", "selectable = false");
+}
+
 static void test_unknown_input(void **state)
 {
 	(void)state;
@@ -611,6 +638,8 @@ int main(void)
 		cmocka_unit_test(test_setting_unset_var),
 		cmocka_unit_test(test_plugin_init_error),
 		cmocka_unit_test(test_repair_not_ancestor),
+		cmocka_unit_test(test_whole_numbers),
+		cmocka_unit_test(test_default_model_not_selectable),
 		cmocka_unit_test(test_model_not_listed),
 		cmocka_unit_test(test_voice_not_listed),
 		cmocka_unit_test(test_valid_full),

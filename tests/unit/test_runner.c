@@ -676,6 +676,36 @@ static void test_resume_runs_only_missing(void **state)
 	assert_string_equal(f->j->status, "completed");
 }
 
+static void test_resume_reruns_downstream(void **state)
+{
+	fixture *f = *state;
+	char err[512] = "", *dir, *out;
+	timeline t;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"]; },\n"
+		   " { id = \"b\"; plugin = \"testplug\"; inputs = [\"a\"]; },\n"
+		   " { id = \"c\"; plugin = \"testplug\"; inputs = [\"b\"]; }\n"
+		   ");\n");
+	assert_int_equal(run(f), VG_OK);
+	/* b's output is removed (a user regenerating it): c was made from the
+	 * old b, so it must run again too; a must not. */
+	out = util_path_join(f->j->dir, "stages/b/out.txt");
+	assert_int_equal(unlink(out), 0);
+	free(out);
+	dir = xstrdup(f->j->dir);
+	job_free(f->j);
+	f->j = job_open(dir, err, sizeof(err));
+	free(dir);
+	if (!f->j)
+		fail_msg("job_open: %s", err);
+	assert_int_equal(run(f), VG_OK);
+	read_timeline(f->j, &t);
+	assert_int_equal(runs_of(&t, "a"), 1);
+	assert_int_equal(runs_of(&t, "b"), 2);
+	assert_int_equal(runs_of(&t, "c"), 2);
+}
+
 static void test_resume_after_failure(void **state)
 {
 	fixture *f = *state;
@@ -835,6 +865,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_progress_monotonic_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_runs_only_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_reruns_downstream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_paths_recorded_under_job, setup,
 						teardown),
 	};
