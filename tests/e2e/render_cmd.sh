@@ -5,7 +5,7 @@
 
 VIDGEN=${VIDGEN:-./vidgen}
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
-N=16
+N=18
 plan $N
 if [ ! -x "$VENV/bin/python" ] || ! command -v ffprobe >/dev/null; then
 	for i in $(seq 1 $N); do skip "no Manim venv at $VENV or no ffprobe"; done
@@ -116,4 +116,24 @@ ok "[ $? -ne 0 ] && grep -q '480p15|720p30|1080p60' '$TMP/q.err'" "an unknown pr
 VIDGEN_MANIM_VENV=/nonexistent "$VIDGEN" render "$TMP/plain.py" >/dev/null 2>"$TMP/venv.err"
 ok "[ $? -ne 0 ] && grep -q 'no Manim venv at /nonexistent' '$TMP/venv.err'" "a missing venv is named"
 ok "[ -z \"\$(ls '$TMP/jobs')\" ]" "no work directory is left behind"
+# 17-18: the helper without vidgen (plain manim, no VIDGEN_NARRATION):
+# no segments, every segment 1 s long, so a script can be tried alone.
+cat >"$TMP/alone.py" <<'PY'
+from manim import *
+from vidgen_narration import narration, segments
+
+
+class Alone(Scene):
+    def construct(self):
+        assert segments() == []
+        with narration(self, 3) as seg:
+            assert seg.duration == 1.0 and seg.text == "" and seg.remaining >= 0.1
+            self.play(Create(Dot()), run_time=0.25)
+PY
+(cd "$TMP" && PYTHONPATH="${top_srcdir:-.}/plugins/manim/python" "$VENV/bin/manim" render -ql \
+	--disable_caching --media_dir "$TMP/alone" -o alone.mp4 alone.py Alone >"$TMP/alone.log" 2>&1)
+ok $? "the helper works in a script rendered by plain manim" || diag "$(tail -5 "$TMP/alone.log")"
+f=$(find "$TMP/alone" -name alone.mp4 | head -1)
+d=$(probe "$f" stream=duration | sed -n 1p)
+ok "ge '$d' 1.0 && within '$d' 1.0 10" "standalone, a segment lasts 1 s ($d s)"
 exit 0
