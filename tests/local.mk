@@ -80,3 +80,4 @@ EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines
 
 TESTS += tests/e2e/question_hook.sh
 EXTRA_DIST += tests/e2e/question_hook.sh tests/e2e/qhook
+include tests/browser/local.mk
