@@ -104,9 +104,13 @@ static void proc_child(const vg_proc *p, const char *exe, int errfd)
 		proc_child_fail(errfd);
 	if (p->cwd && chdir(p->cwd) < 0)
 		proc_child_fail(errfd);
+	/* One file for both streams shares one descriptor (and offset), or
+	 * the two writers would overwrite each other. */
+	int same = p->stdout_path && p->stderr_path &&
+		   strcmp(p->stdout_path, p->stderr_path) == 0;
 	if (proc_redirect(0, p->stdin_path, 0) < 0 ||
 	    proc_redirect(1, p->stdout_path, 1) < 0 ||
-	    proc_redirect(2, p->stderr_path, 1) < 0)
+	    (same ? dup2(1, 2) : proc_redirect(2, p->stderr_path, 1)) < 0)
 		proc_child_fail(errfd);
 	if (proc_set_limit(RLIMIT_CPU, p->cpu_seconds, 1) < 0 ||
 	    proc_set_limit(RLIMIT_AS, p->memory_mb, 1024L * 1024L) < 0 ||

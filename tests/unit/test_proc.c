@@ -101,6 +101,19 @@ static void test_redirection_and_cwd(void **state)
 	free(errp);
 }
 
+static void test_shared_log(void **state)
+{
+	char *log = tmp_path("both.log");
+	vg_proc p = { .stdout_path = log, .stderr_path = log };
+	int code = -1;
+	assert_int_equal(run_sh("echo one; echo two >&2; echo three", &p, &code), VG_OK);
+	char *s = slurp(log);
+	assert_non_null(s);
+	assert_string_equal(s, "one\ntwo\nthree\n");
+	free(s);
+	free(log);
+}
+
 static void test_clean_environment(void **state)
 {
 	setenv("VIDGEN_TEST_SECRET", "hunter2", 1);
@@ -276,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_exit_codes),
 		cmocka_unit_test(test_bad_program),
 		cmocka_unit_test(test_redirection_and_cwd),
+		cmocka_unit_test(test_shared_log),
 		cmocka_unit_test(test_clean_environment),
 		cmocka_unit_test(test_timeout_kills_group),
 		cmocka_unit_test(test_exit_kills_stragglers),
