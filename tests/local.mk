@@ -81,3 +81,5 @@ EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines
 TESTS += tests/e2e/question_hook.sh
 EXTRA_DIST += tests/e2e/question_hook.sh tests/e2e/qhook
 include tests/browser/local.mk
+TESTS += tests/e2e/external_plugin.sh
+EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external

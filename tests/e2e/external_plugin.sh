@@ -1,0 +1,36 @@
+#!/bin/sh
+# A plugin an outside author writes (the doc/plugins.md example), compiled
+# with only include/vidgen/plugin.h and dropped into a folder: vidgen loads
+# it without a rebuild. Also: the same source built for another ABI major is
+# refused with the file and both versions named.
+. "$(dirname "$0")/lib.sh"
+src=$top_srcdir/tests/e2e/external
+plan 6
+CC=${CC:-cc}
+mkdir -p "$TMP/plugins" "$TMP/old"
+$CC -std=c11 -fPIC -shared -fvisibility=hidden -I"$top_srcdir/include" \
+	-o "$TMP/plugins/shout.so" "$src/shout.c" 2>"$TMP/cc.err"
+ok $? "the example plugin compiles against plugin.h alone" || diag "$(cat "$TMP/cc.err")"
+"$VIDGEN" plugins --plugin-dir "$TMP/plugins" >"$TMP/list" 2>&1
+ok "grep -q '^shout  *model' $TMP/list" "vidgen plugins --plugin-dir lists it"
+"$VIDGEN" plugins --plugin-dir "$TMP/plugins" shout >"$TMP/doc" 2>&1
+ok "grep -q 'suffix' $TMP/doc" "its settings table is documented"
+out=$("$VIDGEN" run --json --plugin-dir "$TMP/plugins" -p "$src/shout.cfg" -o "$TMP/jobs" \
+	"Shout this question back" 2>"$TMP/err")
+ok $? "a pipeline runs it" || diag "$(cat "$TMP/err")"
+echo "$out" >"$TMP/out.json"
+ok "grep -q '\"initial_explanation\": \"Shout this question back\"' $TMP/out.json" \
+	"its output reaches the response"
+$CC -std=c11 -fPIC -shared -fvisibility=hidden -I"$top_srcdir/include" \
+	-o "$TMP/old/shout.so" -x c - <<EOC 2>>"$TMP/cc.err"
+#include <vidgen/plugin.h>
+static int run(void *i, vg_stage *st) { (void)i; (void)st; return VG_OK; }
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	.abi_major = 2, .abi_minor = 0, .struct_size = sizeof(vg_plugin),
+	.name = "shout", .run = run,
+};
+EOC
+"$VIDGEN" plugins --plugin-dir "$TMP/old" >"$TMP/list2" 2>&1
+ok "grep -q 'old/shout.so: refused: built for plugin ABI 2.0, this vidgen speaks 1.0' $TMP/list2" \
+	"a plugin built for ABI 2 is refused, naming the file and both versions" || diag "$(cat "$TMP/list2")"
+exit 0
