@@ -967,7 +967,6 @@ static int manim_run(void *instance, vg_stage *st)
 	if ((rc = run_probe(x, &pi, err, sizeof err)) != VG_OK ||
 	    (rc = run_mux(x, &pi, err, sizeof err)) != VG_OK)
 		goto out;
-	discard_scratch(x);
 	char video[PATH_MAX + 16];
 	struct stat sb;
 	snprintf(video, sizeof video, "%s/video.mp4", x->work);
@@ -978,6 +977,8 @@ static int manim_run(void *instance, vg_stage *st)
 	}
 	rc = st->svc->output_file(st, "video", video);
 out:
+	if (x && *x->work)
+		discard_scratch(x); /* also after a failure: logs stay, media goes */
 	if (rc != VG_OK && rc != VG_ECANCELED && *err)
 		st->svc->fail(st, "%s", err);
 	free(x);
