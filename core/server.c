@@ -545,9 +545,12 @@ static void job_execute(server *s, store_job *r, entry *e)
 	}
 	job_seed(j, r);
 
+	/* server_stop cancels what it finds running under cache_lock after
+	 * setting `stopping`: checking the flag here under the same lock means
+	 * no job starts unseen by it. */
 	pthread_mutex_lock(&s->cache_lock);
 	e->running = j;
-	if (e->cancel_requested)
+	if (e->cancel_requested || atomic_load(&s->stopping))
 		job_cancel(j);
 	pthread_mutex_unlock(&s->cache_lock);
 
