@@ -6,11 +6,14 @@ libvgcore_la_SOURCES += core/store.c core/store.h core/server.c core/server.h
 vidgen_SOURCES += core/cmd_serve.c
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_store
-TESTS += tests/unit/test_store
+check_PROGRAMS += tests/unit/test_store tests/unit/test_server
+TESTS += tests/unit/test_store tests/unit/test_server
 tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
+tests_unit_test_server_SOURCES = tests/unit/test_server.c
+tests_unit_test_server_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
+tests_unit_test_server_LDADD = libvgcore.la $(CMOCKA_LIBS)
 endif
 
 

@@ -157,7 +157,7 @@ static void blob_unref(void *p)
 
 /* Appends s as a JSON string literal (or null). s is valid UTF-8: it was
  * checked at the edge or written by the core. */
-static void json_put_str(strbuf *sb, const char *s)
+void server_json_put_str(strbuf *sb, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	if (!s) {
@@ -192,23 +192,23 @@ static void json_put_str(strbuf *sb, const char *s)
 static void response_put(strbuf *sb, const store_job *r)
 {
 	sb_puts(sb, "{\"video_id\":");
-	json_put_str(sb, r->id);
+	server_json_put_str(sb, r->id);
 	sb_puts(sb, ",\"status\":");
-	json_put_str(sb, r->status);
+	server_json_put_str(sb, r->status);
 	sb_puts(sb, ",\"message\":");
-	json_put_str(sb, r->message);
+	server_json_put_str(sb, r->message);
 	sb_puts(sb, ",\"video_url\":");
-	json_put_str(sb, r->video_url);
+	server_json_put_str(sb, r->video_url);
 	sb_puts(sb, ",\"s3_url\":");
-	json_put_str(sb, r->s3_url);
+	server_json_put_str(sb, r->s3_url);
 	sb_puts(sb, ",\"created_at\":");
-	json_put_str(sb, r->created_at);
+	server_json_put_str(sb, r->created_at);
 	sb_printf(sb, ",\"progress\":%d,\"original_question\":", r->progress);
-	json_put_str(sb, r->question);
+	server_json_put_str(sb, r->question);
 	sb_puts(sb, ",\"initial_explanation\":");
-	json_put_str(sb, r->initial_explanation);
+	server_json_put_str(sb, r->initial_explanation);
 	sb_puts(sb, ",\"refined_explanation\":");
-	json_put_str(sb, r->refined_explanation);
+	server_json_put_str(sb, r->refined_explanation);
 	sb_puts(sb, "}");
 }
 
@@ -705,16 +705,16 @@ static enum MHD_Result respond_error(server *s, struct MHD_Connection *c, unsign
 {
 	strbuf sb = { 0 };
 	sb_puts(&sb, "{\"detail\":");
-	json_put_str(&sb, detail);
+	server_json_put_str(&sb, detail);
 	sb_puts(&sb, ",\"error\":");
-	json_put_str(&sb, error);
+	server_json_put_str(&sb, error);
 	if (field) {
 		sb_puts(&sb, ",\"field\":");
-		json_put_str(&sb, field);
+		server_json_put_str(&sb, field);
 	}
 	if (rule) {
 		sb_puts(&sb, ",\"rule\":");
-		json_put_str(&sb, rule);
+		server_json_put_str(&sb, rule);
 	}
 	sb_puts(&sb, "}");
 	enum MHD_Result ret = respond_text(s, c, code, sb.buf ? sb.buf : "{}", sb.len,
@@ -729,7 +729,7 @@ static enum MHD_Result respond_405(server *s, struct MHD_Connection *c, const ch
 	snprintf(detail, sizeof(detail), "Method not allowed; use %s", allow);
 	strbuf sb = { 0 };
 	sb_puts(&sb, "{\"detail\":");
-	json_put_str(&sb, detail);
+	server_json_put_str(&sb, detail);
 	sb_puts(&sb, ",\"error\":\"method_not_allowed\"}");
 	struct MHD_Response *r = MHD_create_response_from_buffer(sb.len, sb.buf,
 								 MHD_RESPMEM_MUST_COPY);
@@ -1236,9 +1236,7 @@ static enum MHD_Result handle_events(server *s, struct MHD_Connection *c, const 
  * Files: /media/{id}.mp4 with Range, the web page and its assets.
  * =================================================================== */
 
-/* Parses a single "bytes=a-b" range against size. 0 ok (first/last set),
- * 1 no usable Range (serve everything), -1 unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
+int server_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
 {
 	if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
 		return 1;
@@ -1319,7 +1317,7 @@ static enum MHD_Result serve_file(server *s, struct MHD_Connection *c, const cha
 		return respond_not_found(s, c);
 	}
 	uint64_t size = (uint64_t)st.st_size, first = 0, last = size ? size - 1 : 0;
-	int rc = ranges ? parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"),
+	int rc = ranges ? server_parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"),
 				      size, &first, &last) : 1;
 	if (rc < 0) {
 		close(fd);
@@ -1355,7 +1353,7 @@ static enum MHD_Result serve_file(server *s, struct MHD_Connection *c, const cha
 	return respond(s, c, MHD_HTTP_OK, r);
 }
 
-static int flat_name_ok(const char *n)
+int server_flat_name_ok(const char *n)
 {
 	if (!*n || *n == '.' || strlen(n) > 255)
 		return 0;
@@ -1535,7 +1533,7 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c, const char *ur
 	if (strncmp(url, "/media/", 7) == 0)
 		return handle_media(s, c, url + 7);
 	if (strncmp(url, "/assets/", 8) == 0)
-		return flat_name_ok(url + 8) ? serve_file(s, c, s->web_dir, url + 8, 0) :
+		return server_flat_name_ok(url + 8) ? serve_file(s, c, s->web_dir, url + 8, 0) :
 			respond_not_found(s, c);
 	return serve_file(s, c, s->web_dir, "index.html", 0);
 }
@@ -1712,14 +1710,14 @@ static blob *config_blob(const pipeline *p)
 			continue;
 		if (!first)
 			sb_puts(&sb, ",");
-		json_put_str(&sb, p->models[i].name);
+		server_json_put_str(&sb, p->models[i].name);
 		first = 0;
 	}
 	sb_puts(&sb, "],\"voices\":[");
 	for (size_t i = 0; i < p->n_voices; i++) {
 		if (i)
 			sb_puts(&sb, ",");
-		json_put_str(&sb, p->voices[i]);
+		server_json_put_str(&sb, p->voices[i]);
 	}
 	sb_puts(&sb, "]}");
 	blob *b = blob_new(sb.buf, sb.len);

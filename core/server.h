@@ -7,7 +7,9 @@
 #define VG_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "config.h"
+#include "util.h"
 
 typedef struct server_opts {
 	const char *host;         /* IPv4 literal or "localhost" */
@@ -44,5 +46,19 @@ int server_port(const server *s);
  * checkpoint (their jobs stay unfinished in the store and resume at the
  * next start), flushes the store, frees everything. */
 void server_stop(server *s);
+
+/* Helpers of the request path, exposed for the unit tests. */
+
+/* Parses one "bytes=a-b" / "bytes=a-" / "bytes=-n" Range against size.
+ * 0: serve first..last (inclusive); 1: no usable Range, serve everything
+ * (absent, malformed or several ranges); -1: unsatisfiable (416). */
+int server_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last);
+
+/* 1 if n is a flat file name the web page may ask for: [A-Za-z0-9._-]+,
+ * not starting with '.', at most 255 bytes. */
+int server_flat_name_ok(const char *n);
+
+/* Appends s as a JSON string literal, or null for NULL. */
+void server_json_put_str(strbuf *sb, const char *s);
 
 #endif
