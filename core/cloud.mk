@@ -5,11 +5,6 @@ libvgcore_la_SOURCES += \
 	core/sigv4.c core/sigv4.h \
 	core/aws.c core/aws.h
 
-# core/services.c refers to http_do weakly, and a weak reference does not
-# pull a member out of the libvgcore archive: link the client into vidgen
-# itself. Drop this once services.c calls http_do directly.
-vidgen_SOURCES += core/http.c
-
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_sigv4 tests/unit/test_http tests/unit/test_aws
 TESTS += tests/unit/test_sigv4 tests/unit/test_http tests/unit/test_aws
