@@ -605,6 +605,53 @@ static char *sidecar_json(const vg_stage *st, const char *const val[M_N], const 
 	return s;
 }
 
+/* Uploads the video: one PUT, or multipart above the threshold. */
+static int put_video(s3_ctx *x, const char *key, const char *path, long size,
+		     const char *const val[M_N])
+{
+	vg_http_response resp = { 0 };
+	strlist h = { 0 };
+	char *url = object_url(x->c, x->region, key);
+	int rc = VG_ENOMEM;
+
+	if (!url || sl_add(&h, "Content-Type: video/mp4") || meta_headers(&h, val))
+		goto out;
+	if (size > x->c->multipart_mb * S3_MB) {
+		rc = s3_multipart(x, url, &h, path, size);
+	} else {
+		rc = s3_send_acl(x, "PUT", url, &h, NULL, 0, path, &resp);
+		if (rc == VG_OK && resp.status != 200)
+			rc = s3_error(x, "upload the video", &resp);
+		x->st->svc->http_free(&resp);
+	}
+out:
+	sl_free(&h);
+	free(url);
+	return rc;
+}
+
+/* Stores the full texts as {video_id}.json beside the video. */
+static int put_sidecar(s3_ctx *x, const char *jkey, const char *key,
+		       const char *const val[M_N])
+{
+	vg_http_response resp = { 0 };
+	strlist h = { 0 };
+	char *url = object_url(x->c, x->region, jkey), *side = sidecar_json(x->st, val, key);
+	int rc = VG_ENOMEM;
+
+	if (!url || !side || sl_add(&h, "Content-Type: application/json"))
+		goto out;
+	rc = s3_send_acl(x, "PUT", url, &h, side, strlen(side), NULL, &resp);
+	if (rc == VG_OK && resp.status != 200)
+		rc = s3_error(x, "store the texts object", &resp);
+	x->st->svc->http_free(&resp);
+out:
+	sl_free(&h);
+	free(url);
+	free(side);
+	return rc;
+}
+
 static int s3_run(void *instance, vg_stage *st)
 {
 	const s3_conf *c = instance;
@@ -613,13 +660,11 @@ static int s3_run(void *instance, vg_stage *st)
 	const vg_artifact *ref = input_from(st, c->refined_from, NULL);
 	const char *r = *c->region ? c->region : getenv("AWS_REGION");
 	s3_ctx x = { .c = c, .st = st };
-	char key[80], jkey[80], date[32], *url = NULL, *jurl = NULL, *purl = NULL, *side = NULL;
+	char key[80], jkey[80], date[32], *purl = NULL;
 	const char *val[M_N];
-	strlist h = { 0 };
-	vg_http_response resp = { 0 };
 	struct stat sb;
 	time_t now = time(NULL);
-	int rc = VG_EINVAL;
+	int rc;
 
 	if (!r || !*r)
 		r = getenv("AWS_DEFAULT_REGION");
@@ -630,11 +675,11 @@ static int s3_run(void *instance, vg_stage *st)
 	x.sign.unsigned_payload = c->unsigned_payload;
 	if (!st->job || !valid_id(st->job->id)) {
 		st->svc->fail(st, "s3: the job has no usable id");
-		goto out;
+		return VG_EINVAL;
 	}
 	if (!video || !video->path || stat(video->path, &sb) != 0 || sb.st_size <= 0) {
 		st->svc->fail(st, "s3: no video to upload among the stage's inputs");
-		goto out;
+		return VG_EINVAL;
 	}
 	snprintf(key, sizeof(key), "%s.mp4", st->job->id);
 	snprintf(jkey, sizeof(jkey), "%s.json", st->job->id);
@@ -646,45 +691,17 @@ static int s3_run(void *instance, vg_stage *st)
 	val[M_VOICE] = st->job->voice;
 	val[M_DATE] = date;
 	val[M_TEXTS] = c->sidecar ? jkey : NULL;
-	rc = VG_ENOMEM;
-	url = object_url(c, x.region, key);
-	jurl = object_url(c, x.region, jkey);
-	purl = public_url(c, x.region, key);
-	if (!url || !jurl || !purl || sl_add(&h, "Content-Type: video/mp4") ||
-	    meta_headers(&h, val))
-		goto out;
-	if (sb.st_size > c->multipart_mb * S3_MB) {
-		rc = s3_multipart(&x, url, &h, video->path, (long)sb.st_size);
-	} else {
-		rc = s3_send_acl(&x, "PUT", url, &h, NULL, 0, video->path, &resp);
-		if (rc == VG_OK && resp.status != 200)
-			rc = s3_error(&x, "upload the video", &resp);
-		st->svc->http_free(&resp);
-	}
+	rc = put_video(&x, key, video->path, (long)sb.st_size, val);
+	if (rc == VG_OK && c->sidecar)
+		rc = put_sidecar(&x, jkey, key, val);
 	if (rc != VG_OK)
-		goto out;
-	if (c->sidecar) {
-		sl_free(&h);
-		if (!(side = sidecar_json(st, val, key)) || sl_add(&h, "Content-Type: application/json")) {
-			rc = VG_ENOMEM;
-			goto out;
-		}
-		rc = s3_send_acl(&x, "PUT", jurl, &h, side, strlen(side), NULL, &resp);
-		if (rc == VG_OK && resp.status != 200)
-			rc = s3_error(&x, "store the texts object", &resp);
-		st->svc->http_free(&resp);
-		if (rc != VG_OK)
-			goto out;
-	}
+		return rc;
 	st->svc->log(st, VG_LOG_INFO, "stored %s (%lld bytes) in bucket %s", key,
 		     (long long)sb.st_size, c->bucket);
+	if (!(purl = public_url(c, x.region, key)))
+		return VG_ENOMEM;
 	rc = st->svc->output_write(st, "url", "url.txt", purl, strlen(purl));
-out:
-	sl_free(&h);
-	free(url);
-	free(jurl);
 	free(purl);
-	free(side);
 	return rc;
 }
 
