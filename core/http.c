@@ -234,40 +234,74 @@ static int has_header(const char *const *h, const char *name)
 }
 
 /* Signs req for this attempt; fills sg->lines. 0 ok, else a VG_* code. */
+/* What SigV4 needs from the URL: the Host header line as curl will send
+ * it (port only when not the scheme's default), the path as sent (decoded
+ * for S3, which signs it encoded once), the query as sent. */
+typedef struct url_parts {
+	char *host_line, *path, *query;
+} url_parts;
+
+static void url_parts_free(url_parts *up)
+{
+	free(up->host_line);
+	free(up->path);
+	free(up->query);
+}
+
+static int url_parts_of(const char *url, int s3_rules, url_parts *up)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+	strbuf sb = { 0 };
+	int rc = -1;
+
+	memset(up, 0, sizeof(*up));
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+		goto out;
+	curl_url_get(u, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT);
+	curl_url_get(u, CURLUPART_QUERY, &query, 0);
+	sb_printf(&sb, "Host: %s%s%s", host, port ? ":" : "", port ? port : "");
+	up->host_line = sb_steal(&sb);
+	up->path = s3_rules ? sigv4_uri_decode(path, strlen(path), NULL) : xstrdup(path);
+	up->query = query ? xstrdup(query) : NULL;
+	rc = up->host_line && up->path ? 0 : -1;
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Signs req for this attempt; fills sg->lines. 0 ok, else a VG_* code. */
 static int sign_request(const vg_http_request *req, signing *sg, char *err, size_t errlen)
 {
 	aws_credentials cred = { 0 };
-	CURLU *u = curl_url();
-	char *host = NULL, *port = NULL, *path = NULL, *query = NULL, *dpath = NULL;
-	char region[64], date[17], hash[65], *hostline = NULL;
+	url_parts up = { 0 };
+	char region[64], date[17], hash[65];
 	const char **hdrs = NULL;
-	size_t nh = 0;
+	size_t nh;
 	sigv4_request sr = { 0 };
 	sigv4_params p = { 0 };
 	sigv4_result res = { 0 };
-	strbuf sb = { 0 };
 	int rc = VG_EINVAL;
 
 	if (aws_credentials_resolve(&cred, err, errlen))
 		goto out;
-	if (!u || curl_url_set(u, CURLUPART_URL, req->url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+	if (url_parts_of(req->url, req->aws->s3_rules, &up)) {
 		util_errf(err, errlen, "cannot sign: unparsable URL");
 		goto out;
 	}
-	curl_url_get(u, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT);
-	curl_url_get(u, CURLUPART_PATH, &path, 0);
-	curl_url_get(u, CURLUPART_QUERY, &query, 0);
 	for (nh = 0; req->headers && req->headers[nh]; nh++)
 		;
 	hdrs = xcalloc(nh + 2, sizeof(*hdrs));
 	for (size_t i = 0; i < nh; i++)
 		hdrs[i] = req->headers[i];
-	if (!has_header(req->headers, "Host")) {
-		sb_printf(&sb, "Host: %s%s%s", host, port ? ":" : "", port ? port : "");
-		hostline = sb_steal(&sb);
-		hdrs[nh++] = hostline;
-	}
+	if (!has_header(req->headers, "Host"))
+		hdrs[nh++] = up.host_line;
 	if (req->aws->region && *req->aws->region)
 		snprintf(region, sizeof(region), "%s", req->aws->region);
 	else
@@ -283,15 +317,8 @@ static int sign_request(const vg_http_request *req, signing *sg, char *err, size
 		}
 		p.payload_hash = hash;
 	}
-	/* S3 signs the path encoded once; every other service encodes the
-	 * path as sent once more. */
-	dpath = req->aws->s3_rules ? sigv4_uri_decode(path, strlen(path), NULL) : xstrdup(path);
-	sr.method = req->method;
-	sr.path = dpath;
-	sr.query = query;
-	sr.headers = hdrs;
-	sr.body = req->body;
-	sr.body_len = req->body ? req->body_len : 0;
+	sr = (sigv4_request){ req->method, up.path, up.query, hdrs, req->body,
+			      req->body ? req->body_len : 0 };
 	p.access_key_id = cred.access_key_id;
 	p.secret_access_key = cred.secret_access_key;
 	p.session_token = cred.session_token;
@@ -308,14 +335,8 @@ static int sign_request(const vg_http_request *req, signing *sg, char *err, size
 out:
 	sigv4_result_free(&res);
 	aws_credentials_clear(&cred);
-	free(hostline);
+	url_parts_free(&up);
 	free(hdrs);
-	free(dpath);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_free(query);
-	curl_url_cleanup(u);
 	return rc;
 }
 
