@@ -69,7 +69,16 @@ static int expand_ref(strbuf *out, const char *ref, size_t n, char *err, size_t 
 	if (val && (val[0] || !def)) {
 		sb_puts(out, val);
 	} else if (def) {
-		sb_append(out, def, deflen);
+		/* A default may hold references itself: ${A:-${B:-x}}. */
+		char *d = strndup(def, deflen), *x;
+		if (!d)
+			return -1;
+		x = config_expand(d, err, errlen);
+		free(d);
+		if (!x)
+			return -1;
+		sb_puts(out, x);
+		free(x);
 	} else {
 		util_errf(err, errlen, "environment variable %s is not set (write ${%s:-default} "
 			  "for a default)", name, name);
@@ -99,8 +108,18 @@ char *config_expand(const char *s, char *err, size_t errlen)
 			s = d + 1;
 			continue;
 		}
-		const char *end = strchr(d + 2, '}');
-		if (!end) {
+		const char *end = d + 2;
+		int depth = 1;
+		/* The matching brace, so defaults may nest references. */
+		for (; *end; end++) {
+			if (end[0] == '$' && end[1] == '{') {
+				depth++;
+				end++;
+			} else if (*end == '}' && --depth == 0) {
+				break;
+			}
+		}
+		if (!*end) {
 			util_errf(err, errlen, "unterminated \"${\"");
 			goto fail;
 		}

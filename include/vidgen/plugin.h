@@ -146,7 +146,7 @@ typedef struct vg_proc {
 } vg_proc;
 
 /* ------------------------------------------------------------------------
- * HTTP (svc->http) and AWS signing (svc->aws_sign).
+ * HTTP (svc->http), with AWS SigV4 signing when req->aws is set.
  * ------------------------------------------------------------------------ */
 typedef struct vg_aws_sign_opts {
 	const char *service; /* "bedrock", "polly", "s3" */

@@ -439,6 +439,12 @@ static void test_expand_vars(void **state)
 	/* A value is not expanded again (no injection through the env). */
 	setenv("VG_T_REF", "${VG_T_SET}", 1);
 	expect_expand("${VG_T_REF}", "${VG_T_SET}");
+	/* Defaults nest. */
+	expect_expand("${VG_T_UNSET:-${VG_T_SET:-x}}", "value");
+	expect_expand("${VG_T_UNSET:-${VG_T_UNSET:-x}}/y", "x/y");
+	expect_expand("${VG_T_SET:-${VG_T_UNSET}}", "value"); /* unused default not checked */
+	expect_expand_error("${VG_T_UNSET:-${VG_T_UNSET}}", "VG_T_UNSET");
+	expect_expand_error("${VG_T_UNSET:-${VG_T_SET}", "unterminated");
 }
 
 static void test_expand_dollars(void **state)
