@@ -104,6 +104,8 @@ typedef struct render_ctx {
 	char pyhome[PATH_MAX];   /* the interpreter's install prefix */
 	char pydir[PATH_MAX];
 	char work[PATH_MAX];     /* real path of the work directory */
+	char jobs[PATH_MAX];     /* the folder of all jobs, hidden in the
+				  * sandbox; "" when it need not be */
 	const char *inner;       /* the work directory as the child sees it */
 	char scene[256];
 	int sandboxed;           /* bubblewrap in use */
@@ -451,28 +453,57 @@ static int prepare_work(render_ctx *x, const vg_artifact *script,
 
 /* ---- the sandbox ------------------------------------------------------- */
 
-/* Binds path read-only at the same place. Below the hidden trees (/tmp,
- * /root, /home) bwrap would create the missing parents as 0700, which the
- * render user could not cross: create them 0755 first. */
-static void sandbox_ro_bind(argv_b *a, const char *path)
+/* Binds path read-only at the same place. Below a hidden tree (/tmp,
+ * /root, /home, the jobs folder) bwrap would create the missing parents as
+ * 0700, which the render user could not cross: create them 0755 first. */
+static void sandbox_ro_bind(const render_ctx *x, argv_b *a, const char *path)
 {
-	static const char *const hidden[] = { "/tmp/", "/root/", "/home/", NULL };
+	const char *hidden[] = { "/tmp", "/root", "/home", x->jobs };
 	if (strcmp(path, "/") == 0 || strcmp(path, "/usr") == 0)
 		return;
-	for (int h = 0; hidden[h]; h++) {
+	for (size_t h = 0; h < sizeof hidden / sizeof *hidden; h++) {
 		size_t hl = strlen(hidden[h]);
-		if (strncmp(path, hidden[h], hl) != 0)
+		if (hl == 0 || strncmp(path, hidden[h], hl) != 0 || path[hl] != '/')
 			continue;
-		for (const char *p = path + hl; (p = strchr(p, '/')); p++) {
+		for (const char *p = path + hl + 1; (p = strchr(p, '/')); p++) {
 			av_add(a, "--perms");
 			av_add(a, "0755");
 			av_add(a, "--dir");
 			av_addf(a, "%.*s", (int)(p - path), path);
 		}
+		break;
 	}
 	av_add(a, "--ro-bind");
 	av_add(a, path);
 	av_add(a, path);
+}
+
+/* Hides the trees a render has no business reading: home directories
+ * (~/.aws, ~/.config) and the other jobs (their questions, scripts and
+ * videos belong to other users). */
+static void sandbox_hide(const render_ctx *x, argv_b *a)
+{
+	const char *trees[] = { "/root", "/home", x->jobs };
+	for (size_t i = 0; i < sizeof trees / sizeof *trees; i++) {
+		if (!*trees[i] || access(trees[i], F_OK) != 0)
+			continue;
+		av_add(a, "--tmpfs");
+		av_add(a, trees[i]);
+	}
+}
+
+/* bwrap's --clearenv and one --setenv per variable of env. */
+static void sandbox_setenv(argv_b *a, const argv_b *env)
+{
+	av_add(a, "--clearenv");
+	for (int i = 0; i < env->n; i++) {
+		const char *eq = strchr(env->v[i], '=');
+		if (!eq)
+			continue;
+		av_add(a, "--setenv");
+		av_addf(a, "%.*s", (int)(eq - env->v[i]), env->v[i]);
+		av_add(a, eq + 1);
+	}
 }
 
 /* Appends the sandbox (or, in best-effort mode, nothing but the uid drop)
@@ -502,18 +533,10 @@ static void sandbox_prefix(const render_ctx *x, argv_b *a, const argv_b *env)
 		av_addf(a, "%ld", x->c->tmp_mb * 1024L * 1024L);
 		av_add(a, "--tmpfs");
 		av_add(a, "/tmp");
-		/* Home directories hold credentials (~/.aws, ~/.config). */
-		if (access("/root", F_OK) == 0) {
-			av_add(a, "--tmpfs");
-			av_add(a, "/root");
-		}
-		if (access("/home", F_OK) == 0) {
-			av_add(a, "--tmpfs");
-			av_add(a, "/home");
-		}
+		sandbox_hide(x, a);
 		const char *ro[] = { x->pyhome, x->venv, x->pydir };
 		for (size_t i = 0; i < 3; i++)
-			sandbox_ro_bind(a, ro[i]);
+			sandbox_ro_bind(x, a, ro[i]);
 		av_add(a, "--bind");
 		av_add(a, x->work);
 		av_add(a, MANIM_INNER);
@@ -521,15 +544,7 @@ static void sandbox_prefix(const render_ctx *x, argv_b *a, const argv_b *env)
 		av_add(a, MANIM_INNER);
 		/* The child's whole environment, spelled out: nothing of
 		 * vidgen's own (credentials) crosses. */
-		av_add(a, "--clearenv");
-		for (int i = 0; i < env->n; i++) {
-			const char *eq = strchr(env->v[i], '=');
-			if (!eq)
-				continue;
-			av_add(a, "--setenv");
-			av_addf(a, "%.*s", (int)(eq - env->v[i]), env->v[i]);
-			av_add(a, eq + 1);
-		}
+		sandbox_setenv(a, env);
 		av_add(a, "--");
 	}
 	if (x->drop && x->sandboxed) {
@@ -896,6 +911,28 @@ static void discard_scratch(const render_ctx *x)
 	unlink(path);
 }
 
+/* The folder holding every job (the job directory's parent), to hide from
+ * the sandbox. Left visible when that would hide too much: a top-level
+ * folder (/srv, /var), or one already hidden (/tmp, /root, /home). */
+static void jobs_folder(render_ctx *x)
+{
+	const char *jd = x->st->job ? x->st->job->job_dir : NULL;
+	char buf[PATH_MAX];
+	x->jobs[0] = 0;
+	if (!jd || !realpath(jd, buf))
+		return;
+	char *slash = strrchr(buf, '/');
+	if (!slash || slash == buf)
+		return;
+	*slash = 0;
+	const char *second = strchr(buf + 1, '/');
+	if (!second || !strncmp(buf, "/tmp/", 5) || !strncmp(buf, "/root/", 6) ||
+	    !strncmp(buf, "/home/", 6) || !strncmp(buf, "/proc/", 6) ||
+	    !strncmp(buf, "/dev/", 5) || !strncmp(buf, "/usr/", 5))
+		return;
+	snprintf(x->jobs, sizeof x->jobs, "%s", buf);
+}
+
 /* The unprivileged identity a root vidgen renders as: a private uid per
  * render (RLIMIT_NPROC then counts this render's tasks alone, and two
  * renders cannot signal or write each other), else the `user` account. */
@@ -950,6 +987,7 @@ static int manim_run(void *instance, vg_stage *st)
 		if ((rc = pick_render_user(c, x, err, sizeof err)) != VG_OK)
 			goto out;
 	}
+	jobs_folder(x);
 	if ((rc = locate(x, err, sizeof err)) != VG_OK ||
 	    (rc = prepare_work(x, script, nar, err, sizeof err)) != VG_OK)
 		goto out;

@@ -7,7 +7,7 @@
 
 VIDGEN=${VIDGEN:-./vidgen}
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
-N=14
+N=15
 plan $N
 if [ ! -x "$VENV/bin/python" ]; then
 	for i in $(seq 1 $N); do skip "no Manim venv at $VENV"; done
@@ -143,7 +143,7 @@ script forkbomb \
 "            os.fork()"
 if [ "$(id -u)" -eq 0 ]; then
 	# Sample how many processes the render user has while the bomb runs.
-	( peak=0; while [ ! -e "$TMP/bomb.done" ]; do
+	( peak=0; while [ -d "$TMP" ] && [ ! -e "$TMP/bomb.done" ]; do
 		n=$(ps -eo uid= | awk '$1 >= 200000 && $1 < 300000 { c[$1]++ }
 			END { m = 0; for (u in c) if (c[u] > m) m = c[u]; print m }')
 		[ "$n" -gt "$peak" ] && peak=$n
@@ -183,4 +183,22 @@ script pids \
 run pids
 n=$(sed -n 's/.*PIDS=\([0-9][0-9]*\).*/\1/p' "$TMP/pids.err" | head -1)
 ok "[ -n '$n' ] && [ '$n' -lt 10 ]" "the script sees only its own processes (${n:-?})"
+# 15: other jobs are hidden: with the jobs under /var/tmp (not a hidden
+# tree by itself), a sibling job's files cannot be read.
+JOBS=$(mktemp -d /var/tmp/vidgen-e2e-jobs.XXXXXX)
+chmod 755 "$JOBS"
+mkdir -p "$JOBS/other-job"
+echo "OTHER USER'S QUESTION" >"$JOBS/other-job/question.txt"
+chmod 644 "$JOBS/other-job/question.txt"
+script sibling \
+"        try:" \
+"            seen = open(\"$JOBS/other-job/question.txt\").read()" \
+"        except OSError as e:" \
+"            seen = \"unreadable\"" \
+"        raise RuntimeError(\"SIBLING=\" + seen)"
+TMPDIR="$JOBS" "$VIDGEN" render --no-check -o "$TMP/sibling.mp4" "$TMP/sibling.py" \
+	>/dev/null 2>"$TMP/sibling.err"
+ok "grep -q 'SIBLING=unreadable' '$TMP/sibling.err'" "another job's files cannot be read" ||
+	diag "$(cat "$TMP/sibling.err")"
+rm -rf "$JOBS"
 exit 0

@@ -167,6 +167,20 @@ static void test_sandbox_command(void **state)
 	assert_int_equal(last_proc.max_processes, 256);
 	assert_int_equal(last_proc.cpu_seconds, 600);
 
+	/* The jobs folder is hidden, and a helper folder inside it comes
+	 * back through parents made crossable. */
+	snprintf(x.jobs, sizeof x.jobs, "%s", tmpdir);
+	snprintf(x.pydir, sizeof x.pydir, "%s/py/helpers", tmpdir);
+	assert_int_equal(sandbox_run(&x, &cmd, "t.log", 1234, &code), VG_OK);
+	char hide[256], cross[256];
+	snprintf(hide, sizeof hide, "--tmpfs\n%s\n", tmpdir);
+	snprintf(cross, sizeof cross, "--dir\n%s/py\n--ro-bind\n%s/py/helpers\n",
+		 tmpdir, tmpdir);
+	assert_non_null(strstr(last_argv, hide));
+	assert_non_null(strstr(last_argv, cross));
+	assert_true(strstr(last_argv, hide) < strstr(last_argv, cross));
+	x.jobs[0] = 0;
+
 	/* As root with a render user: host user table, setpriv, no caps. */
 	x.drop = 1;
 	x.uid = 65534;
