@@ -148,7 +148,7 @@ c=$(bench create "http://127.0.0.1:$DPORT/api/v1/videos" "$DPID" "$here/create.l
 read -r c_rps c_p50 c_p99 c_n c_bad c_err c_cpu <<<"$c"
 c_rss=$(rss_kb "$DPID") c_anon=$(anon_kb "$DPID")
 kill -9 "$DPID"
-wait "$DPID" 2>/dev/null || true
+{ wait "$DPID"; } 2>/dev/null || true
 rows=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from jobs").fetchone()[0])' "$tmp/create/jobs.db")
 answered=$((c_n - c_bad))
 
