@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "util.h"
@@ -391,6 +392,18 @@ static int op_submit(job_store *s, store_op *op, op_waiter *w)
  * Opening and closing.
  * --------------------------------------------------------------------- */
 
+/* Waits for a lock in 100 us steps, up to 5 s. SQLite's own busy timeout
+ * sleeps in steps of up to 100 ms, which is what a create would wait
+ * whenever the checkpointer holds the lock for a moment. */
+static int busy_wait(void *ud, int count)
+{
+	(void)ud;
+	if (count >= 50000)
+		return 0;
+	usleep(100);
+	return 1;
+}
+
 /* cache_kb bounds the connection's page cache: the daemon's RSS budget is
  * small and the OS page cache holds the file anyway. */
 static int db_open(const char *path, sqlite3 **db, int cache_kb, char *err, size_t errlen)
@@ -404,7 +417,7 @@ static int db_open(const char *path, sqlite3 **db, int cache_kb, char *err, size
 		*db = NULL;
 		return -1;
 	}
-	sqlite3_busy_timeout(*db, 5000);
+	sqlite3_busy_handler(*db, busy_wait, NULL);
 	/* No per-connection lookaside slab: a few small mallocs cost less
 	 * resident memory than 120 KB for each of the store's connections. */
 	sqlite3_db_config(*db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
