@@ -35,6 +35,7 @@
 #define LIST_DEFAULT 20
 #define LIST_MAX 100
 #define SSE_KEEPALIVE_S 15
+#define SSE_RING 64 /* past states kept for /events readers that lag */
 #define RETENTION_EVERY_S 3600
 #define MSG_STARTED "Video generation started"
 #define MSG_CANCELLED "Video generation cancelled"
@@ -80,6 +81,9 @@ struct entry {
 	int cancel_requested; /* DELETE arrived while claimed */
 	job *running;
 	sse_conn *listeners;
+	/* While someone listens: the last SSE_RING states by version, so each
+	 * stream sends every change, not only the latest. */
+	struct ring_slot { unsigned version; blob *b; } *ring;
 	entry *hnext;
 	entry *lru_prev, *lru_next;
 	int on_lru;
@@ -290,6 +294,27 @@ static void lru_push_front(server *s, entry *e)
 	s->n_lru++;
 }
 
+static void ring_free(entry *e)
+{
+	if (!e->ring)
+		return;
+	for (int i = 0; i < SSE_RING; i++)
+		blob_unref(e->ring[i].b);
+	free(e->ring);
+	e->ring = NULL;
+}
+
+/* Records e's current state in its ring (when it has one). */
+static void ring_push(entry *e)
+{
+	if (!e->ring)
+		return;
+	struct ring_slot *slot = &e->ring[e->version % SSE_RING];
+	blob_unref(slot->b);
+	slot->b = blob_ref(e->resp);
+	slot->version = e->version;
+}
+
 static void cache_remove(server *s, entry *e)
 {
 	entry **pp = &s->buckets[id_hash(e->id)];
@@ -298,6 +323,7 @@ static void cache_remove(server *s, entry *e)
 	if (*pp)
 		*pp = e->hnext;
 	lru_unlink(s, e);
+	ring_free(e);
 	blob_unref(e->resp);
 	free(e);
 }
@@ -359,6 +385,7 @@ static void cache_publish(server *s, const store_job *r)
 		blob_unref(e->resp);
 		e->resp = blob_ref(b);
 		e->version++;
+		ring_push(e);
 	}
 	e->finished = r->finished;
 	sse_wake_locked(e);
@@ -1128,9 +1155,20 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	}
 	if (e->version != sc->sent_version && e->version != 0) {
-		sc->sent_version = e->version;
-		sse_emit(sc, e->finished ? "end" : "status", e->resp, e->version);
-		if (e->finished)
+		/* The next state this stream has not sent, if the ring still has
+		 * it; else (first event, or too far behind) the current one. */
+		unsigned next = sc->sent_version + 1;
+		const blob *b = e->resp;
+		struct ring_slot *slot = e->ring ? &e->ring[next % SSE_RING] : NULL;
+		if (sc->sent_version && next < e->version && slot && slot->b &&
+		    slot->version == next)
+			b = slot->b;
+		else
+			next = e->version;
+		sc->sent_version = next;
+		int last = next == e->version && e->finished;
+		sse_emit(sc, last ? "end" : "status", b, next);
+		if (last)
 			sc->done = 1;
 	} else if (sc->keepalive_due) {
 		sc->keepalive_due = 0;
@@ -1170,6 +1208,8 @@ static void sse_free(void *cls)
 		s->sse_all = sc->next_all;
 	if (sc->next_all)
 		sc->next_all->prev_all = sc->prev_all;
+	if (!e->listeners)
+		ring_free(e);
 	e->pins--;
 	cache_settle(s, e);
 	pthread_mutex_unlock(&s->cache_lock);
@@ -1210,6 +1250,10 @@ static enum MHD_Result handle_events(server *s, struct MHD_Connection *c, const 
 	sc->conn = c;
 	sc->e = e;
 	pthread_mutex_lock(&s->cache_lock);
+	if (!e->ring) {
+		e->ring = xcalloc(SSE_RING, sizeof(*e->ring));
+		ring_push(e);
+	}
 	sc->next_in_entry = e->listeners;
 	e->listeners = sc;
 	sc->next_all = s->sse_all;
@@ -1904,6 +1948,7 @@ void server_stop(server *s)
 	for (size_t b = 0; b < HASH_BUCKETS; b++)
 		for (entry *e = s->buckets[b], *next; e; e = next) {
 			next = e->hnext;
+			ring_free(e);
 			blob_unref(e->resp);
 			free(e);
 		}

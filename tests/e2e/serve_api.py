@@ -242,6 +242,9 @@ def test_sse_and_walk(t, d):
     t.ok(ok, "events arrive in order, progress never goes back", why)
     t.ok(docs and docs[-1]["status"] == "completed" and evs[-1][0] == "end",
          "events end after 'completed'", evs[-1] if evs else None)
+    ids = d.last_event_ids
+    t.ok(ids and None not in ids and ids == list(range(ids[0], ids[0] + len(ids))),
+         "events: every change is sent (consecutive ids)", ids)
     statuses = [x["status"] for x in docs]
     t.ok(all(s in statuses for s in ("generating_initial_explanation", "refining_explanation",
                                      "generating_script", "validating_script")),

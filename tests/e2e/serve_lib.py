@@ -171,16 +171,18 @@ class Daemon:
         return None, seen
 
     def events(self, vid, timeout=30):
-        """Reads /events until the stream ends; returns [(event, data)]."""
+        """Reads /events until the stream ends; returns [(event, data)] (and
+        the events' ids in self.last_event_ids)."""
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         out = []
+        self.last_event_ids = []
         try:
             c.request("GET", "/api/v1/videos/%s/events" % vid)
             r = c.getresponse()
             if r.status != 200:
                 return r.status, r.getheader("Content-Type"), out
             ctype = r.getheader("Content-Type")
-            event, data = None, []
+            event, data, eid = None, [], None
             while True:
                 line = r.readline()
                 if not line:
@@ -188,10 +190,13 @@ class Daemon:
                 line = line.decode().rstrip("\r\n")
                 if line == "":
                     if data:
+                        self.last_event_ids.append(int(eid) if eid else None)
                         out.append((event, json.loads("\n".join(data))))
-                    event, data = None, []
+                    event, data, eid = None, [], None
                 elif line.startswith("event:"):
                     event = line[6:].strip()
+                elif line.startswith("id:"):
+                    eid = line[3:].strip()
                 elif line.startswith("data:"):
                     data.append(line[5:].strip())
             return r.status, ctype, out
