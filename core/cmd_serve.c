@@ -219,17 +219,62 @@ static int serve_env(server_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* What the options and the environment resolve to; all malloc'd. */
+typedef struct serve_paths {
+	char *data_dir, *db, *pipeline, *web_dir;
+	char **keys, **origins;
+} serve_paths;
+
+static void serve_paths_resolve(const serve_args *a, serve_paths *sp)
+{
+	const char *tmp = getenv("TEMP_DIR");
+
+	sp->data_dir = xstrdup(a->data_dir ? a->data_dir : tmp && *tmp ? tmp : "/tmp/manim_videos");
+	/* The pipeline's ${TEMP_DIR} (the file store's directory) must name the
+	 * directory this daemon serves videos from. */
+	if (a->data_dir)
+		setenv("TEMP_DIR", sp->data_dir, 1);
+	/* The file store answers /media/<id>.mp4, which this daemon serves. */
+	setenv("VIDGEN_MEDIA_URL", "/media/", 0);
+	sp->db = a->db ? xstrdup(a->db) : util_path_join(sp->data_dir, "vidgen.db");
+	sp->pipeline = a->pipeline ? xstrdup(a->pipeline) : cli_default_pipeline("default");
+	sp->web_dir = a->web_dir ? xstrdup(a->web_dir) : default_path("web", VG_DATADIR "/web");
+	sp->keys = split_list(getenv("VIDGEN_API_KEYS"));
+	sp->origins = split_list(getenv("VIDGEN_CORS_ORIGINS"));
+}
+
+static void serve_paths_free(serve_paths *sp)
+{
+	free(sp->data_dir);
+	free(sp->db);
+	free(sp->pipeline);
+	free(sp->web_dir);
+	free(sp->keys);
+	free(sp->origins);
+}
+
+/* Blocks SIGINT/SIGTERM (taken by sigwait; every thread started after
+ * this inherits the mask) and ignores SIGPIPE. */
+static void serve_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	serve_args a = { 0 };
+	serve_paths sp = { 0 };
 	server_opts o;
 	char err[1024];
-	char *pipeline_path = NULL, *web_dir = NULL, *db = NULL, *data_dir = NULL;
-	char **keys = NULL, **origins = NULL;
 	plugin_registry *reg = NULL;
 	pipeline *p = NULL;
 	server *srv = NULL;
-	int ret = EXIT_CONFIG, rc;
+	sigset_t set;
+	int ret = EXIT_CONFIG, rc, sig = 0;
 
 	rc = serve_parse(argc, argv, &a);
 	if (rc)
@@ -240,50 +285,29 @@ int cmd_serve(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.paused |= a.paused;
-	const char *tmp = getenv("TEMP_DIR");
-	data_dir = xstrdup(a.data_dir ? a.data_dir : tmp && *tmp ? tmp : "/tmp/manim_videos");
-	/* The pipeline's ${TEMP_DIR} (the file store's directory) must name the
-	 * directory this daemon serves videos from. */
-	if (a.data_dir)
-		setenv("TEMP_DIR", data_dir, 1);
-	/* The file store answers /media/<id>.mp4, which this daemon serves. */
-	setenv("VIDGEN_MEDIA_URL", "/media/", 0);
-	db = a.db ? xstrdup(a.db) : util_path_join(data_dir, "vidgen.db");
-	pipeline_path = a.pipeline ? xstrdup(a.pipeline) : cli_default_pipeline("default");
-	web_dir = a.web_dir ? xstrdup(a.web_dir) : default_path("web", VG_DATADIR "/web");
-	keys = split_list(getenv("VIDGEN_API_KEYS"));
-	origins = split_list(getenv("VIDGEN_CORS_ORIGINS"));
-
+	serve_paths_resolve(&a, &sp);
 	/* A long-running daemon with a small RSS budget: few malloc arenas,
 	 * rather than one per thread that each keep freed memory. */
 	mallopt(M_ARENA_MAX, 2);
+	serve_signals(&set);
 
-	/* Signals are taken by sigwait below; every thread started from here
-	 * on inherits the mask. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	if (util_mkdir_p(data_dir, 0755) != 0) {
-		fprintf(stderr, "vidgen serve: cannot create %s: %s\n", data_dir, strerror(errno));
+	if (util_mkdir_p(sp.data_dir, 0755) != 0) {
+		fprintf(stderr, "vidgen serve: cannot create %s: %s\n", sp.data_dir, strerror(errno));
 		goto out;
 	}
 	reg = registry_open(a.plugin_dir);
-	p = pipeline_load(pipeline_path, reg, err, sizeof(err));
+	p = pipeline_load(sp.pipeline, reg, err, sizeof(err));
 	if (!p) {
 		fprintf(stderr, "vidgen serve: %s\n", err);
 		goto out;
 	}
 	o.host = a.host;
 	o.port = a.port;
-	o.db_path = db;
-	o.data_dir = data_dir;
-	o.web_dir = web_dir;
-	o.api_keys = (const char *const *)keys;
-	o.cors_origins = (const char *const *)origins;
+	o.db_path = sp.db;
+	o.data_dir = sp.data_dir;
+	o.web_dir = sp.web_dir;
+	o.api_keys = (const char *const *)sp.keys;
+	o.cors_origins = (const char *const *)sp.origins;
 	if (server_start(p, &o, &srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "vidgen serve: %s\n", err);
 		goto out;
@@ -291,10 +315,9 @@ int cmd_serve(int argc, char **argv)
 	printf("listening on http://%s:%d\n", strcmp(a.host, "localhost") ? a.host : "127.0.0.1",
 	       server_port(srv));
 	fflush(stdout);
-	log_msg(VG_LOG_INFO, "serve: pipeline %s, %d worker(s)%s, store %s", pipeline_path,
-		o.max_concurrent, o.paused ? " (paused)" : "", db);
+	log_msg(VG_LOG_INFO, "serve: pipeline %s, %d worker(s)%s, store %s", sp.pipeline,
+		o.max_concurrent, o.paused ? " (paused)" : "", sp.db);
 
-	int sig = 0;
 	sigwait(&set, &sig);
 	log_msg(VG_LOG_INFO, "serve: %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_stop(srv);
@@ -302,11 +325,6 @@ int cmd_serve(int argc, char **argv)
 out:
 	pipeline_free(p);
 	registry_free(reg);
-	free(pipeline_path);
-	free(web_dir);
-	free(db);
-	free(data_dir);
-	free(keys);
-	free(origins);
+	serve_paths_free(&sp);
 	return ret;
 }

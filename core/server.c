@@ -1896,10 +1896,10 @@ static int workers_join(server *s)
 	return all;
 }
 
-void server_stop(server *s)
+/* Stops accepting, cancels running jobs (their failure is not recorded:
+ * they resume at the next start), wakes every thread. */
+static void server_signal_stop(server *s)
 {
-	if (!s)
-		return;
 	if (s->mhd) {
 		MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* stop accepting first */
 		if (fd != MHD_INVALID_SOCKET)
@@ -1918,32 +1918,31 @@ void server_stop(server *s)
 	pthread_mutex_lock(&s->tick_lock);
 	pthread_cond_broadcast(&s->tick_cv);
 	pthread_mutex_unlock(&s->tick_lock);
+}
 
-	int joined = workers_join(s);
-	if (s->ticker_started)
-		pthread_join(s->ticker, NULL);
-	if (s->mhd) {
-		/* Creates waiting for the store are resumed by its writer. */
-		for (int i = 0; i < 10000 && atomic_load(&s->pending_creates) > 0; i++)
-			usleep(1000);
-		/* Suspended streams must be resumed before the daemon stops;
-		 * they see `stopping` and end. */
-		pthread_mutex_lock(&s->cache_lock);
-		for (sse_conn *c = s->sse_all; c; c = c->next_all)
-			if (c->suspended) {
-				c->suspended = 0;
-				MHD_resume_connection(c->conn);
-			}
-		pthread_mutex_unlock(&s->cache_lock);
-		MHD_stop_daemon(s->mhd);
-	}
-	if (!joined) {
-		/* A stage ignores cancellation: leave its memory alone, save
-		 * what the store has and let the process exit. */
-		log_msg(VG_LOG_WARN, "serve: a running stage did not stop in time");
-		store_flush(s->store);
+/* Ends the HTTP side once nothing is suspended any more. */
+static void server_stop_http(server *s)
+{
+	if (!s->mhd)
 		return;
-	}
+	/* Creates waiting for the store are resumed by its writer. */
+	for (int i = 0; i < 10000 && atomic_load(&s->pending_creates) > 0; i++)
+		usleep(1000);
+	/* Suspended streams must be resumed before the daemon stops; they see
+	 * `stopping` and end. */
+	pthread_mutex_lock(&s->cache_lock);
+	for (sse_conn *c = s->sse_all; c; c = c->next_all)
+		if (c->suspended) {
+			c->suspended = 0;
+			MHD_resume_connection(c->conn);
+		}
+	pthread_mutex_unlock(&s->cache_lock);
+	MHD_stop_daemon(s->mhd);
+	s->mhd = NULL;
+}
+
+static void server_free(server *s)
+{
 	store_close(s->store);
 	for (size_t b = 0; b < HASH_BUCKETS; b++)
 		for (entry *e = s->buckets[b], *next; e; e = next) {
@@ -1965,4 +1964,23 @@ void server_stop(server *s)
 	pthread_mutex_destroy(&s->tick_lock);
 	pthread_cond_destroy(&s->tick_cv);
 	free(s);
+}
+
+void server_stop(server *s)
+{
+	if (!s)
+		return;
+	server_signal_stop(s);
+	int joined = workers_join(s);
+	if (s->ticker_started)
+		pthread_join(s->ticker, NULL);
+	server_stop_http(s);
+	if (!joined) {
+		/* A stage ignores cancellation: leave its memory alone, save
+		 * what the store has and let the process exit. */
+		log_msg(VG_LOG_WARN, "serve: a running stage did not stop in time");
+		store_flush(s->store);
+		return;
+	}
+	server_free(s);
 }
