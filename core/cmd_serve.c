@@ -240,6 +240,8 @@ static void serve_paths_resolve(const serve_args *a, serve_paths *sp)
 	sp->pipeline = a->pipeline ? xstrdup(a->pipeline) : cli_default_pipeline("default");
 	sp->web_dir = a->web_dir ? xstrdup(a->web_dir) : default_path("web", VG_DATADIR "/web");
 	sp->keys = split_list(getenv("VIDGEN_API_KEYS"));
+	/* Read once: no child process (renderers, narrators) inherits them. */
+	unsetenv("VIDGEN_API_KEYS");
 	sp->origins = split_list(getenv("VIDGEN_CORS_ORIGINS"));
 }
 

@@ -1424,10 +1424,26 @@ static enum MHD_Result handle_media(server *s, struct MHD_Connection *c, const c
  * /metrics and /healthz
  * =================================================================== */
 
+/* Appends a Prometheus label value: backslash, quote and newline escaped
+ * (stage ids and statuses come from a pipeline file). */
+static void label_put(strbuf *sb, const char *v)
+{
+	for (; v && *v; v++) {
+		if (*v == '\\' || *v == '"')
+			sb_append(sb, "\\", 1);
+		if (*v == '\n')
+			sb_append(sb, "\\n", 2);
+		else
+			sb_append(sb, v, 1);
+	}
+}
+
 static void metrics_status_cb(void *ud, const char *status, long long n)
 {
 	strbuf *sb = ud;
-	sb_printf(sb, "vidgen_jobs{status=\"%s\"} %lld\n", status, n);
+	sb_puts(sb, "vidgen_jobs{status=\"");
+	label_put(sb, status);
+	sb_printf(sb, "\"} %lld\n", n);
 }
 
 static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
@@ -1456,17 +1472,20 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 	sb_puts(&sb, "# HELP vidgen_stage_duration_seconds Time spent in each pipeline stage.\n"
 		"# TYPE vidgen_stage_duration_seconds summary\n");
 	for (size_t i = 0; i < s->p->n_stages; i++) {
-		const char *id = s->p->stages[i].id;
-		sb_printf(&sb, "vidgen_stage_duration_seconds_sum{stage=\"%s\"} %.3f\n", id,
-			  (double)atomic_load(&s->stages[i].sum_ms) / 1000.0);
-		sb_printf(&sb, "vidgen_stage_duration_seconds_count{stage=\"%s\"} %lld\n", id,
-			  (long long)atomic_load(&s->stages[i].count));
+		sb_puts(&sb, "vidgen_stage_duration_seconds_sum{stage=\"");
+		label_put(&sb, s->p->stages[i].id);
+		sb_printf(&sb, "\"} %.3f\n", (double)atomic_load(&s->stages[i].sum_ms) / 1000.0);
+		sb_puts(&sb, "vidgen_stage_duration_seconds_count{stage=\"");
+		label_put(&sb, s->p->stages[i].id);
+		sb_printf(&sb, "\"} %lld\n", (long long)atomic_load(&s->stages[i].count));
 	}
 	sb_puts(&sb, "# HELP vidgen_stage_failures_total Stage runs that failed.\n"
 		"# TYPE vidgen_stage_failures_total counter\n");
-	for (size_t i = 0; i < s->p->n_stages; i++)
-		sb_printf(&sb, "vidgen_stage_failures_total{stage=\"%s\"} %lld\n",
-			  s->p->stages[i].id, (long long)atomic_load(&s->stages[i].failures));
+	for (size_t i = 0; i < s->p->n_stages; i++) {
+		sb_puts(&sb, "vidgen_stage_failures_total{stage=\"");
+		label_put(&sb, s->p->stages[i].id);
+		sb_printf(&sb, "\"} %lld\n", (long long)atomic_load(&s->stages[i].failures));
+	}
 	enum MHD_Result ret = respond_text(s, c, MHD_HTTP_OK, sb.buf ? sb.buf : "", sb.len,
 					   "text/plain; version=0.0.4; charset=utf-8");
 	sb_free(&sb);
