@@ -309,7 +309,10 @@ int cmd_serve(int argc, char **argv)
 	o.data_dir = sp.data_dir;
 	o.web_dir = sp.web_dir;
 	o.api_keys = (const char *const *)sp.keys;
+	/* VIDGEN_CORS_ORIGINS overrides the pipeline's cors_origins. */
 	o.cors_origins = (const char *const *)sp.origins;
+	if (!sp.origins && p->n_cors_origins)
+		o.cors_origins = (const char *const *)p->cors_origins;
 	if (server_start(p, &o, &srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "vidgen serve: %s\n", err);
 		goto out;

@@ -767,7 +767,7 @@ static int link_stages(load_ctx *c, pipeline *p, const config_setting_t *list)
 
 static const char *const top_keys[] = {
 	"name", "description", "voices", "default_voice", "models", "default_model",
-	"question_hook", "hook_instructions", "hook_memory_mb", "stages", NULL
+	"question_hook", "hook_instructions", "hook_memory_mb", "cors_origins", "stages", NULL
 };
 
 static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_registry *reg)
@@ -796,6 +796,12 @@ static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_regis
 			       "default_voice \"%s\" is not in \"voices\"", p->default_voice);
 	if (!p->default_voice && p->n_voices)
 		p->default_voice = xstrdup(p->voices[0]);
+	m = config_setting_get_member(root, "cors_origins");
+	if (m) {
+		p->cors_origins = str_array(c, m, "cors_origins", &p->n_cors_origins);
+		if (!p->cors_origins)
+			return -1;
+	}
 	m = config_setting_get_member(root, "models");
 	if (m && parse_models(c, p, m) < 0)
 		return -1;
@@ -910,6 +916,9 @@ void pipeline_free(pipeline *p)
 	for (size_t i = 0; i < p->n_voices; i++)
 		free(p->voices[i]);
 	free(p->voices);
+	for (size_t i = 0; i < p->n_cors_origins; i++)
+		free(p->cors_origins[i]);
+	free(p->cors_origins);
 	free(p->default_voice);
 	free(p->default_model);
 	free(p->question_hook);

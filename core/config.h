@@ -57,6 +57,8 @@ typedef struct pipeline {
 	size_t n_voices;
 	char *default_voice;
 	char *default_model;
+	char **cors_origins;     /* browser origins the daemon allows, NULL-term. */
+	size_t n_cors_origins;
 	stage_def *stages;
 	size_t n_stages;
 	size_t *order;           /* a topological order of stage indexes */

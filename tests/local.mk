@@ -83,3 +83,5 @@ EXTRA_DIST += tests/e2e/question_hook.sh tests/e2e/qhook
 include tests/browser/local.mk
 TESTS += tests/e2e/external_plugin.sh
 EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external
+TESTS += tests/e2e/serve_cors.sh
+EXTRA_DIST += tests/e2e/serve_cors.sh
