@@ -36,16 +36,16 @@ TESTS += tests/unit/test_bedrock tests/unit/test_openai tests/unit/test_polly \
 	tests/unit/test_s3
 CLOUD_PLUGIN_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
 CLOUD_PLUGIN_TEST_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS)
-tests_unit_test_bedrock_SOURCES = tests/unit/test_bedrock.c tests/unit/cloud_mock.h
+tests_unit_test_bedrock_SOURCES = tests/unit/test_bedrock.c tests/unit/cloud_mock.h core/sentences.c
 tests_unit_test_bedrock_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
 tests_unit_test_bedrock_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
-tests_unit_test_openai_SOURCES = tests/unit/test_openai.c tests/unit/cloud_mock.h
+tests_unit_test_openai_SOURCES = tests/unit/test_openai.c tests/unit/cloud_mock.h core/sentences.c
 tests_unit_test_openai_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
 tests_unit_test_openai_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
-tests_unit_test_polly_SOURCES = tests/unit/test_polly.c tests/unit/cloud_mock.h
+tests_unit_test_polly_SOURCES = tests/unit/test_polly.c tests/unit/cloud_mock.h core/sentences.c
 tests_unit_test_polly_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
 tests_unit_test_polly_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
-tests_unit_test_s3_SOURCES = tests/unit/test_s3.c tests/unit/cloud_mock.h
+tests_unit_test_s3_SOURCES = tests/unit/test_s3.c tests/unit/cloud_mock.h core/sentences.c
 tests_unit_test_s3_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
 tests_unit_test_s3_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
 endif

@@ -8,7 +8,8 @@ libvgcore_la_SOURCES = \
 	core/config.c core/config.h \
 	core/job.c core/job.h \
 	core/runner.c core/runner.h \
-	core/services.c core/services.h
+	core/services.c core/services.h \
+	core/sentences.c core/sentences.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS)
 libvgcore_la_LIBADD = $(LIBCONFIG_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) \

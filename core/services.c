@@ -8,6 +8,7 @@
 #include "job.h"
 #include "log.h"
 #include "proc.h"
+#include "sentences.h"
 #include "util.h"
 
 #include <errno.h>
@@ -308,6 +309,13 @@ static char *svc_render_template(const vg_stage *st, const char *tmpl)
 	return sb_steal(&out);
 }
 
+static char **svc_split_sentences(const vg_stage *st, const char *text, size_t len,
+				  size_t *n)
+{
+	(void)st;
+	return sentences_split(text, len, n);
+}
+
 static const vg_services table = {
 	.abi_minor = VIDGEN_ABI_MINOR,
 	.struct_size = sizeof(vg_services),
@@ -322,6 +330,7 @@ static const vg_services table = {
 	.http = svc_http,
 	.http_free = svc_http_free,
 	.secret = svc_secret,
+	.split_sentences = svc_split_sentences,
 };
 
 const vg_services *services_table(void)

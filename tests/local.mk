@@ -51,6 +51,11 @@ check_PROGRAMS += tests/unit/test_util tests/unit/test_config tests/unit/test_lo
 	tests/unit/test_job tests/unit/test_runner
 TESTS += tests/unit/test_util tests/unit/test_config tests/unit/test_loader \
 	tests/unit/test_job tests/unit/test_runner
+check_PROGRAMS += tests/unit/test_sentences
+TESTS += tests/unit/test_sentences
+tests_unit_test_sentences_SOURCES = tests/unit/test_sentences.c
+tests_unit_test_sentences_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_sentences_LDADD = $(UNIT_LDADD)
 tests_unit_test_util_SOURCES = tests/unit/test_util.c
 tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_util_LDADD = $(UNIT_LDADD)

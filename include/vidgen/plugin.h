@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define VIDGEN_ABI_MAJOR 1
-#define VIDGEN_ABI_MINOR 0
+#define VIDGEN_ABI_MINOR 1
 
 /* The name of the one symbol every plugin exports. */
 #define VIDGEN_PLUGIN_SYMBOL "vidgen_plugin"
@@ -240,6 +240,16 @@ struct vg_services {
 	 * NAME, else the file named by NAME_FILE. Result owned by the core
 	 * for the life of the stage. Never log it. */
 	const char *(*secret)(const vg_stage *st, const char *name);
+
+	/* --- ABI 1.1 --- */
+
+	/* Splits narration text into sentences, by the one rule all narration
+	 * plugins share (see doc/narration.md), so every voice cuts a text
+	 * into the same segments. Returns one malloc'd block: a
+	 * NULL-terminated array of the sentences; free it with free(). *n
+	 * gets the count. NULL when out of memory or over 1000 sentences. */
+	char **(*split_sentences)(const vg_stage *st, const char *text, size_t len,
+				  size_t *n);
 };
 
 /* ------------------------------------------------------------------------

@@ -54,7 +54,7 @@ static const vg_setting polly_settings[] = {
 	VG_SETTINGS_END
 };
 
-/* ---- sentence splitting: kept identical to plugins/espeak ------------- */
+/* ---- segments: the core's sentences, cut to Polly's request limit ----- */
 
 typedef struct seg_list {
 	char **text;
@@ -94,81 +94,20 @@ static int seg_list_add(seg_list *l, const char *s, size_t n)
 	return 0;
 }
 
-/* 1 when the word ending at s[end] (the '.') is an abbreviation that does
- * not end a sentence. */
-static int polly_is_abbrev(const char *s, size_t end)
+/* Splits text into sentences by the core's rule (the same as every other
+ * narration plugin's). Returns 0, or -1 on OOM / too many sentences. */
+static int polly_split(const vg_stage *st, const char *text, size_t len, seg_list *out)
 {
-	static const char *const abbrevs[] = {
-		"e.g.", "i.e.", "dr.", "mr.", "mrs.", "ms.", "vs.", "etc.",
-		"prof.", "st.", "jr.", "sr.", "fig.", "cf.", "approx.", "no.",
-		"al.", "eq.", "resp.", NULL
-	};
-	size_t start = end;
-	while (start > 0 && s[start - 1] != ' ' && s[start - 1] != '(')
-		start--;
-	size_t n = end - start + 1;
-	for (int i = 0; abbrevs[i]; i++)
-		if (strlen(abbrevs[i]) == n &&
-		    strncasecmp(s + start, abbrevs[i], n) == 0)
-			return 1;
-	/* A single capital letter and a dot is an initial ("J. Smith"). */
-	return n == 2 && isupper((unsigned char)s[start]);
-}
+	size_t n = 0;
+	char **s = st->svc->split_sentences(st, text, len, &n);
+	int rc = 0;
 
-/* Markdown marks that a voice should not read out. */
-static int polly_skip_char(char ch)
-{
-	return ch == '*' || ch == '#' || ch == '`' || ch == '_';
-}
-
-/* Splits text into sentences: after . ! ? (and closing quotes/brackets)
- * followed by whitespace, except after abbreviations; a blank line also
- * ends one (headings, list items). Whitespace collapses to one space;
- * empty sentences are dropped. Returns 0, or -1 on OOM / too many. */
-static int polly_split(const char *text, size_t len, seg_list *out)
-{
-	char *buf = malloc(len + 1);
-	size_t n = 0, i = 0;
-	int rc = -1;
-	if (!buf)
+	if (!s)
 		return -1;
-	while (i < len) {
-		char ch = text[i];
-		if (isspace((unsigned char)ch)) {
-			int newlines = 0;
-			while (i < len && isspace((unsigned char)text[i]))
-				newlines += text[i++] == '\n';
-			if (newlines >= 2) {
-				if (seg_list_add(out, buf, n) < 0)
-					goto out;
-				n = 0;
-			} else if (n && buf[n - 1] != ' ') {
-				buf[n++] = ' ';
-			}
-			continue;
-		}
-		i++;
-		if (polly_skip_char(ch))
-			continue;
-		buf[n++] = ch;
-		if (ch != '.' && ch != '!' && ch != '?')
-			continue;
-		while (i < len && strchr(".!?\"')]", text[i]))
-			buf[n++] = text[i++];
-		if (i < len && !isspace((unsigned char)text[i]))
-			continue; /* 3.14, "a.b" */
-		if (ch == '.' && polly_is_abbrev(buf, n - 1))
-			continue;
-		if (seg_list_add(out, buf, n) < 0)
-			goto out;
-		n = 0;
-	}
-	if (seg_list_add(out, buf, n) < 0)
-		goto out;
-	rc = out->n > POLLY_MAX_SEGMENTS ? -1 : 0;
-out:
-	free(buf);
-	return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = seg_list_add(out, s[i], strlen(s[i]));
+	free(s);
+	return rc == 0 && out->n <= POLLY_MAX_SEGMENTS ? 0 : -1;
 }
 
 
@@ -527,7 +466,7 @@ static int polly_run(void *instance, vg_stage *st)
 			      POLLY_MAX_TEXT);
 		goto out;
 	}
-	if (polly_split(in->data, in->len, &segs) < 0 ||
+	if (polly_split(st, in->data, in->len, &segs) < 0 ||
 	    polly_cap_segments(&segs, (size_t)c->max_chars) < 0) {
 		st->svc->fail(st, "narration text has too many sentences (max %d)",
 			      POLLY_MAX_SEGMENTS);

@@ -201,6 +201,15 @@ static const char *m_secret(const vg_stage *st, const char *name)
 	return NULL;
 }
 
+/* The real sentence rule (core/sentences.c is linked into the test). */
+char **sentences_split(const char *text, size_t len, size_t *n);
+
+static char **m_split_sentences(const vg_stage *st, const char *text, size_t len, size_t *n)
+{
+	(void)st;
+	return sentences_split(text, len, n);
+}
+
 static const vg_services mock_svc = {
 	.abi_minor = VIDGEN_ABI_MINOR,
 	.struct_size = sizeof(vg_services),
@@ -213,6 +222,7 @@ static const vg_services mock_svc = {
 	.http = m_http,
 	.http_free = m_http_free,
 	.secret = m_secret,
+	.split_sentences = m_split_sentences,
 };
 
 /* Fills a stage for plugin tests; dir must exist. */

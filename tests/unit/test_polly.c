@@ -65,9 +65,12 @@ static void test_split_like_espeak(void **state)
 	const char *text = "Dr. Smith met Mr. Jones, e.g. at 3.14 o'clock on Monday!  Was it "
 			   "raining? Yes.\n\nA new   paragraph without end";
 	seg_list l = { 0 };
+	vg_stage st;
+	vg_job_info job;
 
 	(void)state;
-	assert_int_equal(polly_split(text, strlen(text), &l), 0);
+	mock_stage(&st, &job, "/tmp", "m", "m", NULL, 0);
+	assert_int_equal(polly_split(&st, text, strlen(text), &l), 0);
 	if (l.n != 4) {
 		seg_list_free(&l);
 		fail_msg("expected 4 segments");
