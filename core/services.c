@@ -4,6 +4,7 @@
  * the execution's state.
  */
 #include "services.h"
+#include "aws.h"
 #include "http.h"
 #include "job.h"
 #include "log.h"
@@ -316,6 +317,12 @@ static char **svc_split_sentences(const vg_stage *st, const char *text, size_t l
 	return sentences_split(text, len, n);
 }
 
+static void svc_aws_region(const vg_stage *st, char *out, size_t len)
+{
+	(void)st;
+	aws_region_resolve(out, len);
+}
+
 static const vg_services table = {
 	.abi_minor = VIDGEN_ABI_MINOR,
 	.struct_size = sizeof(vg_services),
@@ -331,6 +338,7 @@ static const vg_services table = {
 	.http_free = svc_http_free,
 	.secret = svc_secret,
 	.split_sentences = svc_split_sentences,
+	.aws_region = svc_aws_region,
 };
 
 const vg_services *services_table(void)

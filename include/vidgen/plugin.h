@@ -250,6 +250,10 @@ struct vg_services {
 	 * gets the count. NULL when out of memory or over 1000 sentences. */
 	char **(*split_sentences)(const vg_stage *st, const char *text, size_t len,
 				  size_t *n);
+
+	/* The AWS region as the AWS CLI picks it (AWS_REGION, AWS_DEFAULT_REGION,
+	 * the profile's region, else eu-west-3), into out. */
+	void (*aws_region)(const vg_stage *st, char *out, size_t len);
 };
 
 /* ------------------------------------------------------------------------

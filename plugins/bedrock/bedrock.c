@@ -12,7 +12,6 @@
 
 #include "vidgen/plugin.h"
 
-#define BEDROCK_MAX_PROMPT (256 * 1024)
 #define BEDROCK_MAX_MODEL_ID 2048
 
 typedef struct bedrock_conf {
@@ -49,92 +48,16 @@ static const vg_setting bedrock_settings[] = {
 	VG_SETTINGS_END
 };
 
-/* ---- prompt templates (same format in the openai plugin) ---------------- */
-
-/* Splits a prompt file into its [system] and [user] parts; a file without
- * markers is all user message. 0 ok. */
-static int prompt_split(const char *text, char **system, char **user)
-{
-	const char *s = strstr(text, "[system]\n"), *u = strstr(text, "[user]\n");
-
-	*system = NULL;
-	if (!u) {
-		*user = strdup(text);
-		return *user ? 0 : -1;
-	}
-	if (s && s < u) {
-		s += 9;
-		*system = strndup(s, (size_t)(u - s));
-	}
-	*user = strdup(u + 7);
-	return *user ? 0 : -1;
-}
-
-static int prompt_load(const char *path, char **system, char **user, char *err,
-		       size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n;
-	int rc = VG_EINVAL;
-
-	if (!f) {
-		snprintf(err, errlen, "prompt: cannot open %s", path);
-		return VG_EINVAL;
-	}
-	buf = malloc(BEDROCK_MAX_PROMPT + 1);
-	if (!buf)
-		goto out;
-	n = fread(buf, 1, BEDROCK_MAX_PROMPT + 1, f);
-	if (n > BEDROCK_MAX_PROMPT || n == 0) {
-		snprintf(err, errlen, "prompt: %s is empty or larger than %d bytes", path,
-			 BEDROCK_MAX_PROMPT);
-		goto out;
-	}
-	buf[n] = '\0';
-	if (prompt_split(buf, system, user)) {
-		snprintf(err, errlen, "prompt: out of memory");
-		goto out;
-	}
-	rc = VG_OK;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
-}
-
-/* The body of the first fenced code block, else the whole answer. */
-static char *strip_fences(const char *text)
-{
-	const char *open = strstr(text, "```"), *start, *close;
-
-	if (!open)
-		return strdup(text);
-	start = strchr(open, '\n');
-	if (!start)
-		return strdup(text);
-	start++;
-	close = strstr(start, "\n```");
-	return close ? strndup(start, (size_t)(close - start) + 1) : strdup(start);
-}
+#include "../common/aws_region.h"
+#include "../common/prompt_file.h"
 
 /* ---- the plugin --------------------------------------------------------- */
-
-static int valid_region(const char *r)
-{
-	if (!*r || strlen(r) > 32)
-		return 0;
-	for (; *r; r++)
-		if (!islower((unsigned char)*r) && !isdigit((unsigned char)*r) && *r != '-')
-			return 0;
-	return 1;
-}
 
 static int bedrock_init(void *instance, char *err, size_t errlen)
 {
 	bedrock_conf *c = instance;
 
-	if (*c->region && !valid_region(c->region)) {
+	if (*c->region && !aws_region_valid(c->region)) {
 		snprintf(err, errlen, "region: \"%s\" is not an AWS region name", c->region);
 		return VG_EINVAL;
 	}
@@ -153,15 +76,6 @@ static void bedrock_fini(void *instance)
 	free(c->system_tmpl);
 	free(c->user_tmpl);
 	c->system_tmpl = c->user_tmpl = NULL;
-}
-
-static void region_of(const bedrock_conf *c, char *out, size_t outlen)
-{
-	const char *r = *c->region ? c->region : getenv("AWS_REGION");
-
-	if (!r || !*r)
-		r = getenv("AWS_DEFAULT_REGION");
-	snprintf(out, outlen, "%s", r && valid_region(r) ? r : "eu-west-3");
 }
 
 /* Percent-encodes a model id for the path (':' and '/' included). */
@@ -352,13 +266,13 @@ static int call_converse(const bedrock_conf *c, vg_stage *st, const char *body,
 static int bedrock_run(void *instance, vg_stage *st)
 {
 	const bedrock_conf *c = instance;
-	char region[40], *system = NULL, *user = NULL, *body = NULL, *text = NULL, *out = NULL;
+	char region[40], *system = NULL, *user = NULL, *body = NULL, *text = NULL;
 	const char *stop = NULL;
 	vg_http_response resp = { 0 };
 	json_t *root = NULL;
 	int rc;
 
-	region_of(c, region, sizeof(region));
+	aws_region_pick(st, c->region, region, sizeof(region));
 	user = st->svc->render_template(st, c->user_tmpl);
 	system = c->system_tmpl ? st->svc->render_template(st, c->system_tmpl) : NULL;
 	if (!user || (c->system_tmpl && !system)) {
@@ -384,11 +298,7 @@ static int bedrock_run(void *instance, vg_stage *st)
 	if (stop && strcmp(stop, "max_tokens") == 0)
 		st->svc->log(st, VG_LOG_WARN, "answer cut at max_tokens=%ld; raise max_tokens",
 			     c->max_tokens);
-	out = strcmp(c->output, "script") == 0 ? strip_fences(text) : strdup(text);
-	rc = out ? st->svc->output_write(st, c->output,
-					 strcmp(c->output, "script") == 0 ? "script.py" : "answer.txt",
-					 out, strlen(out))
-		 : VG_ENOMEM;
+	rc = prompt_answer_write(st, c->output, text);
 out:
 	st->svc->http_free(&resp);
 	json_decref(root);
@@ -396,7 +306,6 @@ out:
 	free(user);
 	free(body);
 	free(text);
-	free(out);
 	return rc;
 }
 

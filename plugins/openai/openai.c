@@ -13,7 +13,6 @@
 
 #include "vidgen/plugin.h"
 
-#define OPENAI_MAX_PROMPT (256 * 1024)
 #define OPENAI_DEFAULT_BASE "https://api.openai.com/v1"
 
 typedef struct openai_conf {
@@ -55,74 +54,7 @@ static const vg_setting openai_settings[] = {
 	VG_SETTINGS_END
 };
 
-/* ---- prompt templates (same format in the bedrock plugin) ---------------- */
-
-/* Splits a prompt file into its [system] and [user] parts; a file without
- * markers is all user message. 0 ok. */
-static int prompt_split(const char *text, char **system, char **user)
-{
-	const char *s = strstr(text, "[system]\n"), *u = strstr(text, "[user]\n");
-
-	*system = NULL;
-	if (!u) {
-		*user = strdup(text);
-		return *user ? 0 : -1;
-	}
-	if (s && s < u) {
-		s += 9;
-		*system = strndup(s, (size_t)(u - s));
-	}
-	*user = strdup(u + 7);
-	return *user ? 0 : -1;
-}
-
-static int prompt_load(const char *path, char **system, char **user, char *err,
-		       size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n;
-	int rc = VG_EINVAL;
-
-	if (!f) {
-		snprintf(err, errlen, "prompt: cannot open %s", path);
-		return VG_EINVAL;
-	}
-	buf = malloc(OPENAI_MAX_PROMPT + 1);
-	if (!buf)
-		goto out;
-	n = fread(buf, 1, OPENAI_MAX_PROMPT + 1, f);
-	if (n > OPENAI_MAX_PROMPT || n == 0) {
-		snprintf(err, errlen, "prompt: %s is empty or larger than %d bytes", path,
-			 OPENAI_MAX_PROMPT);
-		goto out;
-	}
-	buf[n] = '\0';
-	if (prompt_split(buf, system, user)) {
-		snprintf(err, errlen, "prompt: out of memory");
-		goto out;
-	}
-	rc = VG_OK;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
-}
-
-/* The body of the first fenced code block, else the whole answer. */
-static char *strip_fences(const char *text)
-{
-	const char *open = strstr(text, "```"), *start, *close;
-
-	if (!open)
-		return strdup(text);
-	start = strchr(open, '\n');
-	if (!start)
-		return strdup(text);
-	start++;
-	close = strstr(start, "\n```");
-	return close ? strndup(start, (size_t)(close - start) + 1) : strdup(start);
-}
+#include "../common/prompt_file.h"
 
 /* ---- the plugin --------------------------------------------------------- */
 
@@ -307,7 +239,7 @@ static int openai_run(void *instance, vg_stage *st)
 {
 	const openai_conf *c = instance;
 	const char *model = st->model_id && *st->model_id ? st->model_id : st->model;
-	char *system = NULL, *user = NULL, *body = NULL, *out = NULL;
+	char *system = NULL, *user = NULL, *body = NULL;
 	const char *text, *finish;
 	vg_http_response resp = { 0 };
 	json_t *root = NULL, *choice;
@@ -345,18 +277,13 @@ static int openai_run(void *instance, vg_stage *st)
 	if (finish && strcmp(finish, "length") == 0)
 		st->svc->log(st, VG_LOG_WARN, "answer cut at max_tokens=%ld; raise max_tokens",
 			     c->max_tokens);
-	out = strcmp(c->output, "script") == 0 ? strip_fences(text) : strdup(text);
-	rc = out ? st->svc->output_write(st, c->output,
-					 strcmp(c->output, "script") == 0 ? "script.py" : "answer.txt",
-					 out, strlen(out))
-		 : VG_ENOMEM;
+	rc = prompt_answer_write(st, c->output, text);
 out:
 	st->svc->http_free(&resp);
 	json_decref(root);
 	free(system);
 	free(user);
 	free(body);
-	free(out);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "vidgen/plugin.h"
+#include "../common/aws_region.h"
 
 #define POLLY_MAX_TEXT (64 * 1024)   /* bytes of narration text accepted */
 #define POLLY_MAX_SEGMENTS 400
@@ -228,21 +229,11 @@ out:
 
 /* ---- the stage --------------------------------------------------------- */
 
-static int valid_region(const char *r)
-{
-	if (!*r || strlen(r) > 32)
-		return 0;
-	for (; *r; r++)
-		if (!islower((unsigned char)*r) && !isdigit((unsigned char)*r) && *r != '-')
-			return 0;
-	return 1;
-}
-
 static int polly_init(void *instance, char *err, size_t errlen)
 {
 	polly_conf *c = instance;
 
-	if (*c->region && !valid_region(c->region)) {
+	if (*c->region && !aws_region_valid(c->region)) {
 		snprintf(err, errlen, "region: \"%s\" is not an AWS region name", c->region);
 		return VG_EINVAL;
 	}
@@ -443,13 +434,10 @@ static int polly_run(void *instance, vg_stage *st)
 	seg_list segs = { 0 };
 	double *dur = NULL;
 	char region[40], path[4096];
-	const char *r = *c->region ? c->region : getenv("AWS_REGION");
 	polly_call pc;
 	int rc = VG_EINVAL;
 
-	if (!r || !*r)
-		r = getenv("AWS_DEFAULT_REGION");
-	snprintf(region, sizeof(region), "%s", r && valid_region(r) ? r : "eu-west-3");
+	aws_region_pick(st, c->region, region, sizeof(region));
 	pc.region = region;
 	pc.voice = st->job && st->job->voice ? st->job->voice : "Joanna";
 	pc.engine = c->engine;

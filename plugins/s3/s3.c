@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "vidgen/plugin.h"
+#include "../common/aws_region.h"
 
 #define S3_META_LIMIT 2048  /* S3: all user metadata keys + values, bytes */
 #define S3_MAX_PARTS 10000
@@ -121,16 +122,6 @@ static int valid_bucket(const char *b)
 	return 1;
 }
 
-static int valid_region(const char *r)
-{
-	if (!*r || strlen(r) > 32)
-		return 0;
-	for (; *r; r++)
-		if (!islower((unsigned char)*r) && !isdigit((unsigned char)*r) && *r != '-')
-			return 0;
-	return 1;
-}
-
 static int valid_url(const char *u)
 {
 	if (strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
@@ -151,7 +142,7 @@ static int s3_init(void *instance, char *err, size_t errlen)
 		snprintf(err, errlen, "bucket: \"%s\" is not a valid S3 bucket name", c->bucket);
 		return VG_EINVAL;
 	}
-	if (*c->region && !valid_region(c->region)) {
+	if (*c->region && !aws_region_valid(c->region)) {
 		snprintf(err, errlen, "region: \"%s\" is not an AWS region name", c->region);
 		return VG_EINVAL;
 	}
@@ -658,7 +649,6 @@ static int s3_run(void *instance, vg_stage *st)
 	const vg_artifact *video = input_from(st, NULL, "video");
 	const vg_artifact *ini = input_from(st, c->initial_from, NULL);
 	const vg_artifact *ref = input_from(st, c->refined_from, NULL);
-	const char *r = *c->region ? c->region : getenv("AWS_REGION");
 	s3_ctx x = { .c = c, .st = st };
 	char key[80], jkey[80], date[32], *purl = NULL;
 	const char *val[M_N];
@@ -666,9 +656,7 @@ static int s3_run(void *instance, vg_stage *st)
 	time_t now = time(NULL);
 	int rc;
 
-	if (!r || !*r)
-		r = getenv("AWS_DEFAULT_REGION");
-	snprintf(x.region, sizeof(x.region), "%s", r && valid_region(r) ? r : "eu-west-3");
+	aws_region_pick(st, c->region, x.region, sizeof(x.region));
 	x.sign.service = "s3";
 	x.sign.region = x.region;
 	x.sign.s3_rules = 1;
