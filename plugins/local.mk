@@ -7,3 +7,6 @@ include plugins/bedrock/local.mk
 include plugins/openai/local.mk
 include plugins/polly/local.mk
 include plugins/s3/local.mk
+
+# Static helpers several plugins compile in (not a library: each .so stays whole).
+EXTRA_DIST += plugins/common/prompt_file.h plugins/common/aws_region.h
