@@ -1,18 +1,18 @@
 /*
  * espeak: offline narration with espeak-ng. Splits the first text input into
- * sentences, synthesizes one WAV per sentence, measures each from its WAV
- * header and writes narration.json (format: doc/narration.md).
+ * sentences (the core's shared rule), synthesizes one WAV per sentence,
+ * measures each from its WAV header and writes narration.json (format:
+ * doc/narration.md).
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "vidgen/plugin.h"
 
 #define ESPEAK_MAX_TEXT (64 * 1024)  /* bytes of narration text accepted */
-#define ESPEAK_MAX_SEGMENTS 400
+#define ESPEAK_MAX_SEGMENTS 1000 /* the core's own cap */
 
 typedef struct espeak_conf {
 	const char *voices;  /* "Joanna=en-us+f3,Matthew=en-us+m3,..." */
@@ -92,121 +92,32 @@ static int espeak_init(void *instance, char *err, size_t errlen)
 	return VG_OK;
 }
 
-/* ---- sentence splitting ---------------------------------------------- */
+/* ---- sentences --------------------------------------------------------- */
 
-typedef struct seg_list {
-	char **text;
-	size_t n, cap;
-} seg_list;
-
-static void seg_list_free(seg_list *l)
+/* The sentences of text, cut by the core's one rule (svc->split_sentences,
+ * ABI 1.1) so that every narration plugin gives a script the same segments.
+ * Returns a block to free(), or NULL with the reason through svc->fail. */
+static char **espeak_sentences(const vg_stage *st, const char *text, size_t len,
+			       size_t *n)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->text[i]);
-	free(l->text);
-	memset(l, 0, sizeof *l);
-}
-
-static int seg_list_add(seg_list *l, const char *s, size_t n)
-{
-	while (n && s[n - 1] == ' ')
-		n--;
-	while (n && *s == ' ')
-		s++, n--;
-	if (n == 0)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		char **t = realloc(l->text, cap * sizeof *t);
-		if (!t)
-			return -1;
-		l->text = t;
-		l->cap = cap;
+	const vg_services *svc = st->svc;
+	size_t need = offsetof(vg_services, split_sentences) + sizeof svc->split_sentences;
+	if (svc->abi_minor < 1 || svc->struct_size < need || !svc->split_sentences) {
+		svc->fail(st, "espeak needs vidgen ABI 1.1 (sentence splitting); this "
+			  "core offers 1.%u", (unsigned)svc->abi_minor);
+		return NULL;
 	}
-	char *c = malloc(n + 1);
-	if (!c)
-		return -1;
-	memcpy(c, s, n);
-	c[n] = 0;
-	l->text[l->n++] = c;
-	return 0;
-}
-
-/* 1 when the word ending at s[end] (the '.') is an abbreviation that does
- * not end a sentence. */
-static int espeak_is_abbrev(const char *s, size_t end)
-{
-	static const char *const abbrevs[] = {
-		"e.g.", "i.e.", "dr.", "mr.", "mrs.", "ms.", "vs.", "etc.",
-		"prof.", "st.", "jr.", "sr.", "fig.", "cf.", "approx.", "no.",
-		"al.", "eq.", "resp.", NULL
-	};
-	size_t start = end;
-	while (start > 0 && s[start - 1] != ' ' && s[start - 1] != '(')
-		start--;
-	size_t n = end - start + 1;
-	for (int i = 0; abbrevs[i]; i++)
-		if (strlen(abbrevs[i]) == n &&
-		    strncasecmp(s + start, abbrevs[i], n) == 0)
-			return 1;
-	/* A single capital letter and a dot is an initial ("J. Smith"). */
-	return n == 2 && isupper((unsigned char)s[start]);
-}
-
-/* Markdown marks that a voice should not read out. */
-static int espeak_skip_char(char ch)
-{
-	return ch == '*' || ch == '#' || ch == '`' || ch == '_';
-}
-
-/* Splits text into sentences: after . ! ? (and closing quotes/brackets)
- * followed by whitespace, except after abbreviations; a blank line also
- * ends one (headings, list items). Whitespace collapses to one space;
- * empty sentences are dropped. Returns 0, or -1 on OOM / too many. */
-static int espeak_split(const char *text, size_t len, seg_list *out)
-{
-	char *buf = malloc(len + 1);
-	size_t n = 0, i = 0;
-	int rc = -1;
-	if (!buf)
-		return -1;
-	while (i < len) {
-		char ch = text[i];
-		if (isspace((unsigned char)ch)) {
-			int newlines = 0;
-			while (i < len && isspace((unsigned char)text[i]))
-				newlines += text[i++] == '\n';
-			if (newlines >= 2) {
-				if (seg_list_add(out, buf, n) < 0)
-					goto out;
-				n = 0;
-			} else if (n && buf[n - 1] != ' ') {
-				buf[n++] = ' ';
-			}
-			continue;
-		}
-		i++;
-		if (espeak_skip_char(ch))
-			continue;
-		buf[n++] = ch;
-		if (ch != '.' && ch != '!' && ch != '?')
-			continue;
-		while (i < len && strchr(".!?\"')]", text[i]))
-			buf[n++] = text[i++];
-		if (i < len && !isspace((unsigned char)text[i]))
-			continue; /* 3.14, "a.b" */
-		if (ch == '.' && espeak_is_abbrev(buf, n - 1))
-			continue;
-		if (seg_list_add(out, buf, n) < 0)
-			goto out;
-		n = 0;
+	char **out = svc->split_sentences(st, text, len, n);
+	if (!out)
+		svc->fail(st, "narration text has too many sentences (or memory "
+			  "ran out)");
+	else if (*n > ESPEAK_MAX_SEGMENTS) {
+		svc->fail(st, "narration text has %zu sentences (max %d)", *n,
+			  ESPEAK_MAX_SEGMENTS);
+		free(out);
+		out = NULL;
 	}
-	if (seg_list_add(out, buf, n) < 0)
-		goto out;
-	rc = out->n > ESPEAK_MAX_SEGMENTS ? -1 : 0;
-out:
-	free(buf);
-	return rc;
+	return out;
 }
 
 /* ---- WAV duration ------------------------------------------------------ */
@@ -330,7 +241,7 @@ static int espeak_say(const espeak_conf *c, vg_stage *st, const char *voice,
 	return VG_OK;
 }
 
-static int espeak_write_json(vg_stage *st, const seg_list *segs,
+static int espeak_write_json(vg_stage *st, char *const *segs, size_t n_segs,
 			     const double *dur)
 {
 	char *buf = NULL;
@@ -341,9 +252,9 @@ static int espeak_write_json(vg_stage *st, const seg_list *segs,
 	if (!f)
 		return VG_ENOMEM;
 	fputs("{\"segments\":[", f);
-	for (size_t i = 0; i < segs->n; i++) {
+	for (size_t i = 0; i < n_segs; i++) {
 		fprintf(f, "%s\n {\"index\":%zu,\"text\":", i ? "," : "", i);
-		json_put_string(f, segs->text[i]);
+		json_put_string(f, segs[i]);
 		fprintf(f, ",\"file\":\"seg%03zu.wav\",\"duration\":%.3f}", i,
 			dur[i]);
 		total += dur[i];
@@ -361,7 +272,8 @@ static int espeak_write_json(vg_stage *st, const seg_list *segs,
 static int espeak_run(void *instance, vg_stage *st)
 {
 	const espeak_conf *c = instance;
-	seg_list segs = { 0 };
+	char **segs = NULL;
+	size_t n = 0;
 	double *dur = NULL;
 	char voice[64];
 	int rc = VG_EINVAL;
@@ -379,35 +291,31 @@ static int espeak_run(void *instance, vg_stage *st)
 	const char *vname = st->job ? st->job->voice : NULL;
 	if (espeak_map_voice(c->voices, vname, voice, sizeof voice) != 1)
 		snprintf(voice, sizeof voice, "%s", c->fallback);
-	if (espeak_split(in->data, in->len, &segs) < 0) {
-		st->svc->fail(st, "narration text has too many sentences (max %d)",
-			      ESPEAK_MAX_SEGMENTS);
+	if (!(segs = espeak_sentences(st, in->data, in->len, &n)))
 		goto out;
-	}
-	if (segs.n == 0) {
+	if (n == 0) {
 		st->svc->fail(st, "narration text is empty");
 		goto out;
 	}
-	dur = calloc(segs.n, sizeof *dur);
+	dur = calloc(n, sizeof *dur);
 	rc = VG_ENOMEM;
 	if (!dur)
 		goto out;
-	for (size_t i = 0; i < segs.n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (st->svc->cancelled(st)) {
 			rc = VG_ECANCELED;
 			goto out;
 		}
-		rc = espeak_say(c, st, voice, i, segs.text[i], &dur[i]);
+		rc = espeak_say(c, st, voice, i, segs[i], &dur[i]);
 		if (rc != VG_OK)
 			goto out;
-		st->svc->progress(st, (double)(i + 1) / (double)segs.n, NULL);
+		st->svc->progress(st, (double)(i + 1) / (double)n, NULL);
 	}
-	rc = espeak_write_json(st, &segs, dur);
+	rc = espeak_write_json(st, segs, n, dur);
 	if (rc == VG_OK)
-		st->svc->log(st, VG_LOG_INFO, "narrated %zu sentences with %s",
-			     segs.n, voice);
+		st->svc->log(st, VG_LOG_INFO, "narrated %zu sentences with %s", n, voice);
 out:
-	seg_list_free(&segs);
+	free(segs);
 	free(dur);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
- * Unit tests for the espeak plugin: sentence splitting, voice mapping, WAV
- * durations, and a whole run against a small fake of the services table
- * (real espeak-ng through proc_run; skipped where espeak-ng is missing).
+ * Unit tests for the espeak plugin: voice mapping, WAV durations, sentence
+ * cutting through svc->split_sentences (the core's rule, checked here on the
+ * cases narration depends on), and a whole run against a small fake of the
+ * services table (real espeak-ng through proc_run; skipped without it).
  */
 /* The plugin first: cmocka defines a fail() macro that would rewrite its
  * svc->fail calls. */
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include "proc.h"
+#include "sentences.h"
 #include "util.h"
 
 /* ---- a fake services table --------------------------------------------- */
@@ -46,8 +48,20 @@ static int fake_spawn(const vg_stage *st, const vg_proc *p, int *code)
 		q.cwd = st->dir;
 	return proc_run(&q, NULL, NULL, code);
 }
+static char **fake_split(const vg_stage *st, const char *text, size_t len,
+			 size_t *n)
+{
+	return sentences_split(text, len, n);
+}
 static const vg_services fake_svc = {
 	.abi_minor = VIDGEN_ABI_MINOR, .struct_size = sizeof(vg_services),
+	.log = fake_log, .output_write = fake_write, .progress = fake_progress,
+	.cancelled = fake_cancelled, .fail = fake_failf, .spawn = fake_spawn,
+	.split_sentences = fake_split,
+};
+/* A core from before ABI 1.1: no sentence splitting. */
+static const vg_services old_svc = {
+	.abi_minor = 0, .struct_size = offsetof(vg_services, split_sentences),
 	.log = fake_log, .output_write = fake_write, .progress = fake_progress,
 	.cancelled = fake_cancelled, .fail = fake_failf, .spawn = fake_spawn,
 };
@@ -55,15 +69,18 @@ static const vg_services fake_svc = {
 /* ---- splitting --------------------------------------------------------- */
 static void expect_split(const char *text, const char *const *want, size_t n)
 {
-	seg_list l = { 0 };
-	assert_int_equal(espeak_split(text, strlen(text), &l), 0);
-	if (l.n != n)
-		for (size_t i = 0; i < l.n; i++)
-			fprintf(stderr, "got [%s]\n", l.text[i]);
-	assert_int_equal(l.n, n);
+	vg_stage st = { .struct_size = sizeof st, .svc = &fake_svc };
+	size_t got = 0;
+	char **l = espeak_sentences(&st, text, strlen(text), &got);
+	assert_non_null(l);
+	if (got != n)
+		for (size_t i = 0; i < got; i++)
+			fprintf(stderr, "got [%s]\n", l[i]);
+	assert_int_equal(got, n);
 	for (size_t i = 0; i < n; i++)
-		assert_string_equal(l.text[i], want[i]);
-	seg_list_free(&l);
+		assert_string_equal(l[i], want[i]);
+	assert_null(l[n]);
+	free(l);
 }
 
 static void test_split_basic(void **state)
@@ -92,10 +109,16 @@ static void test_split_quotes_paragraphs_markdown(void **state)
 			    "Bold text here (really!)", "End." };
 	expect_split("He said \"stop.\" \n\n## Heading\n\n**Bold** text here "
 		     "(really!) End.", w, 4);
-	seg_list l = { 0 };
-	assert_int_equal(espeak_split(" \n\t \n ", 6, &l), 0);
-	assert_int_equal(l.n, 0);
-	seg_list_free(&l);
+	expect_split(" \n\t \n ", NULL, 0);
+}
+
+static void test_needs_abi_1_1(void **state)
+{
+	vg_stage st = { .struct_size = sizeof st, .svc = &old_svc };
+	size_t n = 7;
+	fake_fail[0] = 0;
+	assert_null(espeak_sentences(&st, "One. Two.", 9, &n));
+	assert_non_null(strstr(fake_fail, "ABI 1.1"));
 }
 
 /* ---- voices ------------------------------------------------------------ */
@@ -227,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_split_basic),
 		cmocka_unit_test(test_split_abbrev_numbers),
 		cmocka_unit_test(test_split_quotes_paragraphs_markdown),
+		cmocka_unit_test(test_needs_abi_1_1),
 		cmocka_unit_test(test_voice_map),
 		cmocka_unit_test(test_wav_duration),
 		cmocka_unit_test(test_run_real_espeak),
