@@ -21,6 +21,9 @@ int cmd_render(int argc, char **argv); /* core/cmd_render.c */
 int cmd_serve(int argc, char **argv);  /* core/cmd_serve.c */
 int cmd_hook(int argc, char **argv);   /* core/cmd_hook.c */
 
+/* Prints "vidgen VERSION (plugin ABI M.m)" on stdout: every --version. */
+void cli_print_version(void);
+
 /* The default pipeline: the installed one, or pipelines/NAME next to an
  * uninstalled executable. Returns a malloc'd path. */
 char *cli_default_pipeline(const char *name);

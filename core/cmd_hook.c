@@ -192,7 +192,7 @@ static int hook_parse(int argc, char **argv, hook_cmd *hc, int *status)
 				hc->memory_mb = (long)n;
 			break;
 		case 'h': hook_usage(stdout); *status = EXIT_OK; return -1;
-		case 'V': printf("vidgen %s\n", PACKAGE_VERSION);
+		case 'V': cli_print_version();
 			*status = EXIT_OK;
 			return -1;
 		default: hook_usage(stderr); *status = EXIT_USAGE; return -1;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "loader.h"
 #include "log.h"
 #include "proc.h"
@@ -151,7 +152,7 @@ typedef struct render_opts {
 	const char *voice, *narration, *output, *script, *plugin_dir;
 	override ov[RENDER_MAX_OVERRIDES];
 	size_t n_ov;
-	char timeout_ms[32];
+	char timeout_s[32];
 	int keep;
 } render_opts;
 
@@ -169,6 +170,7 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 		{ "keep", no_argument, NULL, 'K' },
 		{ "plugin-dir", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -188,8 +190,8 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 				fprintf(stderr, "vidgen render: --timeout takes 1..7200 seconds\n");
 				return 2;
 			}
-			snprintf(o->timeout_ms, sizeof o->timeout_ms, "%ld", s * 1000);
-			o->ov[o->n_ov++] = (override){ "timeout", o->timeout_ms };
+			snprintf(o->timeout_s, sizeof o->timeout_s, "%ld", s);
+			o->ov[o->n_ov++] = (override){ "render_timeout", o->timeout_s };
 			break;
 		}
 		case 'B': o->ov[o->n_ov++] = (override){ "sandbox", "best-effort" }; break;
@@ -197,6 +199,7 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 		case 'K': o->keep = 1; break;
 		case 'P': o->plugin_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case 'E': cli_print_version(); return 0;
 		default: usage(stderr); return 2;
 		}
 		if (o->n_ov >= RENDER_MAX_OVERRIDES)

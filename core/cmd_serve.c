@@ -194,7 +194,7 @@ static int serve_parse(int argc, char **argv, serve_args *a)
 		case O_WEB: a->web_dir = optarg; break;
 		case O_PAUSED: a->paused = 1; break;
 		case 'h': serve_usage(stdout); return 1;
-		case 'V': printf("vidgen %s\n", PACKAGE_VERSION); return 1;
+		case 'V': cli_print_version(); return 1;
 		default: serve_usage(stderr); return 2;
 		}
 	}

@@ -50,7 +50,7 @@ char *cli_default_pipeline(const char *name)
 	return util_path_join(VG_PIPELINEDIR, rel);
 }
 
-static void print_version(void)
+void cli_print_version(void)
 {
 	printf("vidgen %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, VIDGEN_ABI_MAJOR,
 	       VIDGEN_ABI_MINOR);
@@ -235,7 +235,7 @@ int cmd_run(int argc, char **argv)
 		case 'P': plugin_dir = optarg; break;
 		case 'V': log_set_level(VG_LOG_DEBUG); break;
 		case 'h': run_usage(stdout); status = EXIT_OK; goto out;
-		case 'E': print_version(); status = EXIT_OK; goto out;
+		case 'E': cli_print_version(); status = EXIT_OK; goto out;
 		default: run_usage(stderr); goto out;
 		}
 	}
@@ -308,7 +308,7 @@ int cmd_check(int argc, char **argv)
 			       "Validates pipeline files as a run would (graph, plugins, their\n"
 			       "settings, hooks) and prints file:line errors. Exit 0 if all pass.\n");
 			return EXIT_OK;
-		case 'E': print_version(); return EXIT_OK;
+		case 'E': cli_print_version(); return EXIT_OK;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -402,7 +402,7 @@ int cmd_plugins(int argc, char **argv)
 			       "Lists the plugins found (name, kind, version, file) and those\n"
 			       "refused, with why. With NAME, documents that plugin's settings.\n");
 			return EXIT_OK;
-		case 'E': print_version(); return EXIT_OK;
+		case 'E': cli_print_version(); return EXIT_OK;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -456,7 +456,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		print_version();
+		cli_print_version();
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

@@ -47,7 +47,7 @@ typedef struct manim_conf {
 	const char *user;
 	const char *python_dir;
 	const char *bwrap;
-	long timeout_ms;
+	long timeout_s;
 	long cpu_seconds;
 	long memory_mb;
 	long file_size_mb;
@@ -64,8 +64,8 @@ static const vg_setting manim_settings[] = {
 	S("sandbox", VG_SET_STRING, sandbox, "required", 0, 0, "required|best-effort",
 	  "required: refuse to render without bubblewrap; best-effort: fall "
 	  "back to limits and a clean environment"),
-	S("timeout", VG_SET_INT, timeout_ms, "300000", 1000, 7200000, NULL,
-	  "wall-clock milliseconds for the render; the whole tree is killed"),
+	S("render_timeout", VG_SET_INT, timeout_s, "300", 1, 7200, NULL,
+	  "wall-clock seconds for the render; the whole tree is killed"),
 	S("cpu", VG_SET_INT, cpu_seconds, "600", 1, 86400, NULL,
 	  "CPU seconds per render process (RLIMIT_CPU)"),
 	S("memory", VG_SET_INT, memory_mb, "4096", 256, 1048576, NULL,
@@ -704,14 +704,14 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 	av_add(&cmd, x->c->quality);
 	av_addf(&cmd, "%s/scene.mp4", x->inner);
 	av_addf(&cmd, "%s/error.txt", x->inner);
-	int rc = sandbox_run(x, &cmd, "render.log", x->c->timeout_ms, &code);
+	int rc = sandbox_run(x, &cmd, "render.log", x->c->timeout_s * 1000, &code);
 	av_free(&cmd);
 	if (rc == VG_ECANCELED || rc == VG_ENOMEM)
 		return rc;
 	if (rc == VG_ETIMEDOUT) {
 		snprintf(err, errlen, "the render ran out of time after %ld s and "
 			 "was killed (an endless loop, or far too many animations?)",
-			 x->c->timeout_ms / 1000);
+			 x->c->timeout_s);
 		return VG_ESCRIPT;
 	}
 	if (rc != VG_OK) {
