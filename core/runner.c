@@ -179,42 +179,87 @@ static int prepare_inputs(exec *e, char *err, size_t errlen)
 	return 0;
 }
 
-/* The read-only job table hooks see: the job and this stage's inputs. */
-static void hook_view(const exec *e, hook_job_view *v, hook_artifact *arts)
+/* The read-only job table hooks see: the job, this stage's inputs, and the
+ * text outputs of every other stage finished so far. */
+typedef struct hook_ctx {
+	hook_job_view view;
+	hook_artifact arts[PIPELINE_MAX_STAGES + 1];
+	char *owned[PIPELINE_MAX_STAGES]; /* texts read for this call */
+	size_t n_owned;
+} hook_ctx;
+
+static int has_art(const hook_ctx *h, const char *stage)
+{
+	for (size_t i = 0; i < h->view.n_artifacts; i++)
+		if (!strcmp(h->arts[i].stage, stage))
+			return 1;
+	return 0;
+}
+
+static void hook_ctx_init(const exec *e, hook_ctx *h)
 {
 	const vg_stage *st = &e->run.st;
+	const pipeline *p = e->r->p;
+	job *j = e->r->j;
 	size_t n = 0;
 
+	memset(h, 0, sizeof(*h));
 	for (size_t k = 0; k < st->n_inputs; k++) {
-		if (!st->inputs[k].data)
+		if (!st->inputs[k].data || n >= PIPELINE_MAX_STAGES)
 			continue;
-		arts[n].stage = st->inputs[k].from;
-		arts[n].text = st->inputs[k].data;
+		h->arts[n].stage = st->inputs[k].from;
+		h->arts[n].text = st->inputs[k].data;
 		n++;
 	}
-	v->job_id = st->job->id;
-	v->question = st->job->question;
-	v->model = st->model;
-	v->voice = st->job->voice;
-	v->stage = st->id;
-	v->artifacts = arts;
-	v->n_artifacts = n;
+	h->view.artifacts = h->arts;
+	h->view.n_artifacts = n;
+	for (size_t i = 0; i < p->n_stages && h->view.n_artifacts < PIPELINE_MAX_STAGES; i++) {
+		char *path = NULL, *text = NULL;
+		size_t len;
+
+		if (i == e->idx || has_art(h, p->stages[i].id))
+			continue;
+		pthread_mutex_lock(&j->lock);
+		if (j->stages[i].done && j->stages[i].path && text_kind(j->stages[i].kind))
+			path = xstrdup(j->stages[i].path);
+		pthread_mutex_unlock(&j->lock);
+		if (path && util_read_file(path, INPUT_MAX, &text, &len, NULL, 0) == 0) {
+			h->owned[h->n_owned++] = text;
+			h->arts[h->view.n_artifacts].stage = p->stages[i].id;
+			h->arts[h->view.n_artifacts].text = text;
+			h->view.n_artifacts++;
+		}
+		free(path);
+	}
+	h->view.job_id = st->job->id;
+	h->view.question = st->job->question;
+	h->view.model = st->model;
+	h->view.voice = st->job->voice;
+	h->view.stage = st->id;
+}
+
+static void hook_ctx_free(hook_ctx *h)
+{
+	for (size_t i = 0; i < h->n_owned; i++)
+		free(h->owned[i]);
 }
 
 /* `before`: rewrites the stage's first text input. */
 static int run_before_hook(exec *e, const hook *h)
 {
 	vg_stage *st = &e->run.st;
-	hook_artifact arts[PIPELINE_MAX_STAGES + 1];
-	hook_job_view view;
+	hook_ctx hc;
 	char err[1024], *out = NULL;
+	int rc;
 
 	for (size_t k = 0; k < st->n_inputs; k++) {
 		vg_artifact *a = &e->inputs[k];
 		if (!a->data || !strcmp(a->kind, "narration"))
 			continue;
-		hook_view(e, &view, arts);
-		if (hook_call(h, a->data, &view, &out, err, sizeof(err)) != 0) {
+		hook_ctx_init(e, &hc);
+		rc = hook_call(h, a->data, &hc.view, &out, err, sizeof(err));
+		hook_ctx_free(&hc);
+		if (rc != 0) {
 			st->svc->fail(st, "before hook %s: %s", hook_spec(h), err);
 			return VG_EINVAL;
 		}
@@ -234,17 +279,18 @@ static int run_before_hook(exec *e, const hook *h)
 static int run_after_hook(exec *e, const hook *h)
 {
 	vg_stage *st = &e->run.st;
-	hook_artifact arts[PIPELINE_MAX_STAGES + 1];
-	hook_job_view view;
+	hook_ctx hc;
 	char err[1024], *text = NULL, *out = NULL, *orig;
 	size_t len, n;
-	int rc = VG_OK;
+	int rc = VG_OK, hrc;
 
 	if (!text_kind(e->run.out_kind) ||
 	    util_read_file(e->run.out_path, INPUT_MAX, &text, &len, err, sizeof(err)) < 0)
 		return VG_OK;
-	hook_view(e, &view, arts);
-	if (hook_call(h, text, &view, &out, err, sizeof(err)) != 0) {
+	hook_ctx_init(e, &hc);
+	hrc = hook_call(h, text, &hc.view, &out, err, sizeof(err));
+	hook_ctx_free(&hc);
+	if (hrc != 0) {
 		st->svc->fail(st, "after hook %s: %s", hook_spec(h), err);
 		rc = VG_EINVAL;
 		goto out;

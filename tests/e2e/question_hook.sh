@@ -1,9 +1,9 @@
 #!/bin/sh
-# The pipeline's question_hook and the per-stage hook limits, through the
-# real `vidgen run` and `vidgen check`.
+# The pipeline's question_hook, the per-stage hook limits and the job table's
+# artifacts, through the real `vidgen run` and `vidgen check`.
 . "$(dirname "$0")/lib.sh"
 dir=$top_srcdir/tests/e2e/qhook
-plan 6
+plan 7
 
 out=$("$VIDGEN" run --json -p "$dir/qhook.cfg" -o "$TMP/jobs" \
 	"What is two plus two? Write to me at bob@example.com" 2>"$TMP/err")
@@ -24,4 +24,9 @@ cp -r "$dir/answers" "$TMP/answers"
 "$VIDGEN" check "$TMP/bad.cfg" 2>"$TMP/err" >/dev/null
 ok "[ $? -ne 0 ] && grep -q 'bad.cfg:6:.*hook_instructions' $TMP/err" \
 	"an out-of-range hook_instructions is refused with file:line"
+out=$("$VIDGEN" run --json -p "$dir/peek.cfg" -o "$TMP/jobs2" \
+	"What is two plus two? Write to me at [email]" 2>"$TMP/err")
+echo "$out" >"$TMP/peek.json"
+ok "grep -q 'explain=Two plus two is four' $TMP/peek.json" \
+	"a hook sees a finished stage that is not its input in job.artifacts" || diag "$(cat "$TMP/err")"
 exit 0
