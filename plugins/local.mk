@@ -9,4 +9,5 @@ include plugins/polly/local.mk
 include plugins/s3/local.mk
 
 # Static helpers several plugins compile in (not a library: each .so stays whole).
-EXTRA_DIST += plugins/common/prompt_file.h plugins/common/aws_region.h
+EXTRA_DIST += plugins/common/prompt_file.h plugins/common/aws_region.h \
+	plugins/common/narration.h

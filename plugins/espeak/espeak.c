@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vidgen/plugin.h"
+#include "../common/narration.h"
 
 #define ESPEAK_MAX_TEXT (64 * 1024)  /* bytes of narration text accepted */
 #define ESPEAK_MAX_SEGMENTS 1000 /* the core's own cap */
@@ -92,34 +93,6 @@ static int espeak_init(void *instance, char *err, size_t errlen)
 	return VG_OK;
 }
 
-/* ---- sentences --------------------------------------------------------- */
-
-/* The sentences of text, cut by the core's one rule (svc->split_sentences,
- * ABI 1.1) so that every narration plugin gives a script the same segments.
- * Returns a block to free(), or NULL with the reason through svc->fail. */
-static char **espeak_sentences(const vg_stage *st, const char *text, size_t len,
-			       size_t *n)
-{
-	const vg_services *svc = st->svc;
-	size_t need = offsetof(vg_services, split_sentences) + sizeof svc->split_sentences;
-	if (svc->abi_minor < 1 || svc->struct_size < need || !svc->split_sentences) {
-		svc->fail(st, "espeak needs vidgen ABI 1.1 (sentence splitting); this "
-			  "core offers 1.%u", (unsigned)svc->abi_minor);
-		return NULL;
-	}
-	char **out = svc->split_sentences(st, text, len, n);
-	if (!out)
-		svc->fail(st, "narration text has too many sentences (or memory "
-			  "ran out)");
-	else if (*n > ESPEAK_MAX_SEGMENTS) {
-		svc->fail(st, "narration text has %zu sentences (max %d)", *n,
-			  ESPEAK_MAX_SEGMENTS);
-		free(out);
-		out = NULL;
-	}
-	return out;
-}
-
 /* ---- WAV duration ------------------------------------------------------ */
 
 static unsigned long le32(const unsigned char *p)
@@ -170,36 +143,7 @@ out:
 	return rc;
 }
 
-/* ---- JSON output ------------------------------------------------------- */
-
-static int json_put_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	return fputc('"', f) == EOF ? -1 : 0;
-}
-
 /* ---- the stage --------------------------------------------------------- */
-
-static const vg_artifact *espeak_text_input(const vg_stage *st)
-{
-	for (size_t i = 0; i < st->n_inputs; i++)
-		if (st->inputs[i].data && (!st->inputs[i].kind ||
-		    strcmp(st->inputs[i].kind, "text") == 0 ||
-		    strcmp(st->inputs[i].from, "question") == 0))
-			return &st->inputs[i];
-	return NULL;
-}
 
 /* Synthesizes sentence i into segNNN.wav; fills *dur. */
 static int espeak_say(const espeak_conf *c, vg_stage *st, const char *voice,
@@ -241,34 +185,6 @@ static int espeak_say(const espeak_conf *c, vg_stage *st, const char *voice,
 	return VG_OK;
 }
 
-static int espeak_write_json(vg_stage *st, char *const *segs, size_t n_segs,
-			     const double *dur)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	double total = 0;
-	int rc = VG_ENOMEM;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		return VG_ENOMEM;
-	fputs("{\"segments\":[", f);
-	for (size_t i = 0; i < n_segs; i++) {
-		fprintf(f, "%s\n {\"index\":%zu,\"text\":", i ? "," : "", i);
-		json_put_string(f, segs[i]);
-		fprintf(f, ",\"file\":\"seg%03zu.wav\",\"duration\":%.3f}", i,
-			dur[i]);
-		total += dur[i];
-	}
-	fprintf(f, "],\n\"total_duration\":%.3f,\"voice\":", total);
-	json_put_string(f, st->job && st->job->voice ? st->job->voice : "");
-	fputs("}\n", f);
-	if (fclose(f) == 0 && buf)
-		rc = st->svc->output_write(st, "narration", "narration.json",
-					   buf, len);
-	free(buf);
-	return rc;
-}
-
 static int espeak_run(void *instance, vg_stage *st)
 {
 	const espeak_conf *c = instance;
@@ -278,20 +194,14 @@ static int espeak_run(void *instance, vg_stage *st)
 	char voice[64];
 	int rc = VG_EINVAL;
 
-	const vg_artifact *in = espeak_text_input(st);
-	if (!in) {
-		st->svc->fail(st, "espeak needs a text input");
+	const vg_artifact *in = narration_text(st, "espeak", ESPEAK_MAX_TEXT);
+	if (!in)
 		goto out;
-	}
-	if (in->len > ESPEAK_MAX_TEXT) {
-		st->svc->fail(st, "narration text too long (%zu bytes, max %d)",
-			      in->len, ESPEAK_MAX_TEXT);
-		goto out;
-	}
 	const char *vname = st->job ? st->job->voice : NULL;
 	if (espeak_map_voice(c->voices, vname, voice, sizeof voice) != 1)
 		snprintf(voice, sizeof voice, "%s", c->fallback);
-	if (!(segs = espeak_sentences(st, in->data, in->len, &n)))
+	if (!(segs = narration_sentences(st, "espeak", in->data, in->len,
+					 ESPEAK_MAX_SEGMENTS, &n)))
 		goto out;
 	if (n == 0) {
 		st->svc->fail(st, "narration text is empty");
@@ -311,7 +221,8 @@ static int espeak_run(void *instance, vg_stage *st)
 			goto out;
 		st->svc->progress(st, (double)(i + 1) / (double)n, NULL);
 	}
-	rc = espeak_write_json(st, segs, n, dur);
+	rc = narration_write(st, segs, n, dur, "wav",
+			     st->job && st->job->voice ? st->job->voice : "");
 	if (rc == VG_OK)
 		st->svc->log(st, VG_LOG_INFO, "narrated %zu sentences with %s", n, voice);
 out:

@@ -15,6 +15,7 @@
 
 #include "vidgen/plugin.h"
 #include "../common/aws_region.h"
+#include "../common/narration.h"
 
 #define POLLY_MAX_TEXT (64 * 1024)   /* bytes of narration text accepted */
 #define POLLY_MAX_SEGMENTS 400
@@ -96,11 +97,11 @@ static int seg_list_add(seg_list *l, const char *s, size_t n)
 }
 
 /* Splits text into sentences by the core's rule (the same as every other
- * narration plugin's). Returns 0, or -1 on OOM / too many sentences. */
+ * narration plugin's). Returns 0, or -1 with the reason through svc->fail. */
 static int polly_split(const vg_stage *st, const char *text, size_t len, seg_list *out)
 {
 	size_t n = 0;
-	char **s = st->svc->split_sentences(st, text, len, &n);
+	char **s = narration_sentences(st, "polly", text, len, POLLY_MAX_SEGMENTS, &n);
 	int rc = 0;
 
 	if (!s)
@@ -108,25 +109,9 @@ static int polly_split(const vg_stage *st, const char *text, size_t len, seg_lis
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = seg_list_add(out, s[i], strlen(s[i]));
 	free(s);
-	return rc == 0 && out->n <= POLLY_MAX_SEGMENTS ? 0 : -1;
-}
-
-
-static int json_put_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	return fputc('"', f) == EOF ? -1 : 0;
+	if (rc)
+		st->svc->fail(st, "out of memory splitting the narration text");
+	return rc;
 }
 
 /* Cuts segments longer than max bytes at the last space before the limit
@@ -248,16 +233,6 @@ static int polly_init(void *instance, char *err, size_t errlen)
 			return VG_EINVAL;
 		}
 	return VG_OK;
-}
-
-static const vg_artifact *polly_text_input(const vg_stage *st)
-{
-	for (size_t i = 0; i < st->n_inputs; i++)
-		if (st->inputs[i].data && (!st->inputs[i].kind ||
-		    strcmp(st->inputs[i].kind, "text") == 0 ||
-		    strcmp(st->inputs[i].from, "question") == 0))
-			return &st->inputs[i];
-	return NULL;
 }
 
 /* Reads Polly's JSON error from the response file; fills type/message. */
@@ -390,33 +365,6 @@ static int polly_say(const polly_conf *c, vg_stage *st, polly_call *pc, const ch
 	return VG_EFAIL;
 }
 
-static int polly_write_json(vg_stage *st, const seg_list *segs, const double *dur,
-			    const char *voice)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	double total = 0;
-	int rc = VG_ENOMEM;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		return VG_ENOMEM;
-	fputs("{\"segments\":[", f);
-	for (size_t i = 0; i < segs->n; i++) {
-		fprintf(f, "%s\n {\"index\":%zu,\"text\":", i ? "," : "", i);
-		json_put_string(f, segs->text[i]);
-		fprintf(f, ",\"file\":\"seg%03zu.mp3\",\"duration\":%.3f}", i, dur[i]);
-		total += dur[i];
-	}
-	fprintf(f, "],\n\"total_duration\":%.3f,\"voice\":", total);
-	json_put_string(f, voice);
-	fputs("}\n", f);
-	if (fclose(f) == 0 && buf)
-		rc = st->svc->output_write(st, "narration", "narration.json", buf, len);
-	free(buf);
-	return rc;
-}
-
 static int polly_voice_ok(const char *v)
 {
 	if (!v || !*v || strlen(v) > 32)
@@ -430,7 +378,7 @@ static int polly_voice_ok(const char *v)
 static int polly_run(void *instance, vg_stage *st)
 {
 	const polly_conf *c = instance;
-	const vg_artifact *in = polly_text_input(st);
+	const vg_artifact *in;
 	seg_list segs = { 0 };
 	double *dur = NULL;
 	char region[40], path[4096];
@@ -445,17 +393,10 @@ static int polly_run(void *instance, vg_stage *st)
 		st->svc->fail(st, "voice \"%s\" is not a Polly voice name", pc.voice);
 		goto out;
 	}
-	if (!in) {
-		st->svc->fail(st, "polly needs a text input");
+	if (!(in = narration_text(st, "polly", POLLY_MAX_TEXT)) ||
+	    polly_split(st, in->data, in->len, &segs) < 0)
 		goto out;
-	}
-	if (in->len > POLLY_MAX_TEXT) {
-		st->svc->fail(st, "narration text too long (%zu bytes, max %d)", in->len,
-			      POLLY_MAX_TEXT);
-		goto out;
-	}
-	if (polly_split(st, in->data, in->len, &segs) < 0 ||
-	    polly_cap_segments(&segs, (size_t)c->max_chars) < 0) {
+	if (polly_cap_segments(&segs, (size_t)c->max_chars) < 0) {
 		st->svc->fail(st, "narration text has too many sentences (max %d)",
 			      POLLY_MAX_SEGMENTS);
 		goto out;
@@ -483,7 +424,7 @@ static int polly_run(void *instance, vg_stage *st)
 		}
 		st->svc->progress(st, (double)(i + 1) / (double)segs.n, NULL);
 	}
-	rc = polly_write_json(st, &segs, dur, pc.voice);
+	rc = narration_write(st, segs.text, segs.n, dur, "mp3", pc.voice);
 	if (rc == VG_OK)
 		st->svc->log(st, VG_LOG_INFO, "narrated %zu sentences with %s (%s)", segs.n,
 			     pc.voice, pc.engine);

@@ -71,7 +71,8 @@ static void expect_split(const char *text, const char *const *want, size_t n)
 {
 	vg_stage st = { .struct_size = sizeof st, .svc = &fake_svc };
 	size_t got = 0;
-	char **l = espeak_sentences(&st, text, strlen(text), &got);
+	char **l = narration_sentences(&st, "espeak", text, strlen(text),
+				       ESPEAK_MAX_SEGMENTS, &got);
 	assert_non_null(l);
 	if (got != n)
 		for (size_t i = 0; i < got; i++)
@@ -117,7 +118,8 @@ static void test_needs_abi_1_1(void **state)
 	vg_stage st = { .struct_size = sizeof st, .svc = &old_svc };
 	size_t n = 7;
 	fake_fail[0] = 0;
-	assert_null(espeak_sentences(&st, "One. Two.", 9, &n));
+	assert_null(narration_sentences(&st, "espeak", "One. Two.", 9,
+					 ESPEAK_MAX_SEGMENTS, &n));
 	assert_non_null(strstr(fake_fail, "ABI 1.1"));
 }
 
