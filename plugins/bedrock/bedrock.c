@@ -49,7 +49,7 @@ static const vg_setting bedrock_settings[] = {
 };
 
 #include "../common/aws_region.h"
-#include "../common/prompt_file.h"
+#include "../common/model_call.h"
 
 /* ---- the plugin --------------------------------------------------------- */
 
@@ -73,9 +73,7 @@ static void bedrock_fini(void *instance)
 {
 	bedrock_conf *c = instance;
 
-	free(c->system_tmpl);
-	free(c->user_tmpl);
-	c->system_tmpl = c->user_tmpl = NULL;
+	model_prompt_free(&c->system_tmpl, &c->user_tmpl);
 }
 
 /* Percent-encodes a model id for the path (':' and '/' included). */
@@ -250,17 +248,7 @@ static int call_converse(const bedrock_conf *c, vg_stage *st, const char *body,
 	req.max_attempts = (int)c->attempts;
 	req.aws = &sign;
 	rc = st->svc->http(st, &req, resp, err, sizeof(err));
-	if (rc == VG_ETIMEDOUT) {
-		st->svc->fail(st, "Bedrock did not answer within %ld s (%s)", c->timeout_s, err);
-		return VG_EFAIL;
-	}
-	if (rc == VG_EHTTP) {
-		st->svc->fail(st, "cannot reach Bedrock: %s", err);
-		return VG_EFAIL;
-	}
-	if (rc != VG_OK && rc != VG_ECANCELED)
-		st->svc->fail(st, "%s", err);
-	return rc;
+	return model_http_result(st, rc, "Bedrock", c->timeout_s, err);
 }
 
 static int bedrock_run(void *instance, vg_stage *st)
@@ -273,13 +261,9 @@ static int bedrock_run(void *instance, vg_stage *st)
 	int rc;
 
 	aws_region_pick(st, c->region, region, sizeof(region));
-	user = st->svc->render_template(st, c->user_tmpl);
-	system = c->system_tmpl ? st->svc->render_template(st, c->system_tmpl) : NULL;
-	if (!user || (c->system_tmpl && !system)) {
-		st->svc->fail(st, "cannot fill the prompt template %s", c->prompt);
-		rc = VG_EINVAL;
+	rc = model_prompt_render(st, c->prompt, c->system_tmpl, c->user_tmpl, &system, &user);
+	if (rc != VG_OK)
 		goto out;
-	}
 	body = build_body(c, system, user);
 	rc = body ? call_converse(c, st, body, region, &resp) : VG_ENOMEM;
 	if (rc != VG_OK)
@@ -295,10 +279,8 @@ static int bedrock_run(void *instance, vg_stage *st)
 		rc = VG_EFAIL;
 		goto out;
 	}
-	if (stop && strcmp(stop, "max_tokens") == 0)
-		st->svc->log(st, VG_LOG_WARN, "answer cut at max_tokens=%ld; raise max_tokens",
-			     c->max_tokens);
-	rc = prompt_answer_write(st, c->output, text);
+	rc = model_answer_write(st, c->output, text, stop && strcmp(stop, "max_tokens") == 0,
+				c->max_tokens);
 out:
 	st->svc->http_free(&resp);
 	json_decref(root);

@@ -54,7 +54,7 @@ static const vg_setting openai_settings[] = {
 	VG_SETTINGS_END
 };
 
-#include "../common/prompt_file.h"
+#include "../common/model_call.h"
 
 /* ---- the plugin --------------------------------------------------------- */
 
@@ -89,9 +89,7 @@ static void openai_fini(void *instance)
 {
 	openai_conf *c = instance;
 
-	free(c->system_tmpl);
-	free(c->user_tmpl);
-	c->system_tmpl = c->user_tmpl = NULL;
+	model_prompt_free(&c->system_tmpl, &c->user_tmpl);
 }
 
 /* GPT-5 and the o-series are reasoning models: they take
@@ -221,18 +219,7 @@ static int call_chat(const openai_conf *c, vg_stage *st, const char *body,
 		OPENSSL_cleanse(auth, strlen(auth));
 		free(auth);
 	}
-	if (rc == VG_ETIMEDOUT) {
-		st->svc->fail(st, "the model server did not answer within %ld s (%s)",
-			      c->timeout_s, err);
-		return VG_EFAIL;
-	}
-	if (rc == VG_EHTTP) {
-		st->svc->fail(st, "cannot reach the model server: %s", err);
-		return VG_EFAIL;
-	}
-	if (rc != VG_OK && rc != VG_ECANCELED)
-		st->svc->fail(st, "%s", err);
-	return rc;
+	return model_http_result(st, rc, "the model server", c->timeout_s, err);
 }
 
 static int openai_run(void *instance, vg_stage *st)
@@ -249,13 +236,9 @@ static int openai_run(void *instance, vg_stage *st)
 		st->svc->fail(st, "no model id for this stage");
 		return VG_EINVAL;
 	}
-	user = st->svc->render_template(st, c->user_tmpl);
-	system = c->system_tmpl ? st->svc->render_template(st, c->system_tmpl) : NULL;
-	if (!user || (c->system_tmpl && !system)) {
-		st->svc->fail(st, "cannot fill the prompt template %s", c->prompt);
-		rc = VG_EINVAL;
+	rc = model_prompt_render(st, c->prompt, c->system_tmpl, c->user_tmpl, &system, &user);
+	if (rc != VG_OK)
 		goto out;
-	}
 	body = build_body(c, model, system, user);
 	rc = body ? call_chat(c, st, body, &resp) : VG_ENOMEM;
 	if (rc != VG_OK)
@@ -274,10 +257,8 @@ static int openai_run(void *instance, vg_stage *st)
 		rc = VG_EFAIL;
 		goto out;
 	}
-	if (finish && strcmp(finish, "length") == 0)
-		st->svc->log(st, VG_LOG_WARN, "answer cut at max_tokens=%ld; raise max_tokens",
-			     c->max_tokens);
-	rc = prompt_answer_write(st, c->output, text);
+	rc = model_answer_write(st, c->output, text, finish && strcmp(finish, "length") == 0,
+				c->max_tokens);
 out:
 	st->svc->http_free(&resp);
 	json_decref(root);
