@@ -10,4 +10,5 @@ include plugins/s3/local.mk
 
 # Static helpers several plugins compile in (not a library: each .so stays whole).
 EXTRA_DIST += plugins/common/prompt_file.h plugins/common/aws_region.h \
-	plugins/common/narration.h plugins/common/model_call.h
+	plugins/common/narration.h plugins/common/model_call.h \
+	plugins/common/aws_error.h

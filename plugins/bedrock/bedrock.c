@@ -48,6 +48,7 @@ static const vg_setting bedrock_settings[] = {
 	VG_SETTINGS_END
 };
 
+#include "../common/aws_error.h"
 #include "../common/aws_region.h"
 #include "../common/model_call.h"
 
@@ -120,38 +121,14 @@ static char *build_body(const bedrock_conf *c, const char *system, const char *u
 	return out;
 }
 
-/* Short error type from x-amzn-ErrorType ("ThrottlingException:http://...")
- * or the body's __type. */
-static void error_type(const vg_http_response *r, json_t *body, char *out, size_t outlen)
-{
-	const char *t = NULL;
-
-	for (size_t i = 0; r->headers && r->headers[i]; i++)
-		if (strncmp(r->headers[i], "x-amzn-errortype: ", 18) == 0)
-			t = r->headers[i] + 18;
-	if (!t && body)
-		t = json_string_value(json_object_get(body, "__type"));
-	if (!t)
-		t = "";
-	if (strrchr(t, '#'))
-		t = strrchr(t, '#') + 1;
-	snprintf(out, outlen, "%.*s", (int)strcspn(t, ":"), t);
-}
-
 /* Turns a Bedrock error answer into a message and a status. */
 static int explain_error(vg_stage *st, const char *model, const char *region,
 			 const vg_http_response *r)
 {
-	json_t *body = r->body ? json_loads(r->body, 0, NULL) : NULL;
-	const char *msg = body ? json_string_value(json_object_get(body, "message")) : NULL;
-	char type[128];
+	char type[128], msg[1024];
 	int rc = VG_EHTTP;
 
-	if (!msg)
-		msg = body ? json_string_value(json_object_get(body, "Message")) : NULL;
-	if (!msg)
-		msg = "(no message)";
-	error_type(r, body, type, sizeof(type));
+	aws_error_parse(r, r->body, type, sizeof(type), msg, sizeof(msg), "(no message)");
 	if (strcmp(type, "AccessDeniedException") == 0 && strcasestr(msg, "access to the model")) {
 		st->svc->fail(st, "Bedrock: this AWS account has no access to model %s in %s; "
 			      "enable it under Model access in the Bedrock console (%s)",
@@ -188,7 +165,6 @@ static int explain_error(vg_stage *st, const char *model, const char *region,
 		st->svc->fail(st, "Bedrock answered HTTP %ld %s for %s: %.300s", r->status,
 			      type, model, msg);
 	}
-	json_decref(body);
 	return rc;
 }
 

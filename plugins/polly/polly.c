@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "vidgen/plugin.h"
+#include "../common/aws_error.h"
 #include "../common/aws_region.h"
 #include "../common/narration.h"
 
@@ -242,26 +243,11 @@ static void read_error(const char *path, const vg_http_response *r, char *type,
 	FILE *f = fopen(path, "rb");
 	char buf[POLLY_MAX_ERROR_BODY + 1];
 	size_t n = f ? fread(buf, 1, POLLY_MAX_ERROR_BODY, f) : 0;
-	json_t *j;
-	const char *t = NULL, *m = NULL;
 
 	if (f)
 		fclose(f);
 	buf[n] = '\0';
-	j = json_loads(buf, 0, NULL);
-	m = json_string_value(json_object_get(j, "message"));
-	if (!m)
-		m = json_string_value(json_object_get(j, "Message"));
-	for (size_t i = 0; r->headers && r->headers[i]; i++)
-		if (strncmp(r->headers[i], "x-amzn-errortype: ", 18) == 0)
-			t = r->headers[i] + 18;
-	if (!t)
-		t = json_string_value(json_object_get(j, "__type"));
-	if (t && strrchr(t, '#'))
-		t = strrchr(t, '#') + 1;
-	snprintf(type, tlen, "%.*s", t ? (int)strcspn(t, ":") : 0, t ? t : "");
-	snprintf(msg, mlen, "%.300s", m ? m : "(no message)");
-	json_decref(j);
+	aws_error_parse(r, buf, type, tlen, msg, mlen, "(no message)");
 }
 
 /* 1 when an error says the voice/region lacks the engine asked for. */
@@ -303,7 +289,7 @@ static int polly_error(vg_stage *st, const polly_call *pc, long status, const ch
 static int polly_say(const polly_conf *c, vg_stage *st, polly_call *pc, const char *text,
 		     const char *path)
 {
-	char url[1024], err[512] = "", type[128], msg[400];
+	char url[1024], err[512] = "", type[128], msg[301];
 	const char *hdrs[] = { "Content-Type: application/json", NULL };
 	vg_aws_sign_opts sign = { .service = "polly", .region = pc->region };
 	vg_http_request req = { 0 };

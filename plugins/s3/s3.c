@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "vidgen/plugin.h"
+#include "../common/aws_error.h"
 #include "../common/aws_region.h"
 
 #define S3_META_LIMIT 2048  /* S3: all user metadata keys + values, bytes */
@@ -302,25 +303,11 @@ typedef struct s3_ctx {
 	int acl_off;        /* the bucket refused ACLs once: stop sending them */
 } s3_ctx;
 
-/* The <Code> and <Message> of an S3 XML error. */
-static void xml_error(const char *body, char *code, size_t clen, char *msg, size_t mlen)
-{
-	const char *a, *b;
-
-	code[0] = msg[0] = '\0';
-	if (!body)
-		return;
-	if ((a = strstr(body, "<Code>")) && (b = strstr(a, "</Code>")))
-		snprintf(code, clen, "%.*s", (int)(b - a - 6), a + 6);
-	if ((a = strstr(body, "<Message>")) && (b = strstr(a, "</Message>")))
-		snprintf(msg, mlen, "%.*s", (int)(b - a - 9 > 300 ? 300 : b - a - 9), a + 9);
-}
-
 static int s3_error(s3_ctx *x, const char *what, const vg_http_response *r)
 {
-	char code[128], msg[320];
+	char code[128], msg[301];
 
-	xml_error(r->body, code, sizeof(code), msg, sizeof(msg));
+	aws_error_parse(r, r->body, code, sizeof(code), msg, sizeof(msg), "");
 	if (strcmp(code, "NoSuchBucket") == 0) {
 		x->st->svc->fail(x->st, "S3 bucket \"%s\" does not exist (region %s)",
 				 x->c->bucket, x->region);
@@ -375,7 +362,7 @@ static int s3_http(s3_ctx *x, const char *method, const char *url, const strlist
 static int s3_send_acl(s3_ctx *x, const char *method, const char *url, strlist *h,
 		       const void *body, size_t len, const char *path, vg_http_response *resp)
 {
-	char code[128], msg[320];
+	char code[128], msg[301];
 	int rc;
 
 	if (*x->c->acl && !x->acl_off && sl_add(h, "x-amz-acl: %s", x->c->acl))
@@ -383,7 +370,7 @@ static int s3_send_acl(s3_ctx *x, const char *method, const char *url, strlist *
 	rc = s3_http(x, method, url, h, body, len, path, resp);
 	if (rc != VG_OK || resp->status != 400 || !*x->c->acl || x->acl_off)
 		return rc;
-	xml_error(resp->body, code, sizeof(code), msg, sizeof(msg));
+	aws_error_parse(resp, resp->body, code, sizeof(code), msg, sizeof(msg), "");
 	if (strcmp(code, "AccessControlListNotSupported") != 0)
 		return rc;
 	x->acl_off = 1;

@@ -242,6 +242,40 @@ static void test_s3_errors(void **state)
 	assert_int_equal(rc, VG_EFAIL);
 }
 
+/* plugins/common/aws_error.h, shared with bedrock and polly: both the XML
+ * (S3) and the JSON (Bedrock, Polly) forms of an AWS error answer. */
+static void test_aws_error_parse(void **state)
+{
+	char *hdr[] = { "x-amzn-errortype: ThrottlingException:http://internal.amazon.com/",
+			NULL };
+	vg_http_response r = { .status = 400 };
+	char type[32], msg[16];
+
+	(void)state;
+	aws_error_parse(&r, "<?xml version=\"1.0\"?>\n<Error><Code>NoSuchKey</Code>"
+			"<Message>The key is gone for good</Message></Error>", type,
+			sizeof(type), msg, sizeof(msg), "-");
+	assert_string_equal(type, "NoSuchKey");
+	assert_string_equal(msg, "The key is gone"); /* cut to fit */
+	aws_error_parse(&r, "{\"__type\":\"com.amazon#ValidationException\","
+			"\"Message\":\"bad\"}", type, sizeof(type), msg, sizeof(msg), "-");
+	assert_string_equal(type, "ValidationException");
+	assert_string_equal(msg, "bad");
+	r.headers = hdr; /* the header wins over __type */
+	aws_error_parse(&r, "{\"__type\":\"Other\",\"message\":\"slow down\"}", type,
+			sizeof(type), msg, sizeof(msg), "-");
+	assert_string_equal(type, "ThrottlingException");
+	assert_string_equal(msg, "slow down");
+	r.headers = NULL;
+	aws_error_parse(&r, NULL, type, sizeof(type), msg, sizeof(msg), "(none)");
+	assert_string_equal(type, "");
+	assert_string_equal(msg, "(none)");
+	aws_error_parse(&r, "<html>proxy error</html>", type, sizeof(type), msg, sizeof(msg),
+			"(none)");
+	assert_string_equal(type, "");
+	assert_string_equal(msg, "(none)");
+}
+
 static void test_multipart(void **state)
 {
 	s3_conf c;
@@ -279,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_upload_requests),
 		cmocka_unit_test(test_acl_fallback),
 		cmocka_unit_test(test_s3_errors),
+		cmocka_unit_test(test_aws_error_parse),
 		cmocka_unit_test(test_multipart),
 	};
 	return cmocka_run_group_tests_name("s3", tests, setup, teardown);
