@@ -11,4 +11,4 @@ include plugins/s3/local.mk
 # Static helpers several plugins compile in (not a library: each .so stays whole).
 EXTRA_DIST += plugins/common/prompt_file.h plugins/common/aws_region.h \
 	plugins/common/narration.h plugins/common/model_call.h \
-	plugins/common/aws_error.h
+	plugins/common/aws_error.h plugins/common/url.h

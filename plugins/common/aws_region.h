@@ -1,7 +1,8 @@
 /*
  * The AWS region a cloud plugin (bedrock, polly, s3) signs for: its own
  * `region` setting, else the core's choice (AWS_REGION, AWS_DEFAULT_REGION,
- * the profile's region, eu-west-3). Static functions, like prompt_file.h.
+ * the profile's region, eu-west-3); and the check of those settings.
+ * Static functions, like prompt_file.h.
  */
 #ifndef VG_PLUGINS_AWS_REGION_H
 #define VG_PLUGINS_AWS_REGION_H
@@ -22,6 +23,24 @@ static int aws_region_valid(const char *r)
 		if (!islower((unsigned char)*r) && !isdigit((unsigned char)*r) && *r != '-')
 			return 0;
 	return 1;
+}
+
+/* Checks a cloud plugin's `region` setting and, unless NULL (the plugin
+ * checks its own), its `endpoint`; "" is the default for both. VG_EINVAL
+ * with the reason in err. */
+static int aws_settings_check(const char *region, const char *endpoint, char *err,
+			      size_t errlen)
+{
+	if (*region && !aws_region_valid(region)) {
+		snprintf(err, errlen, "region: \"%s\" is not an AWS region name", region);
+		return VG_EINVAL;
+	}
+	if (endpoint && *endpoint && strncmp(endpoint, "https://", 8) &&
+	    strncmp(endpoint, "http://", 7)) {
+		snprintf(err, errlen, "endpoint: must start with https:// or http://");
+		return VG_EINVAL;
+	}
+	return VG_OK;
 }
 
 static void aws_region_pick(const vg_stage *st, const char *setting, char *out, size_t n)

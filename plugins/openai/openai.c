@@ -55,24 +55,15 @@ static const vg_setting openai_settings[] = {
 };
 
 #include "../common/model_call.h"
+#include "../common/url.h"
 
 /* ---- the plugin --------------------------------------------------------- */
-
-static int valid_base(const char *u)
-{
-	if (strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
-		return 0;
-	for (; *u; u++)
-		if (isspace((unsigned char)*u) || *u == '?' || *u == '#')
-			return 0;
-	return 1;
-}
 
 static int openai_init(void *instance, char *err, size_t errlen)
 {
 	openai_conf *c = instance;
 
-	if (*c->base_url && !valid_base(c->base_url)) {
+	if (*c->base_url && !url_base_valid(c->base_url)) {
 		snprintf(err, errlen, "base_url: must be an http:// or https:// URL without "
 			 "query (e.g. http://127.0.0.1:11434/v1)");
 		return VG_EINVAL;
@@ -183,7 +174,7 @@ static int call_chat(const openai_conf *c, vg_stage *st, const char *body,
 
 	if (!base || !*base)
 		base = OPENAI_DEFAULT_BASE;
-	if (!valid_base(base)) {
+	if (!url_base_valid(base)) {
 		st->svc->fail(st, "OPENAI_BASE_URL is not an http(s) URL");
 		return VG_EINVAL;
 	}

@@ -218,16 +218,10 @@ out:
 static int polly_init(void *instance, char *err, size_t errlen)
 {
 	polly_conf *c = instance;
+	int rc = aws_settings_check(c->region, c->endpoint, err, errlen);
 
-	if (*c->region && !aws_region_valid(c->region)) {
-		snprintf(err, errlen, "region: \"%s\" is not an AWS region name", c->region);
-		return VG_EINVAL;
-	}
-	if (*c->endpoint && strncmp(c->endpoint, "https://", 8) &&
-	    strncmp(c->endpoint, "http://", 7)) {
-		snprintf(err, errlen, "endpoint: must start with https:// or http://");
-		return VG_EINVAL;
-	}
+	if (rc != VG_OK)
+		return rc;
 	for (const char *p = c->language; *p; p++)
 		if (!isalpha((unsigned char)*p) && *p != '-') {
 			snprintf(err, errlen, "language: not a language code");

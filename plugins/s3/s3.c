@@ -17,6 +17,7 @@
 #include "vidgen/plugin.h"
 #include "../common/aws_error.h"
 #include "../common/aws_region.h"
+#include "../common/url.h"
 
 #define S3_META_LIMIT 2048  /* S3: all user metadata keys + values, bytes */
 #define S3_MAX_PARTS 10000
@@ -123,16 +124,6 @@ static int valid_bucket(const char *b)
 	return 1;
 }
 
-static int valid_url(const char *u)
-{
-	if (strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
-		return 0;
-	for (; *u; u++)
-		if (isspace((unsigned char)*u) || *u == '?' || *u == '#')
-			return 0;
-	return 1;
-}
-
 static int s3_init(void *instance, char *err, size_t errlen)
 {
 	s3_conf *c = instance;
@@ -143,12 +134,10 @@ static int s3_init(void *instance, char *err, size_t errlen)
 		snprintf(err, errlen, "bucket: \"%s\" is not a valid S3 bucket name", c->bucket);
 		return VG_EINVAL;
 	}
-	if (*c->region && !aws_region_valid(c->region)) {
-		snprintf(err, errlen, "region: \"%s\" is not an AWS region name", c->region);
+	if (aws_settings_check(c->region, NULL, err, errlen) != VG_OK)
 		return VG_EINVAL;
-	}
-	if ((*c->endpoint && !valid_url(c->endpoint)) ||
-	    (*c->public_url && !valid_url(c->public_url))) {
+	if ((*c->endpoint && !url_base_valid(c->endpoint)) ||
+	    (*c->public_url && !url_base_valid(c->public_url))) {
 		snprintf(err, errlen, "endpoint/public_url: must be an http(s) URL without query");
 		return VG_EINVAL;
 	}
