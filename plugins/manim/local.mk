@@ -4,9 +4,9 @@
 plugin_LTLIBRARIES += plugins/manim.la
 plugins_manim_la_SOURCES = plugins/manim/manim.c
 plugins_manim_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-plugins_manim_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
+plugins_manim_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -pthread \
 	-DVG_MANIM_SRCDIR='"$(abs_top_srcdir)/plugins/manim/python"'
-plugins_manim_la_LIBADD = $(JANSSON_LIBS) -ldl -lm
+plugins_manim_la_LIBADD = $(JANSSON_LIBS) -ldl -lm -lpthread
 
 vgpythondir = $(datadir)/vidgen/python
 dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
@@ -17,5 +17,5 @@ check_PROGRAMS += tests/unit/test_manim
 TESTS += tests/unit/test_manim
 tests_unit_test_manim_SOURCES = tests/unit/test_manim.c
 tests_unit_test_manim_CFLAGS = $(plugins_manim_la_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_manim_LDADD = libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS) -ldl -lm
+tests_unit_test_manim_LDADD = libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS) -ldl -lm -lpthread
 endif

@@ -2,7 +2,10 @@
  * manim: renders a Manim script with its narration into an MP4. Static check
  * (python/vidgen_check.py), then the render under bubblewrap with rlimits and
  * a clean environment (python/vidgen_render.py), then an ffmpeg mux (H.264 +
- * AAC, faststart, never shorter than the narration). See doc/render.md.
+ * AAC, faststart, never shorter than the narration). While it renders, a
+ * thread follows the wrapper's progress file; afterwards its layout report
+ * (text off screen, texts on top of each other) is logged or sent for repair.
+ * See doc/render.md.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -10,6 +13,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +38,8 @@
 #define MANIM_MAX_SEGMENTS 1000
 #define MANIM_INNER "/tmp/job" /* the work directory, seen from inside */
 #define MANIM_MSG_MAX 6000     /* bytes of an error shown to the repair model */
+#define MANIM_LAYOUT_MAX 4000  /* bytes of the layout report read back */
+#define MANIM_POLL_MS 250      /* how often the progress file is read */
 /* Private render uids: above the ranges distributions hand out to users
  * (1000-60000) and systemd's dynamic users (61184-65519). */
 #define MANIM_PRIVATE_UID 200000
@@ -54,6 +60,7 @@ typedef struct manim_conf {
 	long max_processes;
 	long tmp_mb;
 	int check;
+	const char *layout;
 } manim_conf;
 
 #define S(name, type, field, def, min, max, choices, help) \
@@ -92,6 +99,10 @@ static const vg_setting manim_settings[] = {
 	S("check", VG_SET_BOOL, check, "true", 0, 0, NULL,
 	  "run the static check first (turn off only for trusted scripts; "
 	  "the sandbox still applies)"),
+	S("layout", VG_SET_STRING, layout, "warn", 0, 0, "warn|repair|off",
+	  "after each animation, look for text off screen and texts on top of "
+	  "each other: warn = log them (and layout.txt), repair = send them "
+	  "back for a repair, off = do not look"),
 	VG_SETTINGS_END
 };
 #undef S
@@ -114,6 +125,8 @@ typedef struct render_ctx {
 	gid_t gid;
 	int has_narration;
 	double narration_s;
+	long n_segments;         /* narration segments */
+	long est_animations;     /* play( and wait( calls in the script text */
 } render_ctx;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -166,7 +179,8 @@ static void av_free(argv_b *a)
 static void read_text(const char *path, char *buf, size_t max, int tail)
 {
 	buf[0] = 0;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: the render may have left a FIFO where a file should be. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	struct stat sb;
@@ -411,6 +425,7 @@ static int stage_narration(render_ctx *x, const vg_artifact *nar, char *err,
 		goto out;
 	}
 	x->has_narration = json_array_size(segs) > 0;
+	x->n_segments = (long)json_array_size(segs);
 	rc = VG_OK;
 out:
 	if (lf)
@@ -689,6 +704,233 @@ static int run_check(render_ctx *x, char *err, size_t errlen)
 	return VG_EFAIL;
 }
 
+/* ---- live progress ----------------------------------------------------- */
+
+/* Parses one line of the wrapper's progress file, "p ANIMATIONS SEGMENTS
+ * SECONDS" (written by code we do not trust): 0 when it is exactly that,
+ * with every number clamped to a sane range. */
+static int parse_progress(const char *line, long *anims, long *segs, double *t)
+{
+	char *end;
+	if (line[0] != 'p' || line[1] != ' ')
+		return -1;
+	const char *p = line + 2;
+	long v[2];
+	for (int i = 0; i < 2; i++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		errno = 0;
+		v[i] = strtol(p, &end, 10);
+		if (errno || *end != ' ' || end - p > 9)
+			return -1;
+		p = end + 1;
+	}
+	if (*p < '0' || *p > '9')
+		return -1;
+	double d = strtod(p, &end);
+	if (end == p || (*end && *end != '\n') || !isfinite(d))
+		return -1;
+	*anims = v[0] > 1000000 ? 1000000 : v[0];
+	*segs = v[1] > MANIM_MAX_SEGMENTS ? MANIM_MAX_SEGMENTS : v[1];
+	*t = d < 0 ? 0 : d > 86400 ? 86400 : d;
+	return 0;
+}
+
+/* How far the render is, in [0, 0.98]: by narration segments when the
+ * script uses the helper (smoothed by scene time inside a segment), else by
+ * scene time against the narration's length, else by animations against the
+ * script's count of play()/wait() calls. */
+static double render_fraction(const render_ctx *x, long anims, long segs,
+			      double t)
+{
+	double f;
+	if (x->n_segments > 0 && segs > 0) {
+		double lo = (double)(segs < x->n_segments ? segs : x->n_segments) /
+			    (double)x->n_segments;
+		double hi = (double)(segs + 1) / (double)x->n_segments;
+		double by_time = x->narration_s > 0 ? t / x->narration_s : 0;
+		f = by_time > lo ? (by_time < hi ? by_time : hi) : lo;
+	} else if (x->narration_s > 0) {
+		f = t / x->narration_s;
+	} else {
+		f = (double)anims / (double)(x->est_animations + 1);
+	}
+	return f < 0 ? 0 : f > 0.98 ? 0.98 : f;
+}
+
+/* Counts play( and wait( in the script: the animation estimate. */
+static long count_calls(const char *text, size_t len)
+{
+	static const char *const calls[] = { "play(", "wait(" };
+	long n = 0;
+	for (size_t c = 0; c < 2; c++) {
+		size_t cl = strlen(calls[c]);
+		for (const char *p = text, *e = text + len;
+		     (p = memmem(p, (size_t)(e - p), calls[c], cl)); p += cl)
+			n++;
+	}
+	return n;
+}
+
+typedef struct watcher {
+	render_ctx *x;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	double last;     /* the last stage fraction reported */
+} watcher;
+
+/* Reads the last complete line of the progress file and reports it when
+ * the render moved on. The file is read from its tail, at most 256 bytes. */
+static void watch_poll(watcher *w)
+{
+	render_ctx *x = w->x;
+	char path[PATH_MAX + 32], buf[257], note[96];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/progress.txt", x->work);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = -1;
+	off_t from = 0;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
+		from = sb.st_size > 256 ? sb.st_size - 256 : 0;
+		n = pread(fd, buf, 256, from);
+	}
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	/* The last line that ends with a newline (the one after it may be
+	 * half written). */
+	char *end = strrchr(buf, '\n');
+	if (!end)
+		return;
+	*end = 0;
+	char *line = strrchr(buf, '\n');
+	line = line ? line + 1 : buf;
+	if (line == buf && from > 0)
+		return; /* no line start inside the window */
+	long anims, segs;
+	double t;
+	if (parse_progress(line, &anims, &segs, &t) != 0)
+		return;
+	double f = 0.05 + 0.8 * render_fraction(x, anims, segs, t);
+	if (f < w->last + 0.005)
+		return;
+	w->last = f;
+	if (segs > 0 && x->n_segments > 0)
+		snprintf(note, sizeof note, "rendering: narration segment %ld of %ld "
+			 "done", segs < x->n_segments ? segs : x->n_segments,
+			 x->n_segments);
+	else
+		snprintf(note, sizeof note, "rendering: %ld animation%s, %.1f s",
+			 anims, anims == 1 ? "" : "s", t);
+	x->st->svc->progress(x->st, f, note);
+}
+
+static void *watch_main(void *arg)
+{
+	watcher *w = arg;
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += MANIM_POLL_MS / 1000;
+		ts.tv_nsec += MANIM_POLL_MS % 1000 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+		if (w->stop)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		watch_poll(w);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Starts the progress thread; 0 when it runs (without it the render
+ * still goes on, with less progress shown). */
+static int watch_start(watcher *w, render_ctx *x)
+{
+	memset(w, 0, sizeof *w);
+	w->x = x;
+	w->last = 0.05;
+	if (pthread_mutex_init(&w->mu, NULL) != 0)
+		return -1;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return -1;
+	}
+	if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		return -1;
+	}
+	return 0;
+}
+
+static void watch_stop(watcher *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+}
+
+/* ---- the layout report ------------------------------------------------- */
+
+static const char *layout_mode(const manim_conf *c)
+{
+	return c->layout && *c->layout ? c->layout : "warn";
+}
+
+/* Reads the wrapper's layout report (text off screen, overlapping texts),
+ * keeps a copy as layout.txt in the stage directory and logs it; in repair
+ * mode a report with problems makes the render a script error. */
+static int check_layout(render_ctx *x, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 32], rep[MANIM_LAYOUT_MAX];
+	snprintf(path, sizeof path, "%s/layout.txt", x->work);
+	read_text(path, rep, sizeof rep, 0);
+	snprintf(path, sizeof path, "%s/layout.txt", x->st->dir);
+	/* Only whole lines: a report cut short by the read limit loses its
+	 * last, partial line. */
+	char *nl = strrchr(rep, '\n');
+	if (nl)
+		nl[1] = 0;
+	else
+		rep[0] = 0;
+	if (!*rep) {
+		unlink(path); /* an earlier attempt's report no longer holds */
+		return VG_OK;
+	}
+	if (write_text(path, rep, strlen(rep)) != 0)
+		x->st->svc->log(x->st, VG_LOG_WARN, "cannot write %s", path);
+	int n = 0;
+	for (char *p = rep; *p; n++) {
+		char *e = strchr(p, '\n');
+		x->st->svc->log(x->st, VG_LOG_WARN, "layout: %.*s", (int)(e - p), p);
+		p = e + 1;
+	}
+	if (strcmp(layout_mode(x->c), "repair") != 0)
+		return VG_OK;
+	snprintf(err, errlen, "the script rendered, but %d element%s of the video "
+		 "%s off screen or on top of each other (keep every element inside "
+		 "the frame and texts apart; each line names the play() or wait() "
+		 "after which it was seen):\n%s", n, n == 1 ? "" : "s",
+		 n == 1 ? "is" : "are", rep);
+	return VG_ESCRIPT;
+}
+
 static int run_render(render_ctx *x, char *err, size_t errlen)
 {
 	argv_b cmd = { .n = 0 };
@@ -704,7 +946,16 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 	av_add(&cmd, x->c->quality);
 	av_addf(&cmd, "%s/scene.mp4", x->inner);
 	av_addf(&cmd, "%s/error.txt", x->inner);
+	if (strcmp(layout_mode(x->c), "off") != 0)
+		av_addf(&cmd, "%s/layout.txt", x->inner);
+	else
+		av_add(&cmd, "-");
+	av_addf(&cmd, "%s/progress.txt", x->inner);
+	watcher w;
+	int watching = watch_start(&w, x) == 0;
 	int rc = sandbox_run(x, &cmd, "render.log", x->c->timeout_s * 1000, &code);
+	if (watching)
+		watch_stop(&w);
 	av_free(&cmd);
 	if (rc == VG_ECANCELED || rc == VG_ENOMEM)
 		return rc;
@@ -724,7 +975,8 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 		struct stat sb;
 		snprintf(path, sizeof path, "%s/scene.mp4", x->work);
 		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
-			return VG_OK;
+			return strcmp(layout_mode(x->c), "off") != 0
+			       ? check_layout(x, err, errlen) : VG_OK;
 		snprintf(err, errlen, "the render finished without a video");
 		return VG_ESCRIPT;
 	}
@@ -979,6 +1231,7 @@ static int manim_run(void *instance, vg_stage *st)
 		snprintf(err, sizeof err, "manim needs a script input");
 		goto out;
 	}
+	x->est_animations = count_calls(script->data, script->len);
 	if (nar && !nar->path) {
 		snprintf(err, sizeof err, "the narration input has no file");
 		goto out;

@@ -1,13 +1,15 @@
 /*
  * Unit tests for the manim plugin against a small fake of the services
  * table: the sandbox command line and environment, narration staging, the
- * split between script errors (repairable) and infrastructure errors, and
- * the settings checks. Rendering itself is covered end to end (tests/e2e).
+ * split between script errors (repairable) and infrastructure errors, the
+ * settings checks, and (with a simulated render) live progress and the
+ * layout modes. Rendering itself is covered end to end (tests/e2e).
  */
 /* The plugin first: cmocka defines a fail() macro that would rewrite its
  * svc->fail calls. */
 #include "../../plugins/manim/manim.c"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stddef.h>
 #include <cmocka.h>
@@ -28,8 +30,35 @@ static void fake_failf(const vg_stage *st, const char *fmt, ...)
 	vsnprintf(fake_fail, sizeof fake_fail, fmt, ap);
 	va_end(ap);
 }
-static void fake_progress(const vg_stage *st, double f, const char *note) {}
+/* Progress calls come from the plugin's watcher thread too. */
+static pthread_mutex_t prog_mu = PTHREAD_MUTEX_INITIALIZER;
+static double prog_f[64];
+static char prog_note[64][96];
+static int prog_n;
+static void fake_progress(const vg_stage *st, double f, const char *note)
+{
+	pthread_mutex_lock(&prog_mu);
+	if (prog_n < 64) {
+		prog_f[prog_n] = f;
+		snprintf(prog_note[prog_n], sizeof prog_note[0], "%s", note ? note : "");
+		prog_n++;
+	}
+	pthread_mutex_unlock(&prog_mu);
+}
+static int fake_output(const vg_stage *st, const char *kind, const char *path)
+{
+	return access(path, R_OK) == 0 ? VG_OK : VG_EIO;
+}
 static int fake_cancelled(const vg_stage *st) { return 0; }
+
+static int has_line_start(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = list; (p = strstr(p, word)); p++)
+		if ((p == list || p[-1] == '\n') && p[n] == '\n')
+			return 1;
+	return 0;
+}
 
 static void join(char *out, size_t n, const char *const *v)
 {
@@ -40,21 +69,62 @@ static void join(char *out, size_t n, const char *const *v)
 	}
 }
 
+/* A simulated render (fake_render set): progress lines written over time,
+ * garbage among them, then the files the wrapper leaves. */
+static int fake_render;
+static int fake_slow; /* pause after each progress line */
+static const char *fake_layout; /* the wrapper's layout report */
+static char render_argv[8192];
+
+static void put(const char *dir, const char *name, const char *text, int append)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, append ? "a" : "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void simulate_render(const char *work)
+{
+	static const char *const lines[] = {
+		"p 1 0 0.50\n", "garbage\n", "p 2 1 1.10\n",
+		"p 99999999999 1 1.2\n", "p 3 2 nan\n", "p 3 2 2.05\n",
+		"p -1 0 1\n", "p 5 3 3.10\n", "p 6 4 4.00\n", "p 7 4 4.0" };
+	for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+		put(work, "progress.txt", lines[i], 1);
+		if (fake_slow && lines[i][0] == 'p' && lines[i][2] != '-')
+			usleep(400 * 1000); /* longer than the poll interval */
+	}
+	put(work, "scene.mp4", "not really a video", 0);
+	put(work, "scene.mp4.probe.json", "{\"video_s\": 4.0, \"audio_s\": 4.0, "
+	    "\"h264\": true, \"has_audio\": true}", 0);
+	if (fake_layout)
+		put(work, "layout.txt", fake_layout, 0);
+}
+
 /* Records the command; runs it only when it is the static checker. */
 static int fake_spawn(const vg_stage *st, const vg_proc *p, int *code)
 {
 	last_proc = *p;
 	join(last_argv, sizeof last_argv, p->argv);
 	join(last_env, sizeof last_env, p->envp);
+	*code = 0;
 	if (strstr(last_argv, "vidgen_check.py"))
 		return proc_run(p, NULL, NULL, code);
-	*code = 0;
+	if (fake_render && strstr(last_argv, "vidgen_render.py")) {
+		memcpy(render_argv, last_argv, sizeof render_argv);
+		simulate_render(p->cwd);
+	} else if (fake_render && has_line_start(last_argv, "ffmpeg")) {
+		put(p->cwd, "video.mp4", "muxed", 0);
+	}
 	return VG_OK;
 }
 static const vg_services fake_svc = {
 	.abi_minor = VIDGEN_ABI_MINOR, .struct_size = sizeof(vg_services),
 	.log = fake_log, .progress = fake_progress, .cancelled = fake_cancelled,
-	.fail = fake_failf, .spawn = fake_spawn,
+	.fail = fake_failf, .spawn = fake_spawn, .output_file = fake_output,
 };
 
 static char tmpdir[64];
@@ -305,6 +375,180 @@ static void test_errors_classified(void **state)
 	assert_non_null(strstr(fake_fail, "line 5: 'eval' is not allowed"));
 }
 
+static void test_parse_progress(void **state)
+{
+	long a = -1, s = -1;
+	double t = -1;
+	assert_int_equal(parse_progress("p 12 3 4.50", &a, &s, &t), 0);
+	assert_int_equal(a, 12);
+	assert_int_equal(s, 3);
+	assert_true(t > 4.49 && t < 4.51);
+	assert_int_equal(parse_progress("p 1 0 0.00\n", &a, &s, &t), 0);
+	/* Clamped, not trusted. */
+	assert_int_equal(parse_progress("p 1 999999999 1e300", &a, &s, &t), 0);
+	assert_int_equal(s, MANIM_MAX_SEGMENTS);
+	assert_true(t <= 86400);
+	const char *bad[] = { "", "p", "p 1 2", "p 1 2 ", "q 1 2 3", "p -1 2 3",
+			      "p 1 -2 3", "p 1 2 -3", "p 1 2 nan", "p 1 2 inf",
+			      "p 1 2 3x", "p 1x 2 3", "p 1234567890 2 3",
+			      "p  1 2 3", "p 1 2 3 4" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		assert_int_not_equal(parse_progress(bad[i], &a, &s, &t), 0);
+}
+
+static void test_render_fraction(void **state)
+{
+	render_ctx x = { .n_segments = 4, .narration_s = 8.0, .est_animations = 9 };
+	/* By segments, smoothed by time inside the next one only. */
+	assert_true(fabs(render_fraction(&x, 3, 1, 0.5) - 0.25) < 1e-9);
+	assert_true(fabs(render_fraction(&x, 3, 1, 3.0) - 0.375) < 1e-9);
+	assert_true(fabs(render_fraction(&x, 3, 1, 7.0) - 0.5) < 1e-9);
+	assert_true(render_fraction(&x, 3, 400, 1e5) <= 0.98);
+	/* No segment done yet: scene time against the narration. */
+	assert_true(fabs(render_fraction(&x, 1, 0, 2.0) - 0.25) < 1e-9);
+	/* No narration: animations against the script's estimate. */
+	render_ctx y = { .est_animations = 9 };
+	assert_true(fabs(render_fraction(&y, 5, 0, 2.0) - 0.5) < 1e-9);
+	assert_true(render_fraction(&y, 500, 0, 2.0) <= 0.98);
+	assert_int_equal(count_calls("self.play(a)\nself.wait()\nplay(", 30), 3);
+}
+
+/* A fake venv and a narration of four segments: what manim_run needs to
+ * reach the (simulated) render. */
+static void render_fixture(manim_conf *c, vg_artifact *nar, char *narpath,
+			   size_t n)
+{
+	char venv[128], nd[128];
+	conf_defaults(c);
+	c->user = "";
+	c->check = 0;
+	snprintf(venv, sizeof venv, "%s/venv/bin", tmpdir);
+	assert_int_equal(util_mkdir_p(venv, 0755), 0);
+	write_file(venv, "python", "#!/bin/sh\n");
+	strcat(venv, "/python");
+	assert_int_equal(chmod(venv, 0755), 0);
+	static char venv_dir[128];
+	snprintf(venv_dir, sizeof venv_dir, "%s/venv", tmpdir);
+	c->venv = venv_dir;
+	snprintf(nd, sizeof nd, "%s/narr", tmpdir);
+	assert_int_equal(util_mkdir_p(nd, 0755), 0);
+	char json[1024] = "{\"segments\":[";
+	for (int i = 0; i < 4; i++) {
+		char name[32], seg[128];
+		snprintf(name, sizeof name, "seg%03d.wav", i);
+		write_file(nd, name, "RIFF");
+		snprintf(seg, sizeof seg, "%s{\"file\":\"%s\",\"duration\":1.0}",
+			 i ? "," : "", name);
+		strcat(json, seg);
+	}
+	strcat(json, "]}");
+	write_file(nd, "narration.json", json);
+	snprintf(narpath, n, "%s/narration.json", nd);
+	*nar = (vg_artifact){ .from = "narrate", .kind = "narration", .path = narpath };
+}
+
+static const char *script_text =
+	"from manim import *\nclass A(Scene):\n    def construct(self):\n"
+	"        self.play(Write(Text('x')))\n";
+
+static void test_live_progress(void **state)
+{
+	manim_conf c;
+	vg_artifact in[2];
+	char narpath[256];
+	if (access("/usr/bin/ffmpeg", X_OK) != 0 || access("/usr/bin/ffprobe", X_OK) != 0)
+		skip();
+	render_fixture(&c, &in[1], narpath, sizeof narpath);
+	in[0] = (vg_artifact){ .from = "validate", .kind = "script",
+			       .data = script_text, .len = strlen(script_text) };
+	vg_job_info job = { .id = "j", .voice = "Joanna", .job_dir = tmpdir };
+	vg_stage st = make_stage(&job, in, 2);
+	prog_n = 0;
+	fake_render = fake_slow = 1;
+	fake_layout = NULL;
+	fake_fail[0] = 0;
+	assert_int_equal(manim_run(&c, &st), VG_OK);
+	fake_render = fake_slow = 0;
+	/* The render's arguments name the layout and progress files. */
+	assert_true(has_line(render_argv, "/tmp/job/layout.txt"));
+	assert_true(has_line(render_argv, "/tmp/job/progress.txt"));
+	/* 0.05 (checked), the watcher's steps, 0.85 (rendered). */
+	int during = 0;
+	for (int i = 0; i < prog_n; i++) {
+		if (i > 0)
+			assert_true(prog_f[i] > prog_f[i - 1]);
+		if (prog_f[i] > 0.05 && prog_f[i] < 0.85) {
+			during++;
+			assert_non_null(strstr(prog_note[i], "rendering"));
+		}
+	}
+	assert_true(during >= 3);
+	assert_true(fabs(prog_f[0] - 0.05) < 1e-9);
+	/* Segments 2 of 4 done: at least half the render span. */
+	int seen_half = 0;
+	for (int i = 0; i < prog_n; i++)
+		if (strstr(prog_note[i], "segment 2 of 4") && prog_f[i] >= 0.45 - 1e-9)
+			seen_half = 1;
+	assert_true(seen_half);
+	/* A clean layout leaves no layout.txt. */
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/layout.txt", tmpdir);
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
+static void test_layout_modes(void **state)
+{
+	manim_conf c;
+	vg_artifact in[2];
+	char narpath[256], path[PATH_MAX], *text = NULL, e2[128];
+	size_t len;
+	if (access("/usr/bin/ffmpeg", X_OK) != 0 || access("/usr/bin/ffprobe", X_OK) != 0)
+		skip();
+	render_fixture(&c, &in[1], narpath, sizeof narpath);
+	in[0] = (vg_artifact){ .from = "validate", .kind = "script",
+			       .data = script_text, .len = strlen(script_text) };
+	vg_job_info job = { .id = "j", .voice = "Joanna", .job_dir = tmpdir };
+	vg_stage st = make_stage(&job, in, 2);
+	snprintf(path, sizeof path, "%s/layout.txt", tmpdir);
+	fake_render = 1;
+	fake_layout = "line 4: Text \"x\" extends past the right edge (x=7.6, "
+		      "frame edge 7.1)\nline 9: Text \"a\x1b[2J\" overlaps "
+		      "MathTex \"c^2\" (40% of the smaller)\nline 12: half a li";
+
+	/* warn: the render succeeds, layout.txt holds the whole lines. */
+	c.layout = "warn";
+	assert_int_equal(manim_run(&c, &st), VG_OK);
+	assert_int_equal(util_read_file(path, 8192, &text, &len, e2, sizeof e2), 0);
+	assert_non_null(strstr(text, "line 4: Text \"x\" extends past the right edge"));
+	assert_non_null(strstr(text, "line 9: Text"));
+	assert_null(strstr(text, "\x1b"));      /* control characters dropped */
+	assert_null(strstr(text, "half a li")); /* and the cut-off line */
+	free(text);
+
+	/* repair: a script error carrying the problems. */
+	c.layout = "repair";
+	fake_fail[0] = 0;
+	assert_int_equal(manim_run(&c, &st), VG_ESCRIPT);
+	assert_non_null(strstr(fake_fail, "off screen or on top of each other"));
+	assert_non_null(strstr(fake_fail, "line 4: Text \"x\" extends past"));
+	assert_non_null(strstr(fake_fail, "(40% of the smaller)"));
+
+	/* A clean render in repair mode passes and clears the old report. */
+	fake_layout = "";
+	assert_int_equal(manim_run(&c, &st), VG_OK);
+	assert_int_not_equal(access(path, F_OK), 0);
+
+	/* off: the wrapper is not asked to look. */
+	c.layout = "off";
+	fake_layout = "line 1: ignored\n";
+	assert_int_equal(manim_run(&c, &st), VG_OK);
+	assert_false(has_line(render_argv, "/tmp/job/layout.txt"));
+	assert_non_null(strstr(render_argv, "/tmp/job/error.txt\n-\n"));
+	assert_int_not_equal(access(path, F_OK), 0);
+	fake_render = 0;
+	fake_layout = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +557,10 @@ int main(void)
 		cmocka_unit_test(test_sandbox_command),
 		cmocka_unit_test(test_narration_staging),
 		cmocka_unit_test(test_errors_classified),
+		cmocka_unit_test(test_parse_progress),
+		cmocka_unit_test(test_render_fraction),
+		cmocka_unit_test(test_live_progress),
+		cmocka_unit_test(test_layout_modes),
 	};
 	return cmocka_run_group_tests_name("manim", tests, setup, teardown);
 }

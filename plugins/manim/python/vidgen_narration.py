@@ -20,6 +20,10 @@ _cache = None
 # Set once a segment's audio went into the scene: the plugin then keeps the
 # scene's own soundtrack instead of laying the whole narration under it.
 used = False
+# Indices of the segments whose block has finished, and who to tell (the
+# render wrapper's progress report; None when the script runs on its own).
+done = set()
+on_segment_done = None
 
 
 def _load():
@@ -128,4 +132,7 @@ class narration:
             # One frame more: frames are whole, and a video that ends a
             # fraction of a frame before its audio would need re-encoding.
             self.scene.wait(left + _frame_time())
+        done.add(self.seg.index)
+        if on_segment_done is not None:
+            on_segment_done()
         return False

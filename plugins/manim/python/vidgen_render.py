@@ -1,10 +1,13 @@
 """Renders one Manim scene for vidgen, inside the sandbox (doc/render.md).
 
-    python vidgen_render.py SCRIPT SCENE QUALITY OUT.mp4 ERRORS.txt
+    python vidgen_render.py SCRIPT SCENE QUALITY OUT.mp4 ERRORS.txt [LAYOUT PROGRESS]
 
 Does what `manim render` does for one scene, but in-process so that a
 failure is written to ERRORS.txt as a short traceback naming the script's
 own lines (what the repair model needs), not a terminal-sized rich dump.
+After each play()/wait() it checks the layout (text off screen, texts on
+top of each other; the problems go to LAYOUT) and appends a progress line to
+PROGRESS; "-" turns either off.
 """
 import glob
 import importlib.util
@@ -15,6 +18,9 @@ import traceback
 QUALITIES = {"480p15": "low_quality", "720p30": "medium_quality",
              "1080p60": "high_quality"}
 MAX_FRAMES = 6
+MAX_PROBLEMS = 40
+EDGE_TOLERANCE = 0.1   # scene units a mobject may stick out of the frame
+OVERLAP_MIN = 0.15     # share of the smaller box that counts as overlapping
 
 
 def trimmed_traceback(exc, script):
@@ -38,7 +44,223 @@ def trimmed_traceback(exc, script):
     return "\n".join(out) + "\n"
 
 
-def render(script, scene_name, quality, out):
+class LayoutCheck:
+    """Looks at what is on screen after each play()/wait() (never during one:
+    a Transform's intermediate frames may overlap on purpose) and records
+    each problem once, with the script line of the call that produced it."""
+
+    def __init__(self, scene, script):
+        import numpy
+        from manim import (DecimalNumber, MarkupText, Paragraph,
+                           SingleStringMathTex, Text)
+        self.np = numpy
+        self.scene = scene
+        self.script = script
+        self.text_types = (Text, MarkupText, Paragraph, SingleStringMathTex,
+                           DecimalNumber)
+        self.problems = []
+        self.seen = set()
+        self.keep = []  # reported mobjects stay alive: their ids stay unique
+        self.enabled = "ThreeD" not in type(scene.camera).__name__
+
+    def script_line(self):
+        f = sys._getframe(2)
+        while f is not None:
+            if f.f_code.co_filename == self.script:
+                return f.f_lineno
+            f = f.f_back
+        return 0
+
+    def visible(self, m):
+        """Whether the mobject itself (not its family) draws anything."""
+        try:
+            if len(m.points) == 0:
+                return False
+            fill = getattr(m, "fill_rgbas", None)
+            stroke = getattr(m, "stroke_rgbas", None)
+            if fill is None and stroke is None:
+                return True  # not a VMobject: images and the like
+            if fill is not None and len(fill) and float(fill[:, 3].max()) > 0.01:
+                return True
+            return (stroke is not None and len(stroke) and
+                    float(getattr(m, "stroke_width", 1) or 0) > 0 and
+                    float(stroke[:, 3].max()) > 0.01)
+        except Exception:  # an exotic mobject: count it as drawn
+            return True
+
+    def box(self, mob, own_only=False):
+        """(x0, y0, x1, y1) of what the mobject draws, or None."""
+        parts = [mob] if own_only else mob.get_family()
+        pts = [m.points for m in parts if self.visible(m)]
+        if not pts:
+            return None
+        a = self.np.concatenate(pts) if len(pts) > 1 else pts[0]
+        lo, hi = a.min(axis=0), a.max(axis=0)
+        return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+
+    def name(self, mob):
+        kind = type(mob).__name__
+        for attr in ("tex_string", "original_text", "text"):
+            v = getattr(mob, attr, None)
+            if isinstance(v, str) and v.strip():
+                v = " ".join(v.split()).replace('"', "'")
+                if len(v) > 40:
+                    v = v[:37] + "..."
+                return '%s "%s"' % (kind, v)
+        if isinstance(mob, self.text_types[-1]):
+            try:
+                return "%s %g" % (kind, mob.get_value())
+            except Exception:
+                pass
+        return kind
+
+    def report(self, key, line, text, *mobs):
+        if key in self.seen or len(self.problems) >= MAX_PROBLEMS:
+            return
+        self.seen.add(key)
+        self.keep.extend(mobs)
+        self.problems.append("line %d: %s" % (line, text))
+
+    def frame(self):
+        from manim import config
+        cam = self.scene.camera
+        try:
+            c = cam.frame_center
+            w, h = float(cam.frame_width), float(cam.frame_height)
+            return (float(c[0]) - w / 2, float(c[1]) - h / 2,
+                    float(c[0]) + w / 2, float(c[1]) + h / 2)
+        except Exception:
+            w, h = float(config.frame_width), float(config.frame_height)
+            return (-w / 2, -h / 2, w / 2, h / 2)
+
+    def collect(self):
+        """The outermost text-like mobjects, and the other mobjects that
+        draw something (each with its own points only)."""
+        texts, shapes, seen = [], [], set()
+        stack = list(reversed(self.scene.mobjects))
+        while stack:
+            m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            if isinstance(m, self.text_types):
+                texts.append(m)
+                continue
+            if len(m.points):
+                shapes.append(m)
+            stack.extend(reversed(m.submobjects))
+        return texts, shapes
+
+    def off_screen(self, line, mob, box, fr):
+        x0, y0, x1, y1 = box
+        fx0, fy0, fx1, fy1 = fr
+        t = EDGE_TOLERANCE
+        # (how far out, edge, the box's far side, its near side, the edge)
+        out = [(x1 - fx1, "right", "x=%.1f" % x1, "x=%.1f" % x0, fx1),
+               (fx0 - x0, "left", "x=%.1f" % x0, "x=%.1f" % x1, fx0),
+               (y1 - fy1, "top", "y=%.1f" % y1, "y=%.1f" % y0, fy1),
+               (fy0 - y0, "bottom", "y=%.1f" % y0, "y=%.1f" % y1, fy0)]
+        excess, edge, far, near, lim = max(out)
+        if excess <= t:
+            return
+        entirely = x0 > fx1 or x1 < fx0 or y0 > fy1 or y1 < fy0
+        where = near if entirely else far
+        self.report(("off", id(mob)), line, "%s %s the %s edge (%s, frame edge %.1f)"
+                    % (self.name(mob), "is entirely past" if entirely
+                       else "extends past", edge, where, lim), mob)
+
+    def __call__(self):
+        if not self.enabled:
+            return
+        line = self.script_line()
+        fr = self.frame()
+        fw, fh = fr[2] - fr[0], fr[3] - fr[1]
+        texts, shapes = self.collect()
+        boxes = []
+        for m in texts:
+            b = self.box(m)
+            if b is None:
+                continue
+            boxes.append((m, b))
+            self.off_screen(line, m, b, fr)
+        for m in shapes:
+            b = self.box(m, own_only=True)
+            # Backgrounds, planes and full-width rules are meant to fill
+            # (or overfill) the frame.
+            if b is None or b[2] - b[0] >= 0.98 * fw or b[3] - b[1] >= 0.98 * fh:
+                continue
+            self.off_screen(line, m, b, fr)
+        for i in range(len(boxes)):
+            ma, (ax0, ay0, ax1, ay1) = boxes[i]
+            for j in range(i + 1, len(boxes)):
+                mb, (bx0, by0, bx1, by1) = boxes[j]
+                w = min(ax1, bx1) - max(ax0, bx0)
+                h = min(ay1, by1) - max(ay0, by0)
+                if w <= 0 or h <= 0:
+                    continue
+                small = min(max((ax1 - ax0) * (ay1 - ay0), 1e-4),
+                            max((bx1 - bx0) * (by1 - by0), 1e-4))
+                share = min(1.0, w * h / small)
+                if share < OVERLAP_MIN:
+                    continue
+                self.report(("overlap", frozenset((id(ma), id(mb)))), line,
+                            "%s overlaps %s (%d%% of the smaller)"
+                            % (self.name(ma), self.name(mb), round(share * 100)),
+                            ma, mb)
+
+
+class Progress:
+    """Appends `p ANIMATIONS SEGMENTS_DONE SCENE_SECONDS` lines for the
+    plugin, which reads the last one while the render runs."""
+
+    def __init__(self, scene, path):
+        self.scene = scene
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.animations = 0
+
+    def __call__(self):
+        import vidgen_narration
+        try:
+            t = float(vidgen_narration._scene_time(self.scene))
+        except Exception:
+            t = 0.0
+        line = "p %d %d %.2f\n" % (self.animations, len(vidgen_narration.done), t)
+        try:
+            os.write(self.fd, line.encode())
+        except OSError:  # progress is a nicety; the render goes on
+            pass
+
+
+def hook_scene(scene, script, layout, progress):
+    """Wraps the scene's play() (wait() calls it too) to run the layout
+    check and the progress report after each animation."""
+    check = LayoutCheck(scene, script) if layout else None
+    prog = Progress(scene, progress) if progress else None
+    if check is None and prog is None:
+        return None
+    inner = scene.play
+    depth = [0]
+
+    def play(*args, **kwargs):
+        depth[0] += 1
+        try:
+            inner(*args, **kwargs)
+        finally:
+            depth[0] -= 1
+        if depth[0] == 0:
+            if check is not None:
+                check()
+            if prog is not None:
+                prog.animations += 1
+                prog()
+    scene.play = play
+    if prog is not None:
+        import vidgen_narration
+        vidgen_narration.on_segment_done = prog
+    return check
+
+
+def render(script, scene_name, quality, out, layout=None, progress=None):
     from manim import config
     work = os.path.dirname(script)
     config.media_dir = os.path.join(work, "media")
@@ -76,7 +298,11 @@ def render(script, scene_name, quality, out):
         Manager(scene)
     except ImportError:
         pass
+    check = hook_scene(scene, script, layout, progress)
     scene.render()
+    if check is not None:
+        with open(layout, "w", encoding="utf-8") as f:
+            f.write("".join(p + "\n" for p in check.problems))
 
     movie = None
     for holder in (getattr(scene, "manager", None), getattr(scene, "renderer", None)):
@@ -117,14 +343,15 @@ def write_probe(out):
 
 
 def main(argv):
-    if len(argv) != 6 or argv[3] not in QUALITIES:
-        print("usage: vidgen_render.py SCRIPT SCENE 480p15|720p30|1080p60 OUT ERRORS",
-              file=sys.stderr)
+    if len(argv) not in (6, 8) or argv[3] not in QUALITIES:
+        print("usage: vidgen_render.py SCRIPT SCENE 480p15|720p30|1080p60 OUT ERRORS "
+              "[LAYOUT|- PROGRESS|-]", file=sys.stderr)
         return 2
     script = os.path.abspath(argv[1])
+    extra = [None if a == "-" else a for a in argv[6:8]] or [None, None]
     main_pid = os.getpid()
     try:
-        render(script, argv[2], argv[3], argv[4])
+        render(script, argv[2], argv[3], argv[4], *extra)
     except BaseException as exc:  # noqa: the report is the point
         if os.getpid() != main_pid:  # a process the script forked
             os._exit(1)
