@@ -19,3 +19,8 @@ tests_unit_test_manim_SOURCES = tests/unit/test_manim.c
 tests_unit_test_manim_CFLAGS = $(plugins_manim_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_manim_LDADD = libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS) -ldl -lm -lpthread
 endif
+
+# End-to-end: the layout check (warn, repair, the demo's scripts) and live
+# progress while rendering (the other render tests are in core/render.mk).
+TESTS += tests/e2e/render_layout.sh
+EXTRA_DIST += tests/e2e/render_layout.sh tests/e2e/render_layout.cfg

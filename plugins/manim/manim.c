@@ -923,11 +923,11 @@ static int check_layout(render_ctx *x, char *err, size_t errlen)
 	}
 	if (strcmp(layout_mode(x->c), "repair") != 0)
 		return VG_OK;
-	snprintf(err, errlen, "the script rendered, but %d element%s of the video "
-		 "%s off screen or on top of each other (keep every element inside "
-		 "the frame and texts apart; each line names the play() or wait() "
-		 "after which it was seen):\n%s", n, n == 1 ? "" : "s",
-		 n == 1 ? "is" : "are", rep);
+	snprintf(err, errlen, "the script rendered, but its video has %d layout "
+		 "problem%s: elements off screen or on top of each other (keep "
+		 "every element inside the frame and texts apart; each line names "
+		 "the play() or wait() after which it was seen):\n%s", n,
+		 n == 1 ? "" : "s", rep);
 	return VG_ESCRIPT;
 }
 
