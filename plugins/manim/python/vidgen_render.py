@@ -190,10 +190,15 @@ class LayoutCheck:
             if b is None or b[2] - b[0] >= 0.98 * fw or b[3] - b[1] >= 0.98 * fh:
                 continue
             self.off_screen(line, m, b, fr)
+        # Sorted by left edge, each box is compared only with the boxes
+        # that start before it ends: scenes with hundreds of numbers stay fast.
+        boxes.sort(key=lambda mb: mb[1][0])
         for i in range(len(boxes)):
             ma, (ax0, ay0, ax1, ay1) = boxes[i]
             for j in range(i + 1, len(boxes)):
                 mb, (bx0, by0, bx1, by1) = boxes[j]
+                if bx0 >= ax1:
+                    break
                 w = min(ax1, bx1) - max(ax0, bx0)
                 h = min(ay1, by1) - max(ay0, by0)
                 if w <= 0 or h <= 0:
@@ -234,12 +239,21 @@ class Progress:
 def hook_scene(scene, script, layout, progress):
     """Wraps the scene's play() (wait() calls it too) to run the layout
     check and the progress report after each animation."""
-    check = LayoutCheck(scene, script) if layout else None
-    prog = Progress(scene, progress) if progress else None
+    # Neither may ever break a render: whatever goes wrong in them (a
+    # Manim version without these classes, an exotic mobject) turns them off.
+    try:
+        check = LayoutCheck(scene, script) if layout else None
+    except Exception:
+        check = None
+    try:
+        prog = Progress(scene, progress) if progress else None
+    except Exception:
+        prog = None
     if check is None and prog is None:
-        return None
+        return check
     inner = scene.play
     depth = [0]
+    state = {"check": check, "prog": prog}
 
     def play(*args, **kwargs):
         depth[0] += 1
@@ -247,12 +261,16 @@ def hook_scene(scene, script, layout, progress):
             inner(*args, **kwargs)
         finally:
             depth[0] -= 1
-        if depth[0] == 0:
-            if check is not None:
-                check()
-            if prog is not None:
-                prog.animations += 1
-                prog()
+        if depth[0] != 0:
+            return
+        if state["check"] is not None:
+            try:
+                state["check"]()
+            except Exception:
+                state["check"] = None
+        if state["prog"] is not None:
+            state["prog"].animations += 1
+            state["prog"]()
     scene.play = play
     if prog is not None:
         import vidgen_narration
