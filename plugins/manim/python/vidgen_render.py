@@ -151,7 +151,7 @@ class LayoutCheck:
             stack.extend(reversed(m.submobjects))
         return texts, shapes
 
-    def off_screen(self, line, mob, box, fr):
+    def off_screen(self, line, mob, box, fr, text=True):
         x0, y0, x1, y1 = box
         fx0, fy0, fx1, fy1 = fr
         t = EDGE_TOLERANCE
@@ -164,6 +164,8 @@ class LayoutCheck:
         if excess <= t:
             return
         entirely = x0 > fx1 or x1 < fx0 or y0 > fy1 or y1 < fy0
+        if entirely and not text:
+            return  # a shape moved out of view (slid away): nothing shows
         where = near if entirely else far
         self.report(("off", id(mob)), line, "%s %s the %s edge (%s, frame edge %.1f)"
                     % (self.name(mob), "is entirely past" if entirely
@@ -189,7 +191,7 @@ class LayoutCheck:
             # (or overfill) the frame.
             if b is None or b[2] - b[0] >= 0.98 * fw or b[3] - b[1] >= 0.98 * fh:
                 continue
-            self.off_screen(line, m, b, fr)
+            self.off_screen(line, m, b, fr, text=False)
         # Sorted by left edge, each box is compared only with the boxes
         # that start before it ends: scenes with hundreds of numbers stay fast.
         boxes.sort(key=lambda mb: mb[1][0])
