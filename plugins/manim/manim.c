@@ -277,9 +277,32 @@ static int have_program(const char *name)
 
 /* ---- init -------------------------------------------------------------- */
 
+/* 1 when value is one of the |-separated choices. */
+static int is_choice(const char *choices, const char *value)
+{
+	size_t n = strlen(value);
+	for (const char *p = choices; p; p = strchr(p, '|')) {
+		if (*p == '|')
+			p++;
+		if (strncmp(p, value, n) == 0 && (p[n] == '|' || p[n] == 0))
+			return 1;
+	}
+	return 0;
+}
+
 static int manim_init(void *instance, char *err, size_t errlen)
 {
 	manim_conf *c = instance;
+	/* The engine does not check a pipeline's choices; a wrong quality
+	 * would reach the mux's frame-rate parsing. */
+	for (const vg_setting *s = manim_settings; s->name; s++) {
+		const char *v = *(const char **)((char *)c + s->offset);
+		if (s->choices && v && !is_choice(s->choices, v)) {
+			snprintf(err, errlen, "%s: \"%s\" is not one of %s", s->name,
+				 v, s->choices);
+			return VG_EINVAL;
+		}
+	}
 	if (c->scene && *c->scene) {
 		for (const char *p = c->scene; *p; p++)
 			if (!(*p == '_' || (*p >= 'a' && *p <= 'z') ||

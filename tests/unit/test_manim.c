@@ -164,6 +164,17 @@ static void test_settings(void **state)
 	char err[256];
 	conf_defaults(&c);
 	assert_int_equal(manim_init(&c, err, sizeof err), VG_OK);
+	/* Choices are checked here (the engine does not). */
+	c.layout = "repair";
+	assert_int_equal(manim_init(&c, err, sizeof err), VG_OK);
+	c.layout = "rep";
+	assert_int_equal(manim_init(&c, err, sizeof err), VG_EINVAL);
+	assert_non_null(strstr(err, "layout: \"rep\" is not one of warn|repair|off"));
+	c.layout = "off";
+	c.quality = "4k";
+	assert_int_equal(manim_init(&c, err, sizeof err), VG_EINVAL);
+	c.quality = "1080p60";
+	assert_int_equal(manim_init(&c, err, sizeof err), VG_OK);
 	c.scene = "Bad Name";
 	assert_int_equal(manim_init(&c, err, sizeof err), VG_EINVAL);
 	assert_non_null(strstr(err, "class name"));
