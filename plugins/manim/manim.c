@@ -296,8 +296,10 @@ static int manim_init(void *instance, char *err, size_t errlen)
 	/* The engine does not check a pipeline's choices; a wrong quality
 	 * would reach the mux's frame-rate parsing. */
 	for (const vg_setting *s = manim_settings; s->name; s++) {
+		if (s->type != VG_SET_STRING || !s->choices)
+			continue;
 		const char *v = *(const char **)((char *)c + s->offset);
-		if (s->choices && v && !is_choice(s->choices, v)) {
+		if (v && !is_choice(s->choices, v)) {
 			snprintf(err, errlen, "%s: \"%s\" is not one of %s", s->name,
 				 v, s->choices);
 			return VG_EINVAL;
