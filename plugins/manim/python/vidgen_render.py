@@ -133,22 +133,33 @@ class LayoutCheck:
             w, h = float(config.frame_width), float(config.frame_height)
             return (-w / 2, -h / 2, w / 2, h / 2)
 
-    def collect(self):
+    def big(self, box, fw, fh):
+        """Backgrounds, planes and full-width rules are meant to fill (or
+        overfill) the frame."""
+        return box is not None and (box[2] - box[0] >= 0.98 * fw or
+                                    box[3] - box[1] >= 0.98 * fh)
+
+    def collect(self, fw, fh):
         """The outermost text-like mobjects, and the other mobjects that
-        draw something (each with its own points only)."""
+        draw something (each with its own points only; none from inside a
+        top-level mobject that fills the frame, such as a dashed rule)."""
         texts, shapes, seen = [], [], set()
-        stack = list(reversed(self.scene.mobjects))
+        stack = []
+        for m in reversed(self.scene.mobjects):
+            filler = (not isinstance(m, self.text_types) and
+                      self.big(self.box(m), fw, fh))
+            stack.append((m, filler))
         while stack:
-            m = stack.pop()
+            m, filler = stack.pop()
             if id(m) in seen:
                 continue
             seen.add(id(m))
             if isinstance(m, self.text_types):
                 texts.append(m)
                 continue
-            if len(m.points):
+            if len(m.points) and not filler:
                 shapes.append(m)
-            stack.extend(reversed(m.submobjects))
+            stack.extend((s, filler) for s in reversed(m.submobjects))
         return texts, shapes
 
     def off_screen(self, line, mob, box, fr, text=True):
@@ -177,7 +188,7 @@ class LayoutCheck:
         line = self.script_line()
         fr = self.frame()
         fw, fh = fr[2] - fr[0], fr[3] - fr[1]
-        texts, shapes = self.collect()
+        texts, shapes = self.collect(fw, fh)
         boxes = []
         for m in texts:
             b = self.box(m)
@@ -187,9 +198,7 @@ class LayoutCheck:
             self.off_screen(line, m, b, fr)
         for m in shapes:
             b = self.box(m, own_only=True)
-            # Backgrounds, planes and full-width rules are meant to fill
-            # (or overfill) the frame.
-            if b is None or b[2] - b[0] >= 0.98 * fw or b[3] - b[1] >= 0.98 * fh:
+            if b is None or self.big(b, fw, fh):
                 continue
             self.off_screen(line, m, b, fr, text=False)
         # Sorted by left edge, each box is compared only with the boxes
@@ -321,8 +330,11 @@ def render(script, scene_name, quality, out, layout=None, progress=None):
     check = hook_scene(scene, script, layout, progress)
     scene.render()
     if check is not None:
-        with open(layout, "w", encoding="utf-8") as f:
-            f.write("".join(p + "\n" for p in check.problems))
+        try:
+            with open(layout, "w", encoding="utf-8") as f:
+                f.write("".join(p + "\n" for p in check.problems))
+        except OSError:  # the video matters more than its report
+            pass
 
     movie = None
     for holder in (getattr(scene, "manager", None), getattr(scene, "renderer", None)):
