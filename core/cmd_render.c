@@ -145,6 +145,8 @@ static void usage(FILE *f)
 		"      --no-check           skip the static check (trusted scripts only;\n"
 		"                           the sandbox still applies)\n"
 		"      --keep               keep the work directory and print it\n"
+		"      --layout MODE        warn (default): report text off screen or overlapping;\n"
+		"                           repair: fail on them; off: no check\n"
 		"      --plugin-dir DIR     look for plugins here first\n");
 }
 
@@ -168,6 +170,7 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 		{ "best-effort", no_argument, NULL, 'B' },
 		{ "no-check", no_argument, NULL, 'C' },
 		{ "keep", no_argument, NULL, 'K' },
+		{ "layout", required_argument, NULL, 'L' },
 		{ "plugin-dir", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'E' },
@@ -197,6 +200,7 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 		case 'B': o->ov[o->n_ov++] = (override){ "sandbox", "best-effort" }; break;
 		case 'C': o->ov[o->n_ov++] = (override){ "check", "false" }; break;
 		case 'K': o->keep = 1; break;
+		case 'L': o->ov[o->n_ov++] = (override){ "layout", optarg }; break;
 		case 'P': o->plugin_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'E': cli_print_version(); return 0;

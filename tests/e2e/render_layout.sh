@@ -9,7 +9,7 @@ VIDGEN=${VIDGEN:-./vidgen}
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 SRC=${top_srcdir:-.}
 CFG=$SRC/tests/e2e/render_layout.cfg
-N=14
+N=16
 plan $N
 if [ ! -x "$VENV/bin/python" ] || ! command -v espeak-ng >/dev/null; then
 	for i in $(seq 1 $N); do skip "no Manim venv at $VENV or no espeak-ng"; done
@@ -80,4 +80,13 @@ ok "[ \"\$(cat '$TMP/progress.rc')\" -eq 0 ] &&
           awk '\$1 > 71 && \$1 < 87' | sort -un | wc -l)\" -ge 2 ]" \
 	"progress lines between 71% and 87% appear while rendering" ||
 	diag "$(grep '%' "$TMP/progress.err" | tr '\n' ' ')"
+# 15-16: vidgen render --layout: the same check on a user's own script.
+"$VIDGEN" render --layout repair -o "$TMP/own.mp4" "$SRC/tests/e2e/render_answers/layout-overlap/validate.txt" \
+	>"$TMP/own.out" 2>"$TMP/own.err"
+ok "[ $? -ne 0 ] && grep -q 'overlaps' '$TMP/own.err'" "vidgen render --layout repair fails on overlapping text" ||
+	diag "$(tail -5 "$TMP/own.err")"
+"$VIDGEN" render --layout off -o "$TMP/own2.mp4" "$SRC/tests/e2e/render_answers/layout-overlap/validate.txt" \
+	>"$TMP/own2.out" 2>"$TMP/own2.err"
+ok "[ $? -eq 0 ] && [ -s '$TMP/own2.mp4' ]" "vidgen render --layout off renders it" ||
+	diag "$(tail -5 "$TMP/own2.err")"
 exit 0
