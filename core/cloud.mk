@@ -1,16 +1,28 @@
 # Cloud access for plugins: the HTTP client behind svc->http, SigV4 signing
 # and the AWS credential chain, with their unit tests.
-libvgcore_la_SOURCES += \
+# They form vgcloud.so, a module the engine loads the first time a job needs
+# it (core/cloud.c), so a daemon that never calls out maps no libcurl/OpenSSL.
+libvgcore_la_SOURCES += core/cloud.c core/cloud.h
+
+noinst_LTLIBRARIES += libvgcloud.la
+libvgcloud_la_SOURCES = \
 	core/http.c core/http.h \
 	core/sigv4.c core/sigv4.h \
 	core/aws.c core/aws.h
+libvgcloud_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS)
+libvgcloud_la_LIBADD = $(CURL_LIBS) $(OPENSSL_LIBS)
+
+pkglib_LTLIBRARIES += vgcloud.la
+vgcloud_la_SOURCES = core/cloud_module.c core/util.c core/log.c
+vgcloud_la_LIBADD = libvgcloud.la
+vgcloud_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^vidgen_cloud_api$$'
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_sigv4 tests/unit/test_http tests/unit/test_aws
 TESTS += tests/unit/test_sigv4 tests/unit/test_http tests/unit/test_aws
 
 CLOUD_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS)
-CLOUD_TEST_LDADD = libvgcore.la $(CMOCKA_LIBS)
+CLOUD_TEST_LDADD = libvgcloud.la libvgcore.la $(CMOCKA_LIBS)
 
 # The AWS SigV4 suite lives in shared/ beside the source tree; the test
 # also takes a directory as argv[1] or $VG_SIGV4_VECTORS.

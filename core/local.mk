@@ -12,8 +12,8 @@ libvgcore_la_SOURCES = \
 	core/sentences.c core/sentences.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS)
-libvgcore_la_LIBADD = $(LIBCONFIG_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) \
-	$(OPENSSL_LIBS) $(LUA_LIBS) $(MHD_LIBS) $(SQLITE_LIBS) -ldl -lm
+libvgcore_la_LIBADD = $(LIBCONFIG_LIBS) $(JANSSON_LIBS) \
+	$(LUA_LIBS) $(MHD_LIBS) $(SQLITE_LIBS) -ldl -lm
 
 bin_PROGRAMS += vidgen
 vidgen_SOURCES = core/main.c core/cli.h

@@ -6,7 +6,7 @@
  * feedback) or fails the job. Stage threads only run the plugin.
  */
 #include "runner.h"
-#include "aws.h"
+#include "cloud.h"
 #include "hooks.h"
 #include "log.h"
 #include "services.h"
@@ -728,13 +728,17 @@ static int preflight(const pipeline *p, char *err, size_t errlen)
 	for (size_t i = 0; i < p->n_stages; i++) {
 		const vg_plugin *d = p->stages[i].plugin->desc;
 		aws_credentials creds = { 0 };
+		const cloud_api *cloud;
 		int rc;
 
 		if (d->struct_size < offsetof(vg_plugin, needs) + sizeof(d->needs) ||
 		    !(d->needs & VG_NEEDS_AWS_CREDENTIALS))
 			continue;
-		rc = aws_credentials_resolve(&creds, err, errlen);
-		aws_credentials_clear(&creds);
+		cloud = cloud_get(err, errlen);
+		if (!cloud)
+			return -1;
+		rc = cloud->aws_credentials_resolve(&creds, err, errlen);
+		cloud->aws_credentials_clear(&creds);
 		return rc;
 	}
 	return 0;

@@ -4,8 +4,7 @@
  * the execution's state.
  */
 #include "services.h"
-#include "aws.h"
-#include "http.h"
+#include "cloud.h"
 #include "job.h"
 #include "log.h"
 #include "proc.h"
@@ -185,12 +184,19 @@ static int svc_spawn(const vg_stage *st, const vg_proc *proc, int *exit_code)
 static int svc_http(const vg_stage *st, const vg_http_request *req, vg_http_response *resp,
 		    char *err, size_t errlen)
 {
-	return http_do(req, resp, cancelled_cb, (void *)st, err, errlen);
+	const cloud_api *cloud = cloud_get(err, errlen);
+
+	if (!cloud)
+		return VG_ENOTSUP;
+	return cloud->http_do(req, resp, cancelled_cb, (void *)st, err, errlen);
 }
 
 static void svc_http_free(vg_http_response *resp)
 {
-	http_response_free(resp);
+	const cloud_api *cloud = cloud_get(NULL, 0);
+
+	if (cloud)
+		cloud->http_response_free(resp);
 }
 
 static const char *svc_secret(const vg_stage *st, const char *name)
@@ -319,8 +325,13 @@ static char **svc_split_sentences(const vg_stage *st, const char *text, size_t l
 
 static void svc_aws_region(const vg_stage *st, char *out, size_t len)
 {
+	const cloud_api *cloud = cloud_get(NULL, 0);
+
 	(void)st;
-	aws_region_resolve(out, len);
+	if (cloud)
+		cloud->aws_region_resolve(out, len);
+	else
+		snprintf(out, len, "%s", AWS_DEFAULT_REGION);
 }
 
 static const vg_services table = {
