@@ -2,5 +2,5 @@
 plugin_LTLIBRARIES += plugins/openai.la
 plugins_openai_la_SOURCES = plugins/openai/openai.c
 plugins_openai_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-plugins_openai_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
-plugins_openai_la_LIBADD = $(JANSSON_LIBS) $(OPENSSL_LIBS)
+plugins_openai_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+plugins_openai_la_LIBADD = $(JANSSON_LIBS)

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "vidgen/plugin.h"
 
@@ -207,7 +206,7 @@ static int call_chat(const openai_conf *c, vg_stage *st, const char *body,
 	req.max_attempts = (int)c->attempts;
 	rc = st->svc->http(st, &req, resp, err, sizeof(err));
 	if (auth) {
-		OPENSSL_cleanse(auth, strlen(auth));
+		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
 	return model_http_result(st, rc, "the model server", c->timeout_s, err);
