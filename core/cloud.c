@@ -35,24 +35,19 @@ static void *try_open(const char *path, strbuf *why)
 static void cloud_load(void)
 {
 	const char *env = getenv("VIDGEN_CLOUD_MODULE");
-	char exe[PATH_MAX], *slash, *cand;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *exe = util_exe_dir(), *cand;
 	strbuf why = { 0 };
 	void *h = NULL;
 	const cloud_api *t;
 
 	if (env && env[0])
 		h = try_open(env, &why);
-	if (!h && n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			cand = util_path_join(exe, ".libs/vgcloud.so");
-			h = try_open(cand, &why);
-			free(cand);
-		}
+	if (!h && exe) {
+		cand = util_path_join(exe, ".libs/vgcloud.so");
+		h = try_open(cand, &why);
+		free(cand);
 	}
+	free(exe);
 	if (!h)
 		h = try_open(VG_PKGLIBDIR "/vgcloud.so", &why);
 	if (!h) {

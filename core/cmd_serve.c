@@ -113,28 +113,9 @@ static int parse_listen(const char *v, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
-/* The executable's directory, for defaults when run from the build tree. */
-static char *exe_dir(void)
-{
-	char buf[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	char *slash = strrchr(buf, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	/* libtool runs the real binary from .libs/ */
-	size_t len = strlen(buf);
-	if (len >= 6 && strcmp(buf + len - 6, "/.libs") == 0)
-		buf[len - 6] = '\0';
-	return xstrdup(buf);
-}
-
 static char *default_path(const char *rel, const char *installed)
 {
-	char *dir = exe_dir();
+	char *dir = util_exe_dir();
 	struct stat st;
 	if (dir) {
 		char *p = util_path_join(dir, rel);

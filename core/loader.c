@@ -177,20 +177,15 @@ static void scan_dir(plugin_registry *reg, const char *dir)
 /* The build tree's plugins/.libs next to an uninstalled executable. */
 static void add_build_tree_dir(plugin_registry *reg)
 {
-	char exe[PATH_MAX], *slash, *cand;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *exe = util_exe_dir(), *cand;
 
-	if (n <= 0)
+	if (!exe)
 		return;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
 	cand = util_path_join(exe, "plugins/.libs");
 	if (access(cand, R_OK | X_OK) == 0)
 		add_dir(reg, cand);
 	free(cand);
+	free(exe);
 }
 
 plugin_registry *registry_open(const char *extra_dir)

@@ -31,20 +31,15 @@ static void on_sigint(int sig)
 
 char *cli_default_pipeline(const char *name)
 {
-	char exe[PATH_MAX], rel[128], *slash, *cand;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char rel[128], *exe = util_exe_dir(), *cand;
 
 	snprintf(rel, sizeof(rel), "pipelines/%s.cfg", name);
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			cand = util_path_join(exe, rel);
-			if (access(cand, R_OK) == 0)
-				return cand;
-			free(cand);
-		}
+	if (exe) {
+		cand = util_path_join(exe, rel);
+		free(exe);
+		if (access(cand, R_OK) == 0)
+			return cand;
+		free(cand);
 	}
 	snprintf(rel, sizeof(rel), "%s.cfg", name);
 	return util_path_join(VG_PIPELINEDIR, rel);

@@ -622,14 +622,11 @@ static size_t schedule(runner *r)
 		if (e->state != S_WAIT || r->fail_msg || !inputs_ready(r, i))
 			continue;
 		if (r->j->stages[i].path) {
-			/* A re-run after a retry: keep the failed try's output. */
-			char *old = archive_output(r, i);
-			if (!e->prev_path || !e->feedback) {
-				free(e->prev_path);
-				e->prev_path = old;
-			} else {
-				free(old);
-			}
+			/* A finished stage made stale on resume (runner_init): its
+			 * output is archived and offered as `previous`. (Repairs and
+			 * their downstream stages were archived already.) */
+			free(e->prev_path);
+			e->prev_path = archive_output(r, i);
 		}
 		if (launch(r, e) < 0)
 			fail_job(r, VG_EIO, "Stage %s could not start: %s", r->p->stages[i].id,

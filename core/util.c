@@ -398,6 +398,25 @@ out:
 	return in;
 }
 
+char *util_exe_dir(void)
+{
+	char buf[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	size_t len;
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	len = strlen(buf);
+	if (len >= 6 && strcmp(buf + len - 6, "/.libs") == 0)
+		buf[len - 6] = '\0';
+	return xstrdup(buf);
+}
+
 void util_uuid4(char out[37])
 {
 	unsigned char b[16];

@@ -37,6 +37,10 @@ int util_rm_rf(const char *path);
 char *util_path_join(const char *a, const char *b);
 /* Returns a malloc'd absolute, normalised form of path (need not exist). */
 char *util_path_abs(const char *path);
+/* The running executable's directory (its .libs/ parent when libtool runs
+ * it from there), malloc'd; NULL if unknown. Lets an uninstalled vidgen find
+ * its plugins, modules and pipelines in the build tree. */
+char *util_exe_dir(void);
 /* 1 when path lies inside dir (both absolute, normalised by realpath where
  * they exist), else 0. */
 int util_path_inside(const char *path, const char *dir);
