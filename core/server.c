@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "listen.h"
 #include "log.h"
 #include "runner.h"
 #include "server.h"
@@ -89,6 +90,13 @@ struct entry {
 	int on_lru;
 };
 
+/* One HTTP thread: its daemon and the CPU it runs on (-1 = any). */
+typedef struct http_shard {
+	struct server *srv;
+	struct MHD_Daemon *mhd;
+	int cpu;
+} http_shard;
+
 typedef struct stage_stat {
 	atomic_llong sum_ms;
 	atomic_llong count;
@@ -100,7 +108,9 @@ struct server {
 	server_opts o;
 	char *data_dir, *jobs_dir, *videos_dir, *web_dir;
 	job_store *store;
-	struct MHD_Daemon *mhd;
+	/* One libmicrohttpd daemon (one thread) per listening socket. */
+	http_shard *shards;
+	int n_shards;
 	int port;
 	blob *config_json;
 
@@ -1608,9 +1618,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-	server *s = cls;
+	http_shard *sh = cls;
+	server *s = sh->srv;
+	static _Thread_local int pinned;
 	(void)version;
 
+	if (!pinned) {
+		/* This is the shard's own (only) thread. */
+		if (listen_pin_self(sh->cpu) != 0)
+			log_msg(VG_LOG_DEBUG, "serve: cannot pin an HTTP thread to CPU %d", sh->cpu);
+		pinned = 1;
+	}
 	if (strcmp(method, "POST") != 0) {
 		/* Answer on the second call: a response queued on the first one
 		 * (before MHD has seen the whole request) closes the connection,
@@ -1757,7 +1775,8 @@ void server_opts_default(server_opts *o)
 	o->port = 8000;
 	o->max_concurrent = 2;
 	o->retention_days = 7;
-	o->http_threads = 2;
+	o->http_threads = 0; /* one per CPU this process may use */
+	o->http_affinity = 1;
 	o->body_limit = 64 * 1024;
 	o->cache_entries = 256;
 	o->shutdown_grace_ms = 10000;
@@ -1802,38 +1821,44 @@ static int requeue_unfinished(server *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Starts one libmicrohttpd daemon per listening socket: each has a single
+ * thread, pinned to its CPU on its first request (listen.h says why). */
 static int mhd_start(server *s, char *err, size_t errlen)
 {
-	struct sockaddr_in sa = { 0 };
-	const char *host = s->o.host;
-
-	if (strcmp(host, "localhost") == 0)
-		host = "127.0.0.1";
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)s->o.port);
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		util_errf(err, errlen, "listen address \"%s\" is not an IPv4 address", s->o.host);
-		return -1;
-	}
+	listen_group g;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
-	s->mhd = MHD_start_daemon(flags, (uint16_t)s->o.port, NULL, NULL, on_request, s,
-				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.http_threads,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-				  /* Headers only: bodies stream through on_request. */
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				  MHD_OPTION_END);
-	if (!s->mhd) {
-		util_errf(err, errlen, "cannot listen on %s:%d: %s", s->o.host, s->o.port,
-			  strerror(errno ? errno : EADDRINUSE));
+	unsigned limit = 4096 / (unsigned)s->o.http_threads;
+
+	if (listen_open(&g, s->o.host, s->o.port, s->o.http_threads, s->o.http_affinity,
+			err, errlen) != 0)
 		return -1;
+	s->port = g.port;
+	s->shards = xcalloc((size_t)g.n, sizeof(*s->shards));
+	for (int i = 0; i < g.n; i++) {
+		http_shard *sh = &s->shards[i];
+		sh->srv = s;
+		sh->cpu = g.cpus[i];
+		sh->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, sh,
+					   MHD_OPTION_LISTEN_SOCKET, (MHD_socket)g.fds[i],
+					   MHD_OPTION_CONNECTION_LIMIT, limit < 64 ? 64 : limit,
+					   /* Headers only: bodies stream through on_request. */
+					   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+					   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+					   MHD_OPTION_END);
+		if (!sh->mhd) {
+			util_errf(err, errlen, "cannot serve on %s:%d: libmicrohttpd did not start",
+				  s->o.host, s->port);
+			listen_close(&g); /* the sockets not handed over yet */
+			return -1;
+		}
+		g.fds[i] = -1; /* the daemon owns it now */
+		s->n_shards = i + 1;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = info ? info->port : s->o.port;
+	log_msg(VG_LOG_DEBUG, "serve: %d HTTP thread(s)%s", g.n,
+		g.steered ? ", each pinned to a CPU, connections steered to their CPU's thread" : "");
+	listen_close(&g);
 	return 0;
 }
 
@@ -1847,8 +1872,11 @@ int server_start(const pipeline *p, const server_opts *o, server **out,
 	s->o = *o;
 	if (s->o.max_concurrent < 1)
 		s->o.max_concurrent = 1;
-	if (s->o.http_threads < 1)
-		s->o.http_threads = 1;
+	if (s->o.http_threads < 1) {
+		int cpus[LISTEN_MAX_CPUS];
+		int n = listen_cpus(cpus, LISTEN_MAX_CPUS);
+		s->o.http_threads = n < 64 ? n : 64;
+	}
 	pthread_mutex_init(&s->cache_lock, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcv, NULL);
@@ -1919,8 +1947,8 @@ static int workers_join(server *s)
  * they resume at the next start), wakes every thread. */
 static void server_signal_stop(server *s)
 {
-	if (s->mhd) {
-		MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* stop accepting first */
+	for (int i = 0; i < s->n_shards; i++) {
+		MHD_socket fd = MHD_quiesce_daemon(s->shards[i].mhd); /* stop accepting first */
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}
@@ -1942,7 +1970,7 @@ static void server_signal_stop(server *s)
 /* Ends the HTTP side once nothing is suspended any more. */
 static void server_stop_http(server *s)
 {
-	if (!s->mhd)
+	if (!s->n_shards)
 		return;
 	/* Creates waiting for the store are resumed by its writer. */
 	for (int i = 0; i < 10000 && atomic_load(&s->pending_creates) > 0; i++)
@@ -1956,8 +1984,9 @@ static void server_stop_http(server *s)
 			MHD_resume_connection(c->conn);
 		}
 	pthread_mutex_unlock(&s->cache_lock);
-	MHD_stop_daemon(s->mhd);
-	s->mhd = NULL;
+	for (int i = 0; i < s->n_shards; i++)
+		MHD_stop_daemon(s->shards[i].mhd);
+	s->n_shards = 0;
 }
 
 static void server_free(server *s)
@@ -1972,6 +2001,7 @@ static void server_free(server *s)
 		}
 	blob_unref(s->config_json);
 	free(s->stages);
+	free(s->shards);
 	free(s->workers);
 	free(s->data_dir);
 	free(s->jobs_dir);
