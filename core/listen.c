@@ -43,6 +43,14 @@ int listen_cpus(int *cpus, int max)
 	return n;
 }
 
+int listen_cpu_socket(const int *cpus, int ncpus, int n, int cpu)
+{
+	for (int j = 0; j < ncpus; j++)
+		if (cpus[j] == cpu)
+			return n > 0 ? j % n : -1;
+	return -1;
+}
+
 int listen_steer_prog(const int *cpus, int ncpus, int n, void *prog, int max)
 {
 	struct sock_filter *p = prog;
@@ -52,10 +60,11 @@ int listen_steer_prog(const int *cpus, int ncpus, int n, void *prog, int max)
 		return -1;
 	p[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_CPU);
 	for (int j = 0; j < ncpus; j++) {
-		/* if (A == cpus[j]) return j % n; */
+		/* if (A == cpus[j]) return listen_cpu_socket(cpus[j]); */
 		p[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
 						      (unsigned)cpus[j], 0, 1);
-		p[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (unsigned)(j % n));
+		p[k++] = (struct sock_filter)BPF_STMT(
+			BPF_RET | BPF_K, (unsigned)listen_cpu_socket(cpus, ncpus, n, cpus[j]));
 	}
 	/* An index past the group: the kernel falls back to its hash. */
 	p[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);

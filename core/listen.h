@@ -22,6 +22,11 @@ typedef struct listen_group {
  * Returns how many (at least 1: {0} if the affinity cannot be read). */
 int listen_cpus(int *cpus, int max);
 
+/* The socket (0..n-1) a connection arriving on cpu goes to, given the
+ * CPUs this process may use (listen_cpus); -1 for another CPU (the kernel's
+ * hash decides). */
+int listen_cpu_socket(const int *cpus, int ncpus, int n, int cpu);
+
 /* Builds into prog (room for max instructions; 2 * ncpus + 2 is enough) the
  * program that maps a connection arriving on CPU cpus[j] to socket j % n, and
  * any other CPU to the kernel's own hash. Returns the number of instructions,

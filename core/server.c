@@ -43,6 +43,11 @@
 /* Spelled out: their MHD names changed across versions. */
 #define HTTP_UNPROCESSABLE 422
 #define HTTP_TOO_LARGE 413
+/* Re-homing (rehome_check): requests between two looks at the CPU a
+ * keep-alive connection's packets arrive on, and looks in a row on another
+ * CPU than its thread's before the connection is closed. */
+#define REHOME_EVERY 64
+#define REHOME_STRIKES 2
 
 /* An immutable, reference-counted byte string: a serialized VideoResponse
  * that requests keep alive while MHD sends it. */
@@ -90,6 +95,12 @@ struct entry {
 	int on_lru;
 };
 
+/* Per-connection state, libmicrohttpd's socket context. */
+typedef struct conn_ctx {
+	unsigned requests;
+	unsigned strikes;
+} conn_ctx;
+
 /* One HTTP thread: its daemon and the CPU it runs on (-1 = any). */
 typedef struct http_shard {
 	struct server *srv;
@@ -111,6 +122,9 @@ struct server {
 	/* One libmicrohttpd daemon (one thread) per listening socket. */
 	http_shard *shards;
 	int n_shards;
+	short *cpu_shard;   /* [LISTEN_MAX_CPUS]: the shard a CPU's connections
+			     * are steered to, -1 = none; NULL = no steering */
+	atomic_ulong rehomed; /* connections closed to move to their CPU */
 	int port;
 	blob *config_json;
 
@@ -702,12 +716,47 @@ static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r
 }
 
 /* Queues r with code; counts it for /metrics; destroys r. */
+/* The shard of the HTTP thread running this code; -1 elsewhere. */
+static _Thread_local int tls_shard = -1;
+
+/* Connections are steered to the thread of the CPU they were opened from
+ * (listen.h). A client thread that later runs on another CPU keeps talking
+ * to the old thread across CPUs; every REHOME_EVERY requests this looks at
+ * where the connection's packets now arrive, and after REHOME_STRIKES looks
+ * in a row on another steered CPU it closes the connection after this
+ * answer: the client reconnects from its CPU and lands on that CPU's
+ * thread. A client that stays put is never closed. */
+static void rehome_check(server *s, struct MHD_Connection *c, struct MHD_Response *r)
+{
+	if (!s->cpu_shard || tls_shard < 0)
+		return;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	conn_ctx *cc = ci ? ci->socket_context : NULL;
+	if (!cc || ++cc->requests % REHOME_EVERY != 0)
+		return;
+	int cpu = -1;
+	socklen_t len = sizeof(cpu);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) != 0 ||
+	    cpu < 0 || cpu >= LISTEN_MAX_CPUS || s->cpu_shard[cpu] < 0 ||
+	    s->cpu_shard[cpu] == tls_shard) {
+		cc->strikes = 0;
+		return;
+	}
+	if (++cc->strikes < REHOME_STRIKES)
+		return;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES)
+		atomic_fetch_add_explicit(&s->rehomed, 1, memory_order_relaxed);
+}
+
 static enum MHD_Result respond(server *s, struct MHD_Connection *c, unsigned code,
 			       struct MHD_Response *r)
 {
 	if (!r)
 		return MHD_NO;
 	add_cors(s, c, r);
+	rehome_check(s, c, r);
 	enum MHD_Result ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	if (code < 600)
@@ -1468,6 +1517,13 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 		if (n)
 			sb_printf(&sb, "vidgen_http_requests_total{code=\"%d\"} %lu\n", code, n);
 	}
+	sb_printf(&sb, "# HELP vidgen_http_threads HTTP threads.\n"
+		  "# TYPE vidgen_http_threads gauge\nvidgen_http_threads %d\n"
+		  "# HELP vidgen_http_rehomed_connections_total Keep-alive connections closed "
+		  "so that their client reconnects to the thread of its own CPU.\n"
+		  "# TYPE vidgen_http_rehomed_connections_total counter\n"
+		  "vidgen_http_rehomed_connections_total %lu\n", s->n_shards,
+		  atomic_load_explicit(&s->rehomed, memory_order_relaxed));
 	sb_puts(&sb, "# HELP vidgen_jobs Jobs in the store, by status.\n# TYPE vidgen_jobs gauge\n");
 	if (store_count_by_status(s->store, metrics_status_cb, &sb, err, sizeof(err)) != 0)
 		log_msg(VG_LOG_ERROR, "serve: metrics: %s", err);
@@ -1627,6 +1683,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		/* This is the shard's own (only) thread. */
 		if (listen_pin_self(sh->cpu) != 0)
 			log_msg(VG_LOG_DEBUG, "serve: cannot pin an HTTP thread to CPU %d", sh->cpu);
+		tls_shard = (int)(sh - s->shards);
 		pinned = 1;
 	}
 	if (strcmp(method, "POST") != 0) {
@@ -1666,6 +1723,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	return route(s, c, url, method, rq);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)c;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = xcalloc(1, sizeof(conn_ctx));
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -1846,6 +1916,7 @@ static int mhd_start(server *s, char *err, size_t errlen)
 					   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
 					   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 					   MHD_OPTION_END);
 		if (!sh->mhd) {
 			util_errf(err, errlen, "cannot serve on %s:%d: libmicrohttpd did not start",
@@ -1855,6 +1926,13 @@ static int mhd_start(server *s, char *err, size_t errlen)
 		}
 		g.fds[i] = -1; /* the daemon owns it now */
 		s->n_shards = i + 1;
+	}
+	if (g.steered) {
+		int cpus[LISTEN_MAX_CPUS];
+		int ncpus = listen_cpus(cpus, LISTEN_MAX_CPUS);
+		s->cpu_shard = xcalloc(LISTEN_MAX_CPUS, sizeof(*s->cpu_shard));
+		for (int cpu = 0; cpu < LISTEN_MAX_CPUS; cpu++)
+			s->cpu_shard[cpu] = (short)listen_cpu_socket(cpus, ncpus, g.n, cpu);
 	}
 	log_msg(VG_LOG_DEBUG, "serve: %d HTTP thread(s)%s", g.n,
 		g.steered ? ", each pinned to a CPU, connections steered to their CPU's thread" : "");
@@ -2002,6 +2080,7 @@ static void server_free(server *s)
 	blob_unref(s->config_json);
 	free(s->stages);
 	free(s->shards);
+	free(s->cpu_shard);
 	free(s->workers);
 	free(s->data_dir);
 	free(s->jobs_dir);

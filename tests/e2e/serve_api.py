@@ -3,6 +3,7 @@ the SPEC §2 shapes field by field, the status walk, input rules, list,
 cancel, server-sent events, MAX_CONCURRENT_VIDEOS, media Range requests,
 the web page, API keys, CORS, /healthz and /metrics. Prints TAP."""
 
+import http.client
 import json
 import os
 import threading
@@ -368,7 +369,7 @@ def test_http_threads(t, base):
     made from its CPU (listen.h)."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
-        for what in ("pinned", "steered", "unpinned"):
+        for what in ("pinned", "steered", "re-homed", "unpinned"):
             t.skip("HTTP threads %s: needs 2 CPUs" % what)
         return
     for sub in ("pin", "nopin"):
@@ -396,6 +397,33 @@ def test_http_threads(t, base):
         t.ok(steered == [True, True],
              "connections made from a CPU are served by the thread pinned to it",
              (steered, http_threads(d.proc.pid)))
+
+        # A keep-alive client that stays on its CPU is never closed; one
+        # whose thread moves to the other CPU is closed after two checks
+        # (every 64 requests) so that it reconnects from there.
+        def keepalive(first_cpu, then_cpu, total):
+            os.sched_setaffinity(0, {first_cpu})
+            c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+            try:
+                for i in range(1, total + 1):
+                    if i == 11:
+                        os.sched_setaffinity(0, {then_cpu})
+                    c.request("GET", "/healthz")
+                    r = c.getresponse()
+                    r.read()
+                    if (r.getheader("Connection") or "").lower() == "close":
+                        return i
+                return None
+            finally:
+                c.close()
+                os.sched_setaffinity(0, saved)
+        stayed = keepalive(cpus[0], cpus[0], 300)
+        moved = keepalive(cpus[0], cpus[1], 300)
+        metrics = d.request("GET", "/metrics")[2].decode()
+        t.ok(stayed is None and moved == 128 and
+             "vidgen_http_rehomed_connections_total 1\n" in metrics,
+             "a keep-alive client that moves to another CPU is closed at its 128th request, "
+             "one that stays is not", (stayed, moved))
     finally:
         os.sched_setaffinity(0, saved)
         d.stop()

@@ -65,6 +65,19 @@ static void test_steer_prog_maps_cpus(void **state)
 		assert_int_equal(run_prog(p, len, (uint32_t)cpus[j]), (uint32_t)j);
 }
 
+static void test_cpu_socket(void **state)
+{
+	(void)state;
+	const int cpus[] = { 2, 3, 5, 8 };
+
+	assert_int_equal(listen_cpu_socket(cpus, 4, 2, 2), 0);
+	assert_int_equal(listen_cpu_socket(cpus, 4, 2, 3), 1);
+	assert_int_equal(listen_cpu_socket(cpus, 4, 2, 5), 0);
+	assert_int_equal(listen_cpu_socket(cpus, 4, 3, 8), 0);
+	assert_int_equal(listen_cpu_socket(cpus, 4, 2, 4), -1);
+	assert_int_equal(listen_cpu_socket(cpus, 4, 0, 2), -1);
+}
+
 static void test_steer_prog_limits(void **state)
 {
 	(void)state;
@@ -212,6 +225,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_steer_prog_maps_cpus),
+		cmocka_unit_test(test_cpu_socket),
 		cmocka_unit_test(test_steer_prog_limits),
 		cmocka_unit_test(test_cpus_are_the_affinity),
 		cmocka_unit_test(test_group_steers_by_cpu),
