@@ -96,7 +96,10 @@ static int attach_steering(int fd, const int *cpus, int ncpus, int n)
 {
 	struct sock_filter *code = xcalloc((size_t)ncpus * 2 + 2, sizeof(*code));
 	int len = listen_steer_prog(cpus, ncpus, n, code, ncpus * 2 + 2);
-	struct sock_fprog fprog = { .len = (unsigned short)len, .filter = code };
+	struct sock_fprog fprog;
+	memset(&fprog, 0, sizeof(fprog)); /* the padding goes to the kernel too */
+	fprog.len = (unsigned short)len;
+	fprog.filter = code;
 	int rc = setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fprog, sizeof(fprog));
 
 	if (rc != 0)

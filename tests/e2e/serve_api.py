@@ -385,7 +385,9 @@ def test_http_threads(t, base):
                 d.request("GET", "/healthz")
             after = http_threads(d.proc.pid)
             grew = {tid: after[tid][1] - before.get(tid, ("", 0))[1] for tid in after}
-            busy = [tid for tid, n in grew.items() if n >= 20]
+            # A thread may handle several connections per wake-up (slower
+            # under valgrind): the one that served them grew, the other not.
+            busy = [tid for tid, n in grew.items() if n >= 10]
             idle = [tid for tid, n in grew.items() if n < 5]
             steered.append(len(busy) == 1 and len(idle) == len(after) - 1 and
                            after[busy[0]][0] == str(cpus[j]))
