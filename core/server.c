@@ -46,8 +46,8 @@
 /* Re-homing (rehome_check): requests between two looks at the CPU a
  * keep-alive connection's packets arrive on, and looks in a row on another
  * CPU than its thread's before the connection is closed. */
-#define REHOME_EVERY 64
-#define REHOME_STRIKES 2
+#define REHOME_EVERY 256
+#define REHOME_STRIKES 3
 
 /* An immutable, reference-counted byte string: a serialized VideoResponse
  * that requests keep alive while MHD sends it. */

@@ -401,8 +401,8 @@ def test_http_threads(t, base):
              (steered, http_threads(d.proc.pid)))
 
         # A keep-alive client that stays on its CPU is never closed; one
-        # whose thread moves to the other CPU is closed after two checks
-        # (every 64 requests) so that it reconnects from there.
+        # whose thread moves to the other CPU is closed after three checks
+        # in a row (every 256 requests) so that it reconnects from there.
         def keepalive(first_cpu, then_cpu, total):
             os.sched_setaffinity(0, {first_cpu})
             c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
@@ -419,12 +419,12 @@ def test_http_threads(t, base):
             finally:
                 c.close()
                 os.sched_setaffinity(0, saved)
-        stayed = keepalive(cpus[0], cpus[0], 300)
-        moved = keepalive(cpus[0], cpus[1], 300)
+        stayed = keepalive(cpus[0], cpus[0], 1000)
+        moved = keepalive(cpus[0], cpus[1], 1000)
         metrics = d.request("GET", "/metrics")[2].decode()
-        t.ok(stayed is None and moved == 128 and
+        t.ok(stayed is None and moved == 768 and
              "vidgen_http_rehomed_connections_total 1\n" in metrics,
-             "a keep-alive client that moves to another CPU is closed at its 128th request, "
+             "a keep-alive client that moves to another CPU is closed at its 768th request, "
              "one that stays is not", (stayed, moved))
     finally:
         os.sched_setaffinity(0, saved)
