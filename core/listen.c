@@ -132,7 +132,9 @@ int listen_open(listen_group *g, const char *host, int port, int n, int pin,
 	g->cpus = xcalloc((size_t)n, sizeof(*g->cpus));
 	for (int i = 0; i < n; i++) {
 		g->fds[i] = -1;
-		g->cpus[i] = pin ? cpus[i % ncpus] : -1;
+		/* One thread alone gains nothing from a fixed CPU: let it go
+		 * wherever the scheduler finds room. */
+		g->cpus[i] = pin && n > 1 ? cpus[i % ncpus] : -1;
 	}
 	for (int i = 0; i < n; i++) {
 		g->fds[i] = open_one(&sa, n > 1, why, sizeof(why));

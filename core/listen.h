@@ -34,10 +34,10 @@ int listen_cpu_socket(const int *cpus, int ncpus, int n, int cpu);
 int listen_steer_prog(const int *cpus, int ncpus, int n, void *prog, int max);
 
 /* Opens n listening sockets on host:port (IPv4 literal or "localhost"; port
- * 0 = ephemeral, the same for all). With pin, socket i's thread is meant to
- * run on the i-th CPU this process may use (modulo their number) and the
- * steering program is attached; without, connections go by the kernel's
- * hash and cpus[] are -1. Returns 0, or -1 with the reason in err. */
+ * 0 = ephemeral, the same for all). With pin and n > 1, socket i's thread
+ * is meant to run on the i-th CPU this process may use (modulo their
+ * number) and the steering program is attached; otherwise connections go
+ * by the kernel's hash and cpus[] are -1. Returns 0, or -1 with the reason in err. */
 int listen_open(listen_group *g, const char *host, int port, int n, int pin,
 		char *err, size_t errlen);
 

@@ -196,6 +196,22 @@ static void test_group_without_affinity(void **state)
 	listen_close(&g);
 }
 
+static void test_one_thread_is_not_pinned(void **state)
+{
+	(void)state;
+	listen_group g;
+	char err[256] = "";
+
+	assert_int_equal(listen_open(&g, "127.0.0.1", 0, 1, 1, err, sizeof(err)), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.cpus[0], -1);
+	assert_int_equal(g.steered, 0);
+	int c = connect_to(g.port);
+	assert_int_equal(accepted_on(&g), 0);
+	close(c);
+	listen_close(&g);
+}
+
 static void test_errors_name_the_address(void **state)
 {
 	(void)state;
@@ -230,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_cpus_are_the_affinity),
 		cmocka_unit_test(test_group_steers_by_cpu),
 		cmocka_unit_test(test_group_without_affinity),
+		cmocka_unit_test(test_one_thread_is_not_pinned),
 		cmocka_unit_test(test_errors_name_the_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
