@@ -18,10 +18,16 @@
 #include <unistd.h>
 
 #define MAX_EXPANDED (1u << 20)
+/* Defaults nest by recursion: a bound keeps a hostile file off the stack's
+ * end (thousands of "${A:-" overflowed it). */
+#define MAX_EXPAND_DEPTH 16
 
 /* ---- ${VAR} expansion ------------------------------------------------- */
 
-static int expand_ref(strbuf *out, const char *ref, size_t n, char *err, size_t errlen)
+static char *expand_text(const char *s, int depth, char *err, size_t errlen);
+
+static int expand_ref(strbuf *out, const char *ref, size_t n, int depth, char *err,
+		      size_t errlen)
 {
 	char name[256];
 	const char *def = NULL;
@@ -73,7 +79,7 @@ static int expand_ref(strbuf *out, const char *ref, size_t n, char *err, size_t 
 		char *d = strndup(def, deflen), *x;
 		if (!d)
 			return -1;
-		x = config_expand(d, err, errlen);
+		x = expand_text(d, depth + 1, err, errlen);
 		free(d);
 		if (!x)
 			return -1;
@@ -89,8 +95,18 @@ static int expand_ref(strbuf *out, const char *ref, size_t n, char *err, size_t 
 
 char *config_expand(const char *s, char *err, size_t errlen)
 {
+	return expand_text(s, 0, err, errlen);
+}
+
+static char *expand_text(const char *s, int depth, char *err, size_t errlen)
+{
 	strbuf out = { 0 };
 
+	if (depth > MAX_EXPAND_DEPTH) {
+		util_errf(err, errlen, "\"${...:-default}\" nested more than %d deep",
+			  MAX_EXPAND_DEPTH);
+		return NULL;
+	}
 	while (*s) {
 		const char *d = strchr(s, '$');
 		if (!d) {
@@ -109,13 +125,13 @@ char *config_expand(const char *s, char *err, size_t errlen)
 			continue;
 		}
 		const char *end = d + 2;
-		int depth = 1;
+		int open = 1;
 		/* The matching brace, so defaults may nest references. */
 		for (; *end; end++) {
 			if (end[0] == '$' && end[1] == '{') {
-				depth++;
+				open++;
 				end++;
-			} else if (*end == '}' && --depth == 0) {
+			} else if (*end == '}' && --open == 0) {
 				break;
 			}
 		}
@@ -123,7 +139,7 @@ char *config_expand(const char *s, char *err, size_t errlen)
 			util_errf(err, errlen, "unterminated \"${\"");
 			goto fail;
 		}
-		if (expand_ref(&out, d + 2, (size_t)(end - d - 2), err, errlen) < 0)
+		if (expand_ref(&out, d + 2, (size_t)(end - d - 2), depth, err, errlen) < 0)
 			goto fail;
 		if (out.len > MAX_EXPANDED) {
 			util_errf(err, errlen, "expanded value longer than %u bytes", MAX_EXPANDED);

@@ -472,6 +472,30 @@ static void test_expand_errors(void **state)
 	expect_expand_error("${A B}", "bad variable name");
 }
 
+/* Defaults nest by recursion: a hostile file's thousands of levels are an
+ * error, not a stack overflow. */
+static void test_expand_deep_nesting(void **state)
+{
+	strbuf sb = { 0 };
+
+	(void)state;
+	unsetenv("VG_T_UNSET");
+	for (int i = 0; i < 16; i++)
+		sb_puts(&sb, "${VG_T_UNSET:-");
+	sb_puts(&sb, "x");
+	for (int i = 0; i < 16; i++)
+		sb_puts(&sb, "}");
+	expect_expand(sb.buf, "x");
+	sb_free(&sb);
+	for (int i = 0; i < 100000; i++)
+		sb_puts(&sb, "${VG_T_UNSET:-");
+	sb_puts(&sb, "x");
+	for (int i = 0; i < 100000; i++)
+		sb_puts(&sb, "}");
+	expect_expand_error(sb.buf, "nested more than 16 deep");
+	sb_free(&sb);
+}
+
 static void test_expand_file(void **state)
 {
 	char dir[] = "/tmp/vgexp.XXXXXX", path[128], ref[192];
@@ -508,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_expand_vars),
 		cmocka_unit_test(test_expand_dollars),
 		cmocka_unit_test(test_expand_errors),
+		cmocka_unit_test(test_expand_deep_nesting),
 		cmocka_unit_test(test_expand_file),
 	};
 
