@@ -318,6 +318,19 @@ static void test_files(void **state)
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	assert_int_equal(util_read_file(path, 100, &data, &len, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, path));
+	/* a directory: refused, saying so */
+	assert_int_equal(util_read_file(dir, 100, &data, &len, err, sizeof(err)), -1);
+	assert_null(data);
+	assert_non_null(strstr(err, "Is a directory"));
+	/* a FIFO nobody writes to: read as empty, not waited on forever */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10);
+	assert_int_equal(util_read_file(path, 100, &data, &len, err, sizeof(err)), 0);
+	alarm(0);
+	assert_int_equal(len, 0);
+	free(data);
+	data = NULL;
 	assert_int_equal(util_rm_rf(dir), 0);
 	assert_int_equal(access(dir, F_OK), -1);
 }
