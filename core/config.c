@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define MAX_EXPANDED (1u << 20)
+#define PIPELINE_MAX (4u << 20)
 /* Defaults nest by recursion: a bound keeps a hostile file off the stack's
  * end (thousands of "${A:-" overflowed it). */
 #define MAX_EXPAND_DEPTH 16
@@ -853,12 +854,31 @@ static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_regis
 	return link_stages(c, p, list);
 }
 
+/* libconfig's @include opens whatever it names with no bound: a directory
+ * makes its scanner exit() the process, a FIFO hangs it. A pipeline is one
+ * file, so the directive is refused (libconfig reads it only at a line's
+ * start). */
+static int refuse_includes(const char *path, const char *text, char *err, size_t errlen)
+{
+	for (int line = 1; text; line++) {
+		if (!strncmp(text + strspn(text, " \t"), "@include", 8)) {
+			util_errf(err, errlen, "%s:%d: @include is not supported (a pipeline is one "
+				  "file)", path, line);
+			return -1;
+		}
+		text = strchr(text, '\n');
+		if (text)
+			text++;
+	}
+	return 0;
+}
+
 pipeline *pipeline_load(const char *path, const plugin_registry *reg, char *err, size_t errlen)
 {
 	pipeline *p = xcalloc(1, sizeof(*p));
 	config_t cfg;
 	load_ctx c = { path, err, errlen };
-	char *abs, *slash;
+	char *abs, *slash, *text = NULL;
 
 	config_init(&cfg);
 	p->path = xstrdup(path);
@@ -871,20 +891,24 @@ pipeline *pipeline_load(const char *path, const plugin_registry *reg, char *err,
 	*slash = '\0';
 	p->dir = xstrdup(abs[0] ? abs : "/");
 	free(abs);
-	if (access(path, R_OK) != 0) {
-		util_errf(err, errlen, "%s: %s", path, strerror(errno));
+	/* Read here, bounded, rather than by libconfig: a FIFO or a device
+	 * named as the pipeline must not hang or exhaust memory. */
+	if (util_read_file(path, PIPELINE_MAX, &text, NULL, err, errlen) < 0 ||
+	    refuse_includes(path, text, err, errlen) < 0)
 		goto fail;
-	}
-	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
 		util_errf(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg)
 			  : path, config_error_line(&cfg), config_error_text(&cfg));
 		goto fail;
 	}
+	free(text);
+	text = NULL;
 	if (parse_top(&c, p, &cfg, reg) < 0)
 		goto fail;
 	config_destroy(&cfg);
 	return p;
 fail:
+	free(text);
 	config_destroy(&cfg);
 	pipeline_free(p);
 	return NULL;
