@@ -1064,6 +1064,32 @@ static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
 	return ret;
 }
 
+/* Cancels a job still queued (r, read under qlock, which the caller holds
+ * and this releases): no worker can claim it meanwhile. */
+static enum MHD_Result cancel_queued(server *s, struct MHD_Connection *c, store_job *r)
+{
+	char err[256];
+
+	free(r->status);
+	r->status = xstrdup("failed");
+	free(r->message);
+	r->message = xstrdup(MSG_CANCELLED);
+	r->finished = 1;
+	if (store_update(s->store, r, 1, err, sizeof(err)) != 0) {
+		pthread_mutex_unlock(&s->qlock);
+		store_job_clear(r);
+		return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+				     NULL, NULL, "The job store cannot record the cancel");
+	}
+	if (atomic_fetch_sub(&s->qlen, 1) <= 0)
+		atomic_store(&s->qlen, 0);
+	pthread_mutex_unlock(&s->qlock);
+	cache_publish(s, r);
+	blob *b = response_blob(r);
+	store_job_clear(r);
+	return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
+}
+
 static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const char *id)
 {
 	store_job r;
@@ -1071,39 +1097,24 @@ static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const 
 
 	if (!authorized(s, c))
 		return respond_unauthorized(s, c);
+	/* Read under qlock: two DELETEs of one queued job must not both find
+	 * it unfinished (both were answered 200 and the queue length dropped
+	 * twice, leaving a queued job no worker woke for). */
+	pthread_mutex_lock(&s->qlock);
 	int rc = store_get(s->store, id, &r, err, sizeof(err));
-	if (rc == 1)
-		return respond_video_not_found(s, c);
-	if (rc < 0)
-		return respond_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error", NULL,
-				     NULL, "The job store cannot be read");
-	if (r.finished) {
+	if (rc != 0 || r.finished) {
+		pthread_mutex_unlock(&s->qlock);
+		if (rc == 1)
+			return respond_video_not_found(s, c);
+		if (rc < 0)
+			return respond_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error",
+					     NULL, NULL, "The job store cannot be read");
 		store_job_clear(&r);
 		return respond_error(s, c, MHD_HTTP_CONFLICT, "already_finished", "video_id",
 				     "not_finished", "The job has already finished");
 	}
-	pthread_mutex_lock(&s->qlock);
-	if (r.seq > s->q_cursor) {
-		/* Still queued: no worker can claim it while qlock is held. */
-		free(r.status);
-		r.status = xstrdup("failed");
-		free(r.message);
-		r.message = xstrdup(MSG_CANCELLED);
-		r.finished = 1;
-		if (store_update(s->store, &r, 1, err, sizeof(err)) != 0) {
-			pthread_mutex_unlock(&s->qlock);
-			store_job_clear(&r);
-			return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-					     NULL, NULL, "The job store cannot record the cancel");
-		}
-		if (atomic_fetch_sub(&s->qlen, 1) <= 0)
-			atomic_store(&s->qlen, 0);
-		pthread_mutex_unlock(&s->qlock);
-		cache_publish(s, &r);
-		blob *b = response_blob(&r);
-		store_job_clear(&r);
-		return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
-	}
+	if (r.seq > s->q_cursor)
+		return cancel_queued(s, c, &r);
 	pthread_mutex_lock(&s->cache_lock);
 	entry *e = cache_find(s, id);
 	blob *b = NULL;

@@ -310,6 +310,26 @@ def test_concurrency_and_cancel(t, d, log):
     st, _, doc = d.status(b)
     t.ok(doc["status"] == "failed", "the cancelled queued job stays failed", doc)
 
+    # Racing DELETEs of one queued job: one cancels it, the others find it
+    # finished, and the job queued behind it still runs (the queue length
+    # once dropped per DELETE, and no worker woke for it).
+    a = d.create(PROMPT)[2]["video_id"]
+    b = d.create(PRIMES)[2]["video_id"]
+    c = d.create(PROMPT)[2]["video_id"]
+    d.wait_for(a, lambda x: x["status"] != "queued")
+    codes = []
+    ths = [threading.Thread(target=lambda: codes.append(
+        d.json("DELETE", "/api/v1/videos/" + b)[0])) for _ in range(4)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    t.ok(sorted(codes) == [200, 409, 409, 409],
+         "racing DELETEs of a queued job: one 200, the others 409", codes)
+    final, _ = d.wait_for(c, lambda x: x["status"] in ("completed", "failed"), timeout=20)
+    t.ok(final and final["status"] == "completed",
+         "the job queued behind a cancelled one still runs to the end", final)
+
 
 def test_access(t, base):
     d = Daemon(base, env={"VIDGEN_API_KEYS": "key-one, key-two",
