@@ -1813,6 +1813,37 @@ static int requeue_unfinished(server *s, char *err, size_t errlen)
 	return 0;
 }
 
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* MHD's own unescaping of the path and query values, except that %00 stays
+ * as written: a decoded NUL cut them short ("/api/v1/videos/ID%00/status"
+ * answered as ID's status, "before=1%00" as before=1). */
+static size_t url_unescape(void *cls, struct MHD_Connection *c, char *text)
+{
+	char *w = text;
+	int hi, lo;
+
+	(void)cls;
+	(void)c;
+	for (const char *r = text; *r; r++) {
+		if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - text);
+}
+
 static int mhd_start(server *s, char *err, size_t errlen)
 {
 	struct sockaddr_in sa = { 0 };
@@ -1837,6 +1868,7 @@ static int mhd_start(server *s, char *err, size_t errlen)
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				  MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
 				  MHD_OPTION_END);
 	if (!s->mhd) {
 		util_errf(err, errlen, "cannot listen on %s:%d: %s", s->o.host, s->o.port,

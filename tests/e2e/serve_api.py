@@ -134,6 +134,16 @@ def test_bad_input(t, d):
     # Limits that pass: exactly 10 characters of 2-byte UTF-8, and 10000.
     st, _, doc = d.create("é" * 10)
     t.ok(st == 202, "a prompt of 10 characters (20 bytes) is accepted", (st, doc))
+    # A percent-encoded NUL is not decoded: it cut the path or value short.
+    vid = doc["video_id"] if st == 202 else "x"
+    st, _, doc = d.json("GET", "/api/v1/videos/%s%%00/status" % vid)
+    t.ok(st == 404 and doc and doc.get("field") == "video_id",
+         "an id followed by %00: 404, not that job's status", (st, doc))
+    st, _, doc = d.json("GET", "/api/v1/videos?before=1%00")
+    t.ok(st == 422 and doc and doc.get("field") == "before", "before=1%00: 422", (st, doc))
+    st, _, doc = d.json("GET", "/api/v1/videos?limit=%32&before=%39")
+    t.ok(st == 200 and doc and len(doc["videos"]) <= 2, "other escapes are still decoded",
+         (st, doc))
     st, _, doc = d.create("z" * 10000)
     t.ok(st == 202, "a prompt of 10000 characters is accepted", st)
     st, _, doc = d.json("POST", "/api/v1/videos", {"prompt": PRIMES, "model": "claude-3-haiku",
