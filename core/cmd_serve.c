@@ -44,7 +44,9 @@ static void serve_usage(FILE *f)
 		"Environment: MAX_CONCURRENT_VIDEOS (2), VIDEO_RETENTION_DAYS (7; 0 keeps files),\n"
 		"TEMP_DIR, VIDGEN_API_KEYS (comma-separated; then POST and DELETE need\n"
 		"'Authorization: Bearer KEY'), VIDGEN_CORS_ORIGINS (comma-separated or *),\n"
-		"VIDGEN_HTTP_THREADS (2), VIDGEN_PAUSE_JOBS=1 (as --paused).\n");
+		"VIDGEN_HTTP_THREADS (one per CPU), VIDGEN_HTTP_AFFINITY (1: each HTTP thread\n"
+		"pinned to a CPU, connections handed to their CPU's thread; 0: neither),\n"
+		"VIDGEN_PAUSE_JOBS=1 (as --paused).\n");
 }
 
 /* Reads an integer setting from the environment. 0 ok (also when unset),
@@ -193,6 +195,7 @@ static int serve_env(server_opts *o, char *err, size_t errlen)
 	if (env_int("MAX_CONCURRENT_VIDEOS", 1, 64, &o->max_concurrent, err, errlen) ||
 	    env_int("VIDEO_RETENTION_DAYS", 0, 36500, &o->retention_days, err, errlen) ||
 	    env_int("VIDGEN_HTTP_THREADS", 1, 64, &o->http_threads, err, errlen) ||
+	    env_int("VIDGEN_HTTP_AFFINITY", 0, 1, &o->http_affinity, err, errlen) ||
 	    env_int("VIDGEN_PAUSE_JOBS", 0, 1, &pause, err, errlen))
 		return -1;
 	if (pause)

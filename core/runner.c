@@ -398,6 +398,7 @@ static int launch(runner *r, exec *e)
 	e->run.st.feedback = e->feedback;
 	e->run.st.previous = e->prev_path ? &e->previous : NULL;
 	e->run.st.core = &e->run;
+	e->run.st.last_repair = sd->repair_stage && e->repairs_used >= sd->max_repairs;
 	e->run.job = r->j;
 	e->run.on_progress = on_progress;
 	e->run.ud = e;

@@ -1,19 +1,23 @@
 # `vidgen serve`: the HTTP daemon, its SQLite job store and their tests.
 # Included from core/local.mk.
-libvgcore_la_SOURCES += core/store.c core/store.h core/server.c core/server.h
+libvgcore_la_SOURCES += core/store.c core/store.h core/server.c core/server.h \
+	core/listen.c core/listen.h
 # Linked into the executable itself: main.c refers to cmd_serve weakly, and a
 # weak reference does not pull an object out of a static library.
 vidgen_SOURCES += core/cmd_serve.c
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_store tests/unit/test_server
-TESTS += tests/unit/test_store tests/unit/test_server
+check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
+TESTS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
 tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
 tests_unit_test_server_SOURCES = tests/unit/test_server.c
 tests_unit_test_server_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
 tests_unit_test_server_LDADD = libvgcore.la $(CMOCKA_LIBS)
+tests_unit_test_listen_SOURCES = tests/unit/test_listen.c
+tests_unit_test_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_listen_LDADD = libvgcore.la $(CMOCKA_LIBS)
 endif
 
 

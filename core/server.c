@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "listen.h"
 #include "log.h"
 #include "runner.h"
 #include "server.h"
@@ -42,6 +43,11 @@
 /* Spelled out: their MHD names changed across versions. */
 #define HTTP_UNPROCESSABLE 422
 #define HTTP_TOO_LARGE 413
+/* Re-homing (rehome_check): requests between two looks at the CPU a
+ * keep-alive connection's packets arrive on, and looks in a row on another
+ * CPU than its thread's before the connection is closed. */
+#define REHOME_EVERY 256
+#define REHOME_STRIKES 3
 
 /* An immutable, reference-counted byte string: a serialized VideoResponse
  * that requests keep alive while MHD sends it. */
@@ -89,6 +95,19 @@ struct entry {
 	int on_lru;
 };
 
+/* Per-connection state, libmicrohttpd's socket context. */
+typedef struct conn_ctx {
+	unsigned requests;
+	unsigned strikes;
+} conn_ctx;
+
+/* One HTTP thread: its daemon and the CPU it runs on (-1 = any). */
+typedef struct http_shard {
+	struct server *srv;
+	struct MHD_Daemon *mhd;
+	int cpu;
+} http_shard;
+
 typedef struct stage_stat {
 	atomic_llong sum_ms;
 	atomic_llong count;
@@ -100,7 +119,12 @@ struct server {
 	server_opts o;
 	char *data_dir, *jobs_dir, *videos_dir, *web_dir;
 	job_store *store;
-	struct MHD_Daemon *mhd;
+	/* One libmicrohttpd daemon (one thread) per listening socket. */
+	http_shard *shards;
+	int n_shards;
+	short *cpu_shard;   /* [LISTEN_MAX_CPUS]: the shard a CPU's connections
+			     * are steered to, -1 = none; NULL = no steering */
+	atomic_ulong rehomed; /* connections closed to move to their CPU */
 	int port;
 	blob *config_json;
 
@@ -692,12 +716,47 @@ static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r
 }
 
 /* Queues r with code; counts it for /metrics; destroys r. */
+/* The shard of the HTTP thread running this code; -1 elsewhere. */
+static _Thread_local int tls_shard = -1;
+
+/* Connections are steered to the thread of the CPU they were opened from
+ * (listen.h). A client thread that later runs on another CPU keeps talking
+ * to the old thread across CPUs; every REHOME_EVERY requests this looks at
+ * where the connection's packets now arrive, and after REHOME_STRIKES looks
+ * in a row on another steered CPU it closes the connection after this
+ * answer: the client reconnects from its CPU and lands on that CPU's
+ * thread. A client that stays put is never closed. */
+static void rehome_check(server *s, struct MHD_Connection *c, struct MHD_Response *r)
+{
+	if (!s->cpu_shard || tls_shard < 0)
+		return;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	conn_ctx *cc = ci ? ci->socket_context : NULL;
+	if (!cc || ++cc->requests % REHOME_EVERY != 0)
+		return;
+	int cpu = -1;
+	socklen_t len = sizeof(cpu);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) != 0 ||
+	    cpu < 0 || cpu >= LISTEN_MAX_CPUS || s->cpu_shard[cpu] < 0 ||
+	    s->cpu_shard[cpu] == tls_shard) {
+		cc->strikes = 0;
+		return;
+	}
+	if (++cc->strikes < REHOME_STRIKES)
+		return;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES)
+		atomic_fetch_add_explicit(&s->rehomed, 1, memory_order_relaxed);
+}
+
 static enum MHD_Result respond(server *s, struct MHD_Connection *c, unsigned code,
 			       struct MHD_Response *r)
 {
 	if (!r)
 		return MHD_NO;
 	add_cors(s, c, r);
+	rehome_check(s, c, r);
 	enum MHD_Result ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	if (code < 600)
@@ -1469,6 +1528,13 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 		if (n)
 			sb_printf(&sb, "vidgen_http_requests_total{code=\"%d\"} %lu\n", code, n);
 	}
+	sb_printf(&sb, "# HELP vidgen_http_threads HTTP threads.\n"
+		  "# TYPE vidgen_http_threads gauge\nvidgen_http_threads %d\n"
+		  "# HELP vidgen_http_rehomed_connections_total Keep-alive connections closed "
+		  "so that their client reconnects to the thread of its own CPU.\n"
+		  "# TYPE vidgen_http_rehomed_connections_total counter\n"
+		  "vidgen_http_rehomed_connections_total %lu\n", s->n_shards,
+		  atomic_load_explicit(&s->rehomed, memory_order_relaxed));
 	sb_puts(&sb, "# HELP vidgen_jobs Jobs in the store, by status.\n# TYPE vidgen_jobs gauge\n");
 	if (store_count_by_status(s->store, metrics_status_cb, &sb, err, sizeof(err)) != 0)
 		log_msg(VG_LOG_ERROR, "serve: metrics: %s", err);
@@ -1619,9 +1685,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-	server *s = cls;
+	http_shard *sh = cls;
+	server *s = sh->srv;
+	static _Thread_local int pinned;
 	(void)version;
 
+	if (!pinned) {
+		/* This is the shard's own (only) thread. */
+		if (listen_pin_self(sh->cpu) != 0)
+			log_msg(VG_LOG_DEBUG, "serve: cannot pin an HTTP thread to CPU %d", sh->cpu);
+		tls_shard = (int)(sh - s->shards);
+		pinned = 1;
+	}
 	if (strcmp(method, "POST") != 0) {
 		/* Answer on the second call: a response queued on the first one
 		 * (before MHD has seen the whole request) closes the connection,
@@ -1659,6 +1734,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	return route(s, c, url, method, rq);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)c;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = xcalloc(1, sizeof(conn_ctx));
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -1768,7 +1856,8 @@ void server_opts_default(server_opts *o)
 	o->port = 8000;
 	o->max_concurrent = 2;
 	o->retention_days = 7;
-	o->http_threads = 2;
+	o->http_threads = 0; /* one per CPU this process may use */
+	o->http_affinity = 1;
 	o->body_limit = 64 * 1024;
 	o->cache_entries = 256;
 	o->shutdown_grace_ms = 10000;
@@ -1844,39 +1933,53 @@ static size_t url_unescape(void *cls, struct MHD_Connection *c, char *text)
 	return (size_t)(w - text);
 }
 
+/* Starts one libmicrohttpd daemon per listening socket: each has a single
+ * thread, pinned to its CPU on its first request (listen.h says why). */
 static int mhd_start(server *s, char *err, size_t errlen)
 {
-	struct sockaddr_in sa = { 0 };
-	const char *host = s->o.host;
-
-	if (strcmp(host, "localhost") == 0)
-		host = "127.0.0.1";
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)s->o.port);
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		util_errf(err, errlen, "listen address \"%s\" is not an IPv4 address", s->o.host);
-		return -1;
-	}
+	listen_group g;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
-	s->mhd = MHD_start_daemon(flags, (uint16_t)s->o.port, NULL, NULL, on_request, s,
-				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.http_threads,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-				  /* Headers only: bodies stream through on_request. */
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				  MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
-				  MHD_OPTION_END);
-	if (!s->mhd) {
-		util_errf(err, errlen, "cannot listen on %s:%d: %s", s->o.host, s->o.port,
-			  strerror(errno ? errno : EADDRINUSE));
+	unsigned limit = 4096 / (unsigned)s->o.http_threads;
+
+	if (listen_open(&g, s->o.host, s->o.port, s->o.http_threads, s->o.http_affinity,
+			err, errlen) != 0)
 		return -1;
+	s->port = g.port;
+	s->shards = xcalloc((size_t)g.n, sizeof(*s->shards));
+	for (int i = 0; i < g.n; i++) {
+		http_shard *sh = &s->shards[i];
+		sh->srv = s;
+		sh->cpu = g.cpus[i];
+		sh->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, sh,
+					   MHD_OPTION_LISTEN_SOCKET, (MHD_socket)g.fds[i],
+					   MHD_OPTION_CONNECTION_LIMIT, limit < 64 ? 64 : limit,
+					   /* Headers only: bodies stream through on_request. */
+					   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+					   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+					   MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
+					   MHD_OPTION_END);
+		if (!sh->mhd) {
+			util_errf(err, errlen, "cannot serve on %s:%d: libmicrohttpd did not start",
+				  s->o.host, s->port);
+			listen_close(&g); /* the sockets not handed over yet */
+			return -1;
+		}
+		g.fds[i] = -1; /* the daemon owns it now */
+		s->n_shards = i + 1;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = info ? info->port : s->o.port;
+	if (g.steered) {
+		int cpus[LISTEN_MAX_CPUS];
+		int ncpus = listen_cpus(cpus, LISTEN_MAX_CPUS);
+		s->cpu_shard = xcalloc(LISTEN_MAX_CPUS, sizeof(*s->cpu_shard));
+		for (int cpu = 0; cpu < LISTEN_MAX_CPUS; cpu++)
+			s->cpu_shard[cpu] = (short)listen_cpu_socket(cpus, ncpus, g.n, cpu);
+	}
+	log_msg(VG_LOG_DEBUG, "serve: %d HTTP thread(s)%s", g.n,
+		g.steered ? ", each pinned to a CPU, connections steered to their CPU's thread" : "");
+	listen_close(&g);
 	return 0;
 }
 
@@ -1890,8 +1993,11 @@ int server_start(const pipeline *p, const server_opts *o, server **out,
 	s->o = *o;
 	if (s->o.max_concurrent < 1)
 		s->o.max_concurrent = 1;
-	if (s->o.http_threads < 1)
-		s->o.http_threads = 1;
+	if (s->o.http_threads < 1) {
+		int cpus[LISTEN_MAX_CPUS];
+		int n = listen_cpus(cpus, LISTEN_MAX_CPUS);
+		s->o.http_threads = n < 64 ? n : 64;
+	}
 	pthread_mutex_init(&s->cache_lock, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcv, NULL);
@@ -1962,8 +2068,8 @@ static int workers_join(server *s)
  * they resume at the next start), wakes every thread. */
 static void server_signal_stop(server *s)
 {
-	if (s->mhd) {
-		MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* stop accepting first */
+	for (int i = 0; i < s->n_shards; i++) {
+		MHD_socket fd = MHD_quiesce_daemon(s->shards[i].mhd); /* stop accepting first */
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}
@@ -1985,7 +2091,7 @@ static void server_signal_stop(server *s)
 /* Ends the HTTP side once nothing is suspended any more. */
 static void server_stop_http(server *s)
 {
-	if (!s->mhd)
+	if (!s->n_shards)
 		return;
 	/* Creates waiting for the store are resumed by its writer. */
 	for (int i = 0; i < 10000 && atomic_load(&s->pending_creates) > 0; i++)
@@ -1999,8 +2105,9 @@ static void server_stop_http(server *s)
 			MHD_resume_connection(c->conn);
 		}
 	pthread_mutex_unlock(&s->cache_lock);
-	MHD_stop_daemon(s->mhd);
-	s->mhd = NULL;
+	for (int i = 0; i < s->n_shards; i++)
+		MHD_stop_daemon(s->shards[i].mhd);
+	s->n_shards = 0;
 }
 
 static void server_free(server *s)
@@ -2015,6 +2122,8 @@ static void server_free(server *s)
 		}
 	blob_unref(s->config_json);
 	free(s->stages);
+	free(s->shards);
+	free(s->cpu_shard);
 	free(s->workers);
 	free(s->data_dir);
 	free(s->jobs_dir);

@@ -20,7 +20,8 @@ typedef struct server_opts {
 	int max_concurrent;       /* worker threads (MAX_CONCURRENT_VIDEOS) */
 	int retention_days;       /* VIDEO_RETENTION_DAYS; 0 = keep files */
 	int paused;               /* 1: store jobs but run none (benchmarks) */
-	int http_threads;         /* libmicrohttpd thread pool size */
+	int http_threads;         /* HTTP threads; 0 = one per CPU (at most 64) */
+	int http_affinity;        /* 1: pin each to a CPU, steer connections */
 	size_t body_limit;        /* largest request body accepted */
 	size_t cache_entries;     /* finished jobs kept serialized in memory */
 	long shutdown_grace_ms;   /* how long running stages get to stop */

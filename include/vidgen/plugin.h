@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define VIDGEN_ABI_MAJOR 1
-#define VIDGEN_ABI_MINOR 1
+#define VIDGEN_ABI_MINOR 2
 
 /* The name of the one symbol every plugin exports. */
 #define VIDGEN_PLUGIN_SYMBOL "vidgen_plugin"
@@ -126,6 +126,10 @@ typedef struct vg_stage {
 	const vg_artifact *previous; /* on a repair run: this stage's last
 				      * output; else NULL */
 	void *core;                /* opaque, for the core's own use */
+	/* 1.2 (test st->struct_size first): 1 when the stage has an on_error
+	 * repair stage and this run is the last its repairs allow, so a
+	 * VG_ESCRIPT now fails the job; 0 otherwise. */
+	int last_repair;
 } vg_stage;
 
 /* ------------------------------------------------------------------------

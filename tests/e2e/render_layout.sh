@@ -9,7 +9,7 @@ VIDGEN=${VIDGEN:-./vidgen}
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 SRC=${top_srcdir:-.}
 CFG=$SRC/tests/e2e/render_layout.cfg
-N=16
+N=18
 plan $N
 if [ ! -x "$VENV/bin/python" ] || ! command -v espeak-ng >/dev/null; then
 	for i in $(seq 1 $N); do skip "no Manim venv at $VENV or no espeak-ng"; done
@@ -89,4 +89,17 @@ ok "[ $? -ne 0 ] && grep -q 'overlaps' '$TMP/own.err'" "vidgen render --layout r
 	>"$TMP/own2.out" 2>"$TMP/own2.err"
 ok "[ $? -eq 0 ] && [ -s '$TMP/own2.mp4' ]" "vidgen render --layout off renders it" ||
 	diag "$(tail -5 "$TMP/own2.err")"
+
+# 17-18: repair mode with the repairs used up: the "repaired" script (the
+# same recorded answer again) still draws off screen. The last render keeps
+# its video instead of failing the job.
+run lastrep "Lay out a formula off screen" repair
+ok "[ \"\$(cat '$TMP/lastrep.rc')\" -eq 0 ] && [ -n \"\$(find '$TMP/jobs.lastrep' -path '*/render/*.mp4' -size +1k)\" ] &&
+    grep -q '^line 9: MathTex' '$TMP/lastrep.layout'" \
+	"repair: problems left after the last repair keep the video (and layout.txt)" ||
+	diag "$(tail -5 "$TMP/lastrep.err")"
+ok "[ \"\$(awk '\$1 == \"validate\"' '$TMP/replay.log' | wc -l)\" -eq 2 ] &&
+    grep -q 'layout: 2 problems left after the last repair; keeping the video' '$TMP/lastrep.err'" \
+	"repair: one repair was asked for, then the log says the video is kept" ||
+	diag "$(grep -i 'layout\|validate' "$TMP/lastrep.err" | tail -5)"
 exit 0

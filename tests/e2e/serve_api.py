@@ -3,6 +3,7 @@ the SPEC §2 shapes field by field, the status walk, input rules, list,
 cancel, server-sent events, MAX_CONCURRENT_VIDEOS, media Range requests,
 the web page, API keys, CORS, /healthz and /metrics. Prints TAP."""
 
+import http.client
 import json
 import os
 import threading
@@ -375,6 +376,101 @@ def test_access(t, base):
         t.ok(d.stop() == 0, "SIGTERM: the daemon exits 0")
 
 
+def http_threads(pid):
+    """{tid: (allowed CPUs, voluntary context switches)} of the daemon's
+    libmicrohttpd threads."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "comm") as f:
+                if not f.read().startswith("MHD"):
+                    continue
+            with open(base + "status") as f:
+                st = dict(l.split(":", 1) for l in f if ":" in l)
+        except OSError:
+            continue
+        out[tid] = (st["Cpus_allowed_list"].strip(), int(st["voluntary_ctxt_switches"]))
+    return out
+
+
+def test_http_threads(t, base):
+    """One HTTP thread per CPU, each pinned, each serving the connections
+    made from its CPU (listen.h)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        for what in ("pinned", "steered", "re-homed", "unpinned"):
+            t.skip("HTTP threads %s: needs 2 CPUs" % what)
+        return
+    for sub in ("pin", "nopin"):
+        os.makedirs(os.path.join(base, sub))
+    d = Daemon(os.path.join(base, "pin"), env={"VIDGEN_HTTP_THREADS": "2"}).start()
+    saved = os.sched_getaffinity(0)
+    steered = []
+    try:
+        for j in (0, 1):
+            os.sched_setaffinity(0, {cpus[j]})
+            before = http_threads(d.proc.pid)
+            for _ in range(20):  # each on a new connection
+                d.request("GET", "/healthz")
+            after = http_threads(d.proc.pid)
+            grew = {tid: after[tid][1] - before.get(tid, ("", 0))[1] for tid in after}
+            # A thread may handle several connections per wake-up (slower
+            # under valgrind): the one that served them grew, the other not.
+            busy = [tid for tid, n in grew.items() if n >= 10]
+            idle = [tid for tid, n in grew.items() if n < 5]
+            steered.append(len(busy) == 1 and len(idle) == len(after) - 1 and
+                           after[busy[0]][0] == str(cpus[j]))
+        os.sched_setaffinity(0, saved)
+        threads = http_threads(d.proc.pid)
+        allowed = sorted(a for a, _ in threads.values())
+        t.ok(allowed == sorted(str(c) for c in cpus[:2]),
+             "VIDGEN_HTTP_THREADS=2: two HTTP threads, each pinned to its own CPU", threads)
+        t.ok(steered == [True, True],
+             "connections made from a CPU are served by the thread pinned to it",
+             (steered, http_threads(d.proc.pid)))
+
+        # A keep-alive client that stays on its CPU is never closed; one
+        # whose thread moves to the other CPU is closed after three checks
+        # in a row (every 256 requests) so that it reconnects from there.
+        def keepalive(first_cpu, then_cpu, total):
+            os.sched_setaffinity(0, {first_cpu})
+            c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+            try:
+                for i in range(1, total + 1):
+                    if i == 11:
+                        os.sched_setaffinity(0, {then_cpu})
+                    c.request("GET", "/healthz")
+                    r = c.getresponse()
+                    r.read()
+                    if (r.getheader("Connection") or "").lower() == "close":
+                        return i
+                return None
+            finally:
+                c.close()
+                os.sched_setaffinity(0, saved)
+        stayed = keepalive(cpus[0], cpus[0], 1000)
+        moved = keepalive(cpus[0], cpus[1], 1000)
+        metrics = d.request("GET", "/metrics")[2].decode()
+        t.ok(stayed is None and moved == 768 and
+             "vidgen_http_rehomed_connections_total 1\n" in metrics,
+             "a keep-alive client that moves to another CPU is closed at its 768th request, "
+             "one that stays is not", (stayed, moved))
+    finally:
+        os.sched_setaffinity(0, saved)
+        d.stop()
+    d = Daemon(os.path.join(base, "nopin"), env={"VIDGEN_HTTP_THREADS": "2",
+                                                 "VIDGEN_HTTP_AFFINITY": "0"}).start()
+    try:
+        d.request("GET", "/healthz")
+        mine = set(str(c) for c in cpus)
+        threads = http_threads(d.proc.pid)
+        t.ok(len(threads) == 2 and all(a not in mine for a, _ in threads.values()),
+             "VIDGEN_HTTP_AFFINITY=0: the HTTP threads are not pinned", threads)
+    finally:
+        d.stop()
+
+
 def main():
     t = Tap()
     base = workdir()
@@ -413,6 +509,7 @@ def main():
     d3dir = os.path.join(base, "d3")
     os.makedirs(d3dir)
     test_access(t, d3dir)
+    test_http_threads(t, base)
     cleanup(base)
     return t.done()
 
