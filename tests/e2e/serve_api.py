@@ -375,6 +375,20 @@ def test_access(t, base):
     finally:
         t.ok(d.stop() == 0, "SIGTERM: the daemon exits 0")
 
+    # Keys asked for but none given ("$A,$B" of unset variables): the
+    # daemon must not start with an open API.
+    for keys in (",", " , ,"):
+        d = Daemon(os.path.join(base, "nokeys%d" % len(keys)), env={"VIDGEN_API_KEYS": keys})
+        os.makedirs(d.workdir)
+        try:
+            d.start()
+            started = True
+            d.stop()
+        except RuntimeError:
+            started = False
+        t.ok(not started and "holds no key" in d.log(),
+             "VIDGEN_API_KEYS=%r: the daemon refuses to start" % keys, d.log()[-500:])
+
 
 def http_threads(pid):
     """{tid: (allowed CPUs, voluntary context switches)} of the daemon's
