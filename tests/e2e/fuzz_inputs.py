@@ -542,9 +542,7 @@ def config_part(tmp):
 
 
 def main():
-    tmp = os.environ.get("TMP") or "/tmp"
-    tmp = os.path.join(tmp, "fuzz.%d" % os.getpid())
-    os.makedirs(tmp)
+    tmp = serve_lib.workdir()
     start = time.time()
     try:
         daemon_part(tmp)
@@ -552,6 +550,7 @@ def main():
         t.ok(False, "the daemon part ran to its end", repr(e))
     config_part(tmp)
     print("# %.1f s" % (time.time() - start))
+    serve_lib.cleanup(tmp)
     return t.done()
 
 
