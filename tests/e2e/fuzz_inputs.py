@@ -315,6 +315,14 @@ def daemon_part(tmp):
                          env={"VIDGEN_API_KEYS": "other-key," + KEY})
     os.makedirs(d.workdir)
     d.start()
+    try:
+        daemon_checks(d)
+    finally:
+        if d.proc:  # a check raised before the daemon was stopped
+            d.kill9()
+
+
+def daemon_checks(d):
     port = d.port
     created = 0
     answers = []  # every answer's bytes, searched for the key at the end
