@@ -271,7 +271,17 @@ int cmd_serve(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.paused |= a.paused;
+	/* Set, but not one key in it (",", or "$A,$B" of unset variables):
+	 * serving would leave the API open to anyone, so refuse to start. */
+	const char *keys = getenv("VIDGEN_API_KEYS");
+	int want_keys = keys && *keys;
 	serve_paths_resolve(&a, &sp);
+	if (want_keys && !sp.keys) {
+		fprintf(stderr, "vidgen serve: VIDGEN_API_KEYS is set but holds no key (only "
+			"commas and spaces); unset it to serve without keys\n");
+		ret = EXIT_USAGE;
+		goto out;
+	}
 	/* A long-running daemon with a small RSS budget: few malloc arenas,
 	 * rather than one per thread that each keep freed memory. */
 	mallopt(M_ARENA_MAX, 2);

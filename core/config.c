@@ -18,10 +18,17 @@
 #include <unistd.h>
 
 #define MAX_EXPANDED (1u << 20)
+#define PIPELINE_MAX (4u << 20)
+/* Defaults nest by recursion: a bound keeps a hostile file off the stack's
+ * end (thousands of "${A:-" overflowed it). */
+#define MAX_EXPAND_DEPTH 16
 
 /* ---- ${VAR} expansion ------------------------------------------------- */
 
-static int expand_ref(strbuf *out, const char *ref, size_t n, char *err, size_t errlen)
+static char *expand_text(const char *s, int depth, char *err, size_t errlen);
+
+static int expand_ref(strbuf *out, const char *ref, size_t n, int depth, char *err,
+		      size_t errlen)
 {
 	char name[256];
 	const char *def = NULL;
@@ -73,7 +80,7 @@ static int expand_ref(strbuf *out, const char *ref, size_t n, char *err, size_t 
 		char *d = strndup(def, deflen), *x;
 		if (!d)
 			return -1;
-		x = config_expand(d, err, errlen);
+		x = expand_text(d, depth + 1, err, errlen);
 		free(d);
 		if (!x)
 			return -1;
@@ -89,8 +96,18 @@ static int expand_ref(strbuf *out, const char *ref, size_t n, char *err, size_t 
 
 char *config_expand(const char *s, char *err, size_t errlen)
 {
+	return expand_text(s, 0, err, errlen);
+}
+
+static char *expand_text(const char *s, int depth, char *err, size_t errlen)
+{
 	strbuf out = { 0 };
 
+	if (depth > MAX_EXPAND_DEPTH) {
+		util_errf(err, errlen, "\"${...:-default}\" nested more than %d deep",
+			  MAX_EXPAND_DEPTH);
+		return NULL;
+	}
 	while (*s) {
 		const char *d = strchr(s, '$');
 		if (!d) {
@@ -109,13 +126,13 @@ char *config_expand(const char *s, char *err, size_t errlen)
 			continue;
 		}
 		const char *end = d + 2;
-		int depth = 1;
+		int open = 1;
 		/* The matching brace, so defaults may nest references. */
 		for (; *end; end++) {
 			if (end[0] == '$' && end[1] == '{') {
-				depth++;
+				open++;
 				end++;
-			} else if (*end == '}' && --depth == 0) {
+			} else if (*end == '}' && --open == 0) {
 				break;
 			}
 		}
@@ -123,7 +140,7 @@ char *config_expand(const char *s, char *err, size_t errlen)
 			util_errf(err, errlen, "unterminated \"${\"");
 			goto fail;
 		}
-		if (expand_ref(&out, d + 2, (size_t)(end - d - 2), err, errlen) < 0)
+		if (expand_ref(&out, d + 2, (size_t)(end - d - 2), depth, err, errlen) < 0)
 			goto fail;
 		if (out.len > MAX_EXPANDED) {
 			util_errf(err, errlen, "expanded value longer than %u bytes", MAX_EXPANDED);
@@ -837,12 +854,31 @@ static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_regis
 	return link_stages(c, p, list);
 }
 
+/* libconfig's @include opens whatever it names with no bound: a directory
+ * makes its scanner exit() the process, a FIFO hangs it. A pipeline is one
+ * file, so the directive is refused (libconfig reads it only at a line's
+ * start). */
+static int refuse_includes(const char *path, const char *text, char *err, size_t errlen)
+{
+	for (int line = 1; text; line++) {
+		if (!strncmp(text + strspn(text, " \t"), "@include", 8)) {
+			util_errf(err, errlen, "%s:%d: @include is not supported (a pipeline is one "
+				  "file)", path, line);
+			return -1;
+		}
+		text = strchr(text, '\n');
+		if (text)
+			text++;
+	}
+	return 0;
+}
+
 pipeline *pipeline_load(const char *path, const plugin_registry *reg, char *err, size_t errlen)
 {
 	pipeline *p = xcalloc(1, sizeof(*p));
 	config_t cfg;
 	load_ctx c = { path, err, errlen };
-	char *abs, *slash;
+	char *abs, *slash, *text = NULL;
 
 	config_init(&cfg);
 	p->path = xstrdup(path);
@@ -855,20 +891,24 @@ pipeline *pipeline_load(const char *path, const plugin_registry *reg, char *err,
 	*slash = '\0';
 	p->dir = xstrdup(abs[0] ? abs : "/");
 	free(abs);
-	if (access(path, R_OK) != 0) {
-		util_errf(err, errlen, "%s: %s", path, strerror(errno));
+	/* Read here, bounded, rather than by libconfig: a FIFO or a device
+	 * named as the pipeline must not hang or exhaust memory. */
+	if (util_read_file(path, PIPELINE_MAX, &text, NULL, err, errlen) < 0 ||
+	    refuse_includes(path, text, err, errlen) < 0)
 		goto fail;
-	}
-	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
 		util_errf(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg)
 			  : path, config_error_line(&cfg), config_error_text(&cfg));
 		goto fail;
 	}
+	free(text);
+	text = NULL;
 	if (parse_top(&c, p, &cfg, reg) < 0)
 		goto fail;
 	config_destroy(&cfg);
 	return p;
 fail:
+	free(text);
 	config_destroy(&cfg);
 	pipeline_free(p);
 	return NULL;

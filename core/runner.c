@@ -439,18 +439,12 @@ static int record(runner *r, exec *e, char *err, size_t errlen)
 	const stage_def *sd = def_of(e);
 	job_stage_state *ss = &r->j->stages[e->idx];
 	const char *rel = e->run.out_path + strlen(r->j->dir) + 1;
-	char *res = util_path_join(e->dir, "result.json"), *text = NULL;
-	json_t *o = json_pack("{s:s, s:s, s:i, s:I}", "kind", e->run.out_kind, "path", rel,
-			      "attempts", ss->attempts, "duration_ms",
-			      (json_int_t)(util_now_ms() - e->started_ms));
-	char *dump = json_dumps(o, JSON_INDENT(2));
+	char *res = util_path_join(e->dir, "result.json"), *text = NULL, *dump = NULL;
 	int rc = -1;
 
-	json_decref(o);
-	if (!dump || util_write_file_atomic(res, dump, strlen(dump)) < 0) {
-		util_errf(err, errlen, "cannot write %s: %s", res, strerror(errno));
-		goto out;
-	}
+	/* Checked before result.json marks the stage done: a resumed job
+	 * would skip a stage whose output was refused. A NUL would cut the
+	 * response field short. */
 	if (sd->result) {
 		size_t len;
 		if (util_read_file(e->run.out_path, INPUT_MAX, &text, &len, err, errlen) < 0)
@@ -458,10 +452,20 @@ static int record(runner *r, exec *e, char *err, size_t errlen)
 		while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' ||
 				   text[len - 1] == '\r'))
 			text[--len] = '\0';
-		if (!util_utf8_valid(text, len, NULL)) {
-			util_errf(err, errlen, "stage output is not valid UTF-8");
+		if (strlen(text) != len || !util_utf8_valid(text, len, NULL)) {
+			util_errf(err, errlen, "stage output is not valid UTF-8 text (or holds a "
+				  "NUL byte)");
 			goto out;
 		}
+	}
+	json_t *o = json_pack("{s:s, s:s, s:i, s:I}", "kind", e->run.out_kind, "path", rel,
+			      "attempts", ss->attempts, "duration_ms",
+			      (json_int_t)(util_now_ms() - e->started_ms));
+	dump = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	if (!dump || util_write_file_atomic(res, dump, strlen(dump)) < 0) {
+		util_errf(err, errlen, "cannot write %s: %s", res, strerror(errno));
+		goto out;
 	}
 	pthread_mutex_lock(&r->j->lock);
 	free(ss->kind);

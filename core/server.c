@@ -1123,6 +1123,32 @@ static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
 	return ret;
 }
 
+/* Cancels a job still queued (r, read under qlock, which the caller holds
+ * and this releases): no worker can claim it meanwhile. */
+static enum MHD_Result cancel_queued(server *s, struct MHD_Connection *c, store_job *r)
+{
+	char err[256];
+
+	free(r->status);
+	r->status = xstrdup("failed");
+	free(r->message);
+	r->message = xstrdup(MSG_CANCELLED);
+	r->finished = 1;
+	if (store_update(s->store, r, 1, err, sizeof(err)) != 0) {
+		pthread_mutex_unlock(&s->qlock);
+		store_job_clear(r);
+		return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+				     NULL, NULL, "The job store cannot record the cancel");
+	}
+	if (atomic_fetch_sub(&s->qlen, 1) <= 0)
+		atomic_store(&s->qlen, 0);
+	pthread_mutex_unlock(&s->qlock);
+	cache_publish(s, r);
+	blob *b = response_blob(r);
+	store_job_clear(r);
+	return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
+}
+
 static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const char *id)
 {
 	store_job r;
@@ -1130,39 +1156,24 @@ static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const 
 
 	if (!authorized(s, c))
 		return respond_unauthorized(s, c);
+	/* Read under qlock: two DELETEs of one queued job must not both find
+	 * it unfinished (both were answered 200 and the queue length dropped
+	 * twice, leaving a queued job no worker woke for). */
+	pthread_mutex_lock(&s->qlock);
 	int rc = store_get(s->store, id, &r, err, sizeof(err));
-	if (rc == 1)
-		return respond_video_not_found(s, c);
-	if (rc < 0)
-		return respond_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error", NULL,
-				     NULL, "The job store cannot be read");
-	if (r.finished) {
+	if (rc != 0 || r.finished) {
+		pthread_mutex_unlock(&s->qlock);
+		if (rc == 1)
+			return respond_video_not_found(s, c);
+		if (rc < 0)
+			return respond_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error",
+					     NULL, NULL, "The job store cannot be read");
 		store_job_clear(&r);
 		return respond_error(s, c, MHD_HTTP_CONFLICT, "already_finished", "video_id",
 				     "not_finished", "The job has already finished");
 	}
-	pthread_mutex_lock(&s->qlock);
-	if (r.seq > s->q_cursor) {
-		/* Still queued: no worker can claim it while qlock is held. */
-		free(r.status);
-		r.status = xstrdup("failed");
-		free(r.message);
-		r.message = xstrdup(MSG_CANCELLED);
-		r.finished = 1;
-		if (store_update(s->store, &r, 1, err, sizeof(err)) != 0) {
-			pthread_mutex_unlock(&s->qlock);
-			store_job_clear(&r);
-			return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-					     NULL, NULL, "The job store cannot record the cancel");
-		}
-		if (atomic_fetch_sub(&s->qlen, 1) <= 0)
-			atomic_store(&s->qlen, 0);
-		pthread_mutex_unlock(&s->qlock);
-		cache_publish(s, &r);
-		blob *b = response_blob(&r);
-		store_job_clear(&r);
-		return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
-	}
+	if (r.seq > s->q_cursor)
+		return cancel_queued(s, c, &r);
 	pthread_mutex_lock(&s->cache_lock);
 	entry *e = cache_find(s, id);
 	blob *b = NULL;
@@ -1891,6 +1902,37 @@ static int requeue_unfinished(server *s, char *err, size_t errlen)
 	return 0;
 }
 
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* MHD's own unescaping of the path and query values, except that %00 stays
+ * as written: a decoded NUL cut them short ("/api/v1/videos/ID%00/status"
+ * answered as ID's status, "before=1%00" as before=1). */
+static size_t url_unescape(void *cls, struct MHD_Connection *c, char *text)
+{
+	char *w = text;
+	int hi, lo;
+
+	(void)cls;
+	(void)c;
+	for (const char *r = text; *r; r++) {
+		if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - text);
+}
+
 /* Starts one libmicrohttpd daemon per listening socket: each has a single
  * thread, pinned to its CPU on its first request (listen.h says why). */
 static int mhd_start(server *s, char *err, size_t errlen)
@@ -1917,6 +1959,7 @@ static int mhd_start(server *s, char *err, size_t errlen)
 					   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+					   MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
 					   MHD_OPTION_END);
 		if (!sh->mhd) {
 			util_errf(err, errlen, "cannot serve on %s:%d: libmicrohttpd did not start",

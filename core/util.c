@@ -155,11 +155,23 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len,
 	FILE *f = NULL;
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
-	int rc = -1;
+	int rc = -1, fd;
+	struct stat st;
 
-	f = fopen(path, "rb");
+	/* O_NONBLOCK: opening a FIFO nobody writes to would wait forever; it
+	 * reads as empty instead. Reads block again once it is open. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		util_errf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+		errno = EISDIR;
+	else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0)
+		f = fdopen(fd, "rb");
 	if (!f) {
 		util_errf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
 		goto out;
 	}
 	for (;;) {

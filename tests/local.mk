@@ -90,3 +90,6 @@ TESTS += tests/e2e/external_plugin.sh
 EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external
 TESTS += tests/e2e/serve_cors.sh
 EXTRA_DIST += tests/e2e/serve_cors.sh
+# Hostile inputs (fixed seed) against `vidgen serve` and `vidgen check`.
+TESTS += tests/e2e/fuzz_inputs.sh
+EXTRA_DIST += tests/e2e/fuzz_inputs.sh tests/e2e/fuzz_inputs.py

@@ -29,9 +29,9 @@ refused() {
 SCENE='class S(Scene):
     def construct(self):'
 
-plan 26
+plan 29
 if [ ! -x "$VENV/bin/python" ]; then
-	for i in $(seq 1 26); do skip "no Manim venv at $VENV"; done
+	for i in $(seq 1 29); do skip "no Manim venv at $VENV"; done
 	exit 0
 fi
 
@@ -89,6 +89,16 @@ refused two_scenes 4 "more than one Scene subclass" "class A(Scene):
     pass
 class B(MovingCameraScene):
     pass"
+# Allowed modules hold refused ones as attributes.
+refused module_alias 5 "attribute '_os' is not allowed" "import random
+$SCENE
+        random._os.system('id')"
+refused module_attr 5 "attribute 'sys' is not allowed" "import typing
+$SCENE
+        typing.sys.modules['os'].system('id')"
+refused numpy_ctypes 5 "attribute 'ctypeslib' is not allowed" "import numpy as np
+$SCENE
+        np.ctypeslib.load_library('libc', '/lib')"
 
 # Problems without a line are reported bare; check these by their text.
 printf 'from manim import *\nx = 1\n' >"$TMP/noscene.py"

@@ -135,6 +135,16 @@ def test_bad_input(t, d):
     # Limits that pass: exactly 10 characters of 2-byte UTF-8, and 10000.
     st, _, doc = d.create("é" * 10)
     t.ok(st == 202, "a prompt of 10 characters (20 bytes) is accepted", (st, doc))
+    # A percent-encoded NUL is not decoded: it cut the path or value short.
+    vid = doc["video_id"] if st == 202 else "x"
+    st, _, doc = d.json("GET", "/api/v1/videos/%s%%00/status" % vid)
+    t.ok(st == 404 and doc and doc.get("field") == "video_id",
+         "an id followed by %00: 404, not that job's status", (st, doc))
+    st, _, doc = d.json("GET", "/api/v1/videos?before=1%00")
+    t.ok(st == 422 and doc and doc.get("field") == "before", "before=1%00: 422", (st, doc))
+    st, _, doc = d.json("GET", "/api/v1/videos?limit=%32&before=%39")
+    t.ok(st == 200 and doc and len(doc["videos"]) <= 2, "other escapes are still decoded",
+         (st, doc))
     st, _, doc = d.create("z" * 10000)
     t.ok(st == 202, "a prompt of 10000 characters is accepted", st)
     st, _, doc = d.json("POST", "/api/v1/videos", {"prompt": PRIMES, "model": "claude-3-haiku",
@@ -311,6 +321,26 @@ def test_concurrency_and_cancel(t, d, log):
     st, _, doc = d.status(b)
     t.ok(doc["status"] == "failed", "the cancelled queued job stays failed", doc)
 
+    # Racing DELETEs of one queued job: one cancels it, the others find it
+    # finished, and the job queued behind it still runs (the queue length
+    # once dropped per DELETE, and no worker woke for it).
+    a = d.create(PROMPT)[2]["video_id"]
+    b = d.create(PRIMES)[2]["video_id"]
+    c = d.create(PROMPT)[2]["video_id"]
+    d.wait_for(a, lambda x: x["status"] != "queued")
+    codes = []
+    ths = [threading.Thread(target=lambda: codes.append(
+        d.json("DELETE", "/api/v1/videos/" + b)[0])) for _ in range(4)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    t.ok(sorted(codes) == [200, 409, 409, 409],
+         "racing DELETEs of a queued job: one 200, the others 409", codes)
+    final, _ = d.wait_for(c, lambda x: x["status"] in ("completed", "failed"), timeout=20)
+    t.ok(final and final["status"] == "completed",
+         "the job queued behind a cancelled one still runs to the end", final)
+
 
 def test_access(t, base):
     d = Daemon(base, env={"VIDGEN_API_KEYS": "key-one, key-two",
@@ -344,6 +374,20 @@ def test_access(t, base):
              "CORS preflight: 204 with methods and headers", (st, h))
     finally:
         t.ok(d.stop() == 0, "SIGTERM: the daemon exits 0")
+
+    # Keys asked for but none given ("$A,$B" of unset variables): the
+    # daemon must not start with an open API.
+    for keys in (",", " , ,"):
+        d = Daemon(os.path.join(base, "nokeys%d" % len(keys)), env={"VIDGEN_API_KEYS": keys})
+        os.makedirs(d.workdir)
+        try:
+            d.start()
+            started = True
+            d.stop()
+        except RuntimeError:
+            started = False
+        t.ok(not started and "holds no key" in d.log(),
+             "VIDGEN_API_KEYS=%r: the daemon refuses to start" % keys, d.log()[-500:])
 
 
 def http_threads(pid):

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "helpers.h"
@@ -119,6 +121,43 @@ static void test_missing_file(void **state)
 	assert_null(p);
 	assert_non_null(strstr(err, path));
 	free(path);
+}
+
+/* libconfig's @include would open anything (a directory made its scanner
+ * exit the process, a FIFO hung it): refused where it stands. */
+static void test_include_refused(void **state)
+{
+	char *sub = util_path_join(dir, "sub"), text[1024];
+
+	(void)state;
+	assert_int_equal(util_mkdir_p(sub, 0755), 0);
+	snprintf(text, sizeof(text), "name = \"x\";\n\n  @include \"%s\"\n", sub);
+	FAILS_AT(text, 3, "@include is not supported");
+	free(sub);
+}
+
+/* A pipeline named on the command line that is not a regular file: an
+ * error naming it, never a hang or an unbounded read. */
+static void test_not_a_file(void **state)
+{
+	char err[512] = "", *fifo = util_path_join(dir, "fifo.cfg");
+	pipeline *p;
+
+	(void)state;
+	p = pipeline_load(dir, reg, err, sizeof(err));
+	assert_null(p);
+	assert_non_null(strstr(err, "Is a directory"));
+	p = pipeline_load("/dev/zero", reg, err, sizeof(err));
+	assert_null(p);
+	assert_non_null(strstr(err, "/dev/zero: larger than"));
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10);
+	p = pipeline_load(fifo, reg, err, sizeof(err));
+	alarm(0);
+	assert_null(p);
+	assert_non_null(strstr(err, "fifo.cfg:"));
+	unlink(fifo);
+	free(fifo);
 }
 
 static void test_unknown_top_key(void **state)
@@ -620,6 +659,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_syntax_error_line),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_include_refused),
+		cmocka_unit_test(test_not_a_file),
 		cmocka_unit_test(test_unknown_top_key),
 		cmocka_unit_test(test_no_stages),
 		cmocka_unit_test(test_unknown_plugin),

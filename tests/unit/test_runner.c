@@ -448,6 +448,35 @@ static void test_result_must_be_utf8(void **state)
 	assert_true(json_is_null(json_object_get(o, "initial_explanation")));
 	assert_true(json_is_string(json_object_get(o, "message")));
 	json_decref(o);
+	/* Not recorded as done: a resumed job must not skip it. */
+	char *res = util_path_join(f->j->dir, "stages/explain/result.json");
+	assert_int_equal(access(res, F_OK), -1);
+	free(res);
+}
+
+/* A NUL byte in an answer cut the response field short; it is refused
+ * like bytes that are not UTF-8. */
+static void test_result_without_nul(void **state)
+{
+	fixture *f = *state;
+	char *a = th_write(f->dir, "answers/q/question.txt", QUESTION), *path;
+	FILE *fp;
+
+	free(a);
+	path = util_path_join(f->dir, "answers/q/explain.txt");
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite("Four.\0 And the rest", 1, 20, fp), 20);
+	fclose(fp);
+	free(path);
+	prepare(f, "stages = (\n"
+		   " { id = \"explain\"; plugin = \"replay\"; inputs = [\"question\"];\n"
+		   "   result = \"initial_explanation\"; settings = { dir = \"answers\"; }; }\n"
+		   ");\n");
+	assert_int_not_equal(run(f), VG_OK);
+	assert_string_equal(f->j->status, "failed");
+	assert_mentions(f->j->message, "NUL");
+	assert_null(f->j->initial_explanation);
 }
 
 /* ---- repairs ----------------------------------------------------------- */
@@ -855,6 +884,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retries_run_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_failure_stops_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_result_must_be_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_without_nul, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_loop_completes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repairs_exhausted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_repairs_allowed, setup, teardown),

@@ -318,6 +318,19 @@ static void test_files(void **state)
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	assert_int_equal(util_read_file(path, 100, &data, &len, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, path));
+	/* a directory: refused, saying so */
+	assert_int_equal(util_read_file(dir, 100, &data, &len, err, sizeof(err)), -1);
+	assert_null(data);
+	assert_non_null(strstr(err, "Is a directory"));
+	/* a FIFO nobody writes to: read as empty, not waited on forever */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10);
+	assert_int_equal(util_read_file(path, 100, &data, &len, err, sizeof(err)), 0);
+	alarm(0);
+	assert_int_equal(len, 0);
+	free(data);
+	data = NULL;
 	assert_int_equal(util_rm_rf(dir), 0);
 	assert_int_equal(access(dir, F_OK), -1);
 }
@@ -472,6 +485,30 @@ static void test_expand_errors(void **state)
 	expect_expand_error("${A B}", "bad variable name");
 }
 
+/* Defaults nest by recursion: a hostile file's thousands of levels are an
+ * error, not a stack overflow. */
+static void test_expand_deep_nesting(void **state)
+{
+	strbuf sb = { 0 };
+
+	(void)state;
+	unsetenv("VG_T_UNSET");
+	for (int i = 0; i < 16; i++)
+		sb_puts(&sb, "${VG_T_UNSET:-");
+	sb_puts(&sb, "x");
+	for (int i = 0; i < 16; i++)
+		sb_puts(&sb, "}");
+	expect_expand(sb.buf, "x");
+	sb_free(&sb);
+	for (int i = 0; i < 100000; i++)
+		sb_puts(&sb, "${VG_T_UNSET:-");
+	sb_puts(&sb, "x");
+	for (int i = 0; i < 100000; i++)
+		sb_puts(&sb, "}");
+	expect_expand_error(sb.buf, "nested more than 16 deep");
+	sb_free(&sb);
+}
+
 static void test_expand_file(void **state)
 {
 	char dir[] = "/tmp/vgexp.XXXXXX", path[128], ref[192];
@@ -508,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_expand_vars),
 		cmocka_unit_test(test_expand_dollars),
 		cmocka_unit_test(test_expand_errors),
+		cmocka_unit_test(test_expand_deep_nesting),
 		cmocka_unit_test(test_expand_file),
 	};
 

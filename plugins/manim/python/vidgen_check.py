@@ -53,6 +53,14 @@ REFUSED_NAMES = {
     "multiprocessing": "starts processes",
 }
 ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__"}
+# Allowed modules hold refused ones as attributes (random._os, typing.sys,
+# collections._sys, numpy.ctypeslib): reaching one by attribute is refused
+# like importing it.
+MODULE_ATTRS = {
+    "os", "sys", "subprocess", "socket", "shutil", "pathlib", "importlib",
+    "ctypes", "ctypeslib", "builtins", "io", "pickle", "marshal", "signal",
+    "threading", "multiprocessing",
+}
 # Allowed only as a direct call with a constant, non-dunder attribute name:
 # getattr(mob, "color") is harmless, getattr(x, name) can reach anything.
 ATTR_FUNCS = {"getattr", "setattr", "delattr"}
@@ -123,6 +131,9 @@ class Checker(ast.NodeVisitor):
         elif a in ("f_globals", "f_locals", "f_back", "gi_frame", "tb_frame",
                    "co_code", "func_globals"):
             self.refuse(node, "attribute '%s' is not allowed (frame access)" % a)
+        elif a.lstrip("_") in MODULE_ATTRS:
+            self.refuse(node, "attribute '%s' is not allowed (it reaches the '%s' "
+                        "module)" % (a, a.lstrip("_")))
         self.generic_visit(node)
 
     def visit_Constant(self, node):
