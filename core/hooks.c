@@ -4,7 +4,6 @@
  * allocator, an instruction budget and only safe libraries (Redis-style).
  */
 #include "hooks.h"
-#include "lua_match.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,25 +154,6 @@ static void sandbox_hook(lua_State *L, lua_Debug *ar)
 	lua_error(L);
 }
 
-/* Pattern matching runs in C, where the count hook never fires: a
- * backtracking pattern on a long text ran for minutes. lua_match.c counts
- * its steps and charges them here, to the same budget. */
-static int sandbox_charge(lua_State *L, size_t steps)
-{
-	sandbox *sb = sandbox_of(L);
-
-	sb->executed += (long long)steps;
-	if (sb->executed <= sb->h->instructions)
-		return 0;
-	sb->budget_exceeded = 1;
-	lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1);
-	lua_pushfstring(L, "instruction budget of %I exceeded (in pattern matching)",
-			(lua_Integer)sb->h->instructions);
-	return lua_error(L);
-}
-
-static const lua_match_budget sandbox_match_budget = { sandbox_charge };
-
 /* ------------------------------------------------------------------------
  * The sandboxed library set.
  * ------------------------------------------------------------------------ */
@@ -306,7 +286,6 @@ static void sandbox_open_libs(lua_State *L)
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump"); /* bytecode out means bytecode in */
 	lua_pop(L, 1);
-	lua_match_open(L, &sandbox_match_budget);
 	lua_pushcfunction(L, lua_sandbox_print);
 	lua_setglobal(L, "print");
 	lua_pushcfunction(L, lua_sandbox_collectgarbage);

@@ -1,7 +1,6 @@
 # Lua hooks (core/hooks.c): the module, its unit test, its end-to-end tests
 # and the example hooks in lua/.
-libvgcore_la_SOURCES += core/hooks.c core/hooks.h core/cmd_hook.c core/lua_match.c \
-	core/lua_match.h
+libvgcore_la_SOURCES += core/hooks.c core/hooks.h core/cmd_hook.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_hooks
