@@ -715,7 +715,6 @@ static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r
 	}
 }
 
-/* Queues r with code; counts it for /metrics; destroys r. */
 /* The shard of the HTTP thread running this code; -1 elsewhere. */
 static _Thread_local int tls_shard = -1;
 
@@ -750,6 +749,7 @@ static void rehome_check(server *s, struct MHD_Connection *c, struct MHD_Respons
 		atomic_fetch_add_explicit(&s->rehomed, 1, memory_order_relaxed);
 }
 
+/* Queues r with code; counts it for /metrics; destroys r. */
 static enum MHD_Result respond(server *s, struct MHD_Connection *c, unsigned code,
 			       struct MHD_Response *r)
 {
