@@ -46,7 +46,7 @@ static void serve_usage(FILE *f)
 		"'Authorization: Bearer KEY'), VIDGEN_CORS_ORIGINS (comma-separated or *),\n"
 		"VIDGEN_HTTP_THREADS (one per CPU), VIDGEN_HTTP_AFFINITY (1: each HTTP thread\n"
 		"pinned to a CPU, connections handed to their CPU's thread; 0: neither),\n"
-		"VIDGEN_PAUSE_JOBS=1 (as --paused).\n");
+		"VIDGEN_HTTP_IDLE_TIMEOUT (30 s), VIDGEN_PAUSE_JOBS=1 (as --paused).\n");
 }
 
 /* Reads an integer setting from the environment. 0 ok (also when unset),
@@ -196,6 +196,7 @@ static int serve_env(server_opts *o, char *err, size_t errlen)
 	    env_int("VIDEO_RETENTION_DAYS", 0, 36500, &o->retention_days, err, errlen) ||
 	    env_int("VIDGEN_HTTP_THREADS", 1, 64, &o->http_threads, err, errlen) ||
 	    env_int("VIDGEN_HTTP_AFFINITY", 0, 1, &o->http_affinity, err, errlen) ||
+	    env_int("VIDGEN_HTTP_IDLE_TIMEOUT", 1, 3600, &o->idle_timeout_s, err, errlen) ||
 	    env_int("VIDGEN_PAUSE_JOBS", 0, 1, &pause, err, errlen))
 		return -1;
 	if (pause)

@@ -1859,6 +1859,7 @@ void server_opts_default(server_opts *o)
 	o->http_threads = 0; /* one per CPU this process may use */
 	o->http_affinity = 1;
 	o->body_limit = 64 * 1024;
+	o->idle_timeout_s = 30;
 	o->cache_entries = 256;
 	o->shutdown_grace_ms = 10000;
 }
@@ -1956,7 +1957,11 @@ static int mhd_start(server *s, char *err, size_t errlen)
 					   MHD_OPTION_CONNECTION_LIMIT, limit < 64 ? 64 : limit,
 					   /* Headers only: bodies stream through on_request. */
 					   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-					   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+					   /* Also bounds a request sent byte by byte
+					    * or left half-sent; /events streams send a
+					    * keepalive every SSE_KEEPALIVE_S. */
+					   MHD_OPTION_CONNECTION_TIMEOUT,
+					   (unsigned)s->o.idle_timeout_s,
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 					   MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
@@ -1993,6 +1998,8 @@ int server_start(const pipeline *p, const server_opts *o, server **out,
 	s->o = *o;
 	if (s->o.max_concurrent < 1)
 		s->o.max_concurrent = 1;
+	if (s->o.idle_timeout_s < 1)
+		s->o.idle_timeout_s = 30;
 	if (s->o.http_threads < 1) {
 		int cpus[LISTEN_MAX_CPUS];
 		int n = listen_cpus(cpus, LISTEN_MAX_CPUS);

@@ -23,6 +23,7 @@ typedef struct server_opts {
 	int http_threads;         /* HTTP threads; 0 = one per CPU (at most 64) */
 	int http_affinity;        /* 1: pin each to a CPU, steer connections */
 	size_t body_limit;        /* largest request body accepted */
+	int idle_timeout_s;       /* a connection silent this long is closed */
 	size_t cache_entries;     /* finished jobs kept serialized in memory */
 	long shutdown_grace_ms;   /* how long running stages get to stop */
 	const char *const *api_keys;     /* NULL-terminated; NULL = open */

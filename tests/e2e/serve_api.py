@@ -6,6 +6,7 @@ the web page, API keys, CORS, /healthz and /metrics. Prints TAP."""
 import http.client
 import json
 import os
+import socket
 import threading
 import time
 
@@ -390,6 +391,29 @@ def test_access(t, base):
              "VIDGEN_API_KEYS=%r: the daemon refuses to start" % keys, d.log()[-500:])
 
 
+def test_idle_timeout(t, base):
+    """A request left half-sent holds its connection only for
+    VIDGEN_HTTP_IDLE_TIMEOUT seconds."""
+    os.makedirs(os.path.join(base, "idle"))
+    d = Daemon(os.path.join(base, "idle"), env={"VIDGEN_HTTP_IDLE_TIMEOUT": "2"}).start()
+    try:
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # no blank line
+        t0 = time.time()
+        try:
+            got = s.recv(100)
+        except socket.timeout:
+            got = None
+        waited = time.time() - t0
+        s.close()
+        st, _, _ = d.request("GET", "/healthz")
+        t.ok(got == b"" and 1.5 < waited < 6 and st == 200,
+             "VIDGEN_HTTP_IDLE_TIMEOUT=2: a half-sent request is dropped after 2 s, "
+             "the daemon serves on", (got, waited, st))
+    finally:
+        d.stop()
+
+
 def http_threads(pid):
     """{tid: (allowed CPUs, voluntary context switches)} of the daemon's
     libmicrohttpd threads."""
@@ -524,6 +548,7 @@ def main():
     os.makedirs(d3dir)
     test_access(t, d3dir)
     test_http_threads(t, base)
+    test_idle_timeout(t, base)
     cleanup(base)
     return t.done()
 
