@@ -7,10 +7,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -63,6 +67,8 @@ typedef struct sandbox {
 	int passing_input;      /* building the text and job arguments */
 	char short_src[LUA_IDSIZE]; /* how Lua names the chunk in messages */
 	int n_logs;
+	strbuf *logs;           /* in a call's child process: "LEVEL message\n"
+				 * lines for the parent to log; NULL: log now */
 } sandbox;
 
 /* ------------------------------------------------------------------------
@@ -176,6 +182,12 @@ static void sandbox_log(lua_State *L, int level, const char *msg)
 		line[i] = ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
 			  ? ' ' : msg[i];
 	line[i] = '\0';
+	if (sb->logs) {
+		sb_printf(sb->logs, "%d job %s stage %s: hook %s: %s\n", level,
+			  sb->job && sb->job->job_id ? sb->job->job_id : "-",
+			  sb->job && sb->job->stage ? sb->job->stage : "-", sb->h->spec, line);
+		return;
+	}
 	log_msg(level, "job %s stage %s: hook %s: %s",
 		sb->job && sb->job->job_id ? sb->job->job_id : "-",
 		sb->job && sb->job->stage ? sb->job->stage : "-",
@@ -541,7 +553,7 @@ static void report_error(sandbox *sb, int status, const char *msg,
 /* Runs sandbox_main in a fresh state. With text == NULL it only compiles
  * and checks the function; else *out receives the result (or NULL). */
 static int sandbox_run(const hook *h, const char *text,
-		       const hook_job_view *job, char **out,
+		       const hook_job_view *job, strbuf *logs, char **out,
 		       char *err, size_t errlen)
 {
 	sandbox sb;
@@ -554,6 +566,7 @@ static int sandbox_run(const hook *h, const char *text,
 	sb.h = h;
 	sb.job = job;
 	sb.text = text;
+	sb.logs = logs;
 	sb.limit = h->memory;
 	L = lua_newstate(sandbox_alloc, &sb);
 	if (L == NULL) {
@@ -589,6 +602,195 @@ static int sandbox_run(const hook *h, const char *text,
 	sb.budget_exceeded = 1;
 	lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1);
 	lua_close(L);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * A call in a child process. The instruction budget bounds Lua code, not a
+ * single library call running in C (string.find with a backtracking
+ * pattern on a long text runs for minutes without executing one Lua
+ * instruction). So each call runs in a forked child that the calling
+ * thread kills at a wall-clock deadline. The child touches nothing that
+ * another thread of the parent may have locked at the fork: it allocates
+ * (glibc makes malloc safe after fork), runs a fresh Lua state, keeps its
+ * log lines for the parent and writes its result to a pipe.
+ * ------------------------------------------------------------------------ */
+
+/* What the child sends, in this order, after the header: err, logs, out. */
+typedef struct call_header {
+	int32_t rc;
+	int32_t has_out;
+	uint32_t err_len, log_len;
+	uint64_t out_len;
+} call_header;
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void __attribute__((noreturn))
+call_child(int fd, const hook *h, const char *text, const hook_job_view *job)
+{
+	strbuf logs = { 0 };
+	char err[1024] = "", *out = NULL;
+	call_header hd = { 0 };
+
+	/* The parent's sockets must not outlive their closing there (a client
+	 * would wait for the end of a closed connection): keep only the pipe
+	 * and the standard descriptors. */
+	if (fd > 3)
+		close_range(3, (unsigned)fd - 1, 0);
+	close_range((unsigned)fd + 1, ~0U, 0);
+	hd.rc = sandbox_run(h, text, job, &logs, &out, err, sizeof(err));
+	hd.has_out = out != NULL;
+	hd.err_len = (uint32_t)strlen(err);
+	hd.log_len = (uint32_t)logs.len;
+	hd.out_len = out ? strlen(out) : 0;
+	int ok = write_all(fd, &hd, sizeof(hd)) == 0 && write_all(fd, err, hd.err_len) == 0 &&
+		 write_all(fd, logs.len ? logs.buf : "", logs.len) == 0 &&
+		 write_all(fd, out ? out : "", (size_t)hd.out_len) == 0;
+	_exit(ok ? 0 : 1); /* no atexit handlers: they belong to the parent */
+}
+
+/* The wall-clock limit of one call: generous next to the instruction budget
+ * (about a second per 100 million instructions here), which stops any
+ * hook that runs Lua code first. */
+static long long call_deadline_ms(const hook *h)
+{
+	long long ms = h->instructions / 1000;
+	return ms < HOOK_MIN_CALL_MS ? HOOK_MIN_CALL_MS : ms;
+}
+
+/* Reads the child's whole answer into msg until EOF, at most max bytes,
+ * until deadline (util_now_ms). 0, or -1 with *timed_out set when the
+ * deadline passed. */
+static int read_answer(int fd, strbuf *msg, size_t max, long long deadline, int *timed_out)
+{
+	char buf[65536];
+
+	for (;;) {
+		long long left = deadline - util_now_ms();
+		if (left <= 0) {
+			*timed_out = 1;
+			return -1;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		if (msg->len + (size_t)n > max)
+			return -1;
+		sb_append(msg, buf, (size_t)n);
+	}
+}
+
+/* Logs the child's kept lines ("LEVEL message"). */
+static void replay_logs(const char *p, size_t len)
+{
+	const char *end = p + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break;
+		char *rest;
+		long level = strtol(p, &rest, 10);
+		if (rest < nl && *rest == ' ')
+			log_msg((int)level, "%.*s", (int)(nl - rest - 1), rest + 1);
+		p = nl + 1;
+	}
+}
+
+/* Turns the child's answer in msg into the call's result; -1 (err not
+ * touched) when msg is not a whole answer. */
+static int call_result(const strbuf *msg, char **out, char *err, size_t errlen)
+{
+	call_header hd;
+
+	if (msg->len < sizeof(hd))
+		return -1;
+	memcpy(&hd, msg->buf, sizeof(hd));
+	if ((uint64_t)msg->len != sizeof(hd) + (uint64_t)hd.err_len + hd.log_len + hd.out_len)
+		return -1;
+	const char *p = msg->buf + sizeof(hd);
+	replay_logs(p + hd.err_len, hd.log_len);
+	if (hd.rc != VG_OK) {
+		util_errf(err, errlen, "%.*s", (int)hd.err_len, p);
+		return hd.rc;
+	}
+	if (hd.has_out) {
+		*out = xmalloc((size_t)hd.out_len + 1);
+		memcpy(*out, p + hd.err_len + hd.log_len, (size_t)hd.out_len);
+		(*out)[hd.out_len] = '\0';
+	}
+	return VG_OK;
+}
+
+static int call_in_child(const hook *h, const char *text, const hook_job_view *job,
+			 char **out, char *err, size_t errlen)
+{
+	int fds[2], status = 0, timed_out = 0, rc;
+	strbuf msg = { 0 };
+	long long limit = call_deadline_ms(h);
+
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		util_errf(err, errlen, "hook \"%s\": pipe: %s", h->spec, strerror(errno));
+		return VG_ENOMEM;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		util_errf(err, errlen, "hook \"%s\": fork: %s", h->spec, strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return VG_ENOMEM;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		call_child(fds[1], h, text, job);
+	}
+	close(fds[1]);
+	rc = read_answer(fds[0], &msg, h->memory + ((size_t)4 << 20), util_now_ms() + limit,
+			 &timed_out);
+	close(fds[0]);
+	if (rc != 0)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* A whole answer counts whatever the exit status (valgrind, for one,
+	 * fails a forked child on the parent's memory it cannot see used). */
+	if (timed_out) {
+		util_errf(err, errlen, "hook \"%s\": still running after %lld s, stopped (a "
+			  "library call such as string.find on a long text runs outside the "
+			  "instruction budget)", h->spec, limit / 1000);
+		rc = VG_EINVAL;
+	} else if (rc != 0 || (rc = call_result(&msg, out, err, errlen)) < 0) {
+		util_errf(err, errlen, "hook \"%s\": its process ended without an answer (%s %d)",
+			  h->spec, WIFSIGNALED(status) ? "signal" : "status",
+			  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		rc = VG_EINVAL;
+	}
+	sb_free(&msg);
 	return rc;
 }
 
@@ -707,7 +909,7 @@ hook *hook_compile(const char *spec, const char *base_dir, char *err,
 	}
 	if (read_source(h, file, err, errlen) != 0)
 		goto fail;
-	if (sandbox_run(h, NULL, NULL, NULL, err, errlen) != VG_OK)
+	if (sandbox_run(h, NULL, NULL, NULL, NULL, err, errlen) != VG_OK)
 		goto fail;
 	free(file);
 	return h;
@@ -750,7 +952,7 @@ int hook_call(const hook *h, const char *text, const hook_job_view *job,
 		util_errf(err, errlen, "hook: no hook or no text");
 		return VG_EINVAL;
 	}
-	return sandbox_run(h, text, job, out, err, errlen);
+	return call_in_child(h, text, job, out, err, errlen);
 }
 
 const char *hook_spec(const hook *h)

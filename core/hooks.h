@@ -36,6 +36,9 @@ typedef struct hook_job_view {
 #define HOOK_MAX_INSTRUCTIONS 10000000000L
 #define HOOK_MIN_MEMORY ((size_t)1 << 20)
 #define HOOK_MAX_MEMORY ((size_t)1 << 30)
+/* Each call runs in a child process stopped after its instruction budget /
+ * 1 000 000 seconds of wall time (100 s by default), at least this long. */
+#define HOOK_MIN_CALL_MS 2000LL
 /* Largest hook source file. */
 #define HOOK_MAX_SOURCE ((size_t)1 << 20)
 
@@ -56,7 +59,10 @@ hook *hook_compile(const char *spec, const char *base_dir, char *err,
 int hook_set_limits(hook *h, long long instructions, size_t memory,
 		    char *err, size_t errlen);
 
-/* Runs the hook on text in a fresh sandboxed state. On success returns 0
+/* Runs the hook on text in a fresh sandboxed state, in a child process
+ * killed after the instruction budget / 1 000 000 seconds (at least
+ * HOOK_MIN_CALL_MS): a library call in C, out of the budget's sight, cannot
+ * hold the caller longer. On success returns 0
  * and sets *out to the new text (malloc'd, caller frees) or to NULL when
  * the hook returned nil (keep the text). On failure returns VG_EINVAL (the
  * hook is at fault: syntax, runtime error, wrong return type, instruction

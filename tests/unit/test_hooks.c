@@ -538,6 +538,35 @@ static void test_pcall_cannot_swallow_budget(void **state)
 	hook_free(h);
 }
 
+/* Pattern matching runs in C, where the instruction budget never looks: a
+ * backtracking pattern ran for minutes. The call's process is stopped at
+ * its wall-clock limit (2 s for the smallest budget), pcall or not, and
+ * the next call works. */
+static void test_library_call_past_budget(void **state)
+{
+	const char *aaa = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	hook *h = compile_src("redos.lua", "f",
+			      "function f(t)\n"
+			      "  if t == 'ok' then return 'fine' end\n"
+			      "  while true do pcall(string.find, t, string.rep('a*', 30) .. 'b') end\n"
+			      "end\n");
+	char *out = NULL;
+	long long t0;
+
+	(void)state;
+	assert_non_null(h);
+	assert_int_equal(hook_set_limits(h, HOOK_MIN_INSTRUCTIONS, 0, err, sizeof(err)), VG_OK);
+	t0 = util_now_ms();
+	expect_fail(h, aaa, "hook \"redos.lua:f\": ", "still running after 2 s, stopped");
+	assert_true(util_now_ms() - t0 >= HOOK_MIN_CALL_MS - 100);
+	if (!RUNNING_ON_VALGRIND)
+		assert_true(util_now_ms() - t0 < 10000);
+	assert_int_equal(call(h, "ok", &out), VG_OK);
+	assert_string_equal(out, "fine");
+	free(out);
+	hook_free(h);
+}
+
 /* The shipped strip_fences on a script with 100 KB of spaces before its
  * last character: trimming with gsub("%s+$") retried from every space (30 s
  * in C, out of the budget's sight); the loop that replaced it is linear. */
@@ -998,6 +1027,7 @@ int main(void)
 		cmocka_unit_test(test_fresh_state_per_call),
 		cmocka_unit_test(test_endless_loop),
 		cmocka_unit_test(test_pcall_cannot_swallow_budget),
+		cmocka_unit_test(test_library_call_past_budget),
 		cmocka_unit_test(test_strip_fences_long_spaces),
 		cmocka_unit_test(test_memory_bomb),
 		cmocka_unit_test(test_input_larger_than_cap),
