@@ -1982,7 +1982,7 @@ static int mhd_start(server *s, char *err, size_t errlen)
 		for (int cpu = 0; cpu < LISTEN_MAX_CPUS; cpu++)
 			s->cpu_shard[cpu] = (short)listen_cpu_socket(cpus, ncpus, g.n, cpu);
 	}
-	log_msg(VG_LOG_DEBUG, "serve: %d HTTP thread(s)%s", g.n,
+	log_msg(VG_LOG_INFO, "serve: %d HTTP thread(s)%s", g.n,
 		g.steered ? ", each pinned to a CPU, connections steered to their CPU's thread" : "");
 	listen_close(&g);
 	return 0;
