@@ -16,7 +16,7 @@ APT_PACKAGES=(
   build-essential autoconf automake libtool pkg-config
   libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev
   liblua5.4-dev lua5.4 libmicrohttpd-dev libsqlite3-dev sqlite3 libpq-dev
-  libcmocka-dev valgrind curl jq
+  libcmocka-dev valgrind curl jq python3 python3-venv
   bubblewrap espeak-ng ffmpeg sox
   libcairo2-dev libpango1.0-dev
   texlive-latex-base texlive-latex-recommended texlive-latex-extra
@@ -35,11 +35,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The Manim venv is made from Debian's python3: a venv made from a python under
+# /root (pyenv, say) cannot be run by other users, and a vidgen that does not
+# run as root renders with the venv as its own user.
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 if [ $with_manim -eq 1 ]; then
+  if [ "$(id -u)" -eq 0 ] && [ "$PY" = /usr/bin/python3 ] && [ -f "$VENV/pyvenv.cfg" ] &&
+     command -v runuser >/dev/null && "$VENV/bin/python" -c "import manim" 2>/dev/null &&
+     ! runuser -u nobody -- "$VENV/bin/python" -c "import manim" 2>/dev/null; then
+    echo "install-deps: other users cannot run the Manim venv at $VENV: making it again from $PY"
+    rm -rf "$VENV"
+  fi
   if ! "$VENV/bin/python" -c "import manim" 2>/dev/null; then
     echo "install-deps: creating the Manim venv at $VENV (about 500 MB)"
     mkdir -p "$(dirname "$VENV")"
-    python3 -m venv "$VENV"
+    "$PY" -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
     "$VENV/bin/pip" install -q "manim==$MANIM_VERSION"
   fi
