@@ -624,21 +624,6 @@ typedef struct call_header {
 	uint64_t out_len;
 } call_header;
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void __attribute__((noreturn))
 call_child(int fd, const hook *h, const char *text, const hook_job_view *job)
 {
@@ -657,9 +642,10 @@ call_child(int fd, const hook *h, const char *text, const hook_job_view *job)
 	hd.err_len = (uint32_t)strlen(err);
 	hd.log_len = (uint32_t)logs.len;
 	hd.out_len = out ? strlen(out) : 0;
-	int ok = write_all(fd, &hd, sizeof(hd)) == 0 && write_all(fd, err, hd.err_len) == 0 &&
-		 write_all(fd, logs.len ? logs.buf : "", logs.len) == 0 &&
-		 write_all(fd, out ? out : "", (size_t)hd.out_len) == 0;
+	int ok = util_write_all(fd, &hd, sizeof(hd)) == 0 &&
+		 util_write_all(fd, err, hd.err_len) == 0 &&
+		 util_write_all(fd, logs.len ? logs.buf : "", logs.len) == 0 &&
+		 util_write_all(fd, out ? out : "", (size_t)hd.out_len) == 0;
 	_exit(ok ? 0 : 1); /* no atexit handlers: they belong to the parent */
 }
 

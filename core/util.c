@@ -209,27 +209,35 @@ out:
 	return rc;
 }
 
+int util_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 int util_write_file_atomic(const char *path, const void *data, size_t len)
 {
 	size_t plen = strlen(path);
 	char *tmp = xmalloc(plen + 32);
-	const char *p = data;
 	int fd, rc = -1, saved;
 
 	snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		goto out;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			goto unlink_out;
-		}
-		p += w;
-		len -= (size_t)w;
+	if (util_write_all(fd, data, len) < 0) {
+		close(fd);
+		goto unlink_out;
 	}
 	if (fsync(fd) < 0 || close(fd) < 0)
 		goto unlink_out;

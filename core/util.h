@@ -29,6 +29,9 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len,
 		   char *err, size_t errlen);
 /* Writes via path.tmp + fsync + rename. 0 ok, -1 with errno set. */
 int util_write_file_atomic(const char *path, const void *data, size_t len);
+/* Writes all n bytes of p to fd, again after EINTR and short writes. 0, or
+ * -1 with errno set. */
+int util_write_all(int fd, const void *p, size_t n);
 /* mkdir -p. 0 ok, -1 with errno set. */
 int util_mkdir_p(const char *path, unsigned mode);
 /* Removes a directory tree; 0 ok. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -525,6 +526,39 @@ static void test_expand_file(void **state)
 	util_rm_rf(dir);
 }
 
+/* util_write_all: every byte through a pipe smaller than the data (the
+ * reader drains it in a child), and a clear -1 on a bad descriptor. */
+static void test_write_all(void **state)
+{
+	(void)state;
+	int fds[2];
+	size_t n = 1 << 20, got = 0;
+	char *data = malloc(n), buf[4096];
+
+	assert_non_null(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7);
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(util_write_all(fds[1], data, n) == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	for (ssize_t r; (r = read(fds[0], buf, sizeof(buf))) > 0; got += (size_t)r)
+		assert_memory_equal(buf, data + got, (size_t)r);
+	close(fds[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(got, n);
+	errno = 0;
+	assert_int_equal(util_write_all(-1, "x", 1), -1);
+	assert_int_equal(errno, EBADF);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_expand_errors),
 		cmocka_unit_test(test_expand_deep_nesting),
 		cmocka_unit_test(test_expand_file),
+		cmocka_unit_test(test_write_all),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
