@@ -1903,14 +1903,6 @@ static int requeue_unfinished(server *s, char *err, size_t errlen)
 	return 0;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* MHD's own unescaping of the path and query values, except that %00 stays
  * as written: a decoded NUL cut them short ("/api/v1/videos/ID%00/status"
  * answered as ID's status, "before=1%00" as before=1). */
@@ -1922,7 +1914,8 @@ static size_t url_unescape(void *cls, struct MHD_Connection *c, char *text)
 	(void)cls;
 	(void)c;
 	for (const char *r = text; *r; r++) {
-		if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
+		if (r[0] == '%' && (hi = util_hex_value((unsigned char)r[1])) >= 0 &&
+		    (lo = util_hex_value((unsigned char)r[2])) >= 0 &&
 		    (hi | lo) != 0) {
 			*w++ = (char)(hi << 4 | lo);
 			r += 2;

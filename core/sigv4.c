@@ -52,16 +52,6 @@ char *sigv4_uri_encode(const char *s, size_t n, int keep_slash)
 	return out;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 char *sigv4_uri_decode(const char *s, size_t n, size_t *outlen)
 {
 	char *out = malloc(n + 1), *o = out;
@@ -71,8 +61,8 @@ char *sigv4_uri_decode(const char *s, size_t n, size_t *outlen)
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
 		if (s[i] == '%' && i + 2 < n &&
-		    (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+		    (hi = util_hex_value((unsigned char)s[i + 1])) >= 0 &&
+		    (lo = util_hex_value((unsigned char)s[i + 2])) >= 0) {
 			*o++ = (char)(hi << 4 | lo);
 			i += 2;
 		} else {

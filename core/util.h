@@ -29,6 +29,8 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len,
 		   char *err, size_t errlen);
 /* Writes via path.tmp + fsync + rename. 0 ok, -1 with errno set. */
 int util_write_file_atomic(const char *path, const void *data, size_t len);
+/* The value of one hex digit (either case), or -1. */
+int util_hex_value(int c);
 /* Writes all n bytes of p to fd, again after EINTR and short writes. 0, or
  * -1 with errno set. */
 int util_write_all(int fd, const void *p, size_t n);

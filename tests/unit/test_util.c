@@ -526,6 +526,18 @@ static void test_expand_file(void **state)
 	util_rm_rf(dir);
 }
 
+static void test_hex_value(void **state)
+{
+	(void)state;
+	assert_int_equal(util_hex_value('0'), 0);
+	assert_int_equal(util_hex_value('9'), 9);
+	assert_int_equal(util_hex_value('a'), 10);
+	assert_int_equal(util_hex_value('F'), 15);
+	assert_int_equal(util_hex_value('g'), -1);
+	assert_int_equal(util_hex_value('%'), -1);
+	assert_int_equal(util_hex_value(0), -1);
+}
+
 /* util_write_all: every byte through a pipe smaller than the data (the
  * reader drains it in a child), and a clear -1 on a bad descriptor. */
 static void test_write_all(void **state)
@@ -582,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_expand_deep_nesting),
 		cmocka_unit_test(test_expand_file),
 		cmocka_unit_test(test_write_all),
+		cmocka_unit_test(test_hex_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
