@@ -182,16 +182,13 @@ static void sandbox_log(lua_State *L, int level, const char *msg)
 		line[i] = ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
 			  ? ' ' : msg[i];
 	line[i] = '\0';
-	if (sb->logs) {
-		sb_printf(sb->logs, "%d job %s stage %s: hook %s: %s\n", level,
-			  sb->job && sb->job->job_id ? sb->job->job_id : "-",
-			  sb->job && sb->job->stage ? sb->job->stage : "-", sb->h->spec, line);
-		return;
-	}
-	log_msg(level, "job %s stage %s: hook %s: %s",
-		sb->job && sb->job->job_id ? sb->job->job_id : "-",
-		sb->job && sb->job->stage ? sb->job->stage : "-",
-		sb->h->spec, line);
+	const char *job = sb->job && sb->job->job_id ? sb->job->job_id : "-";
+	const char *stage = sb->job && sb->job->stage ? sb->job->stage : "-";
+	if (sb->logs) /* in a call's child: the parent logs it */
+		sb_printf(sb->logs, "%d job %s stage %s: hook %s: %s\n", level, job, stage,
+			  sb->h->spec, line);
+	else
+		log_msg(level, "job %s stage %s: hook %s: %s", job, stage, sb->h->spec, line);
 }
 
 static int lua_vidgen_log(lua_State *L)
