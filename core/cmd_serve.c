@@ -1,5 +1,5 @@
 /*
- * `vidgen serve`: reads options and the SPEC §4 settings from the
+ * `vidgen serve`: reads options and the settings of doc/api.md from the
  * environment, loads the pipeline, runs the HTTP daemon (server.c) until
  * SIGTERM or SIGINT, then stops it gracefully and exits 0.
  */
