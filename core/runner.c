@@ -41,6 +41,7 @@ typedef struct exec {
 	char *prev_path;         /* archived output of the last run (repairs) */
 	char *prev_data;
 	char *feedback;          /* error that asked for this repair run */
+	char *note;              /* svc->note of the last successful run */
 	char *dir;
 	long long started_ms, deadline_ms;
 	int timed_out;
@@ -565,6 +566,8 @@ static void finish(runner *r, exec *e)
 		e->state = S_DONE;
 		free(e->feedback);
 		e->feedback = NULL;
+		free(e->note);
+		e->note = e->run.note ? xstrdup(e->run.note) : NULL;
 		log_msg(VG_LOG_DEBUG, "[%.8s %s] done in %lld ms", r->j->id, sd->id, dur);
 		return;
 	}
@@ -714,6 +717,7 @@ static void runner_destroy(runner *r)
 		free_inputs(e);
 		free(e->prev_path);
 		free(e->feedback);
+		free(e->note);
 		free(e->dir);
 	}
 	free(r->ex);
@@ -775,6 +779,20 @@ static int rewrite_question(runner *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* "Video generated successfully", then the stages' notes (svc->note) in
+ * pipeline order: what the user should know about a video that was made
+ * with a caveat. The caller frees it. */
+static char *completion_message(const runner *r)
+{
+	strbuf sb = { 0 };
+
+	sb_printf(&sb, "Video generated successfully");
+	for (size_t i = 0; i < r->p->n_stages; i++)
+		if (r->ex[i].note && r->ex[i].note[0])
+			sb_printf(&sb, "; %s", r->ex[i].note);
+	return sb_steal(&sb);
+}
+
 int runner_run(const pipeline *p, job *j, const runner_events *ev)
 {
 	char perr[512];
@@ -817,10 +835,13 @@ int runner_run(const pipeline *p, job *j, const runner_events *ev)
 		wait_tick(&r);
 	}
 	pthread_mutex_unlock(&r.mu);
-	if (r.fail_msg)
+	if (r.fail_msg) {
 		job_update(&r, "failed", 100, r.fail_msg);
-	else
-		job_update(&r, "completed", 100, "Video generated successfully");
+	} else {
+		char *done = completion_message(&r);
+		job_update(&r, "completed", 100, done);
+		free(done);
+	}
 	rc = r.fail_msg ? r.fail_rc : VG_OK;
 	runner_destroy(&r);
 	return rc;

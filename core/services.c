@@ -36,17 +36,32 @@ static void svc_log(const vg_stage *st, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Replaces *dst with the formatted text. */
+static void set_text(char **dst, const char *fmt, va_list ap)
+{
+	strbuf sb = { 0 };
+
+	sb_vprintf(&sb, fmt, ap);
+	free(*dst);
+	*dst = sb_steal(&sb);
+}
+
 static void svc_fail(const vg_stage *st, const char *fmt, ...)
 {
-	stage_run *run = run_of(st);
-	strbuf sb = { 0 };
 	va_list ap;
 
 	va_start(ap, fmt);
-	sb_vprintf(&sb, fmt, ap);
+	set_text(&run_of(st)->error, fmt, ap);
 	va_end(ap);
-	free(run->error);
-	run->error = sb_steal(&sb);
+}
+
+static void svc_note(const vg_stage *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_text(&run_of(st)->note, fmt, ap);
+	va_end(ap);
 }
 
 static int set_output(stage_run *run, const char *kind, const char *abs)
@@ -350,6 +365,7 @@ static const vg_services table = {
 	.secret = svc_secret,
 	.split_sentences = svc_split_sentences,
 	.aws_region = svc_aws_region,
+	.note = svc_note,
 };
 
 const vg_services *services_table(void)
@@ -360,6 +376,7 @@ const vg_services *services_table(void)
 void stage_run_clear(stage_run *run)
 {
 	free(run->error);
+	free(run->note);
 	free(run->out_kind);
 	free(run->out_path);
 	for (size_t i = 0; i < run->n_secrets; i++) {
@@ -370,7 +387,7 @@ void stage_run_clear(stage_run *run)
 		free(run->secrets[i]);
 	}
 	free(run->secrets);
-	run->error = run->out_kind = run->out_path = NULL;
+	run->error = run->note = run->out_kind = run->out_path = NULL;
 	run->secrets = NULL;
 	run->n_secrets = 0;
 }

@@ -16,6 +16,7 @@ typedef struct stage_run {
 	struct job *job;          /* NULL in standalone use */
 	atomic_int stop;          /* timeout or job cancellation */
 	char *error;              /* last svc->fail message, or NULL */
+	char *note;               /* last svc->note sentence, or NULL */
 	char *out_kind;           /* output set by output_write/output_file */
 	char *out_path;           /* absolute */
 	char **secrets;           /* values handed out by svc->secret */

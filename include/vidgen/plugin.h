@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define VIDGEN_ABI_MAJOR 1
-#define VIDGEN_ABI_MINOR 2
+#define VIDGEN_ABI_MINOR 3
 
 /* The name of the one symbol every plugin exports. */
 #define VIDGEN_PLUGIN_SYMBOL "vidgen_plugin"
@@ -258,6 +258,16 @@ struct vg_services {
 	/* The AWS region as the AWS CLI picks it (AWS_REGION, AWS_DEFAULT_REGION,
 	 * the profile's region, else eu-west-3), into out. */
 	void (*aws_region)(const vg_stage *st, char *out, size_t len);
+
+	/* --- ABI 1.3 --- */
+
+	/* Leaves a sentence for the user about a stage that succeeded with a
+	 * caveat (the render kept a video in which some parts fell back):
+	 * when the job completes, its message is "Video generated
+	 * successfully; " followed by the notes of its stages. The last note
+	 * of the stage's last successful run counts. printf-style. */
+	void (*note)(const vg_stage *st, const char *fmt, ...)
+		__attribute__((format(printf, 2, 3)));
 };
 
 /* ------------------------------------------------------------------------

@@ -61,6 +61,9 @@ typedef struct manim_conf {
 	long tmp_mb;
 	int check;
 	const char *layout;
+	const char *on_segment_failure;
+	long stall_s;
+	long per_second;
 } manim_conf;
 
 #define S(name, type, field, def, min, max, choices, help) \
@@ -72,9 +75,11 @@ static const vg_setting manim_settings[] = {
 	  "required: refuse to render without bubblewrap; best-effort: fall "
 	  "back to limits and a clean environment"),
 	S("render_timeout", VG_SET_INT, timeout_s, "300", 1, 7200, NULL,
-	  "wall-clock seconds for the render; the whole tree is killed"),
+	  "wall-clock seconds for the render, plus timeout_per_second for each "
+	  "second of narration; the whole tree is killed"),
 	S("cpu", VG_SET_INT, cpu_seconds, "600", 1, 86400, NULL,
-	  "CPU seconds per render process (RLIMIT_CPU)"),
+	  "CPU seconds per render process (RLIMIT_CPU), plus timeout_per_second "
+	  "for each second of narration"),
 	S("memory", VG_SET_INT, memory_mb, "4096", 256, 1048576, NULL,
 	  "address space per render process, MB (RLIMIT_AS)"),
 	S("file_size", VG_SET_INT, file_size_mb, "2048", 1, 1048576, NULL,
@@ -103,6 +108,17 @@ static const vg_setting manim_settings[] = {
 	  "after each animation, look for text off screen and texts on top of "
 	  "each other: warn = log them (and layout.txt), repair = send them "
 	  "back for a repair, off = do not look"),
+	S("on_segment_failure", VG_SET_STRING, on_segment_failure, "fallback", 0, 0,
+	  "fallback|fail",
+	  "a narration segment that still fails after the last repair: fallback "
+	  "= its narration over a card with its text, the rest of the video "
+	  "kept; fail = the job fails"),
+	S("stall_timeout", VG_SET_INT, stall_s, "60", 0, 3600, NULL,
+	  "stop a render that draws no frame and finishes no animation for this "
+	  "many seconds (an endless loop) and send it for repair; 0 = never"),
+	S("timeout_per_second", VG_SET_INT, per_second, "30", 0, 3600, NULL,
+	  "seconds added to render_timeout and cpu for each second of "
+	  "narration, so a long video at 1080p60 is never cut"),
 	VG_SETTINGS_END
 };
 #undef S
@@ -125,6 +141,12 @@ typedef struct render_ctx {
 	double narration_s;
 	long n_segments;         /* narration segments */
 	long est_animations;     /* play( and wait( calls in the script text */
+	const char *script;      /* the script's text (the input's) */
+	size_t script_len;
+	long limit_s;            /* wall-clock limit of this render */
+	long cpu_s;              /* RLIMIT_CPU of this render */
+	int n_fallbacks;         /* segments kept as fallback cards */
+	char fallbacks[256];     /* their indices, "3, 5" */
 } render_ctx;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -674,7 +696,8 @@ static int sandbox_run(render_ctx *x, const argv_b *cmd, const char *log,
 	snprintf(logpath, sizeof logpath, "%s/%s", x->work, log);
 	vg_proc p = { .argv = a.v, .envp = env.v, .cwd = x->work,
 		      .stdout_path = logpath, .stderr_path = logpath,
-		      .timeout_ms = timeout_ms, .cpu_seconds = x->c->cpu_seconds,
+		      .timeout_ms = timeout_ms,
+		      .cpu_seconds = x->cpu_s ? x->cpu_s : x->c->cpu_seconds,
 		      .memory_mb = x->c->memory_mb,
 		      .file_size_mb = x->c->file_size_mb,
 		      .max_processes = x->c->max_processes };
@@ -957,6 +980,19 @@ static void watch_stop(watcher *w)
 
 /* ---- the layout report ------------------------------------------------- */
 
+/* 1 when segments that raise become fallback cards. */
+static int fallback_mode(const manim_conf *c)
+{
+	return !c->on_segment_failure || strcmp(c->on_segment_failure, "fail") != 0;
+}
+
+/* 1 when this run is the last its repairs allow (ABI 1.2). */
+static int last_repair(const vg_stage *st)
+{
+	return st->struct_size >= offsetof(vg_stage, last_repair) + sizeof(int) &&
+	       st->last_repair;
+}
+
 static const char *layout_mode(const manim_conf *c)
 {
 	return c->layout && *c->layout ? c->layout : "warn";
@@ -992,8 +1028,7 @@ static int check_layout(render_ctx *x, char *err, size_t errlen)
 	}
 	if (strcmp(layout_mode(x->c), "repair") != 0)
 		return VG_OK;
-	if (x->st->struct_size >= offsetof(vg_stage, last_repair) + sizeof(int) &&
-	    x->st->last_repair) {
+	if (last_repair(x->st)) {
 		/* Failing now would throw the video away with the job. */
 		x->st->svc->log(x->st, VG_LOG_WARN, "layout: %d problem%s left after the last "
 				"repair; keeping the video (see layout.txt)", n, n == 1 ? "" : "s");
@@ -1005,6 +1040,162 @@ static int check_layout(render_ctx *x, char *err, size_t errlen)
 		 "the play() or wait() after which it was seen):\n%s", n,
 		 n == 1 ? "" : "s", rep);
 	return VG_ESCRIPT;
+}
+
+/* ---- failed segments ---------------------------------------------------- */
+
+/* Reads the wrapper's segments.txt ("INDEX START END rendered|fallback" a
+ * line, written next to the script: hostile) into the list of segments
+ * that fell back, as text ("3, 5"). Returns how many; lines that are not
+ * exactly that are ignored. */
+static int read_fallbacks(const render_ctx *x, char *list, size_t listlen)
+{
+	char path[PATH_MAX + 32], *text = malloc(65536);
+	int n = 0;
+	size_t used = 0;
+	list[0] = 0;
+	if (!text)
+		return 0;
+	snprintf(path, sizeof path, "%s/segments.txt", x->work);
+	read_text(path, text, 65536, 0);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		long idx;
+		double a, b;
+		char status[16];
+		if (sscanf(line, "%ld %lf %lf %15s", &idx, &a, &b, status) != 4 ||
+		    idx < 0 || idx >= MANIM_MAX_SEGMENTS || strcmp(status, "fallback"))
+			continue;
+		if (used + 16 < listlen)
+			used += (size_t)snprintf(list + used, listlen - used, "%s%ld",
+						 n ? ", " : "", idx);
+		n++;
+	}
+	free(text);
+	return n;
+}
+
+/* After a render that made its video: segments that raised were replaced
+ * by fallback cards (segment_errors.txt says why). Before the last repair
+ * that is a script error listing them, so the validation model fixes them
+ * all at once; at the last one (or where no repair is left to ask for) the
+ * video is kept and the job's message names them. */
+static int check_segments(render_ctx *x, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 32], list[256];
+	char *rep = malloc(MANIM_MSG_MAX);
+	int rc = VG_OK;
+	if (!rep)
+		return VG_ENOMEM;
+	snprintf(path, sizeof path, "%s/segment_errors.txt", x->work);
+	read_text(path, rep, MANIM_MSG_MAX, 0);
+	int n = read_fallbacks(x, list, sizeof list);
+	if (!*rep && n == 0)
+		goto out;
+	if (!last_repair(x->st)) {
+		snprintf(err, errlen, "the script failed in %s of its narration "
+			 "segments (each one below: where, the error, the segment's "
+			 "code); the rest of it rendered:\n%s",
+			 n > 1 ? "some" : "one", rep);
+		rc = VG_ESCRIPT;
+		goto out;
+	}
+	x->st->svc->log(x->st, VG_LOG_WARN, "segments %s still failed after the "
+			"last repair; they show their narration over a card with "
+			"their text:\n%s", *list ? list : "?", rep);
+	x->n_fallbacks = n;
+	snprintf(x->fallbacks, sizeof x->fallbacks, "%s", list);
+out:
+	free(rep);
+	return rc;
+}
+
+/* ---- the stall watchdog ------------------------------------------------- */
+
+/* The wall-clock and CPU limits grow with the narration: an honest long
+ * video at 1080p60 must never be cut; the stall watchdog, not the overall
+ * limit, is what stops an endless loop early. */
+static void render_limits(render_ctx *x)
+{
+	double extra = x->narration_s * (double)x->c->per_second;
+	if (extra > 86400)
+		extra = 86400;
+	x->limit_s = x->c->timeout_s + (long)ceil(extra);
+	x->cpu_s = x->c->cpu_seconds + (long)ceil(extra);
+}
+
+/* Copies line n of the script (without its indentation, at most 160
+ * bytes) into out; "" when there is none. */
+static void script_line(const render_ctx *x, long n, char *out, size_t outlen)
+{
+	const char *p = x->script, *e = x->script ? x->script + x->script_len : NULL;
+	out[0] = 0;
+	for (long i = 1; p && p < e && i < n; i++) {
+		p = memchr(p, '\n', (size_t)(e - p));
+		p = p ? p + 1 : NULL;
+	}
+	if (!p || p >= e || n < 1)
+		return;
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	const char *nl = memchr(p, '\n', (size_t)(e - p));
+	size_t len = (size_t)((nl ? nl : e) - p);
+	if (len > 160)
+		len = 160;
+	snprintf(out, outlen, "%.*s", (int)len, p);
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = ' ';
+}
+
+/* When the wrapper's watchdog stopped the render (its stall.txt holds
+ * every thread's stack, written by faulthandler inside the sandbox: hostile
+ * text), writes "no progress for N s in segment i (line L)" with the line's
+ * code into err and returns 1; 0 when it did not fire. */
+static int stall_report(const render_ctx *x, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 32], where[64], needle[PATH_MAX + 32], code[192];
+	char *dump = malloc(16384);
+	long line = 0, seg = -1;
+	int after = 0;
+	if (!dump)
+		return 0;
+	snprintf(path, sizeof path, "%s/stall.txt", x->work);
+	read_text(path, dump, 16384, 0);
+	if (!strstr(dump, "most recent call first")) {
+		free(dump);
+		return 0;
+	}
+	/* The first frame in the script is the innermost one of the thread
+	 * running it (the only thread that does). */
+	snprintf(needle, sizeof needle, "File \"%s/scene.py\", line ", x->inner);
+	const char *hit = strstr(dump, needle);
+	if (hit)
+		line = strtol(hit + strlen(needle), NULL, 10);
+	free(dump);
+	snprintf(path, sizeof path, "%s/segment.txt", x->work);
+	read_text(path, where, sizeof where, 0);
+	if (sscanf(where, "segment %ld", &seg) == 1 && seg >= 0 && seg < MANIM_MAX_SEGMENTS)
+		after = 0;
+	else if (sscanf(where, "after %ld", &seg) == 1 && seg >= 0 && seg < MANIM_MAX_SEGMENTS)
+		after = 1;
+	else
+		seg = -1;
+	if (line < 0 || line > 1000000)
+		line = 0;
+	char at[96];
+	if (seg < 0)
+		snprintf(at, sizeof at, "before the first narration segment");
+	else
+		snprintf(at, sizeof at, "%s segment %ld", after ? "after" : "in", seg);
+	script_line(x, line, code, sizeof code);
+	snprintf(err, errlen, "no progress for %ld s %s (line %ld): the render was "
+		 "stopped (no frame drawn and no animation finished; an endless "
+		 "loop, or a computation far too slow for a video?)%s%s", x->c->stall_s,
+		 at, line, *code ? "\n    " : "", code);
+	return 1;
 }
 
 static int run_render(render_ctx *x, char *err, size_t errlen)
@@ -1023,13 +1214,13 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 	av_addf(&cmd, "%s/scene.mp4", x->inner);
 	av_addf(&cmd, "%s/error.txt", x->inner);
 	if (strcmp(layout_mode(x->c), "off") != 0)
-		av_addf(&cmd, "%s/layout.txt", x->inner);
-	else
-		av_add(&cmd, "-");
-	av_addf(&cmd, "%s/progress.txt", x->inner);
+		av_addf(&cmd, "layout=%s/layout.txt", x->inner);
+	av_addf(&cmd, "progress=%s/progress.txt", x->inner);
+	av_addf(&cmd, "segments=%s", fallback_mode(x->c) ? "fallback" : "fail");
+	av_addf(&cmd, "stall=%ld", x->c->stall_s);
 	watcher w;
 	int watching = watch_start(&w, x) == 0;
-	int rc = sandbox_run(x, &cmd, "render.log", x->c->timeout_s * 1000, &code);
+	int rc = sandbox_run(x, &cmd, "render.log", x->limit_s * 1000, &code);
 	if (watching)
 		watch_stop(&w);
 	av_free(&cmd);
@@ -1038,7 +1229,7 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 	if (rc == VG_ETIMEDOUT) {
 		snprintf(err, errlen, "the render ran out of time after %ld s and "
 			 "was killed (an endless loop, or far too many animations?)",
-			 x->c->timeout_s);
+			 x->limit_s);
 		return VG_ESCRIPT;
 	}
 	if (rc != VG_OK) {
@@ -1050,12 +1241,17 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 	if (code == 0 && !*msg) {
 		struct stat sb;
 		snprintf(path, sizeof path, "%s/scene.mp4", x->work);
-		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
-			return strcmp(layout_mode(x->c), "off") != 0
-			       ? check_layout(x, err, errlen) : VG_OK;
+		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
+			int seg_rc = check_segments(x, err, errlen);
+			if (seg_rc == VG_OK && strcmp(layout_mode(x->c), "off") != 0)
+				seg_rc = check_layout(x, err, errlen);
+			return seg_rc;
+		}
 		snprintf(err, errlen, "the render finished without a video");
 		return VG_ESCRIPT;
 	}
+	if (code != 0 && !*msg && stall_report(x, err, errlen))
+		return VG_ESCRIPT;
 	int script_said = *msg != 0;
 	if (!script_said) {
 		snprintf(path, sizeof path, "%s/render.log", x->work);
@@ -1297,6 +1493,9 @@ static int manim_run(void *instance, vg_stage *st)
 	if ((rc = locate(x, err, sizeof err)) != VG_OK ||
 	    (rc = prepare_work(x, script, nar, err, sizeof err)) != VG_OK)
 		goto out;
+	x->script = script->data;
+	x->script_len = script->len;
+	render_limits(x);
 	if (c->check && (rc = run_check(x, err, sizeof err)) != VG_OK)
 		goto out;
 	if (!c->check && !*x->scene)
@@ -1320,6 +1519,13 @@ static int manim_run(void *instance, vg_stage *st)
 		goto out;
 	}
 	rc = st->svc->output_file(st, "video", video);
+	if (rc == VG_OK && x->n_fallbacks && st->svc->struct_size >=
+	    offsetof(vg_services, note) + sizeof st->svc->note)
+		st->svc->note(st, "narration segment%s %s could not be rendered and "
+			      "show%s the narration over a card with %s text",
+			      x->n_fallbacks > 1 ? "s" : "", x->fallbacks,
+			      x->n_fallbacks > 1 ? "" : "s",
+			      x->n_fallbacks > 1 ? "their" : "its");
 out:
 	if (x && *x->work)
 		discard_scratch(x); /* also after a failure: logs stay, media goes */

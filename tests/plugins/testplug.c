@@ -19,6 +19,7 @@ typedef struct testplug {
 	int ignore_cancel;
 	const char *text;   /* output prefix */
 	const char *kind;
+	const char *note;   /* svc->note on every run ("" = none) */
 } testplug;
 
 static const vg_setting settings[] = {
@@ -34,6 +35,8 @@ static const vg_setting settings[] = {
 	  "text to put first in the output" },
 	{ "kind", VG_SET_STRING, offsetof(testplug, kind), "text", 0, 0, 0, NULL,
 	  "output artifact kind" },
+	{ "note", VG_SET_STRING, offsetof(testplug, note), "", 0, 0, 0, NULL,
+	  "leave this note (svc->note) on every run, failed or not" },
 	VG_SETTINGS_END
 };
 
@@ -78,6 +81,8 @@ static int testplug_run(void *inst, vg_stage *st)
 		st->svc->progress(st, (double)(now_ms() - start) / (double)t->sleep_ms, NULL);
 	}
 	timeline(st, start, now_ms());
+	if (*t->note)
+		st->svc->note(st, "%s (run %d)", t->note, st->attempt);
 	if (st->attempt < t->fail_times) {
 		st->svc->fail(st, "planned failure on attempt %d", st->attempt);
 		return VG_EFAIL;

@@ -50,6 +50,14 @@ static int fake_output(const vg_stage *st, const char *kind, const char *path)
 	return access(path, R_OK) == 0 ? VG_OK : VG_EIO;
 }
 static int fake_cancelled(const vg_stage *st) { return 0; }
+static char fake_note_text[1024];
+static void fake_note(const vg_stage *st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(fake_note_text, sizeof fake_note_text, fmt, ap);
+	va_end(ap);
+}
 
 static int has_line_start(const char *list, const char *word)
 {
@@ -74,6 +82,7 @@ static void join(char *out, size_t n, const char *const *v)
 static int fake_render;
 static int fake_slow; /* pause after each progress line */
 static const char *fake_layout; /* the wrapper's layout report */
+static const char *fake_segments, *fake_seg_errors; /* its segment report */
 static char render_argv[8192];
 
 static void put(const char *dir, const char *name, const char *text, int append)
@@ -102,6 +111,10 @@ static void simulate_render(const char *work)
 	    "\"h264\": true, \"has_audio\": true}", 0);
 	if (fake_layout)
 		put(work, "layout.txt", fake_layout, 0);
+	if (fake_segments)
+		put(work, "segments.txt", fake_segments, 0);
+	if (fake_seg_errors)
+		put(work, "segment_errors.txt", fake_seg_errors, 0);
 }
 
 /* Records the command; runs it only when it is the static checker. */
@@ -125,6 +138,7 @@ static const vg_services fake_svc = {
 	.abi_minor = VIDGEN_ABI_MINOR, .struct_size = sizeof(vg_services),
 	.log = fake_log, .progress = fake_progress, .cancelled = fake_cancelled,
 	.fail = fake_failf, .spawn = fake_spawn, .output_file = fake_output,
+	.note = fake_note,
 };
 
 static char tmpdir[64];
@@ -433,12 +447,22 @@ static void test_render_fraction(void **state)
 	assert_int_equal(count_calls("self.play(a)\nself.wait()\nplay(", 30), 3);
 }
 
-/* A fake venv and a narration of four segments: what manim_run needs to
- * reach the (simulated) render. */
-static void render_fixture(manim_conf *c, vg_artifact *nar, char *narpath,
+static const char *script_text =
+	"from manim import *\nclass A(Scene):\n    def construct(self):\n"
+	"        self.play(Write(Text('x')))\n";
+
+/* A fake venv, a script and a narration of four segments (in[0], in[1]):
+ * what manim_run needs to reach the (simulated) render. Skips the test
+ * without ffmpeg. */
+static void render_fixture(manim_conf *c, vg_artifact *in, char *narpath,
 			   size_t n)
 {
 	char venv[128], nd[128];
+	vg_artifact *nar = &in[1];
+	if (access("/usr/bin/ffmpeg", X_OK) != 0 || access("/usr/bin/ffprobe", X_OK) != 0)
+		skip();
+	in[0] = (vg_artifact){ .from = "validate", .kind = "script",
+			       .data = script_text, .len = strlen(script_text) };
 	conf_defaults(c);
 	c->user = "";
 	c->check = 0;
@@ -467,20 +491,12 @@ static void render_fixture(manim_conf *c, vg_artifact *nar, char *narpath,
 	*nar = (vg_artifact){ .from = "narrate", .kind = "narration", .path = narpath };
 }
 
-static const char *script_text =
-	"from manim import *\nclass A(Scene):\n    def construct(self):\n"
-	"        self.play(Write(Text('x')))\n";
-
 static void test_live_progress(void **state)
 {
 	manim_conf c;
 	vg_artifact in[2];
 	char narpath[256];
-	if (access("/usr/bin/ffmpeg", X_OK) != 0 || access("/usr/bin/ffprobe", X_OK) != 0)
-		skip();
-	render_fixture(&c, &in[1], narpath, sizeof narpath);
-	in[0] = (vg_artifact){ .from = "validate", .kind = "script",
-			       .data = script_text, .len = strlen(script_text) };
+	render_fixture(&c, in, narpath, sizeof narpath);
 	vg_job_info job = { .id = "j", .voice = "Joanna", .job_dir = tmpdir };
 	vg_stage st = make_stage(&job, in, 2);
 	prog_n = 0;
@@ -490,8 +506,9 @@ static void test_live_progress(void **state)
 	assert_int_equal(manim_run(&c, &st), VG_OK);
 	fake_render = fake_slow = 0;
 	/* The render's arguments name the layout and progress files. */
-	assert_true(has_line(render_argv, "/tmp/job/layout.txt"));
-	assert_true(has_line(render_argv, "/tmp/job/progress.txt"));
+	assert_true(has_line(render_argv, "layout=/tmp/job/layout.txt"));
+	assert_true(has_line(render_argv, "progress=/tmp/job/progress.txt"));
+	assert_true(has_line(render_argv, "segments=fallback"));
 	/* 0.05 (checked), the watcher's steps, 0.85 (rendered). */
 	int during = 0;
 	for (int i = 0; i < prog_n; i++) {
@@ -522,11 +539,7 @@ static void test_layout_modes(void **state)
 	vg_artifact in[2];
 	char narpath[256], path[PATH_MAX], *text = NULL, e2[128];
 	size_t len;
-	if (access("/usr/bin/ffmpeg", X_OK) != 0 || access("/usr/bin/ffprobe", X_OK) != 0)
-		skip();
-	render_fixture(&c, &in[1], narpath, sizeof narpath);
-	in[0] = (vg_artifact){ .from = "validate", .kind = "script",
-			       .data = script_text, .len = strlen(script_text) };
+	render_fixture(&c, in, narpath, sizeof narpath);
 	vg_job_info job = { .id = "j", .voice = "Joanna", .job_dir = tmpdir };
 	vg_stage st = make_stage(&job, in, 2);
 	snprintf(path, sizeof path, "%s/layout.txt", tmpdir);
@@ -562,11 +575,98 @@ static void test_layout_modes(void **state)
 	c.layout = "off";
 	fake_layout = "line 1: ignored\n";
 	assert_int_equal(manim_run(&c, &st), VG_OK);
-	assert_false(has_line(render_argv, "/tmp/job/layout.txt"));
-	assert_non_null(strstr(render_argv, "/tmp/job/error.txt\n-\n"));
+	assert_false(has_line(render_argv, "layout=/tmp/job/layout.txt"));
+	assert_non_null(strstr(render_argv, "/tmp/job/error.txt\nprogress="));
 	assert_int_not_equal(access(path, F_OK), 0);
 	fake_render = 0;
 	fake_layout = NULL;
+}
+
+/* Segments that fell back: a script error listing them while repairs are
+ * left, the video kept and the job's note naming them at the last one; the
+ * wrapper's report is hostile text. */
+static void test_segment_fallback(void **state)
+{
+	manim_conf c;
+	vg_artifact in[2];
+	char narpath[256];
+	render_fixture(&c, in, narpath, sizeof narpath);
+	vg_job_info job = { .id = "j", .voice = "Joanna", .job_dir = tmpdir };
+	vg_stage st = make_stage(&job, in, 2);
+	fake_render = 1;
+	fake_layout = NULL;
+	fake_segments = "0 0.000 1.000 rendered\n3 1.000 2.000 fallback\n"
+			"garbage line\n-4 2 3 fallback\n2000 2 3 fallback\n"
+			"5 2.000 3.000 fallback\n6 3.0 4.0 rendered\x1b[2J\n";
+	fake_seg_errors = "segment 3 (script lines 13-23): NameError: x\n"
+			  "segment 5 (script lines 30-31): TypeError: y\n";
+	fake_fail[0] = fake_note_text[0] = 0;
+	st.last_repair = 0;
+	assert_int_equal(manim_run(&c, &st), VG_ESCRIPT);
+	assert_non_null(strstr(fake_fail, "failed in some of its narration segments"));
+	assert_non_null(strstr(fake_fail, "segment 3 (script lines 13-23): NameError: x"));
+	assert_non_null(strstr(fake_fail, "segment 5 (script lines 30-31)"));
+	assert_string_equal(fake_note_text, "");
+
+	/* The last repair: the video is kept, the note names 3 and 5 only. */
+	st.last_repair = 1;
+	fake_fail[0] = 0;
+	assert_int_equal(manim_run(&c, &st), VG_OK);
+	assert_string_equal(fake_note_text, "narration segments 3, 5 could not be "
+			    "rendered and show the narration over a card with their text");
+
+	/* fail mode asks the wrapper to stop at the first failure. */
+	c.on_segment_failure = "fail";
+	fake_segments = fake_seg_errors = NULL;
+	assert_int_equal(manim_run(&c, &st), VG_OK);
+	assert_true(has_line(render_argv, "segments=fail"));
+	fake_render = 0;
+}
+
+/* The watchdog's report is faulthandler's dump, written next to the script:
+ * the innermost frame of the script gives the line, segment.txt the block;
+ * anything else (no dump, garbage, absurd numbers) is not a stall. */
+static void test_stall_report(void **state)
+{
+	manim_conf c;
+	conf_defaults(&c);
+	c.stall_s = 7;
+	render_ctx x = { .c = &c, .inner = "/tmp/job", .script =
+			 "a = 1\nwhile True:\n\t  a += 1\x1b\n", .script_len = 29 };
+	snprintf(x.work, sizeof x.work, "%s", tmpdir);
+	char err[1024] = "";
+	unlink(strcat(strcpy(err, tmpdir), "/stall.txt"));
+	err[0] = 0;
+	assert_int_equal(stall_report(&x, err, sizeof err), 0);
+	put(tmpdir, "stall.txt", "Thread 0x1 (most recent call first):\n"
+	    "  File \"/venv/manim/scene.py\", line 99 in play\n"
+	    "  File \"/tmp/job/scene.py\", line 3 in construct\n"
+	    "  File \"/tmp/job/scene.py\", line 1 in <module>\n", 0);
+	put(tmpdir, "segment.txt", "segment 4\n", 0);
+	assert_int_equal(stall_report(&x, err, sizeof err), 1);
+	assert_string_equal(err, "no progress for 7 s in segment 4 (line 3): the render "
+			    "was stopped (no frame drawn and no animation finished; an "
+			    "endless loop, or a computation far too slow for a video?)\n"
+			    "    a += 1 ");
+	put(tmpdir, "segment.txt", "after 2\n", 0);
+	assert_int_equal(stall_report(&x, err, sizeof err), 1);
+	assert_non_null(strstr(err, "after segment 2 (line 3)"));
+	put(tmpdir, "segment.txt", "segment 99999999\n", 0);
+	put(tmpdir, "stall.txt", "most recent call first\n  File \"/tmp/job/scene.py\", "
+	    "line 123456789 in x\n", 0);
+	assert_int_equal(stall_report(&x, err, sizeof err), 1);
+	assert_non_null(strstr(err, "before the first narration segment (line 0)"));
+	put(tmpdir, "stall.txt", "Traceback: not a dump\n", 0);
+	assert_int_equal(stall_report(&x, err, sizeof err), 0);
+
+	/* The limits grow with the narration. */
+	c.timeout_s = 300;
+	c.cpu_seconds = 600;
+	c.per_second = 30;
+	x.narration_s = 300.0;
+	render_limits(&x);
+	assert_int_equal(x.limit_s, 9300);
+	assert_int_equal(x.cpu_s, 9600);
 }
 
 int main(void)
@@ -581,6 +681,8 @@ int main(void)
 		cmocka_unit_test(test_render_fraction),
 		cmocka_unit_test(test_live_progress),
 		cmocka_unit_test(test_layout_modes),
+		cmocka_unit_test(test_segment_fallback),
+		cmocka_unit_test(test_stall_report),
 	};
 	return cmocka_run_group_tests_name("manim", tests, setup, teardown);
 }

@@ -171,6 +171,28 @@ static void assert_progress_monotonic(const fixture *f)
 				 f->progress[i], i);
 }
 
+/* ---- completion notes --------------------------------------------------- */
+
+/* A completed job's message carries each stage's note (svc->note) from its
+ * last successful run, in pipeline order; a failed run's note is dropped. */
+static void test_completion_notes(void **state)
+{
+	fixture *f = *state;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"];\n"
+		   "   settings = { note = \"first\"; }; },\n"
+		   " { id = \"b\"; plugin = \"testplug\"; inputs = [\"a\"];\n"
+		   "   settings = { note = \"second\"; }; },\n"
+		   " { id = \"c\"; plugin = \"testplug\"; inputs = [\"b\"]; retries = 1;\n"
+		   "   settings = { fail_times = 1; note = \"third\"; }; }\n"
+		   ");\n");
+	assert_int_equal(run(f), VG_OK);
+	assert_string_equal(f->j->status, "completed");
+	assert_string_equal(f->j->message, "Video generated successfully; first (run 0); "
+			    "second (run 0); third (run 1)");
+}
+
 /* ---- order and parallelism ---------------------------------------------- */
 
 static void test_stages_in_order(void **state)
@@ -894,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_before_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_monotonic_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_runs_only_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_completion_notes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_reruns_downstream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_paths_recorded_under_job, setup,

@@ -24,6 +24,9 @@ used = False
 # render wrapper's progress report; None when the script runs on its own).
 done = set()
 on_segment_done = None
+# The render wrapper's segment guard (doc/render.md): told when a block
+# starts, and asked what to do when one raises (None on its own).
+guard = None
 
 
 def _load():
@@ -122,11 +125,22 @@ class narration:
         if seg.file and seg.duration > 0 and os.path.exists(seg.file):
             self.scene.add_sound(seg.file)
             used = True
+        if guard is not None:
+            guard.enter(self.scene, seg)
         return seg
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
-            return False
+            # The guard may replace the failed block with a fallback card
+            # (it then says so and the script goes on with the next block).
+            handled = guard is not None and guard.failed(self.scene, self.seg, exc)
+            if handled:
+                done.add(self.seg.index)
+                if on_segment_done is not None:
+                    on_segment_done()
+            return handled
+        if guard is not None:
+            guard.leave(self.scene, self.seg)
         left = self.seg.duration - (_scene_time(self.scene) - self.seg._start)
         if left > 1e-3:
             # One frame more: frames are whole, and a video that ends a

@@ -1,13 +1,20 @@
 """Renders one Manim scene for vidgen, inside the sandbox (doc/render.md).
 
-    python vidgen_render.py SCRIPT SCENE QUALITY OUT.mp4 ERRORS.txt [LAYOUT PROGRESS]
+    python vidgen_render.py SCRIPT SCENE QUALITY OUT.mp4 ERRORS.txt [NAME=VALUE ...]
+        layout=FILE      the layout report (text off screen, texts on top of
+                         each other), checked after each play()/wait()
+        progress=FILE    a progress line appended after each play()/wait()
+        segments=MODE    an exception inside a `with narration(self, i)`
+                         block: fail (the render fails, naming the block) or
+                         fallback (a card replaces the block, the rest renders;
+                         segments.txt and segment_errors.txt say what fell back)
+        stall=SECONDS    stop the render when no frame is drawn and no play()
+                         ends for that long: every thread's stack goes to
+                         stall.txt, segment.txt says which block it was in
 
 Does what `manim render` does for one scene, but in-process so that a
 failure is written to ERRORS.txt as a short traceback naming the script's
 own lines (what the repair model needs), not a terminal-sized rich dump.
-After each play()/wait() it checks the layout (text off screen, texts on
-top of each other; the problems go to LAYOUT) and appends a progress line to
-PROGRESS; "-" turns either off.
 """
 import glob
 import importlib.util
@@ -21,6 +28,17 @@ MAX_FRAMES = 6
 MAX_PROBLEMS = 40
 EDGE_TOLERANCE = 0.1   # scene units a mobject may stick out of the frame
 OVERLAP_MIN = 0.15     # share of the smaller box that counts as overlapping
+
+
+def script_line(script, depth):
+    """The line of the innermost frame of the script on the stack, from
+    `depth` frames above this function's caller."""
+    f = sys._getframe(depth)
+    while f is not None:
+        if f.f_code.co_filename == script:
+            return f.f_lineno
+        f = f.f_back
+    return 0
 
 
 def trimmed_traceback(exc, script):
@@ -64,12 +82,7 @@ class LayoutCheck:
         self.enabled = "ThreeD" not in type(scene.camera).__name__
 
     def script_line(self):
-        f = sys._getframe(2)
-        while f is not None:
-            if f.f_code.co_filename == self.script:
-                return f.f_lineno
-            f = f.f_back
-        return 0
+        return script_line(self.script, 3)
 
     def visible(self, m):
         """Whether the mobject itself (not its family) draws anything."""
@@ -247,9 +260,98 @@ class Progress:
             pass
 
 
-def hook_scene(scene, script, layout, progress):
+class PlayState:
+    """What one play() changes in the renderer before it finishes: an
+    exception half-way leaves an open partial movie and a scene clock moved
+    by the frames already drawn. Restoring them lets the video go on (with
+    a fallback card) in step with its sound."""
+
+    def __init__(self, scene):
+        r = getattr(scene, "renderer", None)
+        fw = getattr(r, "file_writer", None)
+        self.ok = r is not None and fw is not None
+        if not self.ok:
+            return
+        self.r, self.fw = r, fw
+        self.time = r.time
+        self.plays = r.num_plays
+        self.hashes = len(getattr(r, "animations_hashes", []))
+        self.files = len(getattr(fw, "partial_movie_files", []))
+        sec = fw.sections[-1] if getattr(fw, "sections", None) else None
+        self.section = sec
+        self.sec_files = len(sec.partial_movie_files) if sec is not None else 0
+
+    def restore(self):
+        if not self.ok or self.r.num_plays != self.plays:
+            return
+        job = getattr(self.fw, "_current_encode_job", None)
+        if job is not None:  # drop the half-written partial movie
+            job.abort()
+            self.fw._current_encode_job = None
+            job.thread.join()
+        del self.fw.partial_movie_files[self.files:]
+        if self.section is not None:
+            del self.section.partial_movie_files[self.sec_files:]
+        if hasattr(self.r, "animations_hashes"):
+            del self.r.animations_hashes[self.hashes:]
+        self.r.time = self.time
+        self.r.skip_animations = self.r._original_skipping_status
+
+
+class Watchdog:
+    """Stops a render that makes no progress: faulthandler's own thread
+    (it needs no GIL, so it fires inside a C loop too) dumps every thread's
+    stack to stall.txt and ends the process when it is not re-armed within
+    `seconds`. Each frame drawn and each play() finished re-arms it (at
+    most once a second: re-arming starts a thread)."""
+
+    def __init__(self, seconds, path):
+        import faulthandler
+        import time
+        self.fh, self.clock = faulthandler, time.monotonic
+        self.seconds = seconds
+        self.file = open(path, "w", encoding="utf-8")
+        self.last = None
+        self.arm()
+
+    def arm(self):
+        now = self.clock()
+        if self.last is not None and now - self.last < 1.0:
+            return
+        self.last = now
+        self.fh.dump_traceback_later(self.seconds, exit=True, file=self.file)
+
+    def stop(self):
+        self.fh.cancel_dump_traceback_later()
+        self.last = None
+
+
+def hook_renderer(scene, dog):
+    """Re-arms the watchdog on each frame, and disarms it for the final
+    join of the partial movies (no frames are drawn then)."""
+    r = getattr(scene, "renderer", None)
+    if dog is None or r is None:
+        return
+    add_frame = r.add_frame
+
+    def frame(*args, **kwargs):
+        dog.arm()
+        return add_frame(*args, **kwargs)
+    r.add_frame = frame
+    fw = getattr(r, "file_writer", None)
+    if fw is not None and hasattr(fw, "finish"):
+        finish = fw.finish
+
+        def finished(*args, **kwargs):
+            dog.stop()
+            return finish(*args, **kwargs)
+        fw.finish = finished
+
+
+def hook_scene(scene, script, layout, progress, dog=None):
     """Wraps the scene's play() (wait() calls it too) to run the layout
-    check and the progress report after each animation."""
+    check and the progress report after each animation, to re-arm the
+    watchdog, and to undo what a play() that raised half-way left behind."""
     # Neither may ever break a render: whatever goes wrong in them (a
     # Manim version without these classes, an exotic mobject) turns them off.
     try:
@@ -260,20 +362,33 @@ def hook_scene(scene, script, layout, progress):
         prog = Progress(scene, progress) if progress else None
     except Exception:
         prog = None
-    if check is None and prog is None:
-        return check
     inner = scene.play
     depth = [0]
     state = {"check": check, "prog": prog}
 
     def play(*args, **kwargs):
+        before = None
+        if depth[0] == 0:
+            try:
+                before = PlayState(scene)
+            except Exception:
+                before = None
         depth[0] += 1
         try:
             inner(*args, **kwargs)
+        except BaseException:
+            if before is not None:
+                try:
+                    before.restore()
+                except Exception:
+                    pass
+            raise
         finally:
             depth[0] -= 1
         if depth[0] != 0:
             return
+        if dog is not None:
+            dog.arm()
         if state["check"] is not None:
             try:
                 state["check"]()
@@ -283,13 +398,215 @@ def hook_scene(scene, script, layout, progress):
             state["prog"].animations += 1
             state["prog"]()
     scene.play = play
+    hook_renderer(scene, dog)
     if prog is not None:
         import vidgen_narration
         vidgen_narration.on_segment_done = prog
     return check
 
 
-def render(script, scene_name, quality, out, layout=None, progress=None):
+def narration_blocks(script):
+    """(first, last) script lines of each `with narration(...)` block."""
+    import ast
+    try:
+        with open(script, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    blocks = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.With, ast.AsyncWith)):
+            continue
+        for item in node.items:
+            call = item.context_expr
+            f = call.func if isinstance(call, ast.Call) else None
+            name = f.id if isinstance(f, ast.Name) else \
+                f.attr if isinstance(f, ast.Attribute) else None
+            if name == "narration":
+                blocks.append((node.lineno, node.end_lineno or node.lineno))
+                break
+    return blocks
+
+
+class SegmentGuard:
+    """The narration segment (one `with narration(self, i)` block) as the
+    unit of failure. An exception inside a block is recorded with the
+    block's lines and code; in fallback mode the block is replaced by a
+    plain card with the segment's text over its narration, from a cleared
+    screen, and the script goes on with the next block. An exception
+    outside the blocks, once one has started, ends construct(): the
+    segments not yet reached get cards too."""
+
+    MAX_CODE_LINES = 30
+
+    def __init__(self, script, mode, lines, where=None):
+        self.where = where       # file naming the block being rendered
+        self.script = script
+        self.mode = mode
+        self.lines = lines
+        self.blocks = narration_blocks(script)
+        self.current = None      # (index, first, last) of the open block
+        self.started = False
+        self.failures = []       # report entries, in order
+        self.record = {}         # index -> [start, end, status]
+        self.fatal_prefix = ""   # fail mode: names the failing block
+        import time
+        self.clock = time.monotonic
+
+    def script_line(self):
+        return script_line(self.script, 3)
+
+    def block_of(self, line):
+        best = None
+        for a, b in self.blocks:
+            if a <= line <= b and (best is None or a >= best[0]):
+                best = (a, b)
+        return best or (line, line)
+
+    def enter(self, scene, seg):
+        import vidgen_narration
+        a, b = self.block_of(self.script_line())
+        self.current = (seg.index, a, b)
+        self.started = True
+        self.say("segment %d" % seg.index)
+        self.record[seg.index] = [vidgen_narration._scene_time(scene), None, "rendered",
+                                  self.clock()]
+
+    def leave(self, scene, seg):
+        import vidgen_narration
+        if seg.index in self.record:
+            self.record[seg.index][1] = vidgen_narration._scene_time(scene)
+            self.record[seg.index][3] = self.clock() - self.record[seg.index][3]
+        self.current = None
+        self.say("after %d" % seg.index)
+
+    def say(self, text):
+        """Where the render is, for the plugin's stall message."""
+        if self.where is None:
+            return
+        try:
+            with open(self.where, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError:
+            pass
+
+    def code(self, a, b):
+        last = min(b, a + self.MAX_CODE_LINES - 1)
+        out = ["  %d: %s" % (n, self.lines[n - 1].rstrip())
+               for n in range(a, last + 1) if 0 < n <= len(self.lines)]
+        if last < b:
+            out.append("  ... (%d more lines)" % (b - last))
+        return "\n".join(out)
+
+    def failed(self, scene, seg, exc):
+        if not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt, SystemExit: not the script's fault
+        index, a, b = self.current or (seg.index, 0, 0)
+        self.current = None
+        self.say("after %d" % index)
+        head = "segment %d (script lines %d-%d)" % (index, a, b)
+        self.failures.append("%s: %s\n%sThe segment's code:\n%s\n" % (
+            head, exception_line(exc), trimmed_traceback(exc, self.script),
+            self.code(a, b)))
+        if self.mode != "fallback":
+            self.fatal_prefix = head + ": "
+            return False
+        try:
+            card(scene, seg)
+        except Exception:
+            return False  # the original error fails the render
+        import vidgen_narration
+        rec = self.record.setdefault(index, [0.0, None, "fallback", self.clock()])
+        rec[1] = vidgen_narration._scene_time(scene)
+        rec[2] = "fallback"
+        rec[3] = self.clock() - rec[3]
+        return True
+
+    def after_blocks(self, scene, exc):
+        """construct() raised outside a block after blocks had started:
+        the rest of the narration is laid over cards. Returns False when
+        the error must end the render instead."""
+        if self.mode != "fallback" or not self.started or not isinstance(exc, Exception):
+            return False
+        import vidgen_narration
+        line = 0
+        for f in traceback.extract_tb(exc.__traceback__):
+            if os.path.abspath(f.filename) == self.script:
+                line = f.lineno
+        last = max(self.record) if self.record else -1
+        left = [s for s in vidgen_narration.segments()
+                if s.index not in vidgen_narration.done and s.index not in self.record]
+        self.failures.append("script line %d (after segment %d, outside any narration "
+                             "block): %s\n%s%s\n" % (
+                                 line, last, exception_line(exc),
+                                 trimmed_traceback(exc, self.script),
+                                 "The segments after it (%s) were not reached." %
+                                 ", ".join(str(s.index) for s in left) if left else ""))
+        try:
+            for seg in left:
+                start = vidgen_narration._scene_time(scene)
+                if seg.file and seg.duration > 0 and os.path.exists(seg.file):
+                    scene.add_sound(seg.file)
+                    vidgen_narration.used = True
+                seg._scene, seg._start = scene, start
+                card(scene, seg)
+                self.record[seg.index] = [start, vidgen_narration._scene_time(scene),
+                                          "fallback", 0.0]
+                vidgen_narration.done.add(seg.index)
+                if vidgen_narration.on_segment_done is not None:
+                    vidgen_narration.on_segment_done()
+        except Exception:
+            return False
+        if scene.renderer.num_plays == 0:
+            return False  # nothing at all to show
+        return True
+
+    def write(self, segments_path, errors_path):
+        with open(segments_path, "w", encoding="utf-8") as f:
+            for i in sorted(self.record):
+                start, end, status, wall = self.record[i]
+                if end is None:  # never left (the render ended inside it)
+                    end, wall = start, 0.0
+                f.write("%d %.3f %.3f %s %.2f\n" % (i, start, end, status, wall))
+        if self.failures:
+            with open(errors_path, "w", encoding="utf-8") as f:
+                f.write("\n".join(self.failures))
+
+
+def card(scene, seg):
+    """A cleared screen, the segment's text on a plain card, held until
+    the segment's narration has been heard (at least half a second)."""
+    import textwrap
+    from manim import Text, VGroup, DOWN, WHITE, config
+    import vidgen_narration
+    scene.clear()
+    scene.updaters = []
+    frame = getattr(scene.camera, "frame", None)
+    if frame is not None:  # a moving camera: back to the plain view
+        try:
+            frame.move_to([0, 0, 0])
+            frame.set(width=config.frame_width)
+        except Exception:
+            pass
+    text = " ".join((seg.text or "").split()) or "(segment %d)" % seg.index
+    lines = textwrap.wrap(text, 42)[:8] or [text[:42]]
+    group = VGroup(*[Text(line, font_size=34, color=WHITE) for line in lines])
+    group.arrange(DOWN, buff=0.25)
+    fw, fh = config.frame_width * 0.85, config.frame_height * 0.8
+    if group.width > fw or group.height > fh:
+        group.scale(min(fw / group.width, fh / group.height))
+    scene.add(group)
+    left = seg.duration - (vidgen_narration._scene_time(scene) - (seg._start or 0))
+    scene.wait(max(left, 0.5) + vidgen_narration._frame_time())
+    scene.remove(group)
+
+
+def exception_line(exc):
+    msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return msg.splitlines()[-1][:300] if msg else type(exc).__name__
+
+
+def render(script, scene_name, quality, out, opts):
     from manim import config
     work = os.path.dirname(script)
     config.media_dir = os.path.join(work, "media")
@@ -301,6 +618,16 @@ def render(script, scene_name, quality, out, layout=None, progress=None):
     config.output_file = scene_name
     config.write_to_movie = True
     config.format = "mp4"
+
+    with open(script, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    guard = SegmentGuard(script, opts.get("segments", "fail"), lines,
+                         os.path.join(work, "segment.txt"))
+    stall = float(opts.get("stall", 0))
+    dog = Watchdog(stall, os.path.join(work, "stall.txt")) if stall > 0 else None
+    import vidgen_narration
+    vidgen_narration.guard = guard
+    opts["_guard"] = guard
 
     spec = importlib.util.spec_from_file_location("scene", script)
     module = importlib.util.module_from_spec(spec)
@@ -327,14 +654,28 @@ def render(script, scene_name, quality, out, layout=None, progress=None):
         Manager(scene)
     except ImportError:
         pass
-    check = hook_scene(scene, script, layout, progress)
+    layout = opts.get("layout")
+    check = hook_scene(scene, script, layout, opts.get("progress"), dog)
+    construct = scene.construct
+
+    def guarded_construct():
+        try:
+            construct()
+        except Exception as exc:
+            if not guard.after_blocks(scene, exc):
+                raise
+    scene.construct = guarded_construct
     scene.render()
+    if dog is not None:
+        dog.stop()
     if check is not None:
         try:
             with open(layout, "w", encoding="utf-8") as f:
                 f.write("".join(p + "\n" for p in check.problems))
         except OSError:  # the video matters more than its report
             pass
+    guard.write(os.path.join(work, "segments.txt"),
+                os.path.join(work, "segment_errors.txt"))
 
     movie = None
     for holder in (getattr(scene, "manager", None), getattr(scene, "renderer", None)):
@@ -374,22 +715,48 @@ def write_probe(out):
         pass
 
 
+OPTIONS = {"layout", "progress", "segments", "stall"}
+
+
+def parse_options(args):
+    """NAME=VALUE options after the positional arguments; "-" is none."""
+    opts = {}
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if not eq or name not in OPTIONS:
+            return None
+        if value != "-":
+            opts[name] = value
+    if opts.get("segments", "fail") not in ("fail", "fallback"):
+        return None
+    try:
+        if not 0 <= float(opts.get("stall", 0)) <= 86400:
+            return None
+    except ValueError:
+        return None
+    return opts
+
+
 def main(argv):
-    if len(argv) not in (6, 8) or argv[3] not in QUALITIES:
+    opts = parse_options(argv[6:]) if len(argv) >= 6 else None
+    if opts is None or argv[3] not in QUALITIES:
         print("usage: vidgen_render.py SCRIPT SCENE 480p15|720p30|1080p60 OUT ERRORS "
-              "[LAYOUT|- PROGRESS|-]", file=sys.stderr)
+              "[layout=FILE] [progress=FILE] [segments=fail|fallback] [stall=SECONDS]", file=sys.stderr)
         return 2
     script = os.path.abspath(argv[1])
-    extra = [None if a == "-" else a for a in argv[6:8]] or [None, None]
     main_pid = os.getpid()
     try:
-        render(script, argv[2], argv[3], argv[4], *extra)
+        render(script, argv[2], argv[3], argv[4], opts)
     except BaseException as exc:  # noqa: the report is the point
         if os.getpid() != main_pid:  # a process the script forked
             os._exit(1)
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             return 0
-        text = trimmed_traceback(exc, script)
+        guard = opts.get("_guard")
+        text = (guard.fatal_prefix if guard is not None else "") + \
+            trimmed_traceback(exc, script)
+        if guard is not None and guard.fatal_prefix and guard.failures:
+            text = guard.failures[-1]
         with open(argv[5], "w", encoding="utf-8") as f:
             f.write(text)
         sys.stderr.write(text)
