@@ -1,7 +1,17 @@
 # `vidgen serve`: the HTTP daemon, its SQLite job store and their tests.
 # Included from core/local.mk.
 libvgcore_la_SOURCES += core/store.c core/store.h core/server.c core/server.h \
-	core/listen.c core/listen.h
+	core/listen.c core/listen.h core/openapi.c core/openapi.h
+
+# The OpenAPI document (doc/openapi.yaml) is converted to JSON when vidgen is
+# built and embedded in the daemon, which serves it at /api/v1/openapi.json:
+# no YAML parser at run time.
+nodist_libvgcore_la_SOURCES = core/openapi_spec.c
+CLEANFILES += core/openapi_spec.c
+EXTRA_DIST += doc/openapi.yaml scripts/openapi_embed.py
+core/openapi_spec.c: $(srcdir)/doc/openapi.yaml $(srcdir)/scripts/openapi_embed.py
+	$(AM_V_GEN)$(MKDIR_P) core && \
+		$(PYTHON3) $(srcdir)/scripts/openapi_embed.py $(srcdir)/doc/openapi.yaml $@
 # Linked into the executable itself: main.c refers to cmd_serve weakly, and a
 # weak reference does not pull an object out of a static library.
 vidgen_SOURCES += core/cmd_serve.c
@@ -22,9 +32,10 @@ endif
 
 
 # End-to-end over real HTTP against `vidgen serve` with replay pipelines.
-SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh
+SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_openapi.sh
 TESTS += $(SERVE_E2E)
 EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py \
+	tests/e2e/serve_openapi.py tests/e2e/serve_openapi.cfg tests/e2e/schemathesis.toml \
 	tests/e2e/serve_pipeline.cfg tests/e2e/serve_answers \
 	bench/api/run.sh bench/api/fill.py bench/api/create.lua bench/api/status.lua \
 	bench/api/report.lua doc/api.md doc/performance.md
