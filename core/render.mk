@@ -12,8 +12,8 @@ endif
 
 # End-to-end: the static check, the sandbox, `vidgen render`, the repair
 # loop through `vidgen run`, and the offline demo.
-TESTS += tests/e2e/render_check.sh tests/e2e/render_sandbox.sh tests/e2e/render_nonroot.sh \
+TESTS += tests/e2e/render_check.sh tests/e2e/render_sandbox.sh tests/e2e/render_nonroot.sh tests/e2e/render_files.sh \
 	tests/e2e/render_cmd.sh tests/e2e/render_repair.sh tests/e2e/render_demo.sh
-EXTRA_DIST += tests/e2e/render_check.sh tests/e2e/render_sandbox.sh tests/e2e/render_nonroot.sh \
+EXTRA_DIST += tests/e2e/render_check.sh tests/e2e/render_sandbox.sh tests/e2e/render_nonroot.sh tests/e2e/render_files.sh \
 	tests/e2e/render_cmd.sh tests/e2e/render_repair.sh tests/e2e/render_demo.sh \
 	tests/e2e/render_repair.cfg tests/e2e/render_answers
