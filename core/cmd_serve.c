@@ -47,7 +47,10 @@ static void serve_usage(FILE *f)
 		"'Authorization: Bearer KEY'), VIDGEN_CORS_ORIGINS (comma-separated or *),\n"
 		"VIDGEN_HTTP_THREADS (one per CPU), VIDGEN_HTTP_AFFINITY (1: each HTTP thread\n"
 		"pinned to a CPU, connections handed to their CPU's thread; 0: neither),\n"
-		"VIDGEN_HTTP_IDLE_TIMEOUT (30 s), VIDGEN_PAUSE_JOBS=1 (as --paused).\n");
+		"VIDGEN_HTTP_IDLE_TIMEOUT (30 s), VIDGEN_PAUSE_JOBS=1 (as --paused).\n"
+		"\n"
+		"SIGHUP reloads the pipeline file (running jobs finish on the old one);\n"
+		"SIGTERM or SIGINT stops the daemon.\n");
 }
 
 /* Reads an integer setting from the environment. 0 ok (also when unset),

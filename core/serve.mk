@@ -32,10 +32,14 @@ endif
 
 
 # End-to-end over real HTTP against `vidgen serve` with replay pipelines.
-SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_openapi.sh
+SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_openapi.sh \
+	tests/e2e/serve_reload.sh tests/e2e/deploy_systemd.sh
 TESTS += $(SERVE_E2E)
 EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py \
 	tests/e2e/serve_openapi.py tests/e2e/serve_openapi.cfg tests/e2e/schemathesis.toml \
+	tests/e2e/serve_reload.py tests/e2e/deploy_systemd.py tests/e2e/deploy_harden.sh \
+	contrib/systemd/vidgen.service contrib/systemd/vidgen.env contrib/systemd/vidgen.sysusers \
+	contrib/systemd/vidgen.tmpfiles doc/deploy.md \
 	tests/e2e/serve_pipeline.cfg tests/e2e/serve_answers \
 	bench/api/run.sh bench/api/fill.py bench/api/create.lua bench/api/status.lua \
 	bench/api/report.lua doc/api.md doc/performance.md

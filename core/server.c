@@ -691,29 +691,65 @@ static void job_finish(server *s, entry *e, job *j, int cancel_requested)
 	(void)e;
 }
 
-/* Runs the job read from the store (r, which this function clears). */
+/* Records a job that cannot start (r) as failed, saying why. */
+static void job_refuse(server *s, store_job *r, const char *why)
+{
+	char err[256];
+
+	log_msg(VG_LOG_ERROR, "serve: job %s: %s", r->id, why);
+	free(r->status);
+	r->status = xstrdup("failed");
+	free(r->message);
+	r->message = xstrdup(why);
+	r->finished = 1;
+	store_update(s->store, r, 1, err, sizeof(err));
+	cache_publish(s, r);
+}
+
+/* 0 when pipeline p still offers the job's model and voice as a create
+ * would take them: a reload (or a restart with another file) since the job
+ * was queued may have dropped them. */
+static int job_fits(const pipeline *p, const store_job *r, char *err, size_t errlen)
+{
+	const model_def *m = pipeline_model(p, r->model);
+	const char *dflt = p->default_voice ? p->default_voice : "Joanna";
+
+	if (!m || !m->selectable) {
+		util_errf(err, errlen, "The pipeline loaded now does not offer the model \"%s\" "
+			  "this job asked for (it changed after the job was queued)", r->model);
+		return -1;
+	}
+	if (!pipeline_has_voice(p, r->voice) && strcmp(r->voice, dflt) != 0) {
+		util_errf(err, errlen, "The pipeline loaded now does not offer the voice \"%s\" "
+			  "this job asked for (it changed after the job was queued)", r->voice);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs the job read from the store (r, which this function clears) on the
+ * pipeline loaded now; a reload while it runs does not touch it: the job
+ * finishes on this one. */
 static void job_execute(server *s, store_job *r, entry *e)
 {
 	char err[256];
 	job *j = NULL;
 	int cancel_requested;
+	held_pipeline *h = held_current(s);
 
 	blob *b = response_blob(r);
 	pthread_mutex_lock(&s->cache_lock);
 	cache_fill_locked(e, b, r->finished);
 	pthread_mutex_unlock(&s->cache_lock);
 	blob_unref(b);
+	if (job_fits(h->p, r, err, sizeof(err)) != 0) {
+		job_refuse(s, r, err);
+		goto out;
+	}
 	j = job_restore(s->jobs_dir, r->id, r->created_at, r->question, r->model, r->voice,
 			err, sizeof(err));
 	if (!j) {
-		log_msg(VG_LOG_ERROR, "serve: job %s: %s", r->id, err);
-		free(r->status);
-		r->status = xstrdup("failed");
-		free(r->message);
-		r->message = xstrdup(err);
-		r->finished = 1;
-		store_update(s->store, r, 1, err, sizeof(err));
-		cache_publish(s, r);
+		job_refuse(s, r, err);
 		goto out;
 	}
 	job_seed(j, r);
@@ -727,14 +763,11 @@ static void job_execute(server *s, store_job *r, entry *e)
 		job_cancel(j);
 	pthread_mutex_unlock(&s->cache_lock);
 
-	/* The pipeline loaded now; a reload while the job runs does not touch
-	 * it: the job finishes on this one. */
-	run_ctx ctx = { s, e, held_current(s) };
+	run_ctx ctx = { s, e, h };
 	runner_events ev = { on_update, on_stage, &ctx };
 	atomic_fetch_add(&s->running, 1);
-	runner_run(ctx.h->p, j, &ev);
+	runner_run(h->p, j, &ev);
 	atomic_fetch_sub(&s->running, 1);
-	held_release(ctx.h);
 
 	pthread_mutex_lock(&s->cache_lock);
 	cancel_requested = e->cancel_requested;
@@ -748,6 +781,7 @@ out:
 	cache_settle(s, e);
 	pthread_mutex_unlock(&s->cache_lock);
 	job_free(j);
+	held_release(h); /* the last job of an old pipeline frees it */
 	store_job_clear(r);
 }
 

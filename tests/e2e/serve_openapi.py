@@ -16,7 +16,7 @@ import sys
 from serve_lib import Daemon, Tap, HERE, cleanup, workdir, vidgen_path
 
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
-SPEC = os.path.join(TOP, "doc", "openapi.yaml")
+OPENAPI_YAML = os.path.join(TOP, "doc", "openapi.yaml")
 API_MD = os.path.join(TOP, "doc", "api.md")
 WEB = os.path.join(TOP, "web")
 PIPELINE = os.path.join(HERE, "serve_openapi.cfg")
@@ -43,7 +43,7 @@ def expected_document(keys):
         import yaml
     except ImportError:
         return None
-    with open(SPEC, encoding="utf-8") as f:
+    with open(OPENAPI_YAML, encoding="utf-8") as f:
         doc = yaml.safe_load(f)
     doc = copy.deepcopy(doc)
     out = subprocess.run([vidgen_path(), "--version"], capture_output=True, text=True)
