@@ -17,14 +17,21 @@ core/openapi_spec.c: $(srcdir)/doc/openapi.yaml $(srcdir)/scripts/openapi_embed.
 vidgen_SOURCES += core/cmd_serve.c
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
-TESTS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
+check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen \
+	tests/unit/test_openapi
+TESTS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen \
+	tests/unit/test_openapi
 tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
 tests_unit_test_server_SOURCES = tests/unit/test_server.c
 tests_unit_test_server_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
 tests_unit_test_server_LDADD = libvgcore.la $(CMOCKA_LIBS)
+tests_unit_test_openapi_SOURCES = tests/unit/test_openapi.c tests/unit/helpers.c \
+	tests/unit/helpers.h
+tests_unit_test_openapi_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBCONFIG_CFLAGS)
+tests_unit_test_openapi_LDADD = libvgcore.la $(CMOCKA_LIBS)
 tests_unit_test_listen_SOURCES = tests/unit/test_listen.c
 tests_unit_test_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_listen_LDADD = libvgcore.la $(CMOCKA_LIBS)
