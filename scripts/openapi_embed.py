@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Converts doc/openapi.yaml to JSON and writes it as a C array, so that
 `vidgen serve` embeds the document it serves at /api/v1/openapi.json and
-needs no YAML parser at run time. Run by the build (core/serve.mk):
+needs no YAML parser at run time. Run by the build (core/serve/local.mk):
 
-    openapi_embed.py doc/openapi.yaml core/openapi_spec.c
+    openapi_embed.py doc/openapi.yaml core/serve/openapi_spec.c
 
 Refuses (exit 1, file:line where YAML says so) a file that is not YAML, not
 an OpenAPI 3.1 document, or holds a value JSON cannot carry (a date, a
@@ -53,7 +53,7 @@ def main():
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     lines = ["/* Generated from %s by scripts/openapi_embed.py: do not edit. */" % src,
              "#include <stddef.h>",
-             '#include "openapi.h"',
+             '#include "serve/openapi.h"',
              "",
              "const char openapi_spec_json[] = {"]
     for i in range(0, len(text), 16):

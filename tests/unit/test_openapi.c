@@ -1,5 +1,5 @@
 /*
- * Unit tests of the OpenAPI document the daemon serves (core/openapi.c):
+ * Unit tests of the OpenAPI document the daemon serves (core/serve/openapi.c):
  * the embedded doc/openapi.yaml, completed with a pipeline's models and
  * voices and with the security its API keys call for. schemathesis runs
  * against the served document in tests/e2e/serve_openapi.sh.
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "openapi.h"
+#include "serve/openapi.h"
 
 static plugin_registry *reg;
 static char *dir;

@@ -1,20 +1,20 @@
-# `vidgen serve`: the HTTP daemon, its SQLite job store and their tests.
-# Included from core/local.mk.
-libvgcore_la_SOURCES += core/store.c core/store.h core/server.c core/server.h \
-	core/listen.c core/listen.h core/openapi.c core/openapi.h
+# `vidgen serve`: the HTTP daemon, its listening sockets, its SQLite job
+# store, the serve command and their tests.
+libvgcore_la_SOURCES += core/serve/store.c core/serve/store.h \
+	core/serve/server.c core/serve/server.h \
+	core/serve/listen.c core/serve/listen.h \
+	core/serve/openapi.c core/serve/openapi.h
+vidgen_SOURCES += core/serve/cmd_serve.c
 
 # The OpenAPI document (doc/openapi.yaml) is converted to JSON when vidgen is
 # built and embedded in the daemon, which serves it at /api/v1/openapi.json:
 # no YAML parser at run time.
-nodist_libvgcore_la_SOURCES = core/openapi_spec.c
-CLEANFILES += core/openapi_spec.c
+nodist_libvgcore_la_SOURCES = core/serve/openapi_spec.c
+CLEANFILES += core/serve/openapi_spec.c
 EXTRA_DIST += doc/openapi.yaml scripts/openapi_embed.py
-core/openapi_spec.c: $(srcdir)/doc/openapi.yaml $(srcdir)/scripts/openapi_embed.py
-	$(AM_V_GEN)$(MKDIR_P) core && \
+core/serve/openapi_spec.c: $(srcdir)/doc/openapi.yaml $(srcdir)/scripts/openapi_embed.py
+	$(AM_V_GEN)$(MKDIR_P) core/serve && \
 		$(PYTHON3) $(srcdir)/scripts/openapi_embed.py $(srcdir)/doc/openapi.yaml $@
-# Linked into the executable itself: main.c refers to cmd_serve weakly, and a
-# weak reference does not pull an object out of a static library.
-vidgen_SOURCES += core/cmd_serve.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen \
@@ -37,10 +37,9 @@ tests_unit_test_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_listen_LDADD = libvgcore.la $(CMOCKA_LIBS)
 endif
 
-
 # End-to-end over real HTTP against `vidgen serve` with replay pipelines.
-SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_openapi.sh \
-	tests/e2e/serve_reload.sh tests/e2e/deploy_systemd.sh
+SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_cors.sh \
+	tests/e2e/serve_openapi.sh tests/e2e/serve_reload.sh tests/e2e/deploy_systemd.sh
 TESTS += $(SERVE_E2E)
 EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py \
 	tests/e2e/serve_openapi.py tests/e2e/serve_openapi.cfg tests/e2e/schemathesis.toml \

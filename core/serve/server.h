@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "config.h"
-#include "loader.h"
+#include "pipeline.h"
+#include "registry.h"
 #include "util.h"
 
 typedef struct server_opts {

@@ -7,7 +7,7 @@
 #define VG_OPENAPI_H
 
 #include <stddef.h>
-#include "config.h"
+#include "pipeline.h"
 
 /* doc/openapi.yaml as JSON, NUL-terminated (core/openapi_spec.c, generated). */
 extern const char openapi_spec_json[];
