@@ -1,7 +1,8 @@
 /*
  * `vidgen serve`: reads options and the settings of doc/api.md from the
  * environment, loads the pipeline, runs the HTTP daemon (server.c) until
- * SIGTERM or SIGINT, then stops it gracefully and exits 0.
+ * SIGTERM or SIGINT (SIGHUP reloads the pipeline file), then stops it
+ * gracefully and exits 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,7 +47,10 @@ static void serve_usage(FILE *f)
 		"'Authorization: Bearer KEY'), VIDGEN_CORS_ORIGINS (comma-separated or *),\n"
 		"VIDGEN_HTTP_THREADS (one per CPU), VIDGEN_HTTP_AFFINITY (1: each HTTP thread\n"
 		"pinned to a CPU, connections handed to their CPU's thread; 0: neither),\n"
-		"VIDGEN_HTTP_IDLE_TIMEOUT (30 s), VIDGEN_PAUSE_JOBS=1 (as --paused).\n");
+		"VIDGEN_HTTP_IDLE_TIMEOUT (30 s), VIDGEN_PAUSE_JOBS=1 (as --paused).\n"
+		"\n"
+		"SIGHUP reloads the pipeline file (running jobs finish on the old one);\n"
+		"SIGTERM or SIGINT stops the daemon.\n");
 }
 
 /* Reads an integer setting from the environment. 0 ok (also when unset),
@@ -240,15 +244,39 @@ static void serve_paths_free(serve_paths *sp)
 	free(sp->origins);
 }
 
-/* Blocks SIGINT/SIGTERM (taken by sigwait; every thread started after
- * this inherits the mask) and ignores SIGPIPE. */
+/* Blocks SIGINT, SIGTERM and SIGHUP (every thread started after this
+ * inherits the mask): the main thread takes them with sigwait, so what they
+ * do runs as ordinary code, not in a signal handler. Ignores SIGPIPE. */
 static void serve_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Waits for SIGTERM or SIGINT; each SIGHUP meanwhile reloads the pipeline
+ * file. Returns the signal that ends the daemon. */
+static int serve_wait(server *srv, const sigset_t *set, const char *path,
+		      const plugin_registry *reg)
+{
+	char err[1024];
+	int sig = 0;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0 || sig != SIGHUP)
+			return sig;
+		log_msg(VG_LOG_INFO, "serve: SIGHUP, reloading %s", path);
+		if (server_reload(srv, path, reg, err, sizeof(err)) != 0)
+			log_msg(VG_LOG_ERROR, "serve: reload refused, the pipeline loaded before "
+				"stays: %s", err);
+		else
+			log_msg(VG_LOG_INFO, "serve: reloaded %s (generation %lu); running jobs "
+				"finish on the pipeline they started with", path,
+				server_generation(srv));
+	}
 }
 
 int cmd_serve(int argc, char **argv)
@@ -261,7 +289,7 @@ int cmd_serve(int argc, char **argv)
 	pipeline *p = NULL;
 	server *srv = NULL;
 	sigset_t set;
-	int ret = EXIT_CONFIG, rc, sig = 0;
+	int ret = EXIT_CONFIG, rc, sig;
 
 	rc = serve_parse(argc, argv, &a);
 	if (rc)
@@ -304,11 +332,12 @@ int cmd_serve(int argc, char **argv)
 	o.data_dir = sp.data_dir;
 	o.web_dir = sp.web_dir;
 	o.api_keys = (const char *const *)sp.keys;
-	/* VIDGEN_CORS_ORIGINS overrides the pipeline's cors_origins. */
+	/* VIDGEN_CORS_ORIGINS overrides the pipeline's cors_origins (unset, the
+	 * server reads those of the pipeline loaded now). */
 	o.cors_origins = (const char *const *)sp.origins;
-	if (!sp.origins && p->n_cors_origins)
-		o.cors_origins = (const char *const *)p->cors_origins;
-	if (server_start(p, &o, &srv, err, sizeof(err)) != 0) {
+	rc = server_start(p, &o, &srv, err, sizeof(err));
+	p = NULL; /* the server's now */
+	if (rc != 0) {
 		fprintf(stderr, "vidgen serve: %s\n", err);
 		goto out;
 	}
@@ -318,7 +347,7 @@ int cmd_serve(int argc, char **argv)
 	log_msg(VG_LOG_INFO, "serve: pipeline %s, %d worker(s)%s, store %s", sp.pipeline,
 		o.max_concurrent, o.paused ? " (paused)" : "", sp.db);
 
-	sigwait(&set, &sig);
+	sig = serve_wait(srv, &set, sp.pipeline, reg);
 	log_msg(VG_LOG_INFO, "serve: %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_stop(srv);
 	ret = EXIT_OK;

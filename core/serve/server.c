@@ -25,6 +25,7 @@
 #include "job.h"
 #include "listen.h"
 #include "log.h"
+#include "openapi.h"
 #include "runner.h"
 #include "server.h"
 #include "store.h"
@@ -108,14 +109,37 @@ typedef struct http_shard {
 	int cpu;
 } http_shard;
 
+/* The counters of one stage id, kept across reloads (a pipeline that drops
+ * the stage leaves its totals). Appended under pipe_lock, never removed. */
 typedef struct stage_stat {
+	char *id;
 	atomic_llong sum_ms;
 	atomic_llong count;
 	atomic_llong failures;
+	struct stage_stat *next;
 } stage_stat;
 
+/* A loaded pipeline and what the daemon derives from it, shared by the
+ * requests and the jobs that use it: a reload (SIGHUP) installs a new one
+ * while the jobs running on the old one finish with it; the last reference
+ * frees it (and the plugins' instances). */
+typedef struct held_pipeline {
+	atomic_int ref;
+	pipeline *p;
+	blob *config_json;   /* GET /api/v1/config */
+	blob *openapi_json;  /* GET /api/v1/openapi.json */
+	stage_stat **stats;  /* per stage of p */
+	unsigned long generation;
+	atomic_int *alive;   /* the server's count of held pipelines */
+} held_pipeline;
+
 struct server {
-	const pipeline *p;
+	/* The pipeline new jobs and requests use; swapped by server_reload. */
+	pthread_mutex_t pipe_lock;
+	held_pipeline *cur;
+	stage_stat *stats, **stats_tail;
+	atomic_ulong reloads_refused;
+	atomic_int pipelines_alive;
 	server_opts o;
 	char *data_dir, *jobs_dir, *videos_dir, *web_dir;
 	job_store *store;
@@ -126,7 +150,6 @@ struct server {
 			     * are steered to, -1 = none; NULL = no steering */
 	atomic_ulong rehomed; /* connections closed to move to their CPU */
 	int port;
-	blob *config_json;
 
 	pthread_mutex_t cache_lock;
 	entry *buckets[HASH_BUCKETS];
@@ -153,7 +176,6 @@ struct server {
 	pthread_cond_t tick_cv;
 
 	atomic_ulong http_codes[600];
-	stage_stat *stages;
 };
 
 /* ===================================================================
@@ -181,6 +203,104 @@ static void blob_unref(void *p)
 	blob *b = p;
 	if (b && atomic_fetch_sub(&b->ref, 1) == 1)
 		free(b);
+}
+
+static blob *config_blob(const pipeline *p);
+
+/* ===================================================================
+ * The loaded pipeline and its reloads.
+ * =================================================================== */
+
+/* The counters of stage id, made the first time a pipeline has it.
+ * pipe_lock held. */
+static stage_stat *stats_for_locked(server *s, const char *id)
+{
+	for (stage_stat *st = s->stats; st; st = st->next)
+		if (strcmp(st->id, id) == 0)
+			return st;
+	stage_stat *st = xcalloc(1, sizeof(*st));
+	st->id = xstrdup(id);
+	*s->stats_tail = st;
+	s->stats_tail = &st->next;
+	return st;
+}
+
+/* Holds p (taken: freed on failure too), one reference. NULL with the
+ * reason in err. */
+static held_pipeline *held_new(server *s, pipeline *p, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *doc = openapi_document(p, s->o.api_keys && s->o.api_keys[0], &len, err, errlen);
+
+	if (!doc) {
+		pipeline_free(p);
+		return NULL;
+	}
+	held_pipeline *h = xcalloc(1, sizeof(*h));
+	atomic_init(&h->ref, 1);
+	h->p = p;
+	h->config_json = config_blob(p);
+	h->openapi_json = blob_new(doc, len);
+	free(doc);
+	h->stats = xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*h->stats));
+	pthread_mutex_lock(&s->pipe_lock);
+	for (size_t i = 0; i < p->n_stages; i++)
+		h->stats[i] = stats_for_locked(s, p->stages[i].id);
+	pthread_mutex_unlock(&s->pipe_lock);
+	h->alive = &s->pipelines_alive;
+	atomic_fetch_add(h->alive, 1);
+	return h;
+}
+
+/* Drops a reference; the last one frees the pipeline (plugins' fini). */
+static void held_release(held_pipeline *h)
+{
+	if (!h || atomic_fetch_sub(&h->ref, 1) != 1)
+		return;
+	atomic_fetch_sub(h->alive, 1);
+	pipeline_free(h->p);
+	blob_unref(h->config_json);
+	blob_unref(h->openapi_json);
+	free(h->stats);
+	free(h);
+}
+
+/* The pipeline in use now, referenced: give it back with held_release. */
+static held_pipeline *held_current(server *s)
+{
+	pthread_mutex_lock(&s->pipe_lock);
+	held_pipeline *h = s->cur;
+	atomic_fetch_add(&h->ref, 1);
+	pthread_mutex_unlock(&s->pipe_lock);
+	return h;
+}
+
+int server_reload(server *s, const char *path, const plugin_registry *reg,
+		  char *err, size_t errlen)
+{
+	pipeline *p = pipeline_load(path, reg, err, errlen);
+	held_pipeline *h = p ? held_new(s, p, err, errlen) : NULL;
+
+	if (!h) {
+		atomic_fetch_add(&s->reloads_refused, 1);
+		return -1;
+	}
+	pthread_mutex_lock(&s->pipe_lock);
+	held_pipeline *old = s->cur;
+	h->generation = old->generation + 1;
+	s->cur = h;
+	pthread_mutex_unlock(&s->pipe_lock);
+	/* Jobs running on the old one keep it until they end. */
+	held_release(old);
+	return 0;
+}
+
+unsigned long server_generation(server *s)
+{
+	pthread_mutex_lock(&s->pipe_lock);
+	unsigned long g = s->cur->generation;
+	pthread_mutex_unlock(&s->pipe_lock);
+	return g;
 }
 
 /* Appends s as a JSON string literal (or null). s is valid UTF-8: it was
@@ -482,6 +602,7 @@ static void queue_push(server *s)
 typedef struct run_ctx {
 	server *s;
 	entry *e;
+	held_pipeline *h; /* the pipeline the job runs on */
 } run_ctx;
 
 static void on_update(void *ud, job *j)
@@ -504,14 +625,15 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long du
 {
 	run_ctx *rc = ud;
 	server *s = rc->s;
-	size_t idx = (size_t)(st - s->p->stages);
+	size_t idx = (size_t)(st - rc->h->p->stages);
 	char *kind = NULL, *path = NULL;
 
-	if (idx < s->p->n_stages) {
-		atomic_fetch_add(&s->stages[idx].sum_ms, duration_ms);
-		atomic_fetch_add(&s->stages[idx].count, 1);
+	if (idx < rc->h->p->n_stages) {
+		stage_stat *stat = rc->h->stats[idx];
+		atomic_fetch_add(&stat->sum_ms, duration_ms);
+		atomic_fetch_add(&stat->count, 1);
 		if (!ok)
-			atomic_fetch_add(&s->stages[idx].failures, 1);
+			atomic_fetch_add(&stat->failures, 1);
 		pthread_mutex_lock(&j->lock);
 		if (j->stages && idx < j->n_stages) {
 			kind = j->stages[idx].kind ? xstrdup(j->stages[idx].kind) : NULL;
@@ -569,29 +691,65 @@ static void job_finish(server *s, entry *e, job *j, int cancel_requested)
 	(void)e;
 }
 
-/* Runs the job read from the store (r, which this function clears). */
+/* Records a job that cannot start (r) as failed, saying why. */
+static void job_refuse(server *s, store_job *r, const char *why)
+{
+	char err[256];
+
+	log_msg(VG_LOG_ERROR, "serve: job %s: %s", r->id, why);
+	free(r->status);
+	r->status = xstrdup("failed");
+	free(r->message);
+	r->message = xstrdup(why);
+	r->finished = 1;
+	store_update(s->store, r, 1, err, sizeof(err));
+	cache_publish(s, r);
+}
+
+/* 0 when pipeline p still offers the job's model and voice as a create
+ * would take them: a reload (or a restart with another file) since the job
+ * was queued may have dropped them. */
+static int job_fits(const pipeline *p, const store_job *r, char *err, size_t errlen)
+{
+	const model_def *m = pipeline_model(p, r->model);
+	const char *dflt = p->default_voice ? p->default_voice : "Joanna";
+
+	if (!m || !m->selectable) {
+		util_errf(err, errlen, "The pipeline loaded now does not offer the model \"%s\" "
+			  "this job asked for (it changed after the job was queued)", r->model);
+		return -1;
+	}
+	if (!pipeline_has_voice(p, r->voice) && strcmp(r->voice, dflt) != 0) {
+		util_errf(err, errlen, "The pipeline loaded now does not offer the voice \"%s\" "
+			  "this job asked for (it changed after the job was queued)", r->voice);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs the job read from the store (r, which this function clears) on the
+ * pipeline loaded now; a reload while it runs does not touch it: the job
+ * finishes on this one. */
 static void job_execute(server *s, store_job *r, entry *e)
 {
 	char err[256];
 	job *j = NULL;
 	int cancel_requested;
+	held_pipeline *h = held_current(s);
 
 	blob *b = response_blob(r);
 	pthread_mutex_lock(&s->cache_lock);
 	cache_fill_locked(e, b, r->finished);
 	pthread_mutex_unlock(&s->cache_lock);
 	blob_unref(b);
+	if (job_fits(h->p, r, err, sizeof(err)) != 0) {
+		job_refuse(s, r, err);
+		goto out;
+	}
 	j = job_restore(s->jobs_dir, r->id, r->created_at, r->question, r->model, r->voice,
 			err, sizeof(err));
 	if (!j) {
-		log_msg(VG_LOG_ERROR, "serve: job %s: %s", r->id, err);
-		free(r->status);
-		r->status = xstrdup("failed");
-		free(r->message);
-		r->message = xstrdup(err);
-		r->finished = 1;
-		store_update(s->store, r, 1, err, sizeof(err));
-		cache_publish(s, r);
+		job_refuse(s, r, err);
 		goto out;
 	}
 	job_seed(j, r);
@@ -605,10 +763,10 @@ static void job_execute(server *s, store_job *r, entry *e)
 		job_cancel(j);
 	pthread_mutex_unlock(&s->cache_lock);
 
-	run_ctx ctx = { s, e };
+	run_ctx ctx = { s, e, h };
 	runner_events ev = { on_update, on_stage, &ctx };
 	atomic_fetch_add(&s->running, 1);
-	runner_run(s->p, j, &ev);
+	runner_run(h->p, j, &ev);
 	atomic_fetch_sub(&s->running, 1);
 
 	pthread_mutex_lock(&s->cache_lock);
@@ -623,6 +781,7 @@ out:
 	cache_settle(s, e);
 	pthread_mutex_unlock(&s->cache_lock);
 	job_free(j);
+	held_release(h); /* the last job of an old pipeline frees it */
 	store_job_clear(r);
 }
 
@@ -700,12 +859,11 @@ typedef struct req_ctx {
 	struct MHD_Connection *conn;
 } req_ctx;
 
-static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r)
+/* origins is NULL-terminated, or NULL. */
+static void add_cors_from(const char *const *origins, const char *origin,
+			  struct MHD_Response *r)
 {
-	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-	if (!origin || !s->o.cors_origins)
-		return;
-	for (const char *const *o = s->o.cors_origins; *o; o++) {
+	for (const char *const *o = origins; o && *o; o++) {
 		if (strcmp(*o, "*") == 0 || strcmp(*o, origin) == 0) {
 			MHD_add_response_header(r, "Access-Control-Allow-Origin",
 						strcmp(*o, "*") == 0 ? "*" : origin);
@@ -713,6 +871,21 @@ static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r
 			return;
 		}
 	}
+}
+
+/* VIDGEN_CORS_ORIGINS (opts), else the loaded pipeline's cors_origins. */
+static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r)
+{
+	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	if (!origin)
+		return;
+	if (s->o.cors_origins) {
+		add_cors_from(s->o.cors_origins, origin, r);
+		return;
+	}
+	held_pipeline *h = held_current(s);
+	add_cors_from((const char *const *)h->p->cors_origins, origin, r);
+	held_release(h);
 }
 
 /* The shard of the HTTP thread running this code; -1 elsewhere. */
@@ -883,11 +1056,28 @@ static enum MHD_Result respond_unauthorized(server *s, struct MHD_Connection *c)
  * POST /api/v1/videos
  * =================================================================== */
 
-/* Checks the request body; fills question/model/voice (borrowed from
- * root) or answers the error itself and returns -1. */
-static int create_validate(server *s, struct MHD_Connection *c, json_t *root,
-			   const char **question, const char **model, const char **voice,
-			   enum MHD_Result *ret)
+/* A JSON type's name as a message says it. */
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+/* Checks the request body against pipeline p; fills question/model/voice
+ * (borrowed from root and p) or answers the error itself and returns -1.
+ * A field of the wrong JSON type, null included, is refused, never taken
+ * for absent. */
+static int create_validate(server *s, struct MHD_Connection *c, const pipeline *p,
+			   json_t *root, const char **question, const char **model,
+			   const char **voice, enum MHD_Result *ret)
 {
 	char detail[256];
 	json_t *v;
@@ -902,10 +1092,11 @@ static int create_validate(server *s, struct MHD_Connection *c, json_t *root,
 	if (!json_is_object(root))
 		FIELD_ERR("body", "type:object", "The request body must be a JSON object");
 	v = json_object_get(root, "prompt");
-	if (!v || json_is_null(v))
+	if (!v)
 		FIELD_ERR("prompt", "required", "prompt is required");
 	if (!json_is_string(v))
-		FIELD_ERR("prompt", "type:string", "prompt must be a string");
+		FIELD_ERR("prompt", "type:string", "prompt must be a string (got %s)",
+			  json_type_name(v));
 	if (!util_utf8_valid(json_string_value(v), json_string_length(v), &nchars) ||
 	    strlen(json_string_value(v)) != json_string_length(v))
 		FIELD_ERR("prompt", "utf8", "prompt must be valid UTF-8 text");
@@ -918,24 +1109,28 @@ static int create_validate(server *s, struct MHD_Connection *c, json_t *root,
 	*question = json_string_value(v);
 
 	v = json_object_get(root, "model");
-	if (!v || json_is_null(v))
+	if (!v)
 		FIELD_ERR("model", "required", "model is required; see GET /api/v1/config");
 	if (!json_is_string(v))
-		FIELD_ERR("model", "type:string", "model must be a string");
-	const model_def *m = pipeline_model(s->p, json_string_value(v));
+		FIELD_ERR("model", "type:string", "model must be a string (got %s)",
+			  json_type_name(v));
+	const model_def *m = strlen(json_string_value(v)) == json_string_length(v) ?
+		pipeline_model(p, json_string_value(v)) : NULL;
 	if (!m || !m->selectable)
 		FIELD_ERR("model", "enum:config.models",
 			  "model must be one of the models of GET /api/v1/config");
 	*model = m->name;
 
 	v = json_object_get(root, "voice");
-	if (!v || json_is_null(v)) {
-		*voice = s->p->default_voice ? s->p->default_voice : "Joanna";
+	if (!v) {
+		*voice = p->default_voice ? p->default_voice : "Joanna";
 		return 0;
 	}
 	if (!json_is_string(v))
-		FIELD_ERR("voice", "type:string", "voice must be a string");
-	if (!pipeline_has_voice(s->p, json_string_value(v)))
+		FIELD_ERR("voice", "type:string", "voice must be a string (got %s)",
+			  json_type_name(v));
+	if (strlen(json_string_value(v)) != json_string_length(v) ||
+	    !pipeline_has_voice(p, json_string_value(v)))
 		FIELD_ERR("voice", "enum:config.voices",
 			  "voice must be one of the voices of GET /api/v1/config");
 	*voice = json_string_value(v);
@@ -1021,15 +1216,23 @@ static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ct
 		return respond_error(s, c, HTTP_TOO_LARGE, "body_too_large", "body",
 				     "max_bytes", err);
 	}
-	json_t *root = json_loadb(rq->body.buf ? rq->body.buf : "", rq->body.len, 0, &jerr);
+	/* Numbers as reals: an integer too big for 64 bits, in a field that is
+	 * ignored, is still JSON (a number in a known field is a 422). \u0000
+	 * in a string too: a field that holds one is refused by its own rule.
+	 * (jansson refuses a NUL in a key: a 400.) */
+	json_t *root = json_loadb(rq->body.buf ? rq->body.buf : "", rq->body.len,
+				  JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		snprintf(err, sizeof(err), "Malformed JSON at line %d column %d: %s",
 			 jerr.line, jerr.column, jerr.text);
 		return respond_error(s, c, MHD_HTTP_BAD_REQUEST, "malformed_json", "body", "json",
 				     err);
 	}
-	if (create_validate(s, c, root, &question, &model, &voice, &ret) != 0)
+	held_pipeline *h = held_current(s);
+	if (create_validate(s, c, h->p, root, &question, &model, &voice, &ret) != 0) {
+		held_release(h);
 		goto out;
+	}
 
 	store_job r = { 0 };
 	util_uuid4(r.id);
@@ -1040,6 +1243,7 @@ static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ct
 	r.status = "queued";
 	r.message = MSG_STARTED;
 	store_job_copy(&rq->rec, &r);
+	held_release(h); /* model and voice were the pipeline's strings */
 
 	/* Counted before the stopping check: server_stop waits for these. */
 	atomic_fetch_add(&s->pending_creates, 1);
@@ -1082,6 +1286,17 @@ static int parse_ll(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+/* A list cursor as next_cursor writes it: 1 to 18 digits, no leading zero
+ * (doc/openapi.yaml's Cursor). 0 ok. */
+static int parse_cursor(const char *v, long long *out)
+{
+	size_t n = strspn(v, "0123456789");
+	if (n == 0 || n > 18 || v[n] || v[0] == '0')
+		return -1;
+	*out = strtoll(v, NULL, 10);
+	return 0;
+}
+
 static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
 {
 	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
@@ -1095,7 +1310,7 @@ static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
 		return respond_error(s, c, HTTP_UNPROCESSABLE, "validation_error",
 				     "limit", "range:1..100",
 				     "limit must be an integer from 1 to 100");
-	if (bs && *bs && parse_ll(bs, 1, (long long)(~0ULL >> 1), &before) != 0)
+	if (bs && parse_cursor(bs, &before) != 0)
 		return respond_error(s, c, HTTP_UNPROCESSABLE, "validation_error",
 				     "before", "cursor",
 				     "before must be a next_cursor value from a previous page");
@@ -1516,6 +1731,49 @@ static void metrics_status_cb(void *ud, const char *status, long long n)
 	sb_printf(sb, "\"} %lld\n", n);
 }
 
+/* Every stage id a pipeline of this daemon has had, in the order first
+ * seen: a reload that drops a stage keeps its totals. */
+static void metrics_stages(server *s, strbuf *sb)
+{
+	sb_puts(sb, "# HELP vidgen_stage_duration_seconds Time spent in each pipeline stage.\n"
+		"# TYPE vidgen_stage_duration_seconds summary\n");
+	pthread_mutex_lock(&s->pipe_lock);
+	for (stage_stat *st = s->stats; st; st = st->next) {
+		sb_puts(sb, "vidgen_stage_duration_seconds_sum{stage=\"");
+		label_put(sb, st->id);
+		sb_printf(sb, "\"} %.3f\n", (double)atomic_load(&st->sum_ms) / 1000.0);
+		sb_puts(sb, "vidgen_stage_duration_seconds_count{stage=\"");
+		label_put(sb, st->id);
+		sb_printf(sb, "\"} %lld\n", (long long)atomic_load(&st->count));
+	}
+	sb_puts(sb, "# HELP vidgen_stage_failures_total Stage runs that failed.\n"
+		"# TYPE vidgen_stage_failures_total counter\n");
+	for (stage_stat *st = s->stats; st; st = st->next) {
+		sb_puts(sb, "vidgen_stage_failures_total{stage=\"");
+		label_put(sb, st->id);
+		sb_printf(sb, "\"} %lld\n", (long long)atomic_load(&st->failures));
+	}
+	pthread_mutex_unlock(&s->pipe_lock);
+}
+
+/* The pipeline generation (1 at start, +1 per reload that took). */
+static void metrics_pipeline(server *s, strbuf *sb)
+{
+	unsigned long gen = server_generation(s);
+	sb_printf(sb, "# HELP vidgen_pipeline_generation The loaded pipeline: 1 at start, one "
+		  "more for each reload (SIGHUP) that took.\n"
+		  "# TYPE vidgen_pipeline_generation gauge\nvidgen_pipeline_generation %lu\n"
+		  "# HELP vidgen_pipeline_reloads_total Reloads (SIGHUP), by result.\n"
+		  "# TYPE vidgen_pipeline_reloads_total counter\n"
+		  "vidgen_pipeline_reloads_total{result=\"ok\"} %lu\n"
+		  "vidgen_pipeline_reloads_total{result=\"refused\"} %lu\n"
+		  "# HELP vidgen_pipelines_loaded Pipelines in memory: the current one and "
+		  "older ones that running jobs still use.\n"
+		  "# TYPE vidgen_pipelines_loaded gauge\nvidgen_pipelines_loaded %d\n",
+		  gen, gen - 1, atomic_load(&s->reloads_refused),
+		  atomic_load(&s->pipelines_alive));
+}
+
 static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 {
 	strbuf sb = { 0 };
@@ -1546,23 +1804,8 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 		  atomic_load(&s->running));
 	sb_printf(&sb, "# HELP vidgen_workers Jobs that may run at once.\n"
 		  "# TYPE vidgen_workers gauge\nvidgen_workers %d\n", s->o.max_concurrent);
-	sb_puts(&sb, "# HELP vidgen_stage_duration_seconds Time spent in each pipeline stage.\n"
-		"# TYPE vidgen_stage_duration_seconds summary\n");
-	for (size_t i = 0; i < s->p->n_stages; i++) {
-		sb_puts(&sb, "vidgen_stage_duration_seconds_sum{stage=\"");
-		label_put(&sb, s->p->stages[i].id);
-		sb_printf(&sb, "\"} %.3f\n", (double)atomic_load(&s->stages[i].sum_ms) / 1000.0);
-		sb_puts(&sb, "vidgen_stage_duration_seconds_count{stage=\"");
-		label_put(&sb, s->p->stages[i].id);
-		sb_printf(&sb, "\"} %lld\n", (long long)atomic_load(&s->stages[i].count));
-	}
-	sb_puts(&sb, "# HELP vidgen_stage_failures_total Stage runs that failed.\n"
-		"# TYPE vidgen_stage_failures_total counter\n");
-	for (size_t i = 0; i < s->p->n_stages; i++) {
-		sb_puts(&sb, "vidgen_stage_failures_total{stage=\"");
-		label_put(&sb, s->p->stages[i].id);
-		sb_printf(&sb, "\"} %lld\n", (long long)atomic_load(&s->stages[i].failures));
-	}
+	metrics_stages(s, &sb);
+	metrics_pipeline(s, &sb);
 	enum MHD_Result ret = respond_text(s, c, MHD_HTTP_OK, sb.buf ? sb.buf : "", sb.len,
 					   "text/plain; version=0.0.4; charset=utf-8");
 	sb_free(&sb);
@@ -1612,19 +1855,20 @@ static enum MHD_Result route_video(server *s, struct MHD_Connection *c, const ch
 
 	if (!known_sub)
 		return respond_not_found(s, c);
+	/* The id first: a path naming no job is not there for any method, a
+	 * preflight included. Ids are matched in lower case (RFC 9562). */
+	if (idlen != 36)
+		return respond_video_not_found(s, c);
+	for (size_t i = 0; i < 36; i++)
+		id[i] = (char)tolower((unsigned char)rest[i]);
+	id[36] = '\0';
+	if (!util_uuid_valid(id))
+		return respond_video_not_found(s, c);
 	const char *allow = !slash ? "GET, DELETE, OPTIONS" : "GET, OPTIONS";
 	if (strcmp(m, "OPTIONS") == 0)
 		return handle_options(s, c, allow);
 	if (!(is_get(m) || (!slash && strcmp(m, "DELETE") == 0)))
 		return respond_405(s, c, allow);
-	if (idlen != 36)
-		return respond_video_not_found(s, c);
-	memcpy(id, rest, 36);
-	id[36] = '\0';
-	if (!util_uuid_valid(id))
-		return respond_video_not_found(s, c);
-	for (char *p = id; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
 	if (strcmp(m, "DELETE") == 0)
 		return handle_cancel(s, c, id);
 	if (strcmp(sub, "events") == 0)
@@ -1652,12 +1896,17 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c, const char *ur
 			return handle_options(s, c, "GET, POST, OPTIONS");
 		return respond_405(s, c, "GET, POST, OPTIONS");
 	}
-	if (strcmp(url, "/api/v1/config") == 0) {
+	int config = strcmp(url, "/api/v1/config") == 0;
+	if (config || strcmp(url, "/api/v1/openapi.json") == 0) {
 		if (strcmp(m, "OPTIONS") == 0)
 			return handle_options(s, c, "GET, OPTIONS");
 		if (!is_get(m))
 			return respond_405(s, c, "GET, OPTIONS");
-		return respond_blob(s, c, MHD_HTTP_OK, blob_ref(s->config_json), "application/json");
+		/* Both come from the pipeline loaded now. */
+		held_pipeline *h = held_current(s);
+		blob *b = blob_ref(config ? h->config_json : h->openapi_json);
+		held_release(h);
+		return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
 	}
 	int getonly = strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
 		      strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0 ||
@@ -1981,13 +2230,12 @@ static int mhd_start(server *s, char *err, size_t errlen)
 	return 0;
 }
 
-int server_start(const pipeline *p, const server_opts *o, server **out,
+int server_start(pipeline *p, const server_opts *o, server **out,
 		 char *err, size_t errlen)
 {
 	server *s = xcalloc(1, sizeof(*s));
 
 	*out = NULL;
-	s->p = p;
 	s->o = *o;
 	if (s->o.max_concurrent < 1)
 		s->o.max_concurrent = 1;
@@ -1998,13 +2246,17 @@ int server_start(const pipeline *p, const server_opts *o, server **out,
 		int n = listen_cpus(cpus, LISTEN_MAX_CPUS);
 		s->o.http_threads = n < 64 ? n : 64;
 	}
+	pthread_mutex_init(&s->pipe_lock, NULL);
 	pthread_mutex_init(&s->cache_lock, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcv, NULL);
 	pthread_mutex_init(&s->tick_lock, NULL);
 	pthread_cond_init(&s->tick_cv, NULL);
-	s->stages = xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*s->stages));
-	s->config_json = config_blob(p);
+	s->stats_tail = &s->stats;
+	s->cur = held_new(s, p, err, errlen);
+	if (!s->cur)
+		goto fail;
+	s->cur->generation = 1;
 
 	s->data_dir = util_path_abs(o->data_dir);
 	/* Job folders sit in the data directory, next to videos/: where the
@@ -2120,8 +2372,12 @@ static void server_free(server *s)
 			blob_unref(e->resp);
 			free(e);
 		}
-	blob_unref(s->config_json);
-	free(s->stages);
+	held_release(s->cur);
+	for (stage_stat *st = s->stats, *next; st; st = next) {
+		next = st->next;
+		free(st->id);
+		free(st);
+	}
 	free(s->shards);
 	free(s->cpu_shard);
 	free(s->workers);
@@ -2129,6 +2385,7 @@ static void server_free(server *s)
 	free(s->jobs_dir);
 	free(s->videos_dir);
 	free(s->web_dir);
+	pthread_mutex_destroy(&s->pipe_lock);
 	pthread_mutex_destroy(&s->cache_lock);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcv);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "pipeline.h"
+#include "registry.h"
 #include "util.h"
 
 typedef struct server_opts {
@@ -28,7 +29,8 @@ typedef struct server_opts {
 	size_t cache_entries;     /* finished jobs kept serialized in memory */
 	long shutdown_grace_ms;   /* how long running stages get to stop */
 	const char *const *api_keys;     /* NULL-terminated; NULL = open */
-	const char *const *cors_origins; /* NULL-terminated; "*" = any */
+	const char *const *cors_origins; /* NULL-terminated; "*" = any; NULL =
+					  * the pipeline's cors_origins */
 } server_opts;
 
 typedef struct server server;
@@ -37,10 +39,22 @@ typedef struct server server;
 void server_opts_default(server_opts *o);
 
 /* Opens the store, queues the unfinished jobs it holds (they continue
- * where they stopped), starts the workers and the HTTP listener. p must
- * outlive the server. Returns 0, or -1 with the reason in err. */
-int server_start(const pipeline *p, const server_opts *o, server **out,
+ * where they stopped), starts the workers and the HTTP listener. Takes p,
+ * on failure too (the server frees it once no job uses it). Returns 0, or
+ * -1 with the reason in err. */
+int server_start(pipeline *p, const server_opts *o, server **out,
 		 char *err, size_t errlen);
+
+/* Loads the pipeline file path again (plugins' settings included) and,
+ * when it loads, makes it the one new jobs and requests use; jobs running
+ * on the old one finish on it, and no connection is touched. Refused, the
+ * old one stays and err says why ("file:line: ..."). 0 or -1. Call it from
+ * one thread at a time (cmd_serve's signal loop). */
+int server_reload(server *s, const char *path, const plugin_registry *reg,
+		  char *err, size_t errlen);
+
+/* The loaded pipeline's generation: 1 at start, one more per reload. */
+unsigned long server_generation(server *s);
 
 /* The port actually bound (useful with port 0). */
 int server_port(const server *s);
