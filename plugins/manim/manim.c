@@ -47,6 +47,7 @@
 
 typedef struct manim_conf {
 	const char *quality;
+	const char *draft_quality;
 	const char *sandbox;
 	const char *venv;
 	const char *scene;
@@ -70,7 +71,7 @@ typedef struct manim_conf {
 	{ name, type, offsetof(manim_conf, field), def, 0, min, max, choices, help }
 static const vg_setting manim_settings[] = {
 	S("quality", VG_SET_STRING, quality, "480p15", 0, 0, "480p15|720p30|1080p60",
-	  "render preset: 480p15 (drafts), 720p30, 1080p60"),
+	  "the final video's preset: 480p15, 720p30, 1080p60"),
 	S("sandbox", VG_SET_STRING, sandbox, "required", 0, 0, "required|best-effort",
 	  "required: refuse to render without bubblewrap; best-effort: fall "
 	  "back to limits and a clean environment"),
@@ -119,6 +120,10 @@ static const vg_setting manim_settings[] = {
 	S("timeout_per_second", VG_SET_INT, per_second, "30", 0, 3600, NULL,
 	  "seconds added to render_timeout and cpu for each second of "
 	  "narration, so a long video at 1080p60 is never cut"),
+	S("draft_quality", VG_SET_STRING, draft_quality, "480p15", 0, 0,
+	  "480p15|720p30|1080p60",
+	  "attempts render at this preset until one is clean, then one final "
+	  "render at quality (one render only when it is not lower)"),
 	VG_SETTINGS_END
 };
 #undef S
@@ -141,6 +146,9 @@ typedef struct render_ctx {
 	double narration_s;
 	long n_segments;         /* narration segments */
 	long est_animations;     /* play( and wait( calls in the script text */
+	const char *quality;     /* this render's preset (draft or final) */
+	int final;               /* the final render after a clean draft */
+	double span_lo, span_hi; /* this render's share of the stage's progress */
 	const char *script;      /* the script's text (the input's) */
 	size_t script_len;
 	long limit_s;            /* wall-clock limit of this render */
@@ -908,17 +916,18 @@ static void watch_poll(watcher *w)
 	double t;
 	if (parse_progress(line, &anims, &segs, &t) != 0)
 		return;
-	double f = 0.05 + 0.8 * render_fraction(x, anims, segs, t);
+	double f = x->span_lo + (x->span_hi - x->span_lo) *
+		   render_fraction(x, anims, segs, t);
 	if (f < w->last + 0.005)
 		return;
 	w->last = f;
 	if (segs > 0 && x->n_segments > 0)
-		snprintf(note, sizeof note, "rendering: narration segment %ld of %ld "
-			 "done", segs < x->n_segments ? segs : x->n_segments,
-			 x->n_segments);
+		snprintf(note, sizeof note, "rendering%s: narration segment %ld of "
+			 "%ld done", x->final ? " the final" : "",
+			 segs < x->n_segments ? segs : x->n_segments, x->n_segments);
 	else
-		snprintf(note, sizeof note, "rendering: %ld animation%s, %.1f s",
-			 anims, anims == 1 ? "" : "s", t);
+		snprintf(note, sizeof note, "rendering%s: %ld animation%s, %.1f s",
+			 x->final ? " the final" : "", anims, anims == 1 ? "" : "s", t);
 	x->st->svc->progress(x->st, f, note);
 }
 
@@ -952,7 +961,7 @@ static int watch_start(watcher *w, render_ctx *x)
 {
 	memset(w, 0, sizeof *w);
 	w->x = x;
-	w->last = 0.05;
+	w->last = x->span_lo;
 	if (pthread_mutex_init(&w->mu, NULL) != 0)
 		return -1;
 	if (pthread_cond_init(&w->cv, NULL) != 0) {
@@ -1210,10 +1219,11 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 	av_addf(&cmd, "%s/vidgen_render.py", x->pydir);
 	av_addf(&cmd, "%s/scene.py", x->inner);
 	av_add(&cmd, x->scene);
-	av_add(&cmd, x->c->quality);
+	av_add(&cmd, x->quality);
 	av_addf(&cmd, "%s/scene.mp4", x->inner);
 	av_addf(&cmd, "%s/error.txt", x->inner);
-	if (strcmp(layout_mode(x->c), "off") != 0)
+	/* The drafts were judged; the final is the same scene, larger. */
+	if (strcmp(layout_mode(x->c), "off") != 0 && !x->final)
 		av_addf(&cmd, "layout=%s/layout.txt", x->inner);
 	av_addf(&cmd, "progress=%s/progress.txt", x->inner);
 	av_addf(&cmd, "segments=%s", fallback_mode(x->c) ? "fallback" : "fail");
@@ -1243,7 +1253,8 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 		snprintf(path, sizeof path, "%s/scene.mp4", x->work);
 		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
 			int seg_rc = check_segments(x, err, errlen);
-			if (seg_rc == VG_OK && strcmp(layout_mode(x->c), "off") != 0)
+			if (seg_rc == VG_OK && strcmp(layout_mode(x->c), "off") != 0 &&
+			    !x->final)
 				seg_rc = check_layout(x, err, errlen);
 			return seg_rc;
 		}
@@ -1273,6 +1284,52 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 		snprintf(err, errlen, "the script failed to render (exit %d):\n%s",
 			 code, msg);
 	return VG_ESCRIPT;
+}
+
+/* 0, 1, 2 for 480p15, 720p30, 1080p60. */
+static int quality_rank(const char *q)
+{
+	return !strcmp(q, "1080p60") ? 2 : !strcmp(q, "720p30") ? 1 : 0;
+}
+
+/* The attempt renders at draft_quality; once that render is clean (no
+ * failed segment, layout passed, or both kept at the last repair), one
+ * final render at quality makes the video. The draft stays as draft.mp4
+ * beside the logs. One render only when draft_quality is not lower. */
+static int render_draft_and_final(render_ctx *x, char *err, size_t errlen)
+{
+	const manim_conf *c = x->c;
+	const char *draft = c->draft_quality ? c->draft_quality : c->quality;
+	int two = quality_rank(draft) < quality_rank(c->quality);
+	char from[PATH_MAX + 32], to[PATH_MAX + 32];
+	x->quality = two ? draft : c->quality;
+	x->final = 0;
+	x->span_lo = 0.05;
+	x->span_hi = two ? 0.25 : 0.85;
+	int rc = run_render(x, err, errlen);
+	if (rc != VG_OK || !two)
+		return rc;
+	snprintf(from, sizeof from, "%s/scene.mp4", x->work);
+	snprintf(to, sizeof to, "%s/draft.mp4", x->work);
+	if (rename(from, to) != 0)
+		x->st->svc->log(x->st, VG_LOG_WARN, "cannot keep the draft: %s",
+				strerror(errno));
+	/* What the draft's render left must not pass for the final's. */
+	static const char *const stale[] = { "progress.txt", "scene.mp4.probe.json",
+					     "segments.txt", "segment_errors.txt",
+					     "segment.txt", "stall.txt" };
+	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++) {
+		snprintf(from, sizeof from, "%s/%s", x->work, stale[i]);
+		unlink(from);
+	}
+	x->st->svc->log(x->st, VG_LOG_INFO, "the draft at %s rendered cleanly; "
+			"final render at %s", draft, c->quality);
+	x->st->svc->progress(x->st, 0.25, "draft rendered");
+	x->quality = c->quality;
+	x->final = 1;
+	x->span_lo = 0.25;
+	x->span_hi = 0.85;
+	return run_render(x, err, errlen);
 }
 
 typedef struct probe_info {
@@ -1367,7 +1424,7 @@ static int run_mux(render_ctx *x, const probe_info *pi, char *err, size_t errlen
 	/* The narration's own length is what must be heard: a soundtrack
 	 * stream runs a little longer than its content (AAC padding). */
 	double audio = x->narration_s;
-	double fps = atof(strchr(x->c->quality, 'p') + 1);
+	double fps = atof(strchr(x->quality, 'p') + 1);
 	double pad = audio - pi->video_s;
 	if (pad > 0.001 && fps > 0) /* whole frames, or tpad adds none */
 		pad = ceil(pad * fps - 1e-6) / fps;
@@ -1504,7 +1561,7 @@ static int manim_run(void *instance, vg_stage *st)
 	st->svc->progress(st, 0.05, "script checked");
 	if ((rc = sandbox_probe(x, err, sizeof err)) != VG_OK)
 		goto out;
-	if ((rc = run_render(x, err, sizeof err)) != VG_OK)
+	if ((rc = render_draft_and_final(x, err, sizeof err)) != VG_OK)
 		goto out;
 	st->svc->progress(st, 0.85, "rendered");
 	if ((rc = run_probe(x, &pi, err, sizeof err)) != VG_OK ||

@@ -10,6 +10,9 @@ N=6
 plan $N
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 Q="Explain the Pythagorean theorem with visual proof"
+# The plumbing is under test, not the picture: the final render at 480p15
+# (the pipeline ships 1080p60) keeps the test fast.
+export VIDGEN_QUALITY=480p15
 
 if ! "$VENV/bin/python" -c 'import manim' 2>/dev/null; then
 	for i in $(seq 1 $N); do skip "no Manim venv at $VENV (scripts/install-deps.sh)"; done
