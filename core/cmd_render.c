@@ -139,7 +139,9 @@ static void usage(FILE *f)
 		"  -n, --narration-file F   text to narrate (sentences become segments)\n"
 		"  -o, --output OUT.mp4     where to write the video (default SCRIPT.mp4)\n"
 		"  -q, --quality Q          480p15 (default), 720p30 or 1080p60\n"
-		"  -s, --scene NAME         the Scene subclass, when the script has several\n"
+		"  -s, --scene NAME         the one Scene subclass to render (default: all,\n"
+		"                           in the file's order, as parts of one video)\n"
+		"  -j, --jobs K             render in K slices at once (0 = one per CPU, default)\n"
 		"      --timeout SECONDS    wall-clock limit for the render\n"
 		"      --best-effort        render even where bubblewrap cannot sandbox\n"
 		"      --no-check           skip the static check (trusted scripts only;\n"
@@ -166,6 +168,7 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 		{ "output", required_argument, NULL, 'o' },
 		{ "quality", required_argument, NULL, 'q' },
 		{ "scene", required_argument, NULL, 's' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "best-effort", no_argument, NULL, 'B' },
 		{ "no-check", no_argument, NULL, 'C' },
@@ -179,13 +182,17 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 	int c;
 	o->voice = "Joanna";
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "v:n:o:q:s:h", opts, NULL)) != -1) {
+	/* One render, at the quality asked for: there is no repair loop here
+	 * to spend drafts on. */
+	o->ov[o->n_ov++] = (override){ "draft_quality", "1080p60" };
+	while ((c = getopt_long(argc, argv, "v:n:o:q:s:j:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v': o->voice = optarg; break;
 		case 'n': o->narration = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'q': o->ov[o->n_ov++] = (override){ "quality", optarg }; break;
 		case 's': o->ov[o->n_ov++] = (override){ "scene", optarg }; break;
+		case 'j': o->ov[o->n_ov++] = (override){ "render_jobs", optarg }; break;
 		case 'T': {
 			char *end;
 			long s = strtol(optarg, &end, 10);

@@ -10,7 +10,8 @@ plugins_manim_la_LIBADD = $(JANSSON_LIBS) -ldl -lm -lpthread
 
 vgpythondir = $(datadir)/vidgen/python
 dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
-	plugins/manim/python/vidgen_check.py plugins/manim/python/vidgen_render.py
+	plugins/manim/python/vidgen_check.py plugins/manim/python/vidgen_render.py \
+	plugins/manim/python/vidgen_slices.py
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_manim
@@ -27,7 +28,8 @@ endif
 RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
 	tests/e2e/render_nonroot.sh tests/e2e/render_files.sh tests/e2e/render_cmd.sh tests/e2e/render_repair.sh \
 	tests/e2e/render_demo.sh tests/e2e/render_layout.sh tests/e2e/render_segments.sh \
-	tests/e2e/render_stall.sh tests/e2e/render_quality.sh
+	tests/e2e/render_stall.sh tests/e2e/render_quality.sh tests/e2e/render_cache.sh \
+	tests/e2e/render_slices.sh tests/e2e/render_scenes.sh
 TESTS += $(RENDER_E2E)
 EXTRA_DIST += $(RENDER_E2E) tests/e2e/render_repair.cfg tests/e2e/render_answers \
 	tests/e2e/render_layout.cfg

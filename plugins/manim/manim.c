@@ -7,6 +7,7 @@
  * (text off screen, texts on top of each other) is logged or sent for repair.
  * See doc/render.md.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +49,7 @@
 typedef struct manim_conf {
 	const char *quality;
 	const char *draft_quality;
+	long render_jobs;
 	const char *sandbox;
 	const char *venv;
 	const char *scene;
@@ -124,6 +126,9 @@ static const vg_setting manim_settings[] = {
 	  "480p15|720p30|1080p60",
 	  "attempts render at this preset until one is clean, then one final "
 	  "render at quality (one render only when it is not lower)"),
+	S("render_jobs", VG_SET_INT, render_jobs, "0", 0, 64, NULL,
+	  "render in this many slices of the animations at once, joined by "
+	  "stream copy; 0 = one per CPU vidgen may use, 1 = one process"),
 	VG_SETTINGS_END
 };
 #undef S
@@ -136,6 +141,9 @@ typedef struct render_ctx {
 	char pyhome[PATH_MAX];   /* the interpreter's install prefix */
 	char pydir[PATH_MAX];
 	char work[PATH_MAX];     /* real path of the work directory */
+	char cache[PATH_MAX];    /* the stage's Manim media folder, kept across
+				  * attempts (partial movies, TeX) */
+	int bind_cache;          /* the command being run sees the cache */
 	const char *inner;       /* the work directory as the child sees it */
 	char scene[256];
 	int sandboxed;           /* bubblewrap in use */
@@ -650,6 +658,11 @@ static void sandbox_prefix(const render_ctx *x, argv_b *a, const argv_b *env)
 		av_add(a, "--bind");
 		av_add(a, x->work);
 		av_add(a, MANIM_INNER);
+		if (x->bind_cache && *x->cache) {
+			av_add(a, "--bind");
+			av_add(a, x->cache);
+			av_add(a, MANIM_INNER "/media");
+		}
 		/* The root bwrap built (its folders and links) is read-only
 		 * too; /tmp and the work directory stay writable. */
 		av_add(a, "--remount-ro");
@@ -1051,6 +1064,23 @@ static int check_layout(render_ctx *x, char *err, size_t errlen)
 	return VG_ESCRIPT;
 }
 
+/* Logs what the wrapper's stats.txt ("rendered N cached M", hostile) says
+ * the render drew and what it took from the cache. */
+static void log_cache_use(const render_ctx *x)
+{
+	char path[PATH_MAX + 32], text[64];
+	long drawn, cached, slices = 1;
+	snprintf(path, sizeof path, "%s/stats.txt", x->work);
+	read_text(path, text, sizeof text, 0);
+	int n = sscanf(text, "rendered %ld cached %ld slices %ld", &drawn, &cached, &slices);
+	if (n < 2 || drawn < 0 || cached < 0 || drawn > 1000000 || cached > 1000000 ||
+	    slices < 1 || slices > 64)
+		return;
+	x->st->svc->log(x->st, VG_LOG_INFO, "%s animations: %ld rendered, %ld from "
+			"the cache, in %ld slice%s", x->quality, drawn, cached, slices,
+			slices == 1 ? "" : "s");
+}
+
 /* ---- failed segments ---------------------------------------------------- */
 
 /* Reads the wrapper's segments.txt ("INDEX START END rendered|fallback" a
@@ -1228,9 +1258,14 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 	av_addf(&cmd, "progress=%s/progress.txt", x->inner);
 	av_addf(&cmd, "segments=%s", fallback_mode(x->c) ? "fallback" : "fail");
 	av_addf(&cmd, "stall=%ld", x->c->stall_s);
+	av_addf(&cmd, "media=%s", x->sandboxed ? MANIM_INNER "/media" : x->cache);
+	av_addf(&cmd, "jobs=%ld", x->c->render_jobs);
 	watcher w;
 	int watching = watch_start(&w, x) == 0;
+	x->bind_cache = 1;
 	int rc = sandbox_run(x, &cmd, "render.log", x->limit_s * 1000, &code);
+	x->bind_cache = 0;
+	log_cache_use(x);
 	if (watching)
 		watch_stop(&w);
 	av_free(&cmd);
@@ -1316,6 +1351,7 @@ static int render_draft_and_final(render_ctx *x, char *err, size_t errlen)
 				strerror(errno));
 	/* What the draft's render left must not pass for the final's. */
 	static const char *const stale[] = { "progress.txt", "scene.mp4.probe.json",
+					     "stats.txt",
 					     "segments.txt", "segment_errors.txt",
 					     "segment.txt", "stall.txt" };
 	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++) {
@@ -1481,6 +1517,69 @@ static int run_mux(render_ctx *x, const probe_info *pi, char *err, size_t errlen
 	return VG_OK;
 }
 
+/* lchown()s path and, for a folder, everything below it (links are not
+ * followed; at most 16 levels, Manim's media tree has 6). 0 when all went. */
+static int chown_tree(const char *path, uid_t uid, gid_t gid, int depth)
+{
+	struct stat sb;
+	if (lstat(path, &sb) != 0 || lchown(path, uid, gid) != 0)
+		return -1;
+	if (!S_ISDIR(sb.st_mode))
+		return 0;
+	if (depth >= 16)
+		return -1;
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int rc = 0;
+	struct dirent *de;
+	char sub[PATH_MAX];
+	while (rc == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) >= sizeof sub)
+			rc = -1;
+		else
+			rc = chown_tree(sub, uid, gid, depth + 1);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Makes the stage's media folder (stage/media), which Manim's partial
+ * movie cache and TeX cache live in across the job's attempts, and an
+ * empty mount point for it in the work directory. A root vidgen renders
+ * each attempt as a new private uid: the folder is handed to it (lchown,
+ * links not followed). Only this job's renders ever wrote there. */
+static int prepare_cache(render_ctx *x, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/media", x->st->dir);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		goto fail;
+	if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || !realpath(path, x->cache))
+		goto fail;
+	if (x->drop && chown_tree(x->cache, x->uid, x->gid, 0) != 0)
+		goto fail;
+	snprintf(path, sizeof path, "%s/media", x->work);
+	if (mkdir(path, 0755) != 0 || (x->drop && chown(path, x->uid, x->gid) != 0))
+		goto fail;
+	return VG_OK;
+fail:
+	snprintf(err, errlen, "cannot prepare the render cache %s: %s", path,
+		 strerror(errno));
+	return VG_EIO;
+}
+
+/* The cache is worth nothing once the stage has its video, or once no
+ * repair is left to use it. */
+static void drop_cache(const render_ctx *x)
+{
+	if (*x->cache)
+		nftw(x->cache, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Drops what the render left besides the video (partial movie files, TeX
  * cache): only the video and the logs are kept. */
 static void discard_scratch(const render_ctx *x)
@@ -1548,7 +1647,8 @@ static int manim_run(void *instance, vg_stage *st)
 			goto out;
 	}
 	if ((rc = locate(x, err, sizeof err)) != VG_OK ||
-	    (rc = prepare_work(x, script, nar, err, sizeof err)) != VG_OK)
+	    (rc = prepare_work(x, script, nar, err, sizeof err)) != VG_OK ||
+	    (rc = prepare_cache(x, err, sizeof err)) != VG_OK)
 		goto out;
 	x->script = script->data;
 	x->script_len = script->len;
@@ -1586,6 +1686,8 @@ static int manim_run(void *instance, vg_stage *st)
 out:
 	if (x && *x->work)
 		discard_scratch(x); /* also after a failure: logs stay, media goes */
+	if (x && (rc == VG_OK || last_repair(st)))
+		drop_cache(x);
 	if (rc != VG_OK && rc != VG_ECANCELED && *err)
 		st->svc->fail(st, "%s", err);
 	free(x);

@@ -72,3 +72,22 @@ bail_out() {
 	echo "Bail out! $*"
 	exit 1
 }
+
+# render_setup N: for the render tests driven through `vidgen run` with
+# recorded answers: plans N checks, skips them all (and exits) without the
+# Manim venv or espeak-ng, exports where the videos and the replay log go,
+# and defines `calls STAGE` (how many times replay answered for STAGE).
+render_setup() {
+	plan "$1"
+	if [ ! -x "${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}/bin/python" ] ||
+	   ! command -v espeak-ng >/dev/null; then
+		for i in $(seq 1 "$1"); do skip "no Manim venv or no espeak-ng"; done
+		exit 0
+	fi
+	export RENDER_TEST_VIDEOS="$TMP/videos" VIDGEN_REPLAY_LOG="$TMP/replay.log"
+	mkdir -p "$TMP/videos"
+	: >"$TMP/replay.log"
+}
+calls() {
+	awk -v s="$1" '$1 == s' "$TMP/replay.log" | wc -l
+}

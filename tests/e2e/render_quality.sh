@@ -7,16 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
-N=5
-plan $N
-if [ ! -x "$VENV/bin/python" ] || ! command -v espeak-ng >/dev/null; then
-	for i in $(seq 1 $N); do skip "no Manim venv at $VENV or no espeak-ng"; done
-	exit 0
-fi
-export RENDER_TEST_VIDEOS="$TMP/videos" VIDGEN_REPLAY_LOG="$TMP/replay.log"
-mkdir -p "$TMP/videos"
+render_setup 5
 # geometry FILE: "WIDTHxHEIGHT@RATE" of its video stream.
 geometry() {
 	ffprobe -v error -select_streams v:0 -show_entries stream=width,height,r_frame_rate \

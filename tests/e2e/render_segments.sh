@@ -10,20 +10,9 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
-N=11
-plan $N
-if [ ! -x "$VENV/bin/python" ] || ! command -v espeak-ng >/dev/null; then
-	for i in $(seq 1 $N); do skip "no Manim venv at $VENV or no espeak-ng"; done
-	exit 0
-fi
-export RENDER_TEST_VIDEOS="$TMP/videos" VIDGEN_REPLAY_LOG="$TMP/replay.log"
-mkdir -p "$TMP/videos"
+render_setup 11
 
-calls() {
-	awk -v s="$1" '$1 == s' "$TMP/replay.log" | wc -l
-}
 field() { # field FILE NAME: a string field of a VideoResponse
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]] or "")' "$1" "$2" 2>/dev/null
 }

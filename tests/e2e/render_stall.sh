@@ -7,19 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
-N=5
-plan $N
-if [ ! -x "$VENV/bin/python" ] || ! command -v espeak-ng >/dev/null; then
-	for i in $(seq 1 $N); do skip "no Manim venv at $VENV or no espeak-ng"; done
-	exit 0
-fi
-export RENDER_TEST_VIDEOS="$TMP/videos" VIDGEN_REPLAY_LOG="$TMP/replay.log"
-mkdir -p "$TMP/videos"
-calls() {
-	awk -v s="$1" '$1 == s' "$TMP/replay.log" | wc -l
-}
+render_setup 5
 
 # 1-3: the loop is stopped (by the watchdog, not the wall-clock limit of
 # 60 s + 30 s per second of narration), reported and repaired.

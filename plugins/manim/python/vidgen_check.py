@@ -5,7 +5,9 @@
 Parses the script with ast (never runs it) and refuses what a scene has no
 business doing: imports outside an allowlist, builtins that run or open
 things, dunder tricks that reach around the checks. On success prints the
-name of the Scene subclass to render and exits 0; otherwise prints one line
+name of the Scene subclass to render (several, comma-separated in the
+order the file defines them, when it has several and SCENE is not given)
+and exits 0; otherwise prints one line
 per problem ("line N: ...") and exits 1. The sandbox still applies to what
 passes: this check makes failures early and explainable, not safe.
 """
@@ -53,13 +55,21 @@ REFUSED_NAMES = {
     "multiprocessing": "starts processes",
 }
 ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__"}
+# scipy's numerical packages (Manim itself installs scipy); not its file
+# readers (scipy.io), nor what downloads or reads bundled data
+# (scipy.datasets, scipy.misc), nor its test and build helpers.
+SCIPY_ALLOWED = {
+    "cluster", "constants", "differentiate", "fft", "fftpack", "integrate",
+    "interpolate", "linalg", "ndimage", "odr", "optimize", "signal",
+    "sparse", "spatial", "special", "stats",
+}
 # Allowed modules hold refused ones as attributes (random._os, typing.sys,
 # collections._sys, numpy.ctypeslib): reaching one by attribute is refused
 # like importing it.
 MODULE_ATTRS = {
     "os", "sys", "subprocess", "socket", "shutil", "pathlib", "importlib",
     "ctypes", "ctypeslib", "builtins", "io", "pickle", "marshal", "signal",
-    "threading", "multiprocessing",
+    "threading", "multiprocessing", "datasets", "misc",
 }
 # Allowed only as a direct call with a constant, non-dunder attribute name:
 # getattr(mob, "color") is harmless, getattr(x, name) can reach anything.
@@ -69,6 +79,7 @@ SCENE_BASES = {
     "VectorScene", "LinearTransformationScene", "SpecialThreeDScene",
 }
 MAX_SOURCE = 512 * 1024
+MAX_SCENES = 20
 
 
 def _base_name(node):
@@ -80,24 +91,50 @@ def _base_name(node):
 
 
 class Checker(ast.NodeVisitor):
-    def __init__(self):
+    def __init__(self, tree=None):
         self.problems = []
         self._attr_ok = set()
+        self._top = set(id(n) for n in tree.body) if tree is not None else set()
 
     def refuse(self, node, msg):
         self.problems.append((getattr(node, "lineno", 0), msg))
 
+    def scipy_refusal(self, dotted, names=()):
+        """Why an import of scipy (dotted: "scipy", "scipy.x.y"; names: what
+        a from-import takes) is refused, or None."""
+        parts = dotted.split(".")
+        sub = parts[1] if len(parts) > 1 else None
+        if sub is None:
+            bad = [n for n in names if n not in SCIPY_ALLOWED]
+            return ", ".join("scipy." + n for n in bad) if bad else None
+        if sub not in SCIPY_ALLOWED:
+            return "scipy.%s" % sub
+        return None
+
+    def refuse_module(self, node, what):
+        self.refuse(node, "import of '%s' is not allowed (allowed: %s; and scipy's "
+                    "numerical packages: %s)" % (what, ", ".join(sorted(ALLOWED_MODULES)),
+                                                 ", ".join(sorted(SCIPY_ALLOWED))))
+
     def visit_Import(self, node):
         for alias in node.names:
             top = alias.name.split(".")[0]
-            if top not in ALLOWED_MODULES:
-                self.refuse(node, "import of '%s' is not allowed (allowed: %s)"
-                            % (alias.name, ", ".join(sorted(ALLOWED_MODULES))))
+            if top == "scipy":
+                bad = self.scipy_refusal(alias.name)
+                if bad:
+                    self.refuse_module(node, bad)
+            elif top not in ALLOWED_MODULES:
+                self.refuse_module(node, alias.name)
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node):
         top = (node.module or "").split(".")[0]
-        if node.level or top not in ALLOWED_MODULES:
+        if not node.level and top == "scipy":
+            bad = self.scipy_refusal(node.module, [a.name for a in node.names]
+                                     if node.module == "scipy" else ())
+            if bad:
+                self.refuse_module(node, bad)
+        elif node.level or top not in ALLOWED_MODULES:
             self.refuse(node, "import from '%s%s' is not allowed (allowed: %s)"
                         % ("." * node.level, node.module or "",
                            ", ".join(sorted(ALLOWED_MODULES))))
@@ -117,7 +154,10 @@ class Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node):
-        if node.id in ATTR_FUNCS and id(node) not in self._attr_ok:
+        if node.id == "__name__" and not isinstance(node.ctx, ast.Load):
+            self.refuse(node, "'__name__' may not be assigned (the main guard "
+                        "must stay false)")
+        elif node.id in ATTR_FUNCS and id(node) not in self._attr_ok:
             self.refuse(node, "'%s' is allowed only with a constant attribute "
                         "name that is not a dunder" % node.id)
         elif node.id in REFUSED_NAMES:
@@ -143,11 +183,49 @@ class Checker(ast.NodeVisitor):
                 and v.endswith("__") and v not in ALLOWED_DUNDERS:
             self.refuse(node, "string '%s' is not allowed (dunder name)" % v)
 
+    def visit_If(self, node):
+        """`if __name__ == "__main__":` at the top of the script is accepted
+        and its block not checked: the renderer removes it before running
+        the script (it would never run anyway, the module is not __main__)."""
+        if self.at_top(node) and is_main_guard(node):
+            for n in node.orelse:
+                self.visit(n)
+            return
+        self.generic_visit(node)
+
+    def at_top(self, node):
+        return id(node) in self._top
+
     def visit_Global(self, node):
         self.refuse(node, "'global' statements are not allowed")
 
     def visit_Nonlocal(self, node):
         self.generic_visit(node)
+
+
+def is_main_guard(node):
+    """`if __name__ == "__main__":` (either side)."""
+    t = node.test
+    if not (isinstance(t, ast.Compare) and len(t.ops) == 1 and
+            isinstance(t.ops[0], ast.Eq) and len(t.comparators) == 1):
+        return False
+    sides = [t.left, t.comparators[0]]
+    names = [x for x in sides if isinstance(x, ast.Name) and x.id == "__name__"]
+    consts = [x for x in sides if isinstance(x, ast.Constant) and x.value == "__main__"]
+    return len(names) == 1 and len(consts) == 1
+
+
+def strip_main_guards(tree):
+    """The script's tree without its top-level main guards' blocks (their
+    `else` kept): what the renderer runs."""
+    body = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and is_main_guard(node):
+            body.extend(node.orelse)
+        else:
+            body.append(node)
+    tree.body = body
+    return tree
 
 
 def scene_classes(tree):
@@ -194,7 +272,7 @@ def check(source, filename, wanted=None):
         return None, [(e.lineno or 0, msg)]
     except (ValueError, RecursionError, MemoryError) as e:
         return None, [(0, "cannot parse: %s" % type(e).__name__)]
-    c = Checker()
+    c = Checker(tree)
     try:
         c.visit(tree)
     except RecursionError:
@@ -214,10 +292,14 @@ def check(source, filename, wanted=None):
         problems.append((0, "no Scene subclass to render (define exactly one "
                          "class deriving from Scene)"))
     else:
-        ordered = sorted(scenes.items(), key=lambda kv: kv[1])
-        listed = ", ".join("%s (line %d)" % (n, l) for n, l in ordered)
-        problems.append((ordered[1][1], "more than one Scene subclass: %s; keep "
-                         "one (or name it with the stage's scene setting)" % listed))
+        # Several scenes (models often write one per part): rendered in
+        # the order the file defines them, as consecutive parts of one video.
+        ordered = [n for n, _line in sorted(scenes.items(), key=lambda kv: kv[1])]
+        name = ",".join(ordered)
+        if len(ordered) > MAX_SCENES or len(name) > 240:
+            problems.append((0, "%d Scene subclasses: at most %d, names of at most "
+                             "240 characters in all" % (len(ordered), MAX_SCENES)))
+            name = None
     return name, sorted(problems)
 
 

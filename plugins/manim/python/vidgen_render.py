@@ -8,6 +8,13 @@
                          block: fail (the render fails, naming the block) or
                          fallback (a card replaces the block, the rest renders;
                          segments.txt and segment_errors.txt say what fell back)
+        media=DIR        Manim's media folder, kept across attempts: caching
+                         on (partial movies reused by their hash); stats.txt
+                         says how many animations were drawn and how many
+                         came from the cache
+        jobs=K           render in K slices of the animations at once (forked
+                         children of this one process; 0 = one per CPU); 1 =
+                         one process, as Manim does
         stall=SECONDS    stop the render when no frame is drawn and no play()
                          ends for that long: every thread's stack goes to
                          stall.txt, segment.txt says which block it was in
@@ -25,6 +32,7 @@ import traceback
 QUALITIES = {"480p15": "low_quality", "720p30": "medium_quality",
              "1080p60": "high_quality"}
 MAX_FRAMES = 6
+MAX_FILES_CACHED = 100000  # Manim prunes its cache to this many partial movies
 MAX_PROBLEMS = 40
 EDGE_TOLERANCE = 0.1   # scene units a mobject may stick out of the frame
 OVERLAP_MIN = 0.15     # share of the smaller box that counts as overlapping
@@ -348,6 +356,25 @@ def hook_renderer(scene, dog):
         fw.finish = finished
 
 
+def frame_clock(scene, start):
+    """After a play() that was skipped (a slice's first pass, the animations
+    before a slice) or taken from the cache, puts the scene clock where
+    drawing its frames would have: Manim adds the exact run time then, but
+    whole frames when it draws, and the narration helper's waits (so the
+    number of animations, the sounds' offsets and the cache's hashes after
+    it) follow the clock."""
+    r = scene.renderer
+    dt = 1.0 / r.camera.frame_rate
+    duration = float(scene.duration)
+    if scene.is_current_animation_frozen_frame():
+        r.time = start + int(duration / dt) * dt  # freeze_current_frame
+        return
+    t = start
+    for _ in range(len(__import__("numpy").arange(0, duration, dt))):
+        t += dt  # one add_frame per frame
+    r.time = t
+
+
 def hook_scene(scene, script, layout, progress, dog=None):
     """Wraps the scene's play() (wait() calls it too) to run the layout
     check and the progress report after each animation, to re-arm the
@@ -365,6 +392,8 @@ def hook_scene(scene, script, layout, progress, dog=None):
     inner = scene.play
     depth = [0]
     state = {"check": check, "prog": prog}
+    counts = scene.vidgen_counts = {"rendered": 0, "cached": 0}
+    durations = scene.vidgen_durations = []
 
     def play(*args, **kwargs):
         before = None
@@ -389,6 +418,18 @@ def hook_scene(scene, script, layout, progress, dog=None):
             return
         if dog is not None:
             dog.arm()
+        durations.append(float(getattr(scene, "duration", 0.0) or 0.0))
+        r = getattr(scene, "renderer", None)
+        # A play() served from the cache leaves the renderer skipping.
+        if r is not None and r.skip_animations and not r._original_skipping_status:
+            counts["cached"] += 1
+        else:
+            counts["rendered"] += 1
+        if r is not None and r.skip_animations and before is not None and before.ok:
+            try:
+                frame_clock(scene, before.time)
+            except Exception:
+                pass
         if state["check"] is not None:
             try:
                 state["check"]()
@@ -450,6 +491,7 @@ class SegmentGuard:
         self.failures = []       # report entries, in order
         self.record = {}         # index -> [start, end, status]
         self.fatal_prefix = ""   # fail mode: names the failing block
+        self.offset = 0.0        # video seconds before this scene (several)
         import time
         self.clock = time.monotonic
 
@@ -469,16 +511,35 @@ class SegmentGuard:
         self.current = (seg.index, a, b)
         self.started = True
         self.say("segment %d" % seg.index)
-        self.record[seg.index] = [vidgen_narration._scene_time(scene), None, "rendered",
-                                  self.clock()]
+        self.record[seg.index] = [self.now(scene), None, "rendered", self.clock()]
 
     def leave(self, scene, seg):
         import vidgen_narration
         if seg.index in self.record:
-            self.record[seg.index][1] = vidgen_narration._scene_time(scene)
+            self.record[seg.index][1] = self.now(scene)
             self.record[seg.index][3] = self.clock() - self.record[seg.index][3]
         self.current = None
         self.say("after %d" % seg.index)
+
+    def now(self, scene):
+        """Seconds into the video (the scenes before this one included)."""
+        import vidgen_narration
+        return self.offset + vidgen_narration._scene_time(scene)
+
+    def mark(self):
+        """What to roll back to when a scene is rendered again."""
+        import vidgen_narration
+        return (len(self.failures), dict((k, list(v)) for k, v in self.record.items()),
+                set(vidgen_narration.done))
+
+    def rollback(self, mark):
+        import vidgen_narration
+        n, record, done = mark
+        del self.failures[n:]
+        self.record = record
+        self.current = None
+        self.started = bool(record)
+        vidgen_narration.done = set(done)
 
     def say(self, text):
         """Where the render is, for the plugin's stall message."""
@@ -499,8 +560,8 @@ class SegmentGuard:
         return "\n".join(out)
 
     def failed(self, scene, seg, exc):
-        if not isinstance(exc, Exception):
-            return False  # KeyboardInterrupt, SystemExit: not the script's fault
+        if not isinstance(exc, Exception) or manim_control(exc):
+            return False  # KeyboardInterrupt, SystemExit, Manim's own: not the script's
         index, a, b = self.current or (seg.index, 0, 0)
         self.current = None
         self.say("after %d" % index)
@@ -517,7 +578,7 @@ class SegmentGuard:
             return False  # the original error fails the render
         import vidgen_narration
         rec = self.record.setdefault(index, [0.0, None, "fallback", self.clock()])
-        rec[1] = vidgen_narration._scene_time(scene)
+        rec[1] = self.now(scene)
         rec[2] = "fallback"
         rec[3] = self.clock() - rec[3]
         return True
@@ -526,7 +587,8 @@ class SegmentGuard:
         """construct() raised outside a block after blocks had started:
         the rest of the narration is laid over cards. Returns False when
         the error must end the render instead."""
-        if self.mode != "fallback" or not self.started or not isinstance(exc, Exception):
+        if self.mode != "fallback" or not self.started or not isinstance(exc, Exception) \
+                or manim_control(exc):
             return False
         import vidgen_narration
         line = 0
@@ -545,13 +607,13 @@ class SegmentGuard:
         try:
             for seg in left:
                 start = vidgen_narration._scene_time(scene)
+                at = self.now(scene)
                 if seg.file and seg.duration > 0 and os.path.exists(seg.file):
                     scene.add_sound(seg.file)
                     vidgen_narration.used = True
                 seg._scene, seg._start = scene, start
                 card(scene, seg)
-                self.record[seg.index] = [start, vidgen_narration._scene_time(scene),
-                                          "fallback", 0.0]
+                self.record[seg.index] = [at, self.now(scene), "fallback", 0.0]
                 vidgen_narration.done.add(seg.index)
                 if vidgen_narration.on_segment_done is not None:
                     vidgen_narration.on_segment_done()
@@ -598,7 +660,16 @@ def card(scene, seg):
     scene.add(group)
     left = seg.duration - (vidgen_narration._scene_time(scene) - (seg._start or 0))
     scene.wait(max(left, 0.5) + vidgen_narration._frame_time())
-    scene.remove(group)
+    # Empty again (the wait leaves Manim's placeholder mobject too): the
+    # next block starts from the screen a repaired block would most likely
+    # leave, so its partial movies can come from the cache.
+    scene.clear()
+
+
+def manim_control(exc):
+    """Manim's own control flow (the end of a slice's animations), which
+    must pass through construct() untouched."""
+    return type(exc).__name__ in ("EndSceneEarlyException", "RerunSceneException")
 
 
 def exception_line(exc):
@@ -609,9 +680,13 @@ def exception_line(exc):
 def render(script, scene_name, quality, out, opts):
     from manim import config
     work = os.path.dirname(script)
-    config.media_dir = os.path.join(work, "media")
+    # A media folder that outlives the attempt (the plugin's, per job stage)
+    # keeps Manim's partial movies: an animation whose inputs did not
+    # change since the last attempt is taken from it, not drawn again.
+    config.media_dir = opts.get("media") or os.path.join(work, "media")
     config.quality = QUALITIES[quality]
-    config.disable_caching = True
+    config.disable_caching = "media" not in opts
+    config.max_files_cached = MAX_FILES_CACHED
     config.progress_bar = "none"
     config.verbosity = "WARNING"
     config.input_file = script
@@ -629,68 +704,204 @@ def render(script, scene_name, quality, out, opts):
     vidgen_narration.guard = guard
     opts["_guard"] = guard
 
-    spec = importlib.util.spec_from_file_location("scene", script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["scene"] = module
-    spec.loader.exec_module(module)
-    if scene_name == "-":  # unchecked script: find its one scene here
-        from manim import Scene
-        found = [c for c in module.__dict__.values()
-                 if isinstance(c, type) and issubclass(c, Scene)
-                 and c.__module__ == "scene"]
-        if len(found) != 1:
-            raise LookupError("the script must define exactly one Scene "
-                              "subclass (found %d)" % len(found))
-        cls = found[0]
-        scene_name = cls.__name__
-        config.output_file = scene_name
-    else:
-        cls = module.__dict__.get(scene_name)
-    if cls is None:
-        raise LookupError("the script defines no class named %s" % scene_name)
-    scene = cls()
-    try:
-        from manim.manager import Manager
-        Manager(scene)
-    except ImportError:
-        pass
-    layout = opts.get("layout")
-    check = hook_scene(scene, script, layout, opts.get("progress"), dog)
-    construct = scene.construct
-
-    def guarded_construct():
-        try:
-            construct()
-        except Exception as exc:
-            if not guard.after_blocks(scene, exc):
-                raise
-    scene.construct = guarded_construct
-    scene.render()
+    module = load_script(script)
+    classes = scene_classes(module, script, scene_name)
+    parts, problems, counts = [], [], {"rendered": 0, "cached": 0}
+    slices = 1
+    for cls in classes:
+        config.output_file = cls.__name__
+        guard.offset = sum(p[1] for p in parts)
+        scene, check, part_counts, sliced = render_scene(
+            cls, script, lines, work, opts, guard, dog)
+        parts.append((scene_movie(scene, config), scene_length(scene)))
+        if check is not None:
+            problems.extend(p for p in check.problems if p not in problems)
+        for key in counts:
+            counts[key] += part_counts[key]
+        slices = max(slices, sliced)
     if dog is not None:
         dog.stop()
-    if check is not None:
+    layout = opts.get("layout")
+    if layout:
         try:
             with open(layout, "w", encoding="utf-8") as f:
-                f.write("".join(p + "\n" for p in check.problems))
+                f.write("".join(p + "\n" for p in problems))
         except OSError:  # the video matters more than its report
             pass
     guard.write(os.path.join(work, "segments.txt"),
                 os.path.join(work, "segment_errors.txt"))
+    with open(os.path.join(work, "stats.txt"), "w", encoding="utf-8") as f:
+        f.write("rendered %(rendered)d cached %(cached)d\n" % counts)
+        f.write("slices %d\n" % slices)
+    if len(parts) == 1:
+        movie = parts[0][0]
+        try:
+            os.replace(movie, out)
+        except OSError:  # the media folder is a mount of its own (the cache)
+            import shutil
+            shutil.copyfile(movie, out)
+            os.unlink(movie)
+    else:
+        join_parts([m for m, _len in parts], out, work)
+    write_probe(out)
 
-    movie = None
+
+def load_script(script):
+    """Runs the script as module "scene", without its top-level
+    `if __name__ == "__main__":` blocks (vidgen_check.py)."""
+    import ast
+    from vidgen_check import strip_main_guards
+    with open(script, encoding="utf-8") as f:
+        tree = strip_main_guards(ast.parse(f.read(), filename=script))
+    spec = importlib.util.spec_from_file_location("scene", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scene"] = module
+    exec(compile(tree, script, "exec"), module.__dict__)  # noqa: the sandboxed script
+    return module
+
+
+def scene_classes(module, script, names):
+    """The Scene subclasses to render, in order: those named ("A,B"), or,
+    for an unchecked script ("-"), every one the file defines that no other
+    derives from, in the file's order."""
+    from manim import Scene
+    if names != "-":
+        out = []
+        for name in names.split(","):
+            cls = module.__dict__.get(name)
+            if not (isinstance(cls, type) and issubclass(cls, Scene)):
+                raise LookupError("the script defines no Scene class named %s" % name)
+            out.append(cls)
+        return out
+    import ast
+    with open(script, encoding="utf-8") as f:
+        order = {n.name: n.lineno for n in ast.walk(ast.parse(f.read()))
+                 if isinstance(n, ast.ClassDef)}
+    found = [c for c in module.__dict__.values()
+             if isinstance(c, type) and issubclass(c, Scene) and c.__module__ == "scene"]
+    bases = {b for c in found for b in c.__mro__[1:]}
+    found = sorted((c for c in found if c not in bases),
+                   key=lambda c: order.get(c.__name__, 0))
+    if not found:
+        raise LookupError("the script defines no Scene subclass")
+    return found
+
+
+def scene_movie(scene, config):
     for holder in (getattr(scene, "manager", None), getattr(scene, "renderer", None)):
         fw = getattr(holder, "file_writer", None)
         if fw is not None and getattr(fw, "movie_file_path", None):
             movie = str(fw.movie_file_path)
-            break
-    if not movie or not os.path.isfile(movie):
-        found = [p for p in glob.glob(os.path.join(config.media_dir, "videos", "**", "*.mp4"),
-                                      recursive=True) if "partial_movie_files" not in p]
-        if not found:
-            raise RuntimeError("the scene rendered no video (did construct() play anything?)")
-        movie = max(found, key=os.path.getmtime)
-    os.replace(movie, out)
-    write_probe(out)
+            if os.path.isfile(movie):
+                return movie
+    found = [p for p in glob.glob(os.path.join(config.media_dir, "videos", "**",
+                                               "%s.mp4" % type(scene).__name__),
+                                  recursive=True) if "partial_movie_files" not in p]
+    if not found:
+        raise RuntimeError("the scene %s rendered no video (did construct() play "
+                           "anything?)" % type(scene).__name__)
+    return max(found, key=os.path.getmtime)
+
+
+def scene_length(scene):
+    return float(scene.renderer.time)
+
+
+def join_parts(movies, out, work):
+    """Several scenes' videos, one after the other, by stream copy (each has
+    its own soundtrack, as long as its video)."""
+    import subprocess
+    listing = os.path.join(work, "parts.txt")
+    with open(listing, "w", encoding="utf-8") as f:
+        for m in movies:
+            f.write("file '%s'\n" % m.replace("'", "'\\''"))
+    r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat",
+                        "-safe", "0", "-i", listing, "-c", "copy", out],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("cannot join the scenes: %s" % r.stderr[-500:])
+
+
+def render_scene(cls, script, lines, work, opts, guard, dog):
+    """Renders one Scene subclass (sliced when opts["jobs"] allows);
+    returns (scene, layout check, counts, slices)."""
+    from manim import config
+    def make_scene():
+        scene = cls()
+        try:
+            from manim.manager import Manager
+            Manager(scene)
+        except ImportError:
+            pass
+        return scene
+
+    def guard_construct(scene, guard):
+        construct = scene.construct
+
+        def guarded_construct():
+            try:
+                construct()
+            except Exception as exc:
+                if not guard.after_blocks(scene, exc):
+                    raise
+        scene.construct = guarded_construct
+
+    layout = opts.get("layout")
+    mark = guard.mark()
+    jobs = int(opts.get("jobs", "1"))
+    k = jobs if jobs > 0 else __import__("vidgen_slices").cpus()
+    scene = make_scene()
+    if k > 1:
+        # The first pass: every animation skipped, nothing drawn; it checks
+        # the layout, records the segments, the sounds and the lengths.
+        import vidgen_slices
+        scene.renderer._original_skipping_status = True
+        scene.renderer.skip_animations = True
+        scene.vidgen_sounds = []
+        scene.add_sound = vidgen_slices.Recorder(scene, scene.vidgen_sounds)
+    check = hook_scene(scene, script, layout, None if k > 1 else opts.get("progress"), dog)
+    guard_construct(scene, guard)
+    scene.render()
+    sliced = 0
+    if k > 1 and len(scene.vidgen_durations) >= 2:
+        first_failures = set(f.split(":", 1)[0] for f in guard.failures)
+        if dog is not None:
+            dog.stop()
+
+        def hooks(child_scene, index):
+            """In a slice's child: its own progress, watchdog, guard."""
+            import vidgen_narration
+            own = SegmentGuard(script, guard.mode, lines, os.path.join(work, "segment.txt"))
+            own.rollback(mark)
+            own.failures = []
+            own.offset = guard.offset
+            vidgen_narration.guard = own
+            child_dog = Watchdog(float(opts["stall"]), os.path.join(work, "stall.txt")) \
+                if dog is not None else None
+            hook_scene(child_scene, script, None,
+                       os.path.join(work, "progress.%d.txt" % index), child_dog)
+            guard_construct(child_scene, own)
+            child_scene.vidgen_guard_check = (own, first_failures)
+
+        try:
+            sliced = vidgen_slices.render_sliced(scene, make_scene, k, work, config.media_dir,
+                                                 opts.get("progress"), hooks,
+                                                 lambda exc: trimmed_traceback(exc, script))
+        except vidgen_slices.Inconsistent:
+            sliced = -1
+    if sliced == -1 or (k > 1 and len(scene.vidgen_durations) < 2):
+        # One animation: nothing to share out; or a segment failed only
+        # while being drawn: one process, as Manim renders.
+        guard.rollback(mark)
+        sliced = 0
+        scene = make_scene()
+        check = hook_scene(scene, script, layout, opts.get("progress"), dog)
+        guard_construct(scene, guard)
+        scene.render()
+    counts = dict(scene.vidgen_counts)
+    if sliced:
+        counts = vidgen_slices.summed_counts(work, sliced)
+    return scene, check, counts, max(1, sliced)
 
 
 def write_probe(out):
@@ -715,7 +926,7 @@ def write_probe(out):
         pass
 
 
-OPTIONS = {"layout", "progress", "segments", "stall"}
+OPTIONS = {"layout", "progress", "segments", "stall", "media", "jobs"}
 
 
 def parse_options(args):
@@ -730,7 +941,8 @@ def parse_options(args):
     if opts.get("segments", "fail") not in ("fail", "fallback"):
         return None
     try:
-        if not 0 <= float(opts.get("stall", 0)) <= 86400:
+        if not 0 <= float(opts.get("stall", 0)) <= 86400 or \
+                not 0 <= int(opts.get("jobs", "1")) <= 64:
             return None
     except ValueError:
         return None
@@ -741,7 +953,8 @@ def main(argv):
     opts = parse_options(argv[6:]) if len(argv) >= 6 else None
     if opts is None or argv[3] not in QUALITIES:
         print("usage: vidgen_render.py SCRIPT SCENE 480p15|720p30|1080p60 OUT ERRORS "
-              "[layout=FILE] [progress=FILE] [segments=fail|fallback] [stall=SECONDS]", file=sys.stderr)
+              "[layout=FILE] [progress=FILE] [segments=fail|fallback] [stall=SECONDS] "
+              "[media=DIR] [jobs=K]", file=sys.stderr)
         return 2
     script = os.path.abspath(argv[1])
     main_pid = os.getpid()
@@ -752,7 +965,22 @@ def main(argv):
             os._exit(1)
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             return 0
+        stall = os.path.join(os.path.dirname(script), "stall.txt")
+        try:
+            with open(stall, encoding="utf-8", errors="replace") as f:
+                if "most recent call first" in f.read(4096):
+                    return 1  # a slice's watchdog fired: the plugin reads its dump
+        except OSError:
+            pass
         guard = opts.get("_guard")
+        if type(exc).__name__ == "SliceFailed":
+            text = exc.args[0] if exc.args and exc.args[0] else \
+                "a slice of the render was killed (a limit: memory, CPU time, " \
+                "processes or file size)\n"
+            with open(argv[5], "w", encoding="utf-8") as f:
+                f.write(text)
+            sys.stderr.write(text)
+            return 1
         text = (guard.fatal_prefix if guard is not None else "") + \
             trimmed_traceback(exc, script)
         if guard is not None and guard.fatal_prefix and guard.failures:
