@@ -1,14 +1,16 @@
 # `vidgen serve`: the HTTP daemon, its SQLite job store and their tests.
 # Included from core/local.mk.
 libvgcore_la_SOURCES += core/store.c core/store.h core/server.c core/server.h \
-	core/listen.c core/listen.h
+	core/listen.c core/listen.h core/clients.c core/clients.h
 # Linked into the executable itself: main.c refers to cmd_serve weakly, and a
 # weak reference does not pull an object out of a static library.
 vidgen_SOURCES += core/cmd_serve.c
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
-TESTS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
+check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen \
+	tests/unit/test_clients
+TESTS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen \
+	tests/unit/test_clients
 tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
@@ -18,13 +20,17 @@ tests_unit_test_server_LDADD = libvgcore.la $(CMOCKA_LIBS)
 tests_unit_test_listen_SOURCES = tests/unit/test_listen.c
 tests_unit_test_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_listen_LDADD = libvgcore.la $(CMOCKA_LIBS)
+tests_unit_test_clients_SOURCES = tests/unit/test_clients.c
+tests_unit_test_clients_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_clients_LDADD = libvgcore.la $(CMOCKA_LIBS)
 endif
 
 
 # End-to-end over real HTTP against `vidgen serve` with replay pipelines.
-SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh
+SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_limits.sh
 TESTS += $(SERVE_E2E)
-EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py \
+EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_limits.py \
+	tests/e2e/serve_lib.py \
 	tests/e2e/serve_pipeline.cfg tests/e2e/serve_answers \
 	bench/api/run.sh bench/api/fill.py bench/api/create.lua bench/api/status.lua \
 	bench/api/report.lua doc/api.md doc/performance.md
