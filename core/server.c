@@ -952,17 +952,24 @@ static enum MHD_Result respond(server *s, struct MHD_Connection *c, unsigned cod
 	return ret;
 }
 
-static enum MHD_Result respond_blob(server *s, struct MHD_Connection *c, unsigned code,
-				    blob *b, const char *type)
+/* A response sending b (whose reference it takes) as type; NULL if out of
+ * memory. */
+static struct MHD_Response *blob_response(blob *b, const char *type)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
 		b->len, b->data, blob_unref, b);
 	if (!r) {
 		blob_unref(b);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	return respond(s, c, code, r);
+	return r;
+}
+
+static enum MHD_Result respond_blob(server *s, struct MHD_Connection *c, unsigned code,
+				    blob *b, const char *type)
+{
+	return respond(s, c, code, blob_response(b, type));
 }
 
 static enum MHD_Result respond_text(server *s, struct MHD_Connection *c, unsigned code,
@@ -993,14 +1000,7 @@ static struct MHD_Response *error_response(const char *error, const char *field,
 	sb_puts(&sb, "}");
 	blob *b = blob_new(sb.buf ? sb.buf : "{}", sb.buf ? sb.len : 2);
 	sb_free(&sb);
-	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
-		b->len, b->data, blob_unref, b);
-	if (!r) {
-		blob_unref(b);
-		return NULL;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	return r;
+	return blob_response(b, "application/json");
 }
 
 static enum MHD_Result respond_error(server *s, struct MHD_Connection *c, unsigned code,
@@ -1023,7 +1023,8 @@ static enum MHD_Result respond_error_close(server *s, struct MHD_Connection *c, 
 }
 
 /* The refusals of a client's share: status, error code, the setting that
- * sets the limit, the Retry-After sent (0: computed by the caller). */
+ * sets the limit (NULL: more than one may), the Retry-After sent (0:
+ * computed by the caller). */
 static const struct refusal_def {
 	unsigned code;
 	const char *error;
@@ -1036,7 +1037,8 @@ static const struct refusal_def {
 	[REFUSE_STREAMS] = { 429, "too_many_streams", "VIDGEN_HTTP_STREAMS_PER_CLIENT", 10,
 			     "This client has too many /events streams open; close one or "
 			     "poll the status instead" },
-	[REFUSE_STREAMS_FULL] = { 503, "streams_full", "VIDGEN_HTTP_MAX_STREAMS", 10,
+	/* The total or the HTTP thread's cap (VIDGEN_HTTP_MAX_CONNECTIONS). */
+	[REFUSE_STREAMS_FULL] = { 503, "streams_full", NULL, 10,
 				  "The server has no room for another /events stream; poll the "
 				  "status instead" },
 	[REFUSE_RATE] = { 429, "rate_limited", "VIDGEN_CREATE_RATE", 0,
@@ -1055,7 +1057,6 @@ static int refusal_limit(const server *s, enum refusal why)
 	switch (why) {
 	case REFUSE_CONNECTIONS: return s->o.client_connections;
 	case REFUSE_STREAMS: return s->o.client_streams;
-	case REFUSE_STREAMS_FULL: return s->o.max_streams;
 	case REFUSE_RATE: return s->o.create_rate;
 	case REFUSE_QUEUED: return s->o.client_queued;
 	case REFUSE_QUEUE_FULL: return s->o.max_queued;

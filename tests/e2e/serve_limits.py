@@ -245,6 +245,49 @@ def test_stream_flood(t, base):
         d.stop()
 
 
+def test_connection_flood(t, base):
+    """Connections of one address: its share is served, as many again are
+    answered 429 and closed, more are closed as soon as they are accepted."""
+    d = daemon(base, "conns", {"VIDGEN_HTTP_CONNECTIONS_PER_CLIENT": "4",
+                               "VIDGEN_HTTP_THREADS": "1"})
+    socks = []
+    try:
+        socks = [connect(d.port) for _ in range(8)]  # silent: 4 served, 4 over
+        extra = connect(d.port)
+        try:
+            extra.sendall(head("GET", "/healthz"))
+            gone = read_answer(extra)[0] is None
+        except (ConnectionResetError, BrokenPipeError):
+            gone = True
+        extra.close()
+        got = []
+        for s in (socks[0], socks[4]):
+            s.sendall(head("GET", "/healthz"))
+            got.append(read_answer(s))
+        st, h, body = got[1]
+        doc = json.loads(body) if st else None
+        other, _, _ = get(d, "/healthz", ANOTHER)
+        t.ok(gone and got[0][0] == 200 and refused_ok(st, h, doc, 429, "too_many_connections")
+             and h.get("connection", "").lower() == "close" and other == 200,
+             "VIDGEN_HTTP_CONNECTIONS_PER_CLIENT=4: of 9 connections, the 4 first are served, "
+             "the 5th gets 429 too_many_connections and is closed, the 9th is closed at "
+             "accept; another address is served", (gone, got[0][0], st, h, doc, other))
+        n = metric(d, 'vidgen_http_refused_total{reason="too_many_connections"}')
+        t.ok(n == 2, "/metrics counts both refusals", n)
+        # A connection beyond the share that sends nothing is not kept for
+        # the idle timeout (30 s): the recv below ends long before it.
+        socks[5].settimeout(25)
+        try:
+            closed = socks[5].recv(100) == b""
+        except (ConnectionResetError, socket.timeout):
+            closed = False
+        t.ok(closed, "a silent connection beyond the share is closed by the daemon")
+    finally:
+        for s in socks:
+            s.close()
+        d.stop()
+
+
 def test_stream_caps(t, base):
     """The total stream cap (many clients together) and each HTTP thread's
     (half its connections): refused 503 while other requests still fit."""
@@ -611,6 +654,7 @@ def main():
     t = Tap()
     base = workdir()
     test_stream_flood(t, base)
+    test_connection_flood(t, base)
     test_stream_caps(t, base)
     test_create_flood(t, base)
     test_queue_caps(t, base)
