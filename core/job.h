@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <jansson.h>
-#include "config.h"
+#include "pipeline.h"
 
 typedef struct job_stage_state {
 	int done;          /* output recorded and on disk */
@@ -70,7 +70,7 @@ int job_set_field_locked(job *j, const char *field, const char *value);
 /* 1 if name is a field job_set_field_locked accepts. */
 int job_field_valid(const char *name);
 
-/* Builds the VideoResponse object of SPEC.md §2. Caller holds j->lock
+/* Builds the VideoResponse object of doc/api.md. Caller holds j->lock
  * (or owns j alone) and frees with json_decref. */
 json_t *job_response_locked(const job *j);
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the HTTP daemon's request-path helpers (core/server.c):
+ * Unit tests of the HTTP daemon's request-path helpers (core/serve/server.c):
  * Range parsing for /media, the web page's file-name rule, the JSON string
  * escaping every answer is built with, a job message's public form (no host
  * paths) and the data folder's ownership check. The daemon as a whole is
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "serve/server.h"
 #include "util.h"
 
 static void test_range_forms(void **state)

@@ -1,10 +1,11 @@
 /*
- * Tests for core/sigv4.c: every case folder of the AWS SigV4 test suite
+ * Tests for core/cloud/sigv4.c: every case folder of the AWS SigV4 test suite
  * (header signing and query presigning), plus S3's single-encoding rules
  * checked against AWS's published S3 examples.
  *
  * Usage: test_sigv4 [VECTOR_DIR]; default $VG_SIGV4_VECTORS, else the
- * build-time VG_SIGV4_VECTORS (../shared/vectors/sigv4 beside the source).
+ * build-time VG_SIGV4_VECTORS ($(abs_top_srcdir)/tests/vectors/sigv4, the
+ * copy kept in the repository with its licence notice).
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -18,11 +19,11 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "sigv4.h"
+#include "cloud/sigv4.h"
 #include "util.h"
 
 #ifndef VG_SIGV4_VECTORS
-#define VG_SIGV4_VECTORS "../shared/vectors/sigv4"
+#error "VG_SIGV4_VECTORS (the vector folder) is set by core/cloud.mk"
 #endif
 
 #define MAX_CASES 512

@@ -1,0 +1,95 @@
+/*
+ * The HTTP daemon behind `vidgen serve` (libmicrohttpd): the API of
+ * doc/api.md (the seed's paths and fields plus list/cancel/events/media/
+ * healthz/metrics), a FIFO of jobs run by MAX_CONCURRENT_VIDEOS workers, and
+ * the job store that survives restarts.
+ */
+#ifndef VG_SERVER_H
+#define VG_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "pipeline.h"
+#include "util.h"
+
+typedef struct server_opts {
+	const char *host;         /* IPv4 literal or "localhost" */
+	int port;                 /* 0 = ephemeral */
+	const char *db_path;      /* SQLite file */
+	const char *data_dir;     /* jobs/<id>/ and videos/<id>.mp4 live here */
+	const char *web_dir;      /* index.html and assets; NULL = none */
+	int max_concurrent;       /* worker threads (MAX_CONCURRENT_VIDEOS) */
+	int retention_days;       /* VIDEO_RETENTION_DAYS; 0 = keep files */
+	int paused;               /* 1: store jobs but run none (benchmarks) */
+	int http_threads;         /* HTTP threads; 0 = one per CPU (at most 64) */
+	int http_affinity;        /* 1: pin each to a CPU, steer connections */
+	size_t body_limit;        /* largest request body accepted */
+	int idle_timeout_s;       /* a connection silent this long is closed */
+	/* Fair share (doc/api.md): a client is a remote address, or an API key
+	 * for the requests that carry one. 0 turns a per-client limit or a
+	 * queue cap off; the connection and stream totals are always on. */
+	int max_connections;      /* all HTTP threads together */
+	int max_streams;          /* /events streams in all */
+	int client_connections;   /* open connections of one address */
+	int client_streams;       /* /events streams of one client */
+	int max_queued;           /* jobs waiting for a worker, in all */
+	int client_queued;        /* ... created by one client */
+	int create_rate;          /* creates one client earns per minute */
+	int create_burst;         /* creates one client may make at once */
+	size_t cache_entries;     /* finished jobs kept serialized in memory */
+	long shutdown_grace_ms;   /* how long running stages get to stop */
+	const char *const *api_keys;     /* NULL-terminated; NULL = open */
+	const char *const *cors_origins; /* NULL-terminated; "*" = any */
+} server_opts;
+
+typedef struct server server;
+
+/* Fills o with the defaults (127.0.0.1:8000, 2 workers, 7 days, 64 KB, the
+ * fair-share limits of doc/api.md). */
+void server_opts_default(server_opts *o);
+
+/* Opens the store, queues the unfinished jobs it holds (they continue
+ * where they stopped), starts the workers and the HTTP listener. p must
+ * outlive the server. Returns 0, or -1 with the reason in err. */
+int server_start(const pipeline *p, const server_opts *o, server **out,
+		 char *err, size_t errlen);
+
+/* The port actually bound (useful with port 0). */
+int server_port(const server *s);
+
+/* Graceful stop: stops accepting, lets running stages stop at their next
+ * checkpoint (their jobs stay unfinished in the store and resume at the
+ * next start), flushes the store, frees everything. */
+void server_stop(server *s);
+
+/* Helpers of the request path, exposed for the unit tests. */
+
+/* Parses one "bytes=a-b" / "bytes=a-" / "bytes=-n" Range against size.
+ * 0: serve first..last (inclusive); 1: no usable Range, serve everything
+ * (absent, malformed or several ranges); -1: unsatisfiable (416). */
+int server_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last);
+
+/* 1 if n is a flat file name the web page may ask for: [A-Za-z0-9._-]+,
+ * not starting with '.', at most 255 bytes. */
+int server_flat_name_ok(const char *n);
+
+/* Appends s as a JSON string literal, or null for NULL. */
+void server_json_put_str(strbuf *sb, const char *s);
+
+/* Appends m with each absolute path in it cut to its last component
+ * ("cannot open /srv/x/job.json" -> "cannot open job.json"): a job's
+ * message is public, the host's layout is not. A path starts with '/' at
+ * the start or after a space, quote, bracket, '=', ',', ';' or ':' (not
+ * "//", a URL's) and ends at one of those or a closing bracket. */
+void server_message_public(strbuf *sb, const char *m);
+
+/* Checks that dir (which exists) may hold the daemon's data: a directory
+ * owned by this process's user and writable by nobody else. 0, or -1 with
+ * a message naming the path and what is wrong in err. */
+int server_data_dir_check(const char *dir, char *err, size_t errlen);
+
+/* Creates dir when it does not exist (mode 0755, whatever the umask), then
+ * checks it as server_data_dir_check does. 0, or -1 with the reason in err. */
+int server_data_dir_make(const char *dir, char *err, size_t errlen);
+
+#endif
