@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "clients.h"
+#include "serve/clients.h"
 
 static client_id addr4(const char *ip)
 {
