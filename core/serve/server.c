@@ -56,10 +56,12 @@
 #define REHOME_STRIKES 3
 /* What one request may hold (doc/api.md, "Limits of a request"). The
  * connection's memory (CONN_MEMORY) holds the request line, the headers and
- * one record per query argument and header: within these limits it never
- * runs out, so the answer is ours (JSON), not libmicrohttpd's. */
-#define CONN_MEMORY (32 * 1024)
-#define URI_MAX 8192
+ * one record per query argument and header: within these limits it does not
+ * run out, so the answer is ours (JSON), not libmicrohttpd's. It stays
+ * 16 KB: libmicrohttpd zeroes all of it between two requests of a
+ * keep-alive connection, a cost every status request pays. */
+#define CONN_MEMORY (16 * 1024)
+#define URI_MAX 4096
 #define ARGS_MAX 64
 #define HEADERS_MAX 100
 /* A connection beyond its client's share is answered 429 at its first
@@ -2102,7 +2104,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 		return &request_marks[MARK_NEW];
 	if (q && q[1])
 		q[1] = '\0';
-	return &request_marks[len > URI_MAX ? MARK_URI_LONG : MARK_ARGS];
+	return &request_marks[args > ARGS_MAX ? MARK_ARGS : MARK_URI_LONG];
 }
 
 /* What the framing checks need from a request's headers. */
