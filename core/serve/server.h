@@ -26,6 +26,17 @@ typedef struct server_opts {
 	int http_affinity;        /* 1: pin each to a CPU, steer connections */
 	size_t body_limit;        /* largest request body accepted */
 	int idle_timeout_s;       /* a connection silent this long is closed */
+	/* Fair share (doc/api.md): a client is a remote address, or an API key
+	 * for the requests that carry one. 0 turns a per-client limit or a
+	 * queue cap off; the connection and stream totals are always on. */
+	int max_connections;      /* all HTTP threads together */
+	int max_streams;          /* /events streams in all */
+	int client_connections;   /* open connections of one address */
+	int client_streams;       /* /events streams of one client */
+	int max_queued;           /* jobs waiting for a worker, in all */
+	int client_queued;        /* ... created by one client */
+	int create_rate;          /* creates one client earns per minute */
+	int create_burst;         /* creates one client may make at once */
 	size_t cache_entries;     /* finished jobs kept serialized in memory */
 	long shutdown_grace_ms;   /* how long running stages get to stop */
 	const char *const *api_keys;     /* NULL-terminated; NULL = open */
@@ -35,7 +46,8 @@ typedef struct server_opts {
 
 typedef struct server server;
 
-/* Fills o with the defaults (127.0.0.1:8000, 2 workers, 7 days, 64 KB). */
+/* Fills o with the defaults (127.0.0.1:8000, 2 workers, 7 days, 64 KB, the
+ * fair-share limits of doc/api.md). */
 void server_opts_default(server_opts *o);
 
 /* Opens the store, queues the unfinished jobs it holds (they continue
@@ -77,5 +89,12 @@ int server_flat_name_ok(const char *n);
 
 /* Appends s as a JSON string literal, or null for NULL. */
 void server_json_put_str(strbuf *sb, const char *s);
+
+/* Appends m with each absolute path in it cut to its last component
+ * ("cannot open /srv/x/job.json" -> "cannot open job.json"): a job's
+ * message is public, the host's layout is not. A path starts with '/' at
+ * the start or after a space, quote, bracket, '=', ',', ';' or ':' (not
+ * "//", a URL's) and ends at one of those or a closing bracket. */
+void server_message_public(strbuf *sb, const char *m);
 
 #endif
