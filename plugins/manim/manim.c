@@ -1068,17 +1068,19 @@ static int check_layout(render_ctx *x, char *err, size_t errlen)
  * the render drew and what it took from the cache. */
 static void log_cache_use(const render_ctx *x)
 {
-	char path[PATH_MAX + 32], text[64];
+	char path[PATH_MAX + 32], text[128];
 	long drawn, cached, slices = 1;
+	double cpu = -1;
 	snprintf(path, sizeof path, "%s/stats.txt", x->work);
 	read_text(path, text, sizeof text, 0);
-	int n = sscanf(text, "rendered %ld cached %ld slices %ld", &drawn, &cached, &slices);
+	int n = sscanf(text, "rendered %ld cached %ld slices %ld cpu %lf", &drawn, &cached,
+		       &slices, &cpu);
 	if (n < 2 || drawn < 0 || cached < 0 || drawn > 1000000 || cached > 1000000 ||
-	    slices < 1 || slices > 64)
+	    slices < 1 || slices > 64 || !(cpu < 1e7))
 		return;
 	x->st->svc->log(x->st, VG_LOG_INFO, "%s animations: %ld rendered, %ld from "
-			"the cache, in %ld slice%s", x->quality, drawn, cached, slices,
-			slices == 1 ? "" : "s");
+			"the cache, in %ld slice%s, %.1f CPU s", x->quality, drawn, cached,
+			slices, slices == 1 ? "" : "s", cpu > 0 ? cpu : 0.0);
 }
 
 /* ---- failed segments ---------------------------------------------------- */

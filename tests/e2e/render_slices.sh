@@ -21,7 +21,7 @@ for k in 1 2 4; do
 done
 v1=$(cat "$TMP/k1.video"); v2=$(cat "$TMP/k2.video"); v4=$(cat "$TMP/k4.video")
 ok "[ \"\$(cat '$TMP/k1.rc' '$TMP/k2.rc' '$TMP/k4.rc' | tr -d '\n')\" = 000 ] &&
-    grep -q 'in 1 slice\$' '$TMP/k1.err' && grep -q 'in 2 slices\$' '$TMP/k2.err' && grep -q 'in 4 slices\$' '$TMP/k4.err'" \
+    grep -q 'in 1 slice, ' '$TMP/k1.err' && grep -q 'in 2 slices, ' '$TMP/k2.err' && grep -q 'in 4 slices, ' '$TMP/k4.err'" \
 	"k = 1, 2, 4: each job completes, rendered in that many slices" ||
 	diag "$(grep -h 'slice\|failed' "$TMP"/k*.err | head -8)"
 vmd5() { ffmpeg -v error -i "$1" -map 0:v -c copy -f md5 - 2>/dev/null; }

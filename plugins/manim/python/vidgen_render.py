@@ -733,6 +733,10 @@ def render(script, scene_name, quality, out, opts):
     with open(os.path.join(work, "stats.txt"), "w", encoding="utf-8") as f:
         f.write("rendered %(rendered)d cached %(cached)d\n" % counts)
         f.write("slices %d\n" % slices)
+        import resource  # CPU of this process and of the slices it waited for
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), \
+            resource.getrusage(resource.RUSAGE_CHILDREN)
+        f.write("cpu %.2f\n" % (me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime))
     if len(parts) == 1:
         movie = parts[0][0]
         try:
