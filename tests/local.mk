@@ -19,30 +19,36 @@ EXTRA_DIST += tests/valgrind.sh tests/e2e/lib.sh
 # A plugin built only for tests: sleeps, fails, counts, checks overlap.
 check_LTLIBRARIES += tests/testplug.la
 tests_testplug_la_SOURCES = tests/plugins/testplug.c
+tests_testplug_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 # -rpath makes libtool build a shared module although it is not installed.
 tests_testplug_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 
 # Plugins the loader must refuse, kept in tests/bad/.libs, off the plugin
 # path: ABI 99, a duplicate name, no run callback, a short descriptor, a bad
-# name, no vidgen_plugin symbol.
+# name, no vidgen_plugin symbol, a settings table that overruns its struct.
 check_LTLIBRARIES += tests/bad/badabi.la tests/bad/dupname.la tests/bad/norun.la \
-	tests/bad/small.la tests/bad/badname.la tests/bad/nosym.la
+	tests/bad/small.la tests/bad/badname.la tests/bad/nosym.la tests/bad/badtable.la
 BAD_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 tests_bad_badabi_la_SOURCES = tests/plugins/badabi.c
+tests_bad_badabi_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_bad_badabi_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_bad_dupname_la_SOURCES = tests/plugins/badabi.c
-tests_bad_dupname_la_CPPFLAGS = $(AM_CPPFLAGS) -DVG_BAD_DUPLICATE
+tests_bad_dupname_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_BAD_DUPLICATE
 tests_bad_dupname_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_bad_norun_la_SOURCES = tests/plugins/badabi.c
-tests_bad_norun_la_CPPFLAGS = $(AM_CPPFLAGS) -DVG_BAD_NORUN
+tests_bad_norun_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_BAD_NORUN
 tests_bad_norun_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_bad_small_la_SOURCES = tests/plugins/badabi.c
-tests_bad_small_la_CPPFLAGS = $(AM_CPPFLAGS) -DVG_BAD_SMALL
+tests_bad_small_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_BAD_SMALL
 tests_bad_small_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_bad_badname_la_SOURCES = tests/plugins/badabi.c
-tests_bad_badname_la_CPPFLAGS = $(AM_CPPFLAGS) -DVG_BAD_NAME
+tests_bad_badname_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_BAD_NAME
 tests_bad_badname_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_bad_badtable_la_SOURCES = tests/plugins/badabi.c
+tests_bad_badtable_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_BAD_TABLE
+tests_bad_badtable_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_bad_nosym_la_SOURCES = tests/plugins/nosym.c
+tests_bad_nosym_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_bad_nosym_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
 include tests/browser/local.mk

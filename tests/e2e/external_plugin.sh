@@ -1,11 +1,12 @@
 #!/bin/sh
 # A plugin an outside author writes (the doc/plugins.md example), compiled
 # with only include/vidgen/plugin.h and dropped into a folder: vidgen loads
-# it without a rebuild. Also: the same source built for another ABI major is
-# refused with the file and both versions named.
+# it without a rebuild. Also: a descriptor of another ABI major (a later one,
+# and a 1.x plugin from before ABI 2.0) is refused with the file and both
+# versions named.
 . "$(dirname "$0")/lib.sh"
 src=$top_srcdir/tests/e2e/external
-plan 6
+plan 7
 CC=${CC:-cc}
 mkdir -p "$TMP/plugins" "$TMP/old"
 $CC -std=c11 -fPIC -shared -fvisibility=hidden -I"$top_srcdir/include" \
@@ -21,17 +22,28 @@ ok $? "a pipeline runs it" || diag "$(cat "$TMP/err")"
 echo "$out" >"$TMP/out.json"
 ok "grep -q '\"initial_explanation\": \"Shout this question back\"' $TMP/out.json" \
 	"its output reaches the response"
-$CC -std=c11 -fPIC -shared -fvisibility=hidden -I"$top_srcdir/include" \
-	-o "$TMP/old/shout.so" -x c - <<EOC 2>>"$TMP/cc.err"
+# build_abi MAJOR MINOR DIR: the example's descriptor with another version.
+build_abi() {
+	mkdir -p "$3"
+	$CC -std=c11 -fPIC -shared -fvisibility=hidden -I"$top_srcdir/include" \
+		-o "$3/shout.so" -x c - <<EOC 2>>"$TMP/cc.err"
 #include <vidgen/plugin.h>
 static int run(void *i, vg_stage *st) { (void)i; (void)st; return VG_OK; }
 VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
-	.abi_major = 2, .abi_minor = 0, .struct_size = sizeof(vg_plugin),
+	.abi_major = $1, .abi_minor = $2, .struct_size = sizeof(vg_plugin),
 	.name = "shout", .run = run,
 };
 EOC
-"$VIDGEN" plugins --plugin-dir "$TMP/old" >"$TMP/list2" 2>&1
+}
 abi=$("$VIDGEN" --version | sed -n 's/.*plugin ABI \([0-9.]*\)).*/\1/p')
-ok "grep -q 'old/shout.so: refused: built for plugin ABI 2.0, this vidgen speaks $abi' $TMP/list2" \
-	"a plugin built for ABI 2 is refused, naming the file and both versions" || diag "$(cat "$TMP/list2")"
+build_abi 3 0 "$TMP/new"
+"$VIDGEN" plugins --plugin-dir "$TMP/new" >"$TMP/list2" 2>&1
+ok "grep -q 'new/shout.so: refused: built for plugin ABI 3.0, this vidgen speaks $abi' $TMP/list2" \
+	"a plugin built for a later ABI major is refused, naming the file and both versions" ||
+	diag "$(cat "$TMP/list2")"
+build_abi 1 2 "$TMP/old"
+"$VIDGEN" plugins --plugin-dir "$TMP/old" >"$TMP/list3" 2>&1
+ok "grep -q 'old/shout.so: refused: built for plugin ABI 1.2, this vidgen speaks $abi .*rebuild.*doc/plugins.md' $TMP/list3" \
+	"a 1.x plugin is refused, naming the file, both versions and what to do" ||
+	diag "$(cat "$TMP/list3")"
 exit 0

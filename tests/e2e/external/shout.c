@@ -1,20 +1,20 @@
 /* The example plugin of doc/plugins.md, built by tests/e2e/external_plugin.sh
  * as an outside author would: only <vidgen/plugin.h>, no vidgen build tree. */
-#include <vidgen/plugin.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct shout { const char *suffix; } shout;      /* filled from the settings */
+#include <vidgen/plugin.h>
 
-static const vg_setting settings[] = {
-	{ "suffix", VG_SET_STRING, offsetof(shout, suffix), "!", 0, 0, 0, NULL,
-	  "text added after the answer" },
+typedef struct shout_conf { const char *suffix; } shout_conf;   /* filled from the settings */
+
+static const vg_setting shout_settings[] = {
+	VG_SETTING_STR("suffix", shout_conf, suffix, "!", "text added after the answer"),
 	VG_SETTINGS_END
 };
 
 static int shout_run(void *inst, vg_stage *st)
 {
-	const shout *s = inst;
+	const shout_conf *s = inst;
 	char *text = st->svc->render_template(st, "{{input}}");   /* first input's text */
 	int rc;
 
@@ -31,6 +31,6 @@ VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
 	VG_PLUGIN_HEADER,                 /* ABI version and struct size */
 	.name = "shout", .kind = "model", .version = "1.0.0",
 	.description = "repeats its input",
-	.settings = settings, .instance_size = sizeof(shout),
+	.settings = shout_settings, .instance_size = sizeof(shout_conf),
 	.run = shout_run,
 };
