@@ -70,7 +70,7 @@ int job_set_field_locked(job *j, const char *field, const char *value);
 /* 1 if name is a field job_set_field_locked accepts. */
 int job_field_valid(const char *name);
 
-/* Builds the VideoResponse object of SPEC.md §2. Caller holds j->lock
+/* Builds the VideoResponse object of doc/api.md. Caller holds j->lock
  * (or owns j alone) and frees with json_decref. */
 json_t *job_response_locked(const job *j);
 

@@ -13,7 +13,7 @@
   const POLL_MS = 1000;
   const HISTORY_PAGE = 10;
 
-  /* SPEC.md §1 status names in plain language, in pipeline order. */
+  /* The default pipeline's status names in plain language, in pipeline order (doc/web.md). */
   const STATUS_WORDS = {
     queued: 'Waiting in line',
     generating_initial_explanation: 'Writing the explanation',

@@ -25,12 +25,12 @@ TESTS += tests/unit/test_sigv4 tests/unit/test_http_client tests/unit/test_aws
 CLOUD_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS)
 CLOUD_TEST_LDADD = libvgcloud.la libvgcore.la $(CMOCKA_LIBS)
 
-# The AWS SigV4 suite lives in shared/ beside the source tree; the test
-# also takes a directory as argv[1] or $VG_SIGV4_VECTORS.
+# The AWS SigV4 suite is kept in tests/vectors/sigv4 (Apache-2.0, NOTICE
+# beside it); the test also takes a directory as argv[1] or $VG_SIGV4_VECTORS.
 tests_unit_test_sigv4_SOURCES = tests/unit/test_sigv4.c
 tests_unit_test_sigv4_CFLAGS = $(CLOUD_TEST_CFLAGS)
 tests_unit_test_sigv4_CPPFLAGS = $(AM_CPPFLAGS) \
-	-DVG_SIGV4_VECTORS='"$(abs_top_srcdir)/../shared/vectors/sigv4"'
+	-DVG_SIGV4_VECTORS='"$(abs_top_srcdir)/tests/vectors/sigv4"'
 tests_unit_test_sigv4_LDADD = $(CLOUD_TEST_LDADD)
 
 tests_unit_test_http_client_SOURCES = tests/unit/test_http_client.c
@@ -49,3 +49,4 @@ EXTRA_DIST += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh tests/e2e/cl
 	tests/e2e/cloud_lib.sh \
 	tests/e2e/pipelines/cloud.cfg tests/e2e/pipelines/cloud-s3.cfg \
 	tests/fakes/cloud_fake.py tests/fakes/fakes.py tests/fakes/s3_inspect.py
+EXTRA_DIST += tests/vectors/sigv4

@@ -1,5 +1,5 @@
 /*
- * `vidgen serve`: reads options and the SPEC §4 settings from the
+ * `vidgen serve`: reads options and the settings of doc/api.md from the
  * environment, loads the pipeline, runs the HTTP daemon (server.c) until
  * SIGTERM or SIGINT, then stops it gracefully and exits 0.
  */
@@ -188,7 +188,7 @@ static int serve_parse(int argc, char **argv, serve_args *a)
 	return 0;
 }
 
-/* Settings from the environment (SPEC.md §4). */
+/* Settings from the environment (doc/api.md, "Settings from the environment"). */
 static int serve_env(server_opts *o, char *err, size_t errlen)
 {
 	int pause = 0;

@@ -216,7 +216,7 @@ void server_json_put_str(strbuf *sb, const char *s)
 	sb_append(sb, "\"", 1);
 }
 
-/* The VideoResponse of SPEC.md §2, fields in the spec's order. */
+/* The VideoResponse of doc/api.md, fields in the order it gives. */
 static void response_put(strbuf *sb, const store_job *r)
 {
 	sb_puts(sb, "{\"video_id\":");

@@ -1,7 +1,8 @@
 /*
- * The HTTP daemon behind `vidgen serve` (libmicrohttpd): the API of SPEC.md
- * §2 plus list/cancel/events/media/healthz/metrics, a FIFO of jobs run by
- * MAX_CONCURRENT_VIDEOS workers, and the job store that survives restarts.
+ * The HTTP daemon behind `vidgen serve` (libmicrohttpd): the API of
+ * doc/api.md (the seed's paths and fields plus list/cancel/events/media/
+ * healthz/metrics), a FIFO of jobs run by MAX_CONCURRENT_VIDEOS workers, and
+ * the job store that survives restarts.
  */
 #ifndef VG_SERVER_H
 #define VG_SERVER_H

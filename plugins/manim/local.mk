@@ -21,11 +21,12 @@ tests_unit_test_manim_CFLAGS = $(plugins_manim_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_manim_LDADD = $(PLUGIN_TEST_LDADD) -lm -lpthread
 endif
 
-# End-to-end: the static check, the sandbox (as root and as nobody),
-# `vidgen render`, the repair loop through `vidgen run`, the offline demo,
-# and the layout check (warn, repair, the demo's scripts) with live progress.
+# End-to-end: the static check, the sandbox (as root and as nobody; the host
+# files it must not show), `vidgen render`, the repair loop through `vidgen
+# run`, the offline demo, and the layout check (warn, repair, the demo's
+# scripts) with live progress.
 RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
-	tests/e2e/render_nonroot.sh tests/e2e/render_cmd.sh tests/e2e/render_repair.sh \
+	tests/e2e/render_nonroot.sh tests/e2e/render_files.sh tests/e2e/render_cmd.sh tests/e2e/render_repair.sh \
 	tests/e2e/render_demo.sh tests/e2e/render_layout.sh
 TESTS += $(RENDER_E2E)
 EXTRA_DIST += $(RENDER_E2E) tests/e2e/render_repair.cfg tests/e2e/render_answers \

@@ -1,6 +1,6 @@
 /*
  * s3: stores the video in S3 (or an S3-compatible store) as {video_id}.mp4
- * with the SPEC's metadata, made safe for S3's rules (ASCII, 2 KB in all),
+ * with the metadata of doc/cloud.md, made safe for S3's rules (ASCII, 2 KB in all),
  * the full texts in a {video_id}.json object beside it, public read through
  * an ACL where the bucket allows ACLs, and multipart upload for big files.
  */
@@ -166,7 +166,7 @@ static char *object_url(const s3_conf *c, const char *region, const char *key)
 			(int)(n - (size_t)(host - e)), host, key) < 0 ? NULL : u;
 }
 
-/* The URL users get: public_url, the SPEC's AWS form, or the object URL. */
+/* The URL users get: public_url, the AWS form of doc/cloud.md, or the object URL. */
 static char *public_url(const s3_conf *c, const char *region, const char *key)
 {
 	char *u = NULL;

@@ -20,7 +20,7 @@ const QUESTION = process.env.VIDGEN_BROWSER_QUESTION || 'What is the area of a c
 const KEYED_URL = process.env.VIDGEN_KEYED_URL || '';
 const KEYED_KEY = process.env.VIDGEN_KEYED_KEY || '';
 
-/* Plain-language stage names the page may show (SPEC.md §1, issue 6). */
+/* Plain-language stage names the page may show (doc/web.md, issue 6). */
 const STAGE_WORDS = ['Waiting in line', 'Writing the explanation', 'Refining the explanation',
   'Writing the animation script', 'Checking the script', 'Rendering the video', 'Uploading',
   'Done', 'Failed'];

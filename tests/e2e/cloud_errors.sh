@@ -42,7 +42,7 @@ assert o['public_read'] is True
 s = o['sidecar']
 assert s['initial_explanation'] == job['initial_explanation']
 assert s['refined_explanation'] == job['refined_explanation']
-PY" "object has the SPEC metadata, public read, and the JSON sidecar with the full texts"
+PY" "object has the metadata of doc/cloud.md, public read, and the JSON sidecar with the full texts"
 NJ=$TMP/jobs/$ID/stages/narrate/narration.json
 ok "python3 - \"$NJ\" <<'PY'
 import json, os, sys

@@ -1,5 +1,5 @@
 """End-to-end tests of `vidgen serve` over real HTTP with replay pipelines:
-the SPEC §2 shapes field by field, the status walk, input rules, list,
+the doc/api.md shapes field by field, the status walk, input rules, list,
 cancel, server-sent events, MAX_CONCURRENT_VIDEOS, media Range requests,
 the web page, API keys, CORS, /healthz and /metrics. Prints TAP."""
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # `vidgen serve` end to end over real HTTP (tests/e2e/serve_api.py): the API
-# of SPEC.md §2, input rules, list, cancel, events, media, access. TAP.
+# of doc/api.md, input rules, list, cancel, events, media, access. TAP.
 here=$(cd "$(dirname "$0")" && pwd)
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "1..1"

@@ -1,6 +1,6 @@
 /*
  * Unit tests for core/job.c: job.json on creation, the VideoResponse shape
- * of SPEC §2, the status/progress walk (never backwards), reopening a job
+ * of doc/api.md, the status/progress walk (never backwards), reopening a job
  * from its folder, and which recorded stage results count as done.
  */
 #include <stdarg.h>
@@ -125,7 +125,7 @@ static void test_response_fields(void **state)
 
 	assert_non_null(j);
 	o = job_response_locked(j);
-	/* exactly the SPEC fields, no more */
+	/* exactly the fields of doc/api.md, no more */
 	json_object_foreach(o, key, val) {
 		int known = 0;
 		for (const char *const *f = spec_fields; *f; f++)

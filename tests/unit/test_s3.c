@@ -104,7 +104,7 @@ static void test_urls(void **state)
 	u = object_url(&c, "eu-west-3", "k.mp4");
 	assert_string_equal(u, "https://s3.eu-west-3.amazonaws.com/loli/k.mp4");
 	free(u);
-	u = public_url(&c, "eu-west-3", "k.mp4"); /* SPEC's form on AWS */
+	u = public_url(&c, "eu-west-3", "k.mp4"); /* doc/cloud.md's form on AWS */
 	assert_string_equal(u, "https://loli.s3.eu-west-3.amazonaws.com/k.mp4");
 	free(u);
 	c.endpoint = "http://127.0.0.1:9000/";

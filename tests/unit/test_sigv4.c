@@ -4,7 +4,8 @@
  * checked against AWS's published S3 examples.
  *
  * Usage: test_sigv4 [VECTOR_DIR]; default $VG_SIGV4_VECTORS, else the
- * build-time VG_SIGV4_VECTORS (../shared/vectors/sigv4 beside the source).
+ * build-time VG_SIGV4_VECTORS ($(abs_top_srcdir)/tests/vectors/sigv4, the
+ * copy kept in the repository with its licence notice).
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -22,7 +23,7 @@
 #include "util.h"
 
 #ifndef VG_SIGV4_VECTORS
-#define VG_SIGV4_VECTORS "../shared/vectors/sigv4"
+#error "VG_SIGV4_VECTORS (the vector folder) is set by core/cloud.mk"
 #endif
 
 #define MAX_CASES 512
