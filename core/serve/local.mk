@@ -1,16 +1,23 @@
-# `vidgen serve`: the HTTP daemon, its listening sockets, its SQLite job
-# store, the serve command and their tests.
+# `vidgen serve`: the HTTP daemon, its status cache, its listening sockets,
+# its SQLite job store, the serve command and their tests.
 libvgcore_la_SOURCES += core/serve/store.c core/serve/store.h \
+	core/serve/status_cache.c core/serve/status_cache.h \
 	core/serve/server.c core/serve/server.h \
 	core/serve/listen.c core/serve/listen.h
 vidgen_SOURCES += core/serve/cmd_serve.c
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
-TESTS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
+check_PROGRAMS += tests/unit/test_store tests/unit/test_status_cache tests/unit/test_server \
+	tests/unit/test_listen
+TESTS += tests/unit/test_store tests/unit/test_status_cache tests/unit/test_server \
+	tests/unit/test_listen
 tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
+# The status cache alone, threads included (its locking contract).
+tests_unit_test_status_cache_SOURCES = tests/unit/test_status_cache.c
+tests_unit_test_status_cache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_status_cache_LDADD = libvgcore.la $(CMOCKA_LIBS)
 tests_unit_test_server_SOURCES = tests/unit/test_server.c
 tests_unit_test_server_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
 tests_unit_test_server_LDADD = libvgcore.la $(CMOCKA_LIBS)
