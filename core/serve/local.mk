@@ -13,7 +13,7 @@ TESTS += tests/unit/test_store tests/unit/test_status_cache tests/unit/test_serv
 	tests/unit/test_listen
 tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
-tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
+tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS) $(SQLITE_LIBS)
 # The status cache alone, threads included (its locking contract).
 tests_unit_test_status_cache_SOURCES = tests/unit/test_status_cache.c
 tests_unit_test_status_cache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
