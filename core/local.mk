@@ -84,8 +84,7 @@ TESTS += tests/e2e/engine.sh tests/e2e/question_hook.sh \
 	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh
 EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines \
 	tests/e2e/question_hook.sh tests/e2e/qhook \
-	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks \
-	doc/hooks.md
+	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks
 
 include core/cloud/local.mk
 include core/serve/local.mk

@@ -32,4 +32,4 @@ TESTS += $(SERVE_E2E)
 EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py \
 	tests/e2e/serve_pipeline.cfg tests/e2e/serve_answers \
 	bench/api/run.sh bench/api/fill.py bench/api/create.lua bench/api/status.lua \
-	bench/api/report.lua doc/api.md doc/performance.md
+	bench/api/report.lua

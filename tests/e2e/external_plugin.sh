@@ -6,12 +6,19 @@
 # versions named.
 . "$(dirname "$0")/lib.sh"
 src=$top_srcdir/tests/e2e/external
-plan 7
+plan 8
 CC=${CC:-cc}
 mkdir -p "$TMP/plugins" "$TMP/old"
 $CC -std=c11 -fPIC -shared -fvisibility=hidden -I"$top_srcdir/include" \
 	-o "$TMP/plugins/shout.so" "$src/shout.c" 2>"$TMP/cc.err"
 ok $? "the example plugin compiles against plugin.h alone" || diag "$(cat "$TMP/cc.err")"
+# doc/plugins.md shows this very code: its first C block is shout.c without
+# the file's opening comment.
+awk '/^```c$/ { on = 1; next } on && /^```$/ { exit } on' "$top_srcdir/doc/plugins.md" \
+	>"$TMP/doc.c"
+sed '1,/\*\/$/d' "$src/shout.c" >"$TMP/src.c"
+cmp -s "$TMP/doc.c" "$TMP/src.c"
+ok $? "doc/plugins.md shows the example as it is built" || diag "$(diff "$TMP/doc.c" "$TMP/src.c")"
 "$VIDGEN" plugins --plugin-dir "$TMP/plugins" >"$TMP/list" 2>&1
 ok "grep -q '^shout  *model' $TMP/list" "vidgen plugins --plugin-dir lists it"
 "$VIDGEN" plugins --plugin-dir "$TMP/plugins" shout >"$TMP/doc" 2>&1
