@@ -82,8 +82,8 @@ endif
 # repair loop are in plugins/manim/local.mk, beside the renderer they need.
 TESTS += tests/e2e/engine.sh tests/e2e/question_hook.sh \
 	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh
-EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines \
-	tests/e2e/question_hook.sh tests/e2e/qhook \
+EXTRA_DIST += tests/e2e/engine.sh tests/e2e/engine \
+	tests/e2e/question_hook.sh tests/e2e/question_hook \
 	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks
 
 include core/cloud/local.mk

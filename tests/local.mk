@@ -53,7 +53,7 @@ tests_bad_nosym_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
 include tests/browser/local.mk
 TESTS += tests/e2e/external_plugin.sh
-EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external
+EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external_plugin
 # Hostile inputs (fixed seed) against `vidgen serve` and `vidgen check`.
 TESTS += tests/e2e/fuzz_inputs.sh
 EXTRA_DIST += tests/e2e/fuzz_inputs.sh tests/e2e/fuzz_inputs.py

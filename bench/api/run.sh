@@ -50,7 +50,7 @@ trap cleanup EXIT
 start_daemon() {
 	local dir=$1
 	mkdir -p "$dir"
-	VIDGEN_HTTP_THREADS=${HTTP_THREADS:-} "$VIDGEN" serve --paused -p "$src/tests/e2e/serve_pipeline.cfg" -l 127.0.0.1:0 \
+	VIDGEN_HTTP_THREADS=${HTTP_THREADS:-} "$VIDGEN" serve --paused -p "$src/tests/e2e/serve/pipeline.cfg" -l 127.0.0.1:0 \
 		--db "$dir/jobs.db" --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
 	DPID=$!
 	pids+=("$DPID")

@@ -29,5 +29,4 @@ RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
 	tests/e2e/render_nonroot.sh tests/e2e/render_files.sh tests/e2e/render_cmd.sh tests/e2e/render_repair.sh \
 	tests/e2e/render_demo.sh tests/e2e/render_layout.sh
 TESTS += $(RENDER_E2E)
-EXTRA_DIST += $(RENDER_E2E) tests/e2e/render_repair.cfg tests/e2e/render_answers \
-	tests/e2e/render_layout.cfg
+EXTRA_DIST += $(RENDER_E2E) tests/e2e/render

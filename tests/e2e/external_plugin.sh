@@ -5,7 +5,7 @@
 # and a 1.x plugin from before ABI 2.0) is refused with the file and both
 # versions named.
 . "$(dirname "$0")/lib.sh"
-src=$top_srcdir/tests/e2e/external
+src=$top_srcdir/tests/e2e/external_plugin
 plan 8
 CC=${CC:-cc}
 mkdir -p "$TMP/plugins" "$TMP/old"

@@ -10,6 +10,10 @@
 #
 # The script should end with `exit 0`; the TAP driver judges the ok lines.
 # `ok` returns COND's status (for `ok ... || diag ...`), so do not use set -e.
+#
+# Fixtures live beside the scripts, one folder per area: <area>_*.sh (or
+# <area>.sh) reads tests/e2e/<area>/ (render/, serve/, cloud/, hooks/,
+# engine/, question_hook/, external_plugin/).
 
 TAP_N=0
 TAP_FAILED=0
