@@ -778,7 +778,10 @@ int runner_run(const pipeline *p, job *j, const runner_events *ev)
 		j->n_stages = p->n_stages;
 		j->stages = xcalloc(p->n_stages, sizeof(*j->stages));
 		pthread_mutex_unlock(&j->lock);
-		job_load_stage_results(j, p);
+		const char *ids[PIPELINE_MAX_STAGES];
+		for (size_t i = 0; i < p->n_stages; i++)
+			ids[i] = p->stages[i].id;
+		job_load_stage_results(j, ids, p->n_stages);
 	} else {
 		pthread_mutex_unlock(&j->lock);
 	}

@@ -98,9 +98,9 @@ static const vg_artifact *find_video(const vg_stage *st)
 	return NULL;
 }
 
-static int file_run(void *inst, vg_stage *st)
+static int file_run(void *instance, vg_stage *st)
 {
-	const file_conf *fs = inst;
+	const file_conf *fs = instance;
 	const vg_artifact *video = find_video(st);
 	char dir[PATH_MAX], dest[PATH_MAX], url[PATH_MAX + 256];
 	const char *slash;

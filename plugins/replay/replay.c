@@ -42,9 +42,9 @@ static const vg_setting replay_settings[] = {
 	VG_SETTINGS_END
 };
 
-static int replay_init(void *inst, char *err, size_t errlen)
+static int replay_init(void *instance, char *err, size_t errlen)
 {
-	replay_conf *r = inst;
+	replay_conf *r = instance;
 	struct stat sb;
 
 	if (stat(r->dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
@@ -182,9 +182,9 @@ static int quote_len(const char *s, size_t max)
 	return (int)max;
 }
 
-static int replay_run(void *inst, vg_stage *st)
+static int replay_run(void *instance, vg_stage *st)
 {
-	const replay_conf *r = inst;
+	const replay_conf *r = instance;
 	const char *stem = r->answer[0] ? r->answer : st->id;
 	char folder[256], path[4096];
 	char *text = NULL;
