@@ -528,7 +528,7 @@ static void owner_add_locked(server *s, const char *id, client_id who)
 	owner *o = xcalloc(1, sizeof(*o));
 	memcpy(o->id, id, sizeof(o->id));
 	o->client = who;
-	unsigned h = id_hash(id) & (OWNER_BUCKETS - 1);
+	unsigned h = util_hash(id) & (OWNER_BUCKETS - 1);
 	o->next = s->owners[h];
 	s->owners[h] = o;
 }
@@ -536,7 +536,7 @@ static void owner_add_locked(server *s, const char *id, client_id who)
 /* Forgets who queued job id and returns it (0: nobody known). qlock held. */
 static client_id owner_take_locked(server *s, const char *id)
 {
-	for (owner **pp = &s->owners[id_hash(id) & (OWNER_BUCKETS - 1)]; *pp;
+	for (owner **pp = &s->owners[util_hash(id) & (OWNER_BUCKETS - 1)]; *pp;
 	     pp = &(*pp)->next) {
 		owner *o = *pp;
 		if (memcmp(o->id, id, 36) == 0) {

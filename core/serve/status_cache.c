@@ -37,11 +37,7 @@ void blob_unref(void *p)
 
 static unsigned id_hash(const char *id)
 {
-	unsigned h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h & (STATUS_CACHE_BUCKETS - 1);
+	return util_hash(id) & (STATUS_CACHE_BUCKETS - 1);
 }
 
 void status_cache_init(status_cache *c, size_t max_unpinned)
