@@ -59,22 +59,25 @@ typedef struct run_view {
 	char last_status[64];
 } run_view;
 
+/* On a terminal, a bar the log keeps on the last line (log_status_line);
+ * otherwise a plain line "NN% status" at each change. */
 static void draw(void *ud, job *j)
 {
 	run_view *v = ud;
-	char bar[31];
+	char bar[31], line[128];
 	int fill = j->progress * 30 / 100;
 
 	if (v->tty) {
 		memset(bar, '#', (size_t)fill);
 		memset(bar + fill, '.', (size_t)(30 - fill));
 		bar[30] = '\0';
-		fprintf(stderr, "\r\033[K[%s] %3d%% %s", bar, j->progress, j->status);
+		snprintf(line, sizeof(line), "[%s] %3d%% %s", bar, j->progress, j->status);
+		log_status_line(line);
 		if (j->finished)
-			fputc('\n', stderr);
-		fflush(stderr);
+			log_status_line(NULL);
 	} else if (j->progress != v->last_progress || strcmp(v->last_status, j->status)) {
-		fprintf(stderr, "%3d%% %s\n", j->progress, j->status);
+		snprintf(line, sizeof(line), "%3d%% %s", j->progress, j->status);
+		log_plain_line(line);
 	}
 	v->last_progress = j->progress;
 	snprintf(v->last_status, sizeof(v->last_status), "%s", j->status);

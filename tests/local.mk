@@ -82,6 +82,9 @@ endif
 
 TESTS += tests/e2e/engine.sh
 EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines
+# `vidgen run`'s progress bar on a pty, and plain lines on a pipe.
+TESTS += tests/e2e/run_tty.sh
+EXTRA_DIST += tests/e2e/run_tty.sh
 
 TESTS += tests/e2e/question_hook.sh
 EXTRA_DIST += tests/e2e/question_hook.sh tests/e2e/qhook
