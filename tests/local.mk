@@ -6,9 +6,11 @@ TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
 # Unit tests run under valgrind when VIDGEN_VALGRIND=1 (see tests/valgrind.sh).
 LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/valgrind.sh
+# top_srcdir is made canonical (distcheck's is build/sub/../..), as vidgen
+# prints the real paths the tests compare with.
 AM_TESTS_ENVIRONMENT = \
 	CMOCKA_MESSAGE_OUTPUT=TAP; export CMOCKA_MESSAGE_OUTPUT; \
-	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
+	top_srcdir=$$(cd '$(abs_top_srcdir)' && pwd -P); export top_srcdir; \
 	top_builddir='$(abs_top_builddir)'; export top_builddir; \
 	VIDGEN='$(abs_top_builddir)/vidgen'; export VIDGEN; \
 	VIDGEN_PLUGIN_PATH='$(abs_top_builddir)/plugins/.libs:$(abs_top_builddir)/tests/.libs'; \
