@@ -29,20 +29,57 @@ static void on_sigint(int sig)
 	signal(sig, SIG_DFL);
 }
 
-char *cli_default_pipeline(const char *name)
+/* pipelines/FILE next to an uninstalled executable if it is there, else
+ * $(pipelinedir)/FILE (which may not exist). */
+static char *pipeline_file(const char *file)
 {
-	char rel[128], *exe = util_exe_dir(), *cand;
+	char *exe = util_exe_dir(), *rel, *cand;
 
-	snprintf(rel, sizeof(rel), "pipelines/%s.cfg", name);
 	if (exe) {
+		rel = util_path_join("pipelines", file);
 		cand = util_path_join(exe, rel);
+		free(rel);
 		free(exe);
 		if (access(cand, R_OK) == 0)
 			return cand;
 		free(cand);
 	}
-	snprintf(rel, sizeof(rel), "%s.cfg", name);
-	return util_path_join(VG_PIPELINEDIR, rel);
+	return util_path_join(VG_PIPELINEDIR, file);
+}
+
+char *cli_default_pipeline(const char *name)
+{
+	char file[128];
+
+	snprintf(file, sizeof(file), "%s.cfg", name);
+	return pipeline_file(file);
+}
+
+char *cli_pipeline_path(const char *arg, char *err, size_t errlen)
+{
+	size_t len;
+	strbuf file = { 0 };
+	char *path;
+
+	if (!arg)
+		return cli_default_pipeline("default");
+	len = strlen(arg);
+	if (len == 0) {
+		util_errf(err, errlen, "the pipeline is an empty name");
+		return NULL;
+	}
+	if (strchr(arg, '/') || access(arg, F_OK) == 0)
+		return xstrdup(arg);
+	sb_printf(&file, "%s%s", arg, len > 4 && !strcmp(arg + len - 4, ".cfg") ? "" : ".cfg");
+	path = pipeline_file(file.buf);
+	if (access(path, F_OK) != 0) {
+		util_errf(err, errlen, "pipeline \"%s\": no such file here, and no %s in %s",
+			  arg, file.buf, VG_PIPELINEDIR);
+		free(path);
+		path = NULL;
+	}
+	sb_free(&file);
+	return path;
 }
 
 void cli_print_version(void)
@@ -90,7 +127,8 @@ static void run_usage(FILE *out)
 		"                  [--plugin-dir DIR] [--verbose] QUESTION...\n"
 		"       vidgen run --resume JOBDIR [-p PIPELINE] [--json]\n"
 		"Runs one job in the foreground and prints where the video is.\n"
-		"  -p, --pipeline FILE  pipeline file (default: the installed default.cfg)\n"
+		"  -p, --pipeline FILE  pipeline file, or NAME of an installed one (NAME.cfg);\n"
+		"                       default: default.cfg\n"
 		"  -m, --model NAME     model for the explanation (default: the pipeline's)\n"
 		"  -v, --voice NAME     narration voice (default: the pipeline's)\n"
 		"  -o, --out DIR        where job folders go (default: $TEMP_DIR or\n"
@@ -212,6 +250,7 @@ int cmd_run(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *model = NULL, *voice = NULL, *resume = NULL, *plugin_dir = NULL;
+	const char *pipe_arg = NULL;
 	const char *tmp = getenv("TEMP_DIR");
 	char *pipe_path = NULL, *out = NULL, *question = NULL, err[2048];
 	plugin_registry *reg = NULL;
@@ -224,7 +263,7 @@ int cmd_run(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:m:v:o:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': free(pipe_path); pipe_path = xstrdup(optarg); break;
+		case 'p': pipe_arg = optarg; break;
 		case 'm': model = optarg; break;
 		case 'v': voice = optarg; break;
 		case 'o': free(out); out = xstrdup(optarg); break;
@@ -247,8 +286,12 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vidgen run: the question is not valid UTF-8\n");
 		goto out;
 	}
-	if (!pipe_path)
-		pipe_path = cli_default_pipeline("default");
+	pipe_path = cli_pipeline_path(pipe_arg, err, sizeof(err));
+	if (!pipe_path) {
+		fprintf(stderr, "vidgen run: %s\n", err);
+		status = EXIT_CONFIG;
+		goto out;
+	}
 	if (!out)
 		out = xstrdup(tmp && tmp[0] ? tmp : "/tmp/manim_videos");
 	reg = registry_open(plugin_dir);
@@ -304,7 +347,9 @@ int cmd_check(int argc, char **argv)
 		case 'h':
 			printf("usage: vidgen check [--plugin-dir DIR] PIPELINE...\n"
 			       "Validates pipeline files as a run would (graph, plugins, their\n"
-			       "settings, hooks) and prints file:line errors. Exit 0 if all pass.\n");
+			       "settings, hooks) and prints file:line errors. Exit 0 if all pass.\n"
+			       "A PIPELINE is a file, or the NAME of an installed one (NAME.cfg).\n"
+			       "      --plugin-dir DIR search DIR for plugins first\n");
 			return EXIT_OK;
 		case 'E': cli_print_version(); return EXIT_OK;
 		default: return EXIT_USAGE;
@@ -316,14 +361,16 @@ int cmd_check(int argc, char **argv)
 	}
 	reg = registry_open(plugin_dir);
 	for (int i = optind; i < argc; i++) {
-		pipeline *p = pipeline_load(argv[i], reg, err, sizeof(err));
+		char *path = cli_pipeline_path(argv[i], err, sizeof(err));
+		pipeline *p = path ? pipeline_load(path, reg, err, sizeof(err)) : NULL;
 		if (!p) {
 			fprintf(stderr, "%s\n", err);
 			bad++;
-			continue;
+		} else {
+			printf("%s: ok (%zu stages)\n", path, p->n_stages);
+			pipeline_free(p);
 		}
-		printf("%s: ok (%zu stages)\n", argv[i], p->n_stages);
-		pipeline_free(p);
+		free(path);
 	}
 	registry_free(reg);
 	return bad ? EXIT_CONFIG : EXIT_OK;

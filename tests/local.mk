@@ -93,6 +93,15 @@ EXTRA_DIST += tests/e2e/question_hook.sh tests/e2e/qhook
 include tests/browser/local.mk
 TESTS += tests/e2e/external_plugin.sh
 EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external
+# make install into a scratch prefix; the installed vidgen, its pipelines by
+# name and an out-of-tree plugin. `make installcheck` runs it on $(prefix).
+TESTS += tests/e2e/install.sh
+EXTRA_DIST += tests/e2e/install.sh
+installcheck-local:
+	@out=$$(VIDGEN_PREFIX='$(prefix)' VIDGEN_PIPELINEDIR='$(pipelinedir)' \
+		VIDGEN_PKGCONFIGDIR='$(pkgconfigdir)' top_srcdir='$(abs_top_srcdir)' \
+		$(SHELL) $(srcdir)/tests/e2e/install.sh 2>&1); echo "$$out"; \
+	! echo "$$out" | grep -Eq '^(not ok|Bail out)'
 TESTS += tests/e2e/serve_cors.sh
 EXTRA_DIST += tests/e2e/serve_cors.sh
 # Hostile inputs (fixed seed) against `vidgen serve` and `vidgen check`.
