@@ -482,7 +482,7 @@ static void usage(FILE *out)
 		"  hook     try a Lua hook on a text\n"
 		"  plugins  list plugins, or document one's settings\n\n"
 		"`vidgen COMMAND --help` tells more. Environment: VIDGEN_PLUGIN_PATH,\n"
-		"TEMP_DIR, AWS_*, OPENAI_API_KEY (see doc/pipeline.md).\n");
+		"TEMP_DIR, AWS_*, OPENAI_API_KEY. All of it: man vidgen, man vidgen-pipeline.\n");
 }
 
 int main(int argc, char **argv)

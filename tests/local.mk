@@ -84,6 +84,9 @@ endif
 
 TESTS += tests/e2e/engine.sh
 EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines
+# The man pages render cleanly and name every option --help prints.
+TESTS += tests/e2e/man.sh
+EXTRA_DIST += tests/e2e/man.sh
 # `vidgen run`'s progress bar on a pty, and plain lines on a pipe.
 TESTS += tests/e2e/run_tty.sh
 EXTRA_DIST += tests/e2e/run_tty.sh
@@ -99,7 +102,8 @@ TESTS += tests/e2e/install.sh
 EXTRA_DIST += tests/e2e/install.sh
 installcheck-local:
 	@out=$$(VIDGEN_PREFIX='$(prefix)' VIDGEN_PIPELINEDIR='$(pipelinedir)' \
-		VIDGEN_PKGCONFIGDIR='$(pkgconfigdir)' top_srcdir='$(abs_top_srcdir)' \
+		VIDGEN_PKGCONFIGDIR='$(pkgconfigdir)' VIDGEN_MANDIR='$(mandir)' \
+		top_srcdir='$(abs_top_srcdir)' \
 		$(SHELL) $(srcdir)/tests/e2e/install.sh 2>&1); echo "$$out"; \
 	! echo "$$out" | grep -Eq '^(not ok|Bail out)'
 TESTS += tests/e2e/serve_cors.sh

@@ -1,9 +1,10 @@
 #!/bin/sh
-# An installed vidgen, as a user has it after `make install`: no libtool .la
-# files beside the plugins, pipelines found by name in $(pipelinedir), the
-# offline demo made from the installed files, and doc/plugins.md's example
-# plugin built outside the tree with only `pkg-config --cflags vidgen-plugin`
-# (the document's own commands), then loaded and run by the installed vidgen.
+# An installed vidgen, as a user has it after `make install`: its man pages,
+# no libtool .la files beside the plugins, pipelines found by name in
+# $(pipelinedir), the offline demo made from the installed files, and
+# doc/plugins.md's example plugin built outside the tree with only
+# `pkg-config --cflags vidgen-plugin` (the document's own commands), then
+# loaded and run by the installed vidgen.
 #
 # Under `make check` it configures, builds and installs the source tree into
 # a scratch prefix. `make installcheck` runs it on the configured prefix
@@ -11,7 +12,7 @@
 # plugin folder only if no shout.so is there, and removed afterwards.
 . "$(dirname "$0")/lib.sh"
 unset VIDGEN_PLUGIN_PATH TEMP_DIR VIDGEN_REPLAY_LOG REPLAY_DELAY_MS
-N=15
+N=16
 plan $N
 skip_rest() {
 	while [ "$TAP_N" -lt "$N" ]; do skip "$1"; done
@@ -37,6 +38,16 @@ vidgen=$prefix/bin/vidgen
 export PKG_CONFIG_PATH=${VIDGEN_PKGCONFIGDIR:-$prefix/lib/pkgconfig}
 pipelinedir=${VIDGEN_PIPELINEDIR:-$prefix/share/vidgen/pipelines}
 plugindir=$(pkg-config --variable=plugindir vidgen-plugin)
+
+mandir=${VIDGEN_MANDIR:-$prefix/share/man}
+# The page names the folders as the build wrote them: each '/' followed by \:.
+man_pipelinedir=$(printf '%s' "$pipelinedir" | sed 's|/|/\\:|g')
+MANPATH=$mandir man -w vidgen >"$TMP/man.w" 2>&1
+MANPATH=$mandir man -w 5 vidgen-pipeline >>"$TMP/man.w" 2>&1
+ok "[ \"\$(cat '$TMP/man.w')\" = '$mandir/man1/vidgen.1
+$mandir/man5/vidgen-pipeline.5' ] && grep -qF -- '$man_pipelinedir' '$mandir/man1/vidgen.1'" \
+	"the man pages are installed (man vidgen, man 5 vidgen-pipeline), naming the installed folders" ||
+	diag "$(cat "$TMP/man.w")"
 
 las=$(find "$plugindir" "$plugindir/.." -maxdepth 1 -name '*.la')
 ok "[ -z '$las' ] && [ -f '$plugindir/replay.so' ]" "no libtool .la file is left beside the installed plugins" ||
