@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loader.h"
 #include "log.h"
 #include "proc.h"
+#include "registry.h"
 #include "services.h"
 #include "util.h"
 

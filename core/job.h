@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <jansson.h>
-#include "config.h"
+#include "pipeline.h"
 
 typedef struct job_stage_state {
 	int done;          /* output recorded and on disk */

@@ -1,28 +1,90 @@
-# The engine: a convenience library (linked into vidgen and the unit tests)
-# and the vidgen executable.
+# The engine, flat in core/: a convenience library (linked into vidgen and
+# the unit tests), the vidgen executable with one cmd_*.c a command, and
+# their tests. The sub-systems in core/cloud/ and core/serve/ add themselves
+# through their own local.mk.
 noinst_LTLIBRARIES += libvgcore.la
 libvgcore_la_SOURCES = \
 	core/util.c core/util.h \
 	core/log.c core/log.h \
-	core/loader.c core/loader.h \
-	core/config.c core/config.h \
+	core/registry.c core/registry.h \
+	core/pipeline.c core/pipeline.h \
 	core/job.c core/job.h \
 	core/runner.c core/runner.h \
 	core/services.c core/services.h \
-	core/sentences.c core/sentences.h
+	core/sentences.c core/sentences.h \
+	core/proc.c core/proc.h \
+	core/hooks.c core/hooks.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS)
 libvgcore_la_LIBADD = $(LIBCONFIG_LIBS) $(JANSSON_LIBS) \
-	$(LUA_LIBS) $(MHD_LIBS) $(SQLITE_LIBS) -ldl -lm
+	$(LUA_LIBS) $(MHD_LIBS) $(SQLITE_LIBS) -lm
 
+# Plugins resolve nothing from the executable; no -rdynamic needed.
 bin_PROGRAMS += vidgen
-vidgen_SOURCES = core/main.c core/cli.h
+vidgen_SOURCES = core/main.c core/cli.h \
+	core/cmd_run.c core/cmd_check.c core/cmd_plugins.c \
+	core/cmd_render.c core/cmd_hook.c
 vidgen_CFLAGS = $(libvgcore_la_CFLAGS)
 vidgen_LDADD = libvgcore.la
-# Plugins resolve nothing from the executable; no -rdynamic needed.
 
-# Modules owned by other areas add themselves here, one include each.
-include core/cloud.mk
-include core/serve.mk
-include core/render.mk
-include core/hooks.mk
+if HAVE_CMOCKA
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS)
+UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
+check_PROGRAMS += tests/unit/test_util tests/unit/test_pipeline tests/unit/test_registry \
+	tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
+	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks
+TESTS += tests/unit/test_util tests/unit/test_pipeline tests/unit/test_registry \
+	tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
+	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks
+tests_unit_test_sentences_SOURCES = tests/unit/test_sentences.c
+tests_unit_test_sentences_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_sentences_LDADD = $(UNIT_LDADD)
+tests_unit_test_util_SOURCES = tests/unit/test_util.c
+tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_util_LDADD = $(UNIT_LDADD)
+tests_unit_test_pipeline_SOURCES = tests/unit/test_pipeline.c tests/unit/helpers.c \
+	tests/unit/helpers.h
+tests_unit_test_pipeline_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_pipeline_LDADD = $(UNIT_LDADD)
+tests_unit_test_registry_SOURCES = tests/unit/test_registry.c tests/unit/helpers.c \
+	tests/unit/helpers.h
+tests_unit_test_registry_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_registry_LDADD = $(UNIT_LDADD)
+tests_unit_test_job_SOURCES = tests/unit/test_job.c tests/unit/helpers.c tests/unit/helpers.h
+tests_unit_test_job_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_job_LDADD = $(UNIT_LDADD)
+tests_unit_test_runner_SOURCES = tests/unit/test_runner.c tests/unit/helpers.c tests/unit/helpers.h
+tests_unit_test_runner_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_runner_LDADD = $(UNIT_LDADD)
+# The services table plugins call (templates, secrets, progress, cancel).
+tests_unit_test_services_SOURCES = tests/unit/test_services.c tests/unit/helpers.c \
+	tests/unit/helpers.h
+tests_unit_test_services_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_services_LDADD = $(UNIT_LDADD)
+# The child-process runner behind svc->spawn.
+tests_unit_test_proc_SOURCES = tests/unit/test_proc.c
+tests_unit_test_proc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_proc_LDADD = $(UNIT_LDADD)
+# Lua hooks, run on the example hooks in lua/.
+tests_unit_test_hooks_SOURCES = tests/unit/test_hooks.c
+tests_unit_test_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DVG_TOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_hooks_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LUA_CFLAGS)
+tests_unit_test_hooks_LDADD = $(UNIT_LDADD)
+endif
+
+# End-to-end: the engine and its commands as a user drives them. Lua hooks
+# on tests/e2e/hooks/*.cfg through `vidgen run`/`vidgen check`, and the
+# daemon serving jobs beside misbehaving hooks; `vidgen render` and the
+# repair loop are in plugins/manim/local.mk, beside the renderer they need.
+TESTS += tests/e2e/engine.sh tests/e2e/question_hook.sh \
+	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh
+EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines \
+	tests/e2e/question_hook.sh tests/e2e/qhook \
+	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks \
+	doc/hooks.md
+# `vidgen run`'s progress bar on a pty, and plain lines on a pipe.
+TESTS += tests/e2e/run_tty.sh
+EXTRA_DIST += tests/e2e/run_tty.sh
+
+include core/cloud/local.mk
+include core/serve/local.mk

@@ -1,6 +1,6 @@
 /*
  * Process-wide logging to stderr, one line per call, with a level filter.
- * Lines never carry secrets: callers pass redacted text (see log_redact).
+ * Lines never carry secrets: callers pass text with none in it.
  */
 #ifndef VG_LOG_H
 #define VG_LOG_H

@@ -20,8 +20,4 @@
 int proc_run(const vg_proc *p, int (*cancelled)(void *ud), void *ud,
 	     int *exit_code);
 
-/* `vidgen render`: narrates, checks, sandboxes and renders a user's script
- * (core/cmd_render.c). Returns the process exit status. */
-int cmd_render(int argc, char **argv);
-
 #endif

@@ -6,7 +6,7 @@
  * feedback) or fails the job. Stage threads only run the plugin.
  */
 #include "runner.h"
-#include "cloud.h"
+#include "cloud/cloud.h"
 #include "hooks.h"
 #include "log.h"
 #include "services.h"

@@ -7,8 +7,8 @@
 #ifndef VG_RUNNER_H
 #define VG_RUNNER_H
 
-#include "config.h"
 #include "job.h"
+#include "pipeline.h"
 
 typedef struct runner_events {
 	/* Called after each change of status, progress or message, with

@@ -4,7 +4,7 @@
  * the execution's state.
  */
 #include "services.h"
-#include "cloud.h"
+#include "cloud/cloud.h"
 #include "job.h"
 #include "log.h"
 #include "proc.h"

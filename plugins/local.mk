@@ -1,4 +1,10 @@
 # Every bundled plugin: one include per plugin folder.
+
+# A cloud plugin's unit test compiles the plugin in with a fake services
+# table (tests/unit/cloud_mock.h), so no engine and no network is involved.
+CLOUD_PLUGIN_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
+CLOUD_PLUGIN_TEST_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS)
+
 include plugins/replay/local.mk
 include plugins/file/local.mk
 include plugins/espeak/local.mk

@@ -1,5 +1,6 @@
-# Tests: cmocka unit tests (one per core module) and end-to-end scripts,
-# all speaking TAP so every case is counted.
+# Tests: how they run (TAP drivers, valgrind), the plugins built only for
+# tests, and the end-to-end scripts that cross sub-systems. Each folder's
+# local.mk registers the unit and end-to-end tests of its own modules.
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 SH_LOG_DRIVER = $(LOG_DRIVER)
 TEST_EXTENSIONS = .sh
@@ -46,53 +47,6 @@ tests_bad_badname_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_bad_nosym_la_SOURCES = tests/plugins/nosym.c
 tests_bad_nosym_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
-if HAVE_CMOCKA
-UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS)
-UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
-check_PROGRAMS += tests/unit/test_util tests/unit/test_config tests/unit/test_loader \
-	tests/unit/test_job tests/unit/test_runner
-TESTS += tests/unit/test_util tests/unit/test_config tests/unit/test_loader \
-	tests/unit/test_job tests/unit/test_runner
-check_PROGRAMS += tests/unit/test_sentences
-TESTS += tests/unit/test_sentences
-tests_unit_test_sentences_SOURCES = tests/unit/test_sentences.c
-tests_unit_test_sentences_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_sentences_LDADD = $(UNIT_LDADD)
-tests_unit_test_util_SOURCES = tests/unit/test_util.c
-tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_util_LDADD = $(UNIT_LDADD)
-tests_unit_test_config_SOURCES = tests/unit/test_config.c tests/unit/helpers.c tests/unit/helpers.h
-tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_config_LDADD = $(UNIT_LDADD)
-tests_unit_test_loader_SOURCES = tests/unit/test_loader.c tests/unit/helpers.c tests/unit/helpers.h
-tests_unit_test_loader_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_loader_LDADD = $(UNIT_LDADD)
-tests_unit_test_job_SOURCES = tests/unit/test_job.c tests/unit/helpers.c tests/unit/helpers.h
-tests_unit_test_job_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_job_LDADD = $(UNIT_LDADD)
-tests_unit_test_runner_SOURCES = tests/unit/test_runner.c tests/unit/helpers.c tests/unit/helpers.h
-tests_unit_test_runner_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_runner_LDADD = $(UNIT_LDADD)
-# The services table plugins call (templates, secrets, progress, cancel).
-check_PROGRAMS += tests/unit/test_services
-TESTS += tests/unit/test_services
-tests_unit_test_services_SOURCES = tests/unit/test_services.c tests/unit/helpers.c \
-	tests/unit/helpers.h
-tests_unit_test_services_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_services_LDADD = $(UNIT_LDADD)
-endif
-
-TESTS += tests/e2e/engine.sh
-EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines
-# The man pages render cleanly and name every option --help prints.
-TESTS += tests/e2e/man.sh
-EXTRA_DIST += tests/e2e/man.sh
-# `vidgen run`'s progress bar on a pty, and plain lines on a pipe.
-TESTS += tests/e2e/run_tty.sh
-EXTRA_DIST += tests/e2e/run_tty.sh
-
-TESTS += tests/e2e/question_hook.sh
-EXTRA_DIST += tests/e2e/question_hook.sh tests/e2e/qhook
 include tests/browser/local.mk
 TESTS += tests/e2e/external_plugin.sh
 EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external
@@ -106,8 +60,9 @@ installcheck-local:
 		top_srcdir='$(abs_top_srcdir)' \
 		$(SHELL) $(srcdir)/tests/e2e/install.sh 2>&1); echo "$$out"; \
 	! echo "$$out" | grep -Eq '^(not ok|Bail out)'
-TESTS += tests/e2e/serve_cors.sh
-EXTRA_DIST += tests/e2e/serve_cors.sh
+# The man pages render cleanly and name every option --help prints.
+TESTS += tests/e2e/man.sh
+EXTRA_DIST += tests/e2e/man.sh
 # Hostile inputs (fixed seed) against `vidgen serve` and `vidgen check`.
 TESTS += tests/e2e/fuzz_inputs.sh
 EXTRA_DIST += tests/e2e/fuzz_inputs.sh tests/e2e/fuzz_inputs.py

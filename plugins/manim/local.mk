@@ -20,7 +20,13 @@ tests_unit_test_manim_CFLAGS = $(plugins_manim_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_manim_LDADD = libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS) -ldl -lm -lpthread
 endif
 
-# End-to-end: the layout check (warn, repair, the demo's scripts) and live
-# progress while rendering (the other render tests are in core/render.mk).
-TESTS += tests/e2e/render_layout.sh
-EXTRA_DIST += tests/e2e/render_layout.sh tests/e2e/render_layout.cfg
+# End-to-end: the static check, the sandbox (as root and as nobody; the host
+# files it must not show), `vidgen render`, the repair loop through `vidgen
+# run`, the offline demo, and the layout check (warn, repair, the demo's
+# scripts) with live progress.
+RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
+	tests/e2e/render_nonroot.sh tests/e2e/render_files.sh tests/e2e/render_cmd.sh tests/e2e/render_repair.sh \
+	tests/e2e/render_demo.sh tests/e2e/render_layout.sh
+TESTS += $(RENDER_E2E)
+EXTRA_DIST += $(RENDER_E2E) tests/e2e/render_repair.cfg tests/e2e/render_answers \
+	tests/e2e/render_layout.cfg

@@ -34,7 +34,7 @@
 #define VG_MANIM_SRCDIR ""
 #endif
 
-#define MANIM_MAX_ARGS 160
+#define MANIM_MAX_ARGS 320
 #define MANIM_MAX_SEGMENTS 1000
 #define MANIM_INNER "/tmp/job" /* the work directory, seen from inside */
 #define MANIM_MSG_MAX 6000     /* bytes of an error shown to the repair model */
@@ -115,8 +115,6 @@ typedef struct render_ctx {
 	char pyhome[PATH_MAX];   /* the interpreter's install prefix */
 	char pydir[PATH_MAX];
 	char work[PATH_MAX];     /* real path of the work directory */
-	char jobs[PATH_MAX];     /* the folder of all jobs, hidden in the
-				  * sandbox; "" when it need not be */
 	const char *inner;       /* the work directory as the child sees it */
 	char scene[256];
 	int sandboxed;           /* bubblewrap in use */
@@ -493,43 +491,88 @@ static int prepare_work(render_ctx *x, const vg_artifact *script,
 
 /* ---- the sandbox ------------------------------------------------------- */
 
-/* Binds path read-only at the same place. Below a hidden tree (/tmp,
- * /root, /home, the jobs folder) bwrap would create the missing parents as
- * 0700, which the render user could not cross: create them 0755 first. */
-static void sandbox_ro_bind(const render_ctx *x, argv_b *a, const char *path)
+/* What of the host a render sees, read-only, at the same place: system
+ * software and the few files under /etc and /var that the dynamic loader,
+ * fontconfig, TeX and ghostscript read. Nothing else of the host exists in
+ * the sandbox (the rest of /etc, /var, /srv, /opt, /home, the jobs), so a
+ * script that opens a file by path finds only these, whatever user vidgen
+ * runs as. Entries missing here are skipped. */
+static const char *const sandbox_system[] = {
+	"/usr",
+	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+	"/etc/alternatives",                  /* Debian's links: libblas, ... */
+	"/etc/fonts", "/var/cache/fontconfig", /* fontconfig and its cache */
+	"/etc/texmf", "/var/lib/texmf",        /* TeX Live's config, formats */
+	"/etc/ghostscript",                    /* dvisvgm's font maps */
+	"/etc/localtime",
+};
+
+/* The top-level folders a merged /usr makes links (/bin -> usr/bin). */
+static const char *const sandbox_top[] = {
+	"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+};
+
+/* Makes each missing parent of path (below /) a 0755 folder: bwrap would
+ * create them 0700, which the render user (not the one running bwrap when
+ * vidgen is root) could not cross. Parents already made are not repeated. */
+static void sandbox_parents(argv_b *a, const char *path)
 {
-	const char *hidden[] = { "/tmp", "/root", "/home", x->jobs };
-	if (strcmp(path, "/") == 0 || strcmp(path, "/usr") == 0)
-		return;
-	for (size_t h = 0; h < sizeof hidden / sizeof *hidden; h++) {
-		size_t hl = strlen(hidden[h]);
-		if (hl == 0 || strncmp(path, hidden[h], hl) != 0 || path[hl] != '/')
+	for (const char *p = path + 1; (p = strchr(p, '/')); p++) {
+		int len = (int)(p - path), seen = 0;
+		for (int i = 1; i < a->n && !seen; i++)
+			seen = !strcmp(a->v[i - 1], "--dir") &&
+			       (int)strlen(a->v[i]) == len &&
+			       !strncmp(a->v[i], path, (size_t)len);
+		if (seen)
 			continue;
-		for (const char *p = path + hl + 1; (p = strchr(p, '/')); p++) {
-			av_add(a, "--perms");
-			av_add(a, "0755");
-			av_add(a, "--dir");
-			av_addf(a, "%.*s", (int)(p - path), path);
-		}
-		break;
+		av_add(a, "--perms");
+		av_add(a, "0755");
+		av_add(a, "--dir");
+		av_addf(a, "%.*s", len, path);
 	}
-	av_add(a, "--ro-bind");
+}
+
+/* Binds path read-only at the same place; nothing for "" or for what /usr
+ * already holds. */
+static void sandbox_ro_bind(argv_b *a, const char *path, int try)
+{
+	if (!*path || !strcmp(path, "/") || !strcmp(path, "/usr") ||
+	    !strncmp(path, "/usr/", 5))
+		return;
+	sandbox_parents(a, path);
+	av_add(a, try ? "--ro-bind-try" : "--ro-bind");
 	av_add(a, path);
 	av_add(a, path);
 }
 
-/* Hides the trees a render has no business reading: home directories
- * (~/.aws, ~/.config) and the other jobs (their questions, scripts and
- * videos belong to other users). */
-static void sandbox_hide(const render_ctx *x, argv_b *a)
+/* The allowlist: /usr, the top-level links (or folders) of the system, the
+ * entries of sandbox_system, the interpreter, the venv and the helpers. */
+static void sandbox_view(const render_ctx *x, argv_b *a)
 {
-	const char *trees[] = { "/root", "/home", x->jobs };
-	for (size_t i = 0; i < sizeof trees / sizeof *trees; i++) {
-		if (!*trees[i] || access(trees[i], F_OK) != 0)
+	av_add(a, "--ro-bind");
+	av_add(a, "/usr");
+	av_add(a, "/usr");
+	for (size_t i = 0; i < sizeof sandbox_top / sizeof *sandbox_top; i++) {
+		char to[PATH_MAX];
+		struct stat sb;
+		ssize_t n;
+		if (lstat(sandbox_top[i], &sb) != 0)
 			continue;
-		av_add(a, "--tmpfs");
-		av_add(a, trees[i]);
+		if (S_ISLNK(sb.st_mode) &&
+		    (n = readlink(sandbox_top[i], to, sizeof to - 1)) > 0) {
+			to[n] = 0;
+			av_add(a, "--symlink");
+			av_addf(a, "%s", to);
+			av_add(a, sandbox_top[i]);
+		} else if (S_ISDIR(sb.st_mode)) {
+			sandbox_ro_bind(a, sandbox_top[i], 0);
+		}
 	}
+	for (size_t i = 0; i < sizeof sandbox_system / sizeof *sandbox_system; i++)
+		sandbox_ro_bind(a, sandbox_system[i], 1);
+	const char *ours[] = { x->pyhome, x->venv, x->pydir };
+	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+		sandbox_ro_bind(a, ours[i], 0);
 }
 
 /* bwrap's --clearenv and one --setenv per variable of env. */
@@ -566,20 +609,21 @@ static void sandbox_prefix(const render_ctx *x, argv_b *a, const argv_b *env)
 			av_add(a, "--unshare-all");
 		}
 		const char *base[] = { "--die-with-parent", "--new-session",
-				       "--ro-bind", "/", "/", "--dev", "/dev",
-				       "--proc", "/proc", "--size" };
+				       "--dev", "/dev", "--proc", "/proc",
+				       "--size" };
 		for (size_t i = 0; i < sizeof base / sizeof *base; i++)
 			av_add(a, base[i]);
 		av_addf(a, "%ld", x->c->tmp_mb * 1024L * 1024L);
 		av_add(a, "--tmpfs");
 		av_add(a, "/tmp");
-		sandbox_hide(x, a);
-		const char *ro[] = { x->pyhome, x->venv, x->pydir };
-		for (size_t i = 0; i < 3; i++)
-			sandbox_ro_bind(x, a, ro[i]);
+		sandbox_view(x, a);
 		av_add(a, "--bind");
 		av_add(a, x->work);
 		av_add(a, MANIM_INNER);
+		/* The root bwrap built (its folders and links) is read-only
+		 * too; /tmp and the work directory stay writable. */
+		av_add(a, "--remount-ro");
+		av_add(a, "/");
 		av_add(a, "--chdir");
 		av_add(a, MANIM_INNER);
 		/* The child's whole environment, spelled out: nothing of
@@ -1195,28 +1239,6 @@ static void discard_scratch(const render_ctx *x)
 	unlink(path);
 }
 
-/* The folder holding every job (the job directory's parent), to hide from
- * the sandbox. Left visible when that would hide too much: a top-level
- * folder (/srv, /var), or one already hidden (/tmp, /root, /home). */
-static void jobs_folder(render_ctx *x)
-{
-	const char *jd = x->st->job ? x->st->job->job_dir : NULL;
-	char buf[PATH_MAX];
-	x->jobs[0] = 0;
-	if (!jd || !realpath(jd, buf))
-		return;
-	char *slash = strrchr(buf, '/');
-	if (!slash || slash == buf)
-		return;
-	*slash = 0;
-	const char *second = strchr(buf + 1, '/');
-	if (!second || !strncmp(buf, "/tmp/", 5) || !strncmp(buf, "/root/", 6) ||
-	    !strncmp(buf, "/home/", 6) || !strncmp(buf, "/proc/", 6) ||
-	    !strncmp(buf, "/dev/", 5) || !strncmp(buf, "/usr/", 5))
-		return;
-	snprintf(x->jobs, sizeof x->jobs, "%s", buf);
-}
-
 /* The unprivileged identity a root vidgen renders as: a private uid per
  * render (RLIMIT_NPROC then counts this render's tasks alone, and two
  * renders cannot signal or write each other), else the `user` account. */
@@ -1272,7 +1294,6 @@ static int manim_run(void *instance, vg_stage *st)
 		if ((rc = pick_render_user(c, x, err, sizeof err)) != VG_OK)
 			goto out;
 	}
-	jobs_folder(x);
 	if ((rc = locate(x, err, sizeof err)) != VG_OK ||
 	    (rc = prepare_work(x, script, nar, err, sizeof err)) != VG_OK)
 		goto out;

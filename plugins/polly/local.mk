@@ -4,3 +4,11 @@ plugins_polly_la_SOURCES = plugins/polly/polly.c
 plugins_polly_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_polly_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 plugins_polly_la_LIBADD = $(JANSSON_LIBS)
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_polly
+TESTS += tests/unit/test_polly
+tests_unit_test_polly_SOURCES = tests/unit/test_polly.c tests/unit/cloud_mock.h core/sentences.c
+tests_unit_test_polly_CFLAGS = $(CLOUD_PLUGIN_TEST_CFLAGS)
+tests_unit_test_polly_LDADD = $(CLOUD_PLUGIN_TEST_LDADD)
+endif

@@ -6,8 +6,8 @@
 #define VG_TEST_HELPERS_H
 
 #include <stddef.h>
-#include "config.h"
-#include "loader.h"
+#include "pipeline.h"
+#include "registry.h"
 
 /* A fresh directory under $TMPDIR (or /tmp); malloc'd path, the caller
  * removes it with th_rmdir (which also frees the path). Fails the test

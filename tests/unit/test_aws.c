@@ -1,7 +1,7 @@
 /*
- * Tests for core/aws.c: the credential chain (environment, credentials file,
- * config file, named profiles), its error messages, and region resolution.
- * Every test builds its own files in a temporary directory.
+ * Tests for core/cloud/aws.c: the credential chain (environment, credentials
+ * file, config file, named profiles), its error messages, and region
+ * resolution. Every test builds its own files in a temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "aws.h"
+#include "cloud/aws.h"
 #include "util.h"
 
 static char tmpdir[256];

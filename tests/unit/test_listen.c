@@ -1,7 +1,7 @@
 /*
- * Unit tests for core/listen.c: the steering program's mapping, and against
- * the real kernel: one port for the whole group, each connection queued on
- * the socket of the CPU it was made from, pinning, and clear errors.
+ * Unit tests for core/serve/listen.c: the steering program's mapping, and
+ * against the real kernel: one port for the whole group, each connection
+ * queued on the socket of the CPU it was made from, pinning, and clear errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "listen.h"
+#include "serve/listen.h"
 
 /* Runs the three kinds of instruction listen_steer_prog emits, with cpu as
  * the CPU the packet arrived on. */

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the HTTP daemon's request-path helpers (core/server.c):
+ * Unit tests of the HTTP daemon's request-path helpers (core/serve/server.c):
  * Range parsing for /media, the web page's file-name rule, and the JSON
  * string escaping every answer is built with. The daemon as a whole is
  * tested over real HTTP by tests/e2e/serve_*.sh.
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "serve/server.h"
 #include "util.h"
 
 static void test_range_forms(void **state)

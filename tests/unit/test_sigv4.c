@@ -1,5 +1,5 @@
 /*
- * Tests for core/sigv4.c: every case folder of the AWS SigV4 test suite
+ * Tests for core/cloud/sigv4.c: every case folder of the AWS SigV4 test suite
  * (header signing and query presigning), plus S3's single-encoding rules
  * checked against AWS's published S3 examples.
  *
@@ -19,11 +19,11 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "sigv4.h"
+#include "cloud/sigv4.h"
 #include "util.h"
 
 #ifndef VG_SIGV4_VECTORS
-#error "VG_SIGV4_VECTORS (the vector folder) is set by core/cloud.mk"
+#error "VG_SIGV4_VECTORS (the vector folder) is set by core/cloud/local.mk"
 #endif
 
 #define MAX_CASES 512

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the SQLite job store (core/store.c): create/get/update,
+ * Unit tests of the SQLite job store (core/serve/store.c): create/get/update,
  * progress that never goes back, newest-first pages, the restart queue,
  * stage records, concurrent group commits, and durability across reopen.
  */
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "serve/store.h"
 #include "util.h"
 
 typedef struct fixture {

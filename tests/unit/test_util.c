@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "pipeline.h"
 #include "util.h"
 
 /* ---- UTF-8 --------------------------------------------------------------- */

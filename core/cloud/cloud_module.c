@@ -1,9 +1,9 @@
 /*
  * The entry point of vgcloud.so: the one exported symbol, a table of the
- * HTTP client, SigV4 signing and AWS credential functions (core/cloud.h).
+ * HTTP client, SigV4 signing and AWS credential functions (core/cloud/cloud.h).
  */
 #include "cloud.h"
-#include "http.h"
+#include "http_client.h"
 #include "log.h"
 
 __attribute__((visibility("default"))) const cloud_api vidgen_cloud_api = {

@@ -1,10 +1,10 @@
 /*
- * Plugin discovery and loading. Every *.so in the search path is opened with
- * dlopen and its `vidgen_plugin` descriptor checked (symbol present, ABI
- * major, struct size, name, callbacks). Refused files stay in the registry
+ * The plugin registry: discovery and loading. Every *.so in the search path
+ * is opened with dlopen and its `vidgen_plugin` descriptor checked (symbol
+ * present, ABI major, struct size, name, callbacks). Refused files stay in the registry
  * with their reason so users see why a plugin is missing.
  */
-#include "loader.h"
+#include "registry.h"
 #include "util.h"
 
 #include <dirent.h>

@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 
 #include "aws.h"
-#include "http.h"
+#include "http_client.h"
 #include "log.h"
 #include "sigv4.h"
 #include "util.h"

@@ -1,8 +1,8 @@
 /*
- * Tests for core/http.c against a scripted loopback HTTP server running in
- * a thread: retries on 429/5xx with Retry-After, bounded attempts, timeouts,
- * cancellation, uploads and downloads through files, SigV4 headers, header
- * redaction and request validation.
+ * Tests for core/cloud/http_client.c against a scripted loopback HTTP server
+ * running in a thread: retries on 429/5xx with Retry-After, bounded attempts,
+ * timeouts, cancellation, uploads and downloads through files, SigV4 headers,
+ * header redaction and request validation.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,8 +19,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "http.h"
-#include "sigv4.h"
+#include "cloud/http_client.h"
+#include "cloud/sigv4.h"
 #include "util.h"
 
 #define MAX_SCRIPT 16

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "config.h"
+#include "pipeline.h"
 #include "util.h"
 
 typedef struct server_opts {

@@ -3,12 +3,12 @@
  * validate the stage graph and each plugin's settings against its settings
  * table, and keep every stage's line so later errors can cite file:line.
  */
-#ifndef VG_CONFIG_H
-#define VG_CONFIG_H
+#ifndef VG_PIPELINE_H
+#define VG_PIPELINE_H
 
 #include <stddef.h>
 #include <stdio.h>
-#include "loader.h"
+#include "registry.h"
 
 #define PIPELINE_MAX_STAGES 64
 
@@ -39,7 +39,7 @@ typedef struct stage_def {
 	char *repair_stage;      /* on_error.retry, or NULL */
 	size_t repair_idx;
 	int max_repairs;         /* on_error.max */
-	char *hook_before;       /* "file.lua:function" or NULL (Lua issue) */
+	char *hook_before;       /* "file.lua:function" or NULL (hooks.h) */
 	char *hook_after;
 	void *hook_before_ref;   /* compiled hooks, owned by the pipeline */
 	void *hook_after_ref;

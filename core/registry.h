@@ -4,8 +4,8 @@
  * a registry by name. A refused file is remembered with its reason, so
  * `vidgen plugins` can show it and a pipeline that names it gets the reason.
  */
-#ifndef VG_LOADER_H
-#define VG_LOADER_H
+#ifndef VG_REGISTRY_H
+#define VG_REGISTRY_H
 
 #include <stddef.h>
 #include "vidgen/plugin.h"

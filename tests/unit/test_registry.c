@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/loader.c: the search path; the built plugins load, and
+ * Unit tests for core/registry.c: the search path; the built plugins load, and
  * the bad ones of tests/bad/ (ABI 99, no symbol, duplicate name, no run
  * callback, short descriptor, bad name, not an ELF file) are refused with the
  * file and the reason, which registry_find and pipeline_load pass on.
@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "registry.h"
 #include "helpers.h"
-#include "loader.h"
+#include "pipeline.h"
 #include "util.h"
 
 static char *bad(const char *name)

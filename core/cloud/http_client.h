@@ -4,8 +4,8 @@
  * exponential backoff + jitter honouring Retry-After, cancellation, and
  * SigV4 signing when the request asks for it. Logs never carry secrets.
  */
-#ifndef VG_HTTP_H
-#define VG_HTTP_H
+#ifndef VG_HTTP_CLIENT_H
+#define VG_HTTP_CLIENT_H
 
 #include <stddef.h>
 #include "vidgen/plugin.h"

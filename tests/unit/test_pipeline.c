@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/config.c: pipeline files loaded with the real plugins
+ * Unit tests for core/pipeline.c: pipeline files loaded with the real plugins
  * of the build tree (replay, testplug). Every error must name the file and
  * the line of the offending setting; valid files must parse every field.
  */
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "pipeline.h"
 #include "helpers.h"
 #include "util.h"
 

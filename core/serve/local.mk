@@ -1,10 +1,9 @@
-# `vidgen serve`: the HTTP daemon, its SQLite job store and their tests.
-# Included from core/local.mk.
-libvgcore_la_SOURCES += core/store.c core/store.h core/server.c core/server.h \
-	core/listen.c core/listen.h
-# Linked into the executable itself: main.c refers to cmd_serve weakly, and a
-# weak reference does not pull an object out of a static library.
-vidgen_SOURCES += core/cmd_serve.c
+# `vidgen serve`: the HTTP daemon, its listening sockets, its SQLite job
+# store, the serve command and their tests.
+libvgcore_la_SOURCES += core/serve/store.c core/serve/store.h \
+	core/serve/server.c core/serve/server.h \
+	core/serve/listen.c core/serve/listen.h
+vidgen_SOURCES += core/serve/cmd_serve.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen
@@ -20,9 +19,8 @@ tests_unit_test_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_listen_LDADD = libvgcore.la $(CMOCKA_LIBS)
 endif
 
-
 # End-to-end over real HTTP against `vidgen serve` with replay pipelines.
-SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh
+SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_cors.sh
 TESTS += $(SERVE_E2E)
 EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py \
 	tests/e2e/serve_pipeline.cfg tests/e2e/serve_answers \

@@ -3,7 +3,7 @@
  * (inputs, cycles, repairs) and plugin settings applied from each plugin's
  * settings table. Every error reads "file:line: what is wrong".
  */
-#include "config.h"
+#include "pipeline.h"
 #include "hooks.h"
 #include "job.h"
 #include "util.h"

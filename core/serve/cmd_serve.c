@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
-#include "loader.h"
+#include "pipeline.h"
+#include "registry.h"
 #include "log.h"
 #include "server.h"
 #include "util.h"
