@@ -3,8 +3,9 @@
 # (unpack, configure out of tree with the source read-only, build, make
 # check, install, installcheck, uninstall, distclean, each checked), then that
 # the tarball holds every file git tracks but the few that only make sense in
-# a clone. Ends with "distcheck: ok (N s)" or says what failed.
-#   scripts/distcheck.sh    (after scripts/install-deps.sh; about 4 min on 2 CPUs)
+# a clone. Ends with "distcheck: ok (...)" or says what failed.
+#   scripts/distcheck.sh             (after scripts/install-deps.sh; 3.5 min on 2 CPUs)
+#   scripts/distcheck.sh --contents  only make dist and the file list (seconds; CI)
 #
 # distcheck makes the unpacked source read-only to catch a build or a test
 # that writes into it, but root ignores file modes (and the render sandbox
@@ -20,7 +21,9 @@ mkdir -p "$dir"
 cd "$dir"
 [ -f config.status ] || "$top/configure" -q >&2
 rm -f vidgen-*.tar.gz
-if ! make -j2 distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >distcheck.out 2>&1; then
+if [ "${1:-}" = --contents ]; then
+	make dist >distcheck.out 2>&1 || { tail -20 distcheck.out; echo "distcheck: make dist failed"; exit 1; }
+elif ! make -j2 distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >distcheck.out 2>&1; then
 	grep -E '^(FAIL|ERROR|XPASS):|^ERROR|\*\*\*' distcheck.out | head -20 || true
 	echo "distcheck: make distcheck failed; the log is $dir/distcheck.out"
 	exit 1
@@ -38,6 +41,10 @@ if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
 		echo "$missing" | sed 's/^/  /'
 		exit 1
 	fi
+fi
+if [ "${1:-}" = --contents ]; then
+	echo "distcheck: $tarball holds every tracked file ($(($(date +%s) - start)) s)"
+	exit 0
 fi
 passed=$(grep -c '^PASS:' distcheck.out || true)
 echo "distcheck: ok ($tarball, $passed test cases passed in make check; $(($(date +%s) - start)) s)"
