@@ -16,7 +16,8 @@ APT_PACKAGES=(
   build-essential autoconf automake libtool pkg-config
   libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev
   liblua5.4-dev lua5.4 libmicrohttpd-dev libsqlite3-dev sqlite3 libpq-dev
-  libcmocka-dev valgrind curl jq python3 python3-venv man-db groff-base
+  libcmocka-dev valgrind curl jq python3 python3-venv python3-yaml strace systemd
+  man-db groff-base
   bubblewrap espeak-ng ffmpeg sox
   libcairo2-dev libpango1.0-dev
   texlive-latex-base texlive-latex-recommended texlive-latex-extra
@@ -58,4 +59,15 @@ fi
 # Test venv for the cloud e2e tests: moto in server mode plays S3 (tests/fakes).
 TESTVENV=${VIDGEN_TEST_VENV:-/opt/vidgen/testvenv}
 "$TESTVENV/bin/python" -c "import moto, boto3" 2>/dev/null || { mkdir -p "$(dirname "$TESTVENV")" && python3 -m venv "$TESTVENV" && "$TESTVENV/bin/pip" install -q "moto[server]==5.2.5"; }
+# schemathesis, pinned, in a venv of its own (its pins must not meet moto's):
+# tests/e2e/serve_openapi.sh runs it against the daemon's OpenAPI document.
+SCHEMATHESIS_VENV=${VIDGEN_SCHEMATHESIS_VENV:-/opt/vidgen/schemathesis}
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$("$SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
+  echo "install-deps: installing schemathesis $SCHEMATHESIS_VERSION in $SCHEMATHESIS_VENV"
+  rm -rf "$SCHEMATHESIS_VENV"
+  mkdir -p "$(dirname "$SCHEMATHESIS_VENV")"
+  "$PY" -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 echo "install-deps: done"

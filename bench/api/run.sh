@@ -46,11 +46,14 @@ cleanup() {
 trap cleanup EXIT
 
 # start_daemon DIR: starts `vidgen serve --paused` on an ephemeral port;
-# sets DPID and DPORT.
+# sets DPID and DPORT. The benchmark is one client creating jobs as fast as
+# it can: the fair-share limits on creates and on the queue are off.
 start_daemon() {
 	local dir=$1
 	mkdir -p "$dir"
-	VIDGEN_HTTP_THREADS=${HTTP_THREADS:-} "$VIDGEN" serve --paused -p "$src/tests/e2e/serve_pipeline.cfg" -l 127.0.0.1:0 \
+	VIDGEN_HTTP_THREADS=${HTTP_THREADS:-} VIDGEN_CREATE_RATE=0 VIDGEN_MAX_QUEUED=0 \
+		VIDGEN_QUEUED_PER_CLIENT=0 \
+		"$VIDGEN" serve --paused -p "$src/tests/e2e/serve_pipeline.cfg" -l 127.0.0.1:0 \
 		--db "$dir/jobs.db" --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
 	DPID=$!
 	pids+=("$DPID")

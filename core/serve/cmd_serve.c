@@ -1,7 +1,8 @@
 /*
  * `vidgen serve`: reads options and the settings of doc/api.md from the
  * environment, loads the pipeline, runs the HTTP daemon (server.c) until
- * SIGTERM or SIGINT, then stops it gracefully and exits 0.
+ * SIGTERM or SIGINT (SIGHUP reloads the pipeline file), then stops it
+ * gracefully and exits 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,7 +49,15 @@ static void serve_usage(FILE *f)
 		"'Authorization: Bearer KEY'), VIDGEN_CORS_ORIGINS (comma-separated or *),\n"
 		"VIDGEN_HTTP_THREADS (one per CPU), VIDGEN_HTTP_AFFINITY (1: each HTTP thread\n"
 		"pinned to a CPU, connections handed to their CPU's thread; 0: neither),\n"
-		"VIDGEN_HTTP_IDLE_TIMEOUT (30 s), VIDGEN_PAUSE_JOBS=1 (as --paused).\n");
+		"VIDGEN_HTTP_IDLE_TIMEOUT (30 s), VIDGEN_PAUSE_JOBS=1 (as --paused).\n"
+		"Fair share (a client is an address, or an API key; 0 turns a limit off):\n"
+		"VIDGEN_HTTP_MAX_CONNECTIONS (4096), VIDGEN_HTTP_CONNECTIONS_PER_CLIENT (256),\n"
+		"VIDGEN_HTTP_MAX_STREAMS (1024), VIDGEN_HTTP_STREAMS_PER_CLIENT (32),\n"
+		"VIDGEN_MAX_QUEUED (200), VIDGEN_QUEUED_PER_CLIENT (10),\n"
+		"VIDGEN_CREATE_RATE (2 a minute per client), VIDGEN_CREATE_BURST (5).\n"
+		"\n"
+		"SIGHUP reloads the pipeline file (running jobs finish on the old one);\n"
+		"SIGTERM or SIGINT stops the daemon.\n");
 }
 
 /* Reads an integer setting from the environment. 0 ok (also when unset),
@@ -198,7 +208,18 @@ static int serve_env(server_opts *o, char *err, size_t errlen)
 	    env_int("VIDGEN_HTTP_THREADS", 1, 64, &o->http_threads, err, errlen) ||
 	    env_int("VIDGEN_HTTP_AFFINITY", 0, 1, &o->http_affinity, err, errlen) ||
 	    env_int("VIDGEN_HTTP_IDLE_TIMEOUT", 1, 3600, &o->idle_timeout_s, err, errlen) ||
-	    env_int("VIDGEN_PAUSE_JOBS", 0, 1, &pause, err, errlen))
+	    env_int("VIDGEN_PAUSE_JOBS", 0, 1, &pause, err, errlen) ||
+	    env_int("VIDGEN_HTTP_MAX_CONNECTIONS", 64, 1000000, &o->max_connections, err,
+		    errlen) ||
+	    env_int("VIDGEN_HTTP_CONNECTIONS_PER_CLIENT", 0, 1000000, &o->client_connections,
+		    err, errlen) ||
+	    env_int("VIDGEN_HTTP_MAX_STREAMS", 1, 1000000, &o->max_streams, err, errlen) ||
+	    env_int("VIDGEN_HTTP_STREAMS_PER_CLIENT", 0, 1000000, &o->client_streams, err,
+		    errlen) ||
+	    env_int("VIDGEN_MAX_QUEUED", 0, 100000000, &o->max_queued, err, errlen) ||
+	    env_int("VIDGEN_QUEUED_PER_CLIENT", 0, 100000000, &o->client_queued, err, errlen) ||
+	    env_int("VIDGEN_CREATE_RATE", 0, 6000000, &o->create_rate, err, errlen) ||
+	    env_int("VIDGEN_CREATE_BURST", 1, 1000000, &o->create_burst, err, errlen))
 		return -1;
 	if (pause)
 		o->paused = 1;
@@ -240,15 +261,63 @@ static void serve_paths_free(serve_paths *sp)
 	free(sp->origins);
 }
 
-/* Blocks SIGINT/SIGTERM (taken by sigwait; every thread started after
- * this inherits the mask) and ignores SIGPIPE. */
+/* Lets the process hold a file descriptor per connection the daemon may
+ * keep (plus room for the store, media and stages): raises the soft limit
+ * towards the hard one, and lowers max_connections to what fits when even
+ * the hard limit is too low, rather than fail accepting under load. */
+static void serve_fd_budget(server_opts *o)
+{
+	const rlim_t spare = 256;
+	rlim_t want = (rlim_t)o->max_connections + spare;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur >= want)
+		return;
+	long fit = rl.rlim_cur > spare + 64 ? (long)(rl.rlim_cur - spare) : 64;
+	log_msg(VG_LOG_WARN, "serve: the open-file limit (%llu) holds %ld connections, not the %d "
+		"of VIDGEN_HTTP_MAX_CONNECTIONS", (unsigned long long)rl.rlim_cur, fit,
+		o->max_connections);
+	o->max_connections = (int)fit;
+}
+
+/* Blocks SIGINT, SIGTERM and SIGHUP (every thread started after this
+ * inherits the mask): the main thread takes them with sigwait, so what they
+ * do runs as ordinary code, not in a signal handler. Ignores SIGPIPE. */
 static void serve_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Waits for SIGTERM or SIGINT; each SIGHUP meanwhile reloads the pipeline
+ * file. Returns the signal that ends the daemon. */
+static int serve_wait(server *srv, const sigset_t *set, const char *path,
+		      const plugin_registry *reg)
+{
+	char err[1024];
+	int sig = 0;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0 || sig != SIGHUP)
+			return sig;
+		log_msg(VG_LOG_INFO, "serve: SIGHUP, reloading %s", path);
+		if (server_reload(srv, path, reg, err, sizeof(err)) != 0)
+			log_msg(VG_LOG_ERROR, "serve: reload refused, the pipeline loaded before "
+				"stays: %s", err);
+		else
+			log_msg(VG_LOG_INFO, "serve: reloaded %s (generation %lu); running jobs "
+				"finish on the pipeline they started with", path,
+				server_generation(srv));
+	}
 }
 
 int cmd_serve(int argc, char **argv)
@@ -261,7 +330,7 @@ int cmd_serve(int argc, char **argv)
 	pipeline *p = NULL;
 	server *srv = NULL;
 	sigset_t set;
-	int ret = EXIT_CONFIG, rc, sig = 0;
+	int ret = EXIT_CONFIG, rc, sig;
 
 	rc = serve_parse(argc, argv, &a);
 	if (rc)
@@ -287,9 +356,10 @@ int cmd_serve(int argc, char **argv)
 	 * rather than one per thread that each keep freed memory. */
 	mallopt(M_ARENA_MAX, 2);
 	serve_signals(&set);
+	serve_fd_budget(&o);
 
-	if (util_mkdir_p(sp.data_dir, 0755) != 0) {
-		fprintf(stderr, "vidgen serve: cannot create %s: %s\n", sp.data_dir, strerror(errno));
+	if (server_data_dir_make(sp.data_dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "vidgen serve: %s\n", err);
 		goto out;
 	}
 	sp.pipeline = cli_pipeline_path(a.pipeline, err, sizeof(err));
@@ -309,11 +379,12 @@ int cmd_serve(int argc, char **argv)
 	o.data_dir = sp.data_dir;
 	o.web_dir = sp.web_dir;
 	o.api_keys = (const char *const *)sp.keys;
-	/* VIDGEN_CORS_ORIGINS overrides the pipeline's cors_origins. */
+	/* VIDGEN_CORS_ORIGINS overrides the pipeline's cors_origins (unset, the
+	 * server reads those of the pipeline loaded now). */
 	o.cors_origins = (const char *const *)sp.origins;
-	if (!sp.origins && p->n_cors_origins)
-		o.cors_origins = (const char *const *)p->cors_origins;
-	if (server_start(p, &o, &srv, err, sizeof(err)) != 0) {
+	rc = server_start(p, &o, &srv, err, sizeof(err));
+	p = NULL; /* the server's now */
+	if (rc != 0) {
 		fprintf(stderr, "vidgen serve: %s\n", err);
 		goto out;
 	}
@@ -323,7 +394,7 @@ int cmd_serve(int argc, char **argv)
 	log_msg(VG_LOG_INFO, "serve: pipeline %s, %d worker(s)%s, store %s", sp.pipeline,
 		o.max_concurrent, o.paused ? " (paused)" : "", sp.db);
 
-	sigwait(&set, &sig);
+	sig = serve_wait(srv, &set, sp.pipeline, reg);
 	log_msg(VG_LOG_INFO, "serve: %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_stop(srv);
 	ret = EXIT_OK;

@@ -18,13 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "job.h"
 #include "listen.h"
 #include "log.h"
+#include "openapi.h"
 #include "runner.h"
 #include "server.h"
 #include "store.h"
@@ -43,11 +46,29 @@
 /* Spelled out: their MHD names changed across versions. */
 #define HTTP_UNPROCESSABLE 422
 #define HTTP_TOO_LARGE 413
+#define HTTP_URI_TOO_LONG 414
+#define HTTP_HEADERS_TOO_LARGE 431
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 /* Re-homing (rehome_check): requests between two looks at the CPU a
  * keep-alive connection's packets arrive on, and looks in a row on another
  * CPU than its thread's before the connection is closed. */
 #define REHOME_EVERY 256
 #define REHOME_STRIKES 3
+/* What one request may hold (doc/api.md, "Limits of a request"). The
+ * connection's memory (CONN_MEMORY) holds the request line, the headers and
+ * one record per query argument and header: within these limits it does not
+ * run out, so the answer is ours (JSON), not libmicrohttpd's. It stays
+ * 16 KB: libmicrohttpd zeroes all of it between two requests of a
+ * keep-alive connection, a cost every status request pays. */
+#define CONN_MEMORY (16 * 1024)
+#define URI_MAX 4096
+#define ARGS_MAX 64
+#define HEADERS_MAX 100
+/* A connection beyond its client's share is answered 429 at its first
+ * request; one that sends none is closed after this many seconds. */
+#define OVER_LIMIT_TIMEOUT_S 2
+#define OWNER_BUCKETS 1024
 
 /* An immutable, reference-counted byte string: a serialized VideoResponse
  * that requests keep alive while MHD sends it. */
@@ -70,6 +91,8 @@ typedef struct sse_conn {
 	int keepalive_due;
 	char *out;         /* bytes produced, not yet handed to MHD */
 	size_t out_len, out_off;
+	client_id client;  /* whose share of streams this is */
+	int shard;         /* the HTTP thread counting it; -1 none */
 	struct sse_conn *next_in_entry;
 	struct sse_conn *prev_all, *next_all;
 } sse_conn;
@@ -99,6 +122,9 @@ struct entry {
 typedef struct conn_ctx {
 	unsigned requests;
 	unsigned strikes;
+	client_id addr;   /* the peer address's client */
+	int counted;      /* addr's connection count includes this one */
+	int refused;      /* 1 + the refusal its requests get; 0 = none */
 } conn_ctx;
 
 /* One HTTP thread: its daemon and the CPU it runs on (-1 = any). */
@@ -106,16 +132,62 @@ typedef struct http_shard {
 	struct server *srv;
 	struct MHD_Daemon *mhd;
 	int cpu;
+	atomic_int streams;   /* /events streams on this thread */
+	int stream_cap;       /* at most half its connections */
 } http_shard;
 
+/* Why a request was refused its share (respond_refused); the names are
+ * the answers' `error` and the /metrics reason label. */
+enum refusal {
+	REFUSE_CONNECTIONS,
+	REFUSE_STREAMS,
+	REFUSE_STREAMS_FULL,
+	REFUSE_RATE,
+	REFUSE_QUEUED,
+	REFUSE_QUEUE_FULL,
+	REFUSE_CLIENTS,
+	REFUSE_N
+};
+
+/* Who queued a job still waiting, so that the worker taking it gives the
+ * client its share back. Guarded by server.qlock. */
+typedef struct owner {
+	char id[37];
+	client_id client;
+	struct owner *next;
+} owner;
+
+/* The counters of one stage id, kept across reloads (a pipeline that drops
+ * the stage leaves its totals). Appended under pipe_lock, never removed. */
 typedef struct stage_stat {
+	char *id;
 	atomic_llong sum_ms;
 	atomic_llong count;
 	atomic_llong failures;
+	struct stage_stat *next;
 } stage_stat;
 
+/* A loaded pipeline and what the daemon derives from it, shared by the
+ * requests and the jobs that use it: a reload (SIGHUP) installs a new one
+ * while the jobs running on the old one finish with it; the last reference
+ * frees it (and the plugins' instances). */
+typedef struct held_pipeline {
+	atomic_int ref;
+	pipeline *p;
+	blob *config_json;   /* GET /api/v1/config */
+	blob *openapi_json;  /* GET /api/v1/openapi.json */
+	stage_stat **stats;  /* per stage of p */
+	unsigned long generation;
+	atomic_int *alive;   /* the server's count of held pipelines */
+} held_pipeline;
+
 struct server {
-	const pipeline *p;
+	/* The pipeline new jobs and requests use; swapped by server_reload. */
+	pthread_mutex_t pipe_lock;
+	held_pipeline *cur;
+	stage_stat *stats, **stats_tail;
+	atomic_ulong reloads_refused;
+	atomic_int pipelines_alive;
 	server_opts o;
 	char *data_dir, *jobs_dir, *videos_dir, *web_dir;
 	job_store *store;
@@ -126,7 +198,6 @@ struct server {
 			     * are steered to, -1 = none; NULL = no steering */
 	atomic_ulong rehomed; /* connections closed to move to their CPU */
 	int port;
-	blob *config_json;
 
 	pthread_mutex_t cache_lock;
 	entry *buckets[HASH_BUCKETS];
@@ -153,7 +224,13 @@ struct server {
 	pthread_cond_t tick_cv;
 
 	atomic_ulong http_codes[600];
-	stage_stat *stages;
+	/* Fair share (doc/api.md, "Fair share"). */
+	client_table *clients;
+	atomic_int streams;          /* /events streams open */
+	atomic_long admitted;        /* jobs queued or being stored */
+	owner *owners[OWNER_BUCKETS];
+	atomic_ulong refused[REFUSE_N];
+	atomic_int cors_set;           /* origins configured (env or pipeline) */
 };
 
 /* ===================================================================
@@ -181,6 +258,113 @@ static void blob_unref(void *p)
 	blob *b = p;
 	if (b && atomic_fetch_sub(&b->ref, 1) == 1)
 		free(b);
+}
+
+static blob *config_blob(const pipeline *p);
+
+/* ===================================================================
+ * The loaded pipeline and its reloads.
+ * =================================================================== */
+
+/* The counters of stage id, made the first time a pipeline has it.
+ * pipe_lock held. */
+static stage_stat *stats_for_locked(server *s, const char *id)
+{
+	for (stage_stat *st = s->stats; st; st = st->next)
+		if (strcmp(st->id, id) == 0)
+			return st;
+	stage_stat *st = xcalloc(1, sizeof(*st));
+	st->id = xstrdup(id);
+	*s->stats_tail = st;
+	s->stats_tail = &st->next;
+	return st;
+}
+
+/* Holds p (taken: freed on failure too), one reference. NULL with the
+ * reason in err. */
+static held_pipeline *held_new(server *s, pipeline *p, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *doc = openapi_document(p, s->o.api_keys && s->o.api_keys[0], &len, err, errlen);
+
+	if (!doc) {
+		pipeline_free(p);
+		return NULL;
+	}
+	held_pipeline *h = xcalloc(1, sizeof(*h));
+	atomic_init(&h->ref, 1);
+	h->p = p;
+	h->config_json = config_blob(p);
+	h->openapi_json = blob_new(doc, len);
+	free(doc);
+	h->stats = xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*h->stats));
+	pthread_mutex_lock(&s->pipe_lock);
+	for (size_t i = 0; i < p->n_stages; i++)
+		h->stats[i] = stats_for_locked(s, p->stages[i].id);
+	pthread_mutex_unlock(&s->pipe_lock);
+	h->alive = &s->pipelines_alive;
+	atomic_fetch_add(h->alive, 1);
+	return h;
+}
+
+/* Drops a reference; the last one frees the pipeline (plugins' fini). */
+static void held_release(held_pipeline *h)
+{
+	if (!h || atomic_fetch_sub(&h->ref, 1) != 1)
+		return;
+	atomic_fetch_sub(h->alive, 1);
+	pipeline_free(h->p);
+	blob_unref(h->config_json);
+	blob_unref(h->openapi_json);
+	free(h->stats);
+	free(h);
+}
+
+/* The pipeline in use now, referenced: give it back with held_release. */
+/* Whether answers depend on Origin: VIDGEN_CORS_ORIGINS or the current
+ * pipeline's cors_origins. Under pipe_lock, or before the threads start. */
+static void cors_note(server *s)
+{
+	char **p = s->cur->p->cors_origins;
+	atomic_store(&s->cors_set, s->o.cors_origins || (p && *p));
+}
+
+static held_pipeline *held_current(server *s)
+{
+	pthread_mutex_lock(&s->pipe_lock);
+	held_pipeline *h = s->cur;
+	atomic_fetch_add(&h->ref, 1);
+	pthread_mutex_unlock(&s->pipe_lock);
+	return h;
+}
+
+int server_reload(server *s, const char *path, const plugin_registry *reg,
+		  char *err, size_t errlen)
+{
+	pipeline *p = pipeline_load(path, reg, err, errlen);
+	held_pipeline *h = p ? held_new(s, p, err, errlen) : NULL;
+
+	if (!h) {
+		atomic_fetch_add(&s->reloads_refused, 1);
+		return -1;
+	}
+	pthread_mutex_lock(&s->pipe_lock);
+	held_pipeline *old = s->cur;
+	h->generation = old->generation + 1;
+	s->cur = h;
+	cors_note(s);
+	pthread_mutex_unlock(&s->pipe_lock);
+	/* Jobs running on the old one keep it until they end. */
+	held_release(old);
+	return 0;
+}
+
+unsigned long server_generation(server *s)
+{
+	pthread_mutex_lock(&s->pipe_lock);
+	unsigned long g = s->cur->generation;
+	pthread_mutex_unlock(&s->pipe_lock);
+	return g;
 }
 
 /* Appends s as a JSON string literal (or null). s is valid UTF-8: it was
@@ -216,6 +400,54 @@ void server_json_put_str(strbuf *sb, const char *s)
 	sb_append(sb, "\"", 1);
 }
 
+/* Bytes after which an absolute path may start, and bytes that end one
+ * (":" too: "file.py:12" keeps its line number). */
+static int path_may_open(char prev)
+{
+	return strchr(" \t\n\"'`([{<=,;:", prev) != NULL;
+}
+
+static int path_ends(char c)
+{
+	return !c || strchr(" \t\n\"'`)]}>,;:", c) != NULL;
+}
+
+void server_message_public(strbuf *sb, const char *m)
+{
+	const char *p = m, *run = m;
+
+	while (*p) {
+		if (*p != '/' || (p > m && !path_may_open(p[-1])) || p[1] == '/' ||
+		    path_ends(p[1])) {
+			p++;
+			continue;
+		}
+		/* An absolute path: keep its last component only. */
+		sb_append(sb, run, (size_t)(p - run));
+		const char *base = p + 1;
+		for (; !path_ends(*p); p++)
+			if (*p == '/' && !path_ends(p[1]))
+				base = p + 1;
+		sb_append(sb, base, (size_t)(p - base));
+		run = p;
+	}
+	sb_append(sb, run, (size_t)(p - run));
+}
+
+/* A job's message as the API shows it: no path of the host (the log and
+ * the store keep the whole text). */
+static void message_put(strbuf *sb, const char *m)
+{
+	if (!m || !strchr(m, '/')) {
+		server_json_put_str(sb, m);
+		return;
+	}
+	strbuf pub = { 0 };
+	server_message_public(&pub, m);
+	server_json_put_str(sb, pub.buf ? pub.buf : "");
+	sb_free(&pub);
+}
+
 /* The VideoResponse of doc/api.md, fields in the order it gives. */
 static void response_put(strbuf *sb, const store_job *r)
 {
@@ -224,7 +456,7 @@ static void response_put(strbuf *sb, const store_job *r)
 	sb_puts(sb, ",\"status\":");
 	server_json_put_str(sb, r->status);
 	sb_puts(sb, ",\"message\":");
-	server_json_put_str(sb, r->message);
+	message_put(sb, r->message);
 	sb_puts(sb, ",\"video_url\":");
 	server_json_put_str(sb, r->video_url);
 	sb_puts(sb, ",\"s3_url\":");
@@ -479,9 +711,88 @@ static void queue_push(server *s)
 	pthread_mutex_unlock(&s->qlock);
 }
 
+/* Records who queued job id. qlock held. */
+static void owner_add_locked(server *s, const char *id, client_id who)
+{
+	owner *o = xcalloc(1, sizeof(*o));
+	memcpy(o->id, id, sizeof(o->id));
+	o->client = who;
+	unsigned h = id_hash(id) & (OWNER_BUCKETS - 1);
+	o->next = s->owners[h];
+	s->owners[h] = o;
+}
+
+/* Forgets who queued job id and returns it (0: nobody known). qlock held. */
+static client_id owner_take_locked(server *s, const char *id)
+{
+	for (owner **pp = &s->owners[id_hash(id) & (OWNER_BUCKETS - 1)]; *pp;
+	     pp = &(*pp)->next) {
+		owner *o = *pp;
+		if (memcmp(o->id, id, 36) == 0) {
+			client_id who = o->client;
+			*pp = o->next;
+			free(o);
+			return who;
+		}
+	}
+	return 0;
+}
+
+/* Job id left the queue (a worker took it, or it was cancelled while it
+ * waited): the queue and its client each have room for one more. qlock
+ * held. */
+static void queue_left_locked(server *s, const char *id)
+{
+	atomic_fetch_sub(&s->admitted, 1);
+	client_id who = owner_take_locked(s, id);
+	if (who)
+		client_queued_done(s->clients, who, util_now_ms());
+}
+
+/* Admits a create of job id by who into the queue: the queue's cap, then
+ * the client's share of it and its create tokens. -1 when admitted (undo
+ * with create_undo if the job is not stored), else the refusal. */
+static int create_admit(server *s, client_id who, const char *id, int *retry_s)
+{
+	*retry_s = 0;
+	long before = atomic_fetch_add(&s->admitted, 1);
+	if (s->o.max_queued > 0 && before >= s->o.max_queued) {
+		atomic_fetch_sub(&s->admitted, 1);
+		return REFUSE_QUEUE_FULL;
+	}
+	enum client_verdict v = who ? client_create_begin(s->clients, who, util_now_ms(), retry_s)
+				    : CLIENT_OK;
+	if (v != CLIENT_OK) {
+		atomic_fetch_sub(&s->admitted, 1);
+		return v == CLIENT_RATE_LIMITED ? REFUSE_RATE :
+		       v == CLIENT_OVER_LIMIT ? REFUSE_QUEUED : REFUSE_CLIENTS;
+	}
+	if (who && s->o.client_queued > 0) {
+		pthread_mutex_lock(&s->qlock);
+		owner_add_locked(s, id, who);
+		pthread_mutex_unlock(&s->qlock);
+	}
+	return -1;
+}
+
+/* The store did not take an admitted job: give back what create_admit took. */
+static void create_undo(server *s, client_id who, const char *id)
+{
+	atomic_fetch_sub(&s->admitted, 1);
+	if (!who)
+		return;
+	if (s->o.client_queued > 0) {
+		pthread_mutex_lock(&s->qlock);
+		owner_take_locked(s, id);
+		pthread_mutex_unlock(&s->qlock);
+	}
+	client_create_undo(s->clients, who);
+}
+
 typedef struct run_ctx {
 	server *s;
 	entry *e;
+	held_pipeline *h; /* the pipeline the job runs on */
 } run_ctx;
 
 static void on_update(void *ud, job *j)
@@ -504,14 +815,15 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long du
 {
 	run_ctx *rc = ud;
 	server *s = rc->s;
-	size_t idx = (size_t)(st - s->p->stages);
+	size_t idx = (size_t)(st - rc->h->p->stages);
 	char *kind = NULL, *path = NULL;
 
-	if (idx < s->p->n_stages) {
-		atomic_fetch_add(&s->stages[idx].sum_ms, duration_ms);
-		atomic_fetch_add(&s->stages[idx].count, 1);
+	if (idx < rc->h->p->n_stages) {
+		stage_stat *stat = rc->h->stats[idx];
+		atomic_fetch_add(&stat->sum_ms, duration_ms);
+		atomic_fetch_add(&stat->count, 1);
 		if (!ok)
-			atomic_fetch_add(&s->stages[idx].failures, 1);
+			atomic_fetch_add(&stat->failures, 1);
 		pthread_mutex_lock(&j->lock);
 		if (j->stages && idx < j->n_stages) {
 			kind = j->stages[idx].kind ? xstrdup(j->stages[idx].kind) : NULL;
@@ -569,29 +881,65 @@ static void job_finish(server *s, entry *e, job *j, int cancel_requested)
 	(void)e;
 }
 
-/* Runs the job read from the store (r, which this function clears). */
+/* Records a job that cannot start (r) as failed, saying why. */
+static void job_refuse(server *s, store_job *r, const char *why)
+{
+	char err[256];
+
+	log_msg(VG_LOG_ERROR, "serve: job %s: %s", r->id, why);
+	free(r->status);
+	r->status = xstrdup("failed");
+	free(r->message);
+	r->message = xstrdup(why);
+	r->finished = 1;
+	store_update(s->store, r, 1, err, sizeof(err));
+	cache_publish(s, r);
+}
+
+/* 0 when pipeline p still offers the job's model and voice as a create
+ * would take them: a reload (or a restart with another file) since the job
+ * was queued may have dropped them. */
+static int job_fits(const pipeline *p, const store_job *r, char *err, size_t errlen)
+{
+	const model_def *m = pipeline_model(p, r->model);
+	const char *dflt = p->default_voice ? p->default_voice : "Joanna";
+
+	if (!m || !m->selectable) {
+		util_errf(err, errlen, "The pipeline loaded now does not offer the model \"%s\" "
+			  "this job asked for (it changed after the job was queued)", r->model);
+		return -1;
+	}
+	if (!pipeline_has_voice(p, r->voice) && strcmp(r->voice, dflt) != 0) {
+		util_errf(err, errlen, "The pipeline loaded now does not offer the voice \"%s\" "
+			  "this job asked for (it changed after the job was queued)", r->voice);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs the job read from the store (r, which this function clears) on the
+ * pipeline loaded now; a reload while it runs does not touch it: the job
+ * finishes on this one. */
 static void job_execute(server *s, store_job *r, entry *e)
 {
 	char err[256];
 	job *j = NULL;
 	int cancel_requested;
+	held_pipeline *h = held_current(s);
 
 	blob *b = response_blob(r);
 	pthread_mutex_lock(&s->cache_lock);
 	cache_fill_locked(e, b, r->finished);
 	pthread_mutex_unlock(&s->cache_lock);
 	blob_unref(b);
+	if (job_fits(h->p, r, err, sizeof(err)) != 0) {
+		job_refuse(s, r, err);
+		goto out;
+	}
 	j = job_restore(s->jobs_dir, r->id, r->created_at, r->question, r->model, r->voice,
 			err, sizeof(err));
 	if (!j) {
-		log_msg(VG_LOG_ERROR, "serve: job %s: %s", r->id, err);
-		free(r->status);
-		r->status = xstrdup("failed");
-		free(r->message);
-		r->message = xstrdup(err);
-		r->finished = 1;
-		store_update(s->store, r, 1, err, sizeof(err));
-		cache_publish(s, r);
+		job_refuse(s, r, err);
 		goto out;
 	}
 	job_seed(j, r);
@@ -605,10 +953,10 @@ static void job_execute(server *s, store_job *r, entry *e)
 		job_cancel(j);
 	pthread_mutex_unlock(&s->cache_lock);
 
-	run_ctx ctx = { s, e };
+	run_ctx ctx = { s, e, h };
 	runner_events ev = { on_update, on_stage, &ctx };
 	atomic_fetch_add(&s->running, 1);
-	runner_run(s->p, j, &ev);
+	runner_run(h->p, j, &ev);
 	atomic_fetch_sub(&s->running, 1);
 
 	pthread_mutex_lock(&s->cache_lock);
@@ -623,6 +971,7 @@ out:
 	cache_settle(s, e);
 	pthread_mutex_unlock(&s->cache_lock);
 	job_free(j);
+	held_release(h); /* the last job of an old pipeline frees it */
 	store_job_clear(r);
 }
 
@@ -641,6 +990,7 @@ static int queue_claim_locked(server *s, store_job *r)
 	s->q_cursor = r->seq;
 	if (atomic_fetch_sub(&s->qlen, 1) <= 0)
 		atomic_store(&s->qlen, 0);
+	queue_left_locked(s, r->id);
 	return 0;
 }
 
@@ -696,23 +1046,45 @@ typedef struct req_ctx {
 	atomic_int state;   /* CREATE_*: set by the store's writer thread */
 	int rc;
 	store_job rec;      /* the job being created (owned) */
+	client_id who;      /* whose share of the queue it takes */
+	int admitted;       /* create_admit took a share not settled yet */
 	struct server *srv;
 	struct MHD_Connection *conn;
 } req_ctx;
 
-static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r)
+/* origins is NULL-terminated, or NULL. */
+static void add_cors_from(const char *const *origins, const char *origin,
+			  struct MHD_Response *r)
 {
-	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-	if (!origin || !s->o.cors_origins)
-		return;
-	for (const char *const *o = s->o.cors_origins; *o; o++) {
+	for (const char *const *o = origins; o && *o; o++) {
 		if (strcmp(*o, "*") == 0 || strcmp(*o, origin) == 0) {
 			MHD_add_response_header(r, "Access-Control-Allow-Origin",
 						strcmp(*o, "*") == 0 ? "*" : origin);
-			MHD_add_response_header(r, "Vary", "Origin");
 			return;
 		}
 	}
+}
+
+/* VIDGEN_CORS_ORIGINS (opts), else the loaded pipeline's cors_origins.
+ * With origins configured, every answer's headers depend on Origin (an
+ * allowed one gets Access-Control-Allow-Origin, another or none does not):
+ * Vary: Origin on all of them, so that a cache never hands one origin's
+ * answer to another. cors_set spares the pipeline lock when none are. */
+static void add_cors(server *s, struct MHD_Connection *c, struct MHD_Response *r)
+{
+	if (!atomic_load_explicit(&s->cors_set, memory_order_relaxed))
+		return;
+	MHD_add_response_header(r, "Vary", "Origin");
+	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	if (!origin)
+		return;
+	if (s->o.cors_origins) {
+		add_cors_from(s->o.cors_origins, origin, r);
+		return;
+	}
+	held_pipeline *h = held_current(s);
+	add_cors_from((const char *const *)h->p->cors_origins, origin, r);
+	held_release(h);
 }
 
 /* The shard of the HTTP thread running this code; -1 elsewhere. */
@@ -764,17 +1136,24 @@ static enum MHD_Result respond(server *s, struct MHD_Connection *c, unsigned cod
 	return ret;
 }
 
-static enum MHD_Result respond_blob(server *s, struct MHD_Connection *c, unsigned code,
-				    blob *b, const char *type)
+/* A response sending b (whose reference it takes) as type; NULL if out of
+ * memory. */
+static struct MHD_Response *blob_response(blob *b, const char *type)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
 		b->len, b->data, blob_unref, b);
 	if (!r) {
 		blob_unref(b);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	return respond(s, c, code, r);
+	return r;
+}
+
+static enum MHD_Result respond_blob(server *s, struct MHD_Connection *c, unsigned code,
+				    blob *b, const char *type)
+{
+	return respond(s, c, code, blob_response(b, type));
 }
 
 static enum MHD_Result respond_text(server *s, struct MHD_Connection *c, unsigned code,
@@ -784,10 +1163,10 @@ static enum MHD_Result respond_text(server *s, struct MHD_Connection *c, unsigne
 }
 
 /* Every error is JSON: {"detail": "...", "error": "...", "field": ...,
- * "rule": ...}. detail is what FastAPI-style clients read. */
-static enum MHD_Result respond_error(server *s, struct MHD_Connection *c, unsigned code,
-				     const char *error, const char *field, const char *rule,
-				     const char *detail)
+ * "rule": ...}. detail is what FastAPI-style clients read. Returns the
+ * response (NULL if out of memory) for the caller to add headers to. */
+static struct MHD_Response *error_response(const char *error, const char *field,
+					   const char *rule, const char *detail)
 {
 	strbuf sb = { 0 };
 	sb_puts(&sb, "{\"detail\":");
@@ -803,10 +1182,96 @@ static enum MHD_Result respond_error(server *s, struct MHD_Connection *c, unsign
 		server_json_put_str(&sb, rule);
 	}
 	sb_puts(&sb, "}");
-	enum MHD_Result ret = respond_text(s, c, code, sb.buf ? sb.buf : "{}", sb.len,
-					   "application/json");
+	blob *b = blob_new(sb.buf ? sb.buf : "{}", sb.buf ? sb.len : 2);
 	sb_free(&sb);
-	return ret;
+	return blob_response(b, "application/json");
+}
+
+static enum MHD_Result respond_error(server *s, struct MHD_Connection *c, unsigned code,
+				     const char *error, const char *field, const char *rule,
+				     const char *detail)
+{
+	return respond(s, c, code, error_response(error, field, rule, detail));
+}
+
+/* An error after which the connection is closed: the request's framing is
+ * in doubt, so nothing after it on the connection can be trusted. */
+static enum MHD_Result respond_error_close(server *s, struct MHD_Connection *c, unsigned code,
+					   const char *error, const char *field,
+					   const char *rule, const char *detail)
+{
+	struct MHD_Response *r = error_response(error, field, rule, detail);
+	if (r)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	return respond(s, c, code, r);
+}
+
+/* The refusals of a client's share: status, error code, the setting that
+ * sets the limit (NULL: more than one may), the Retry-After sent (0:
+ * computed by the caller). */
+static const struct refusal_def {
+	unsigned code;
+	const char *error;
+	const char *setting;
+	int retry_s;
+	const char *detail;
+} refusals[REFUSE_N] = {
+	[REFUSE_CONNECTIONS] = { 429, "too_many_connections", "VIDGEN_HTTP_CONNECTIONS_PER_CLIENT",
+				 5, "This client has too many connections open; close some" },
+	[REFUSE_STREAMS] = { 429, "too_many_streams", "VIDGEN_HTTP_STREAMS_PER_CLIENT", 10,
+			     "This client has too many /events streams open; close one or "
+			     "poll the status instead" },
+	/* The total or the HTTP thread's cap (VIDGEN_HTTP_MAX_CONNECTIONS). */
+	[REFUSE_STREAMS_FULL] = { 503, "streams_full", NULL, 10,
+				  "The server has no room for another /events stream; poll the "
+				  "status instead" },
+	[REFUSE_RATE] = { 429, "rate_limited", "VIDGEN_CREATE_RATE", 0,
+			  "This client creates videos too fast" },
+	[REFUSE_QUEUED] = { 429, "too_many_queued", "VIDGEN_QUEUED_PER_CLIENT", 30,
+			    "This client has too many videos waiting; wait until one starts" },
+	[REFUSE_QUEUE_FULL] = { 503, "queue_full", "VIDGEN_MAX_QUEUED", 60,
+				"The queue is full" },
+	[REFUSE_CLIENTS] = { 503, "too_many_clients", NULL, 5,
+			     "The server is tracking too many clients" },
+};
+
+/* The setting behind a refusal. */
+static int refusal_limit(const server *s, enum refusal why)
+{
+	switch (why) {
+	case REFUSE_CONNECTIONS: return s->o.client_connections;
+	case REFUSE_STREAMS: return s->o.client_streams;
+	case REFUSE_RATE: return s->o.create_rate;
+	case REFUSE_QUEUED: return s->o.client_queued;
+	case REFUSE_QUEUE_FULL: return s->o.max_queued;
+	default: return 0;
+	}
+}
+
+/* Answers a refusal of the client's share: 429 (its own share) or 503 (the
+ * server's), with Retry-After, counted in /metrics by reason. `rule` names
+ * the setting and its value. */
+static enum MHD_Result respond_refused(server *s, struct MHD_Connection *c, enum refusal why,
+				       int retry_s)
+{
+	const struct refusal_def *d = &refusals[why];
+	char detail[256], retry[24], rule[96];
+
+	if (!retry_s)
+		retry_s = d->retry_s;
+	snprintf(detail, sizeof(detail), "%s; retry in %d s", d->detail, retry_s);
+	snprintf(retry, sizeof(retry), "%d", retry_s);
+	if (d->setting)
+		snprintf(rule, sizeof(rule), "%s=%d", d->setting, refusal_limit(s, why));
+	atomic_fetch_add_explicit(&s->refused[why], 1, memory_order_relaxed);
+	struct MHD_Response *r = error_response(d->error, NULL, d->setting ? rule : NULL,
+						detail);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	if (why == REFUSE_CONNECTIONS || why == REFUSE_CLIENTS)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	return respond(s, c, d->code, r);
 }
 
 static enum MHD_Result respond_405(server *s, struct MHD_Connection *c, const char *allow)
@@ -848,22 +1313,53 @@ static int key_equal(const char *a, size_t alen, const char *b)
 	return diff == 0 && blen > 0;
 }
 
-/* 1 when the request may create or cancel. */
-static int authorized(server *s, struct MHD_Connection *c)
+static int keys_set(const server *s)
 {
-	if (!s->o.api_keys || !s->o.api_keys[0])
-		return 1;
+	return s->o.api_keys && s->o.api_keys[0];
+}
+
+/* The index of the API key the request carries (Authorization: Bearer),
+ * or -1 for none or a wrong one. Every key is compared, in constant time. */
+static int api_key_index(server *s, struct MHD_Connection *c)
+{
+	if (!keys_set(s))
+		return -1;
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return 0;
+		return -1;
 	const char *k = h + 7;
 	while (*k == ' ')
 		k++;
 	size_t klen = strlen(k);
-	int ok = 0;
-	for (const char *const *key = s->o.api_keys; *key; key++)
-		ok |= key_equal(k, klen, *key);
-	return ok;
+	int found = -1;
+	for (int i = 0; s->o.api_keys[i]; i++)
+		if (key_equal(k, klen, s->o.api_keys[i]))
+			found = i;
+	return found;
+}
+
+/* 1 when the request may create or cancel. */
+static int authorized(server *s, struct MHD_Connection *c)
+{
+	return !keys_set(s) || api_key_index(s, c) >= 0;
+}
+
+static conn_ctx *conn_ctx_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Whose share a request takes: its API key's when keys are set and it
+ * carries a valid one, else its address's. */
+static client_id request_client(server *s, struct MHD_Connection *c)
+{
+	int k = api_key_index(s, c);
+	if (k >= 0)
+		return client_id_key((unsigned)k);
+	conn_ctx *cc = conn_ctx_of(c);
+	return cc ? cc->addr : 0;
 }
 
 static enum MHD_Result respond_unauthorized(server *s, struct MHD_Connection *c)
@@ -883,11 +1379,28 @@ static enum MHD_Result respond_unauthorized(server *s, struct MHD_Connection *c)
  * POST /api/v1/videos
  * =================================================================== */
 
-/* Checks the request body; fills question/model/voice (borrowed from
- * root) or answers the error itself and returns -1. */
-static int create_validate(server *s, struct MHD_Connection *c, json_t *root,
-			   const char **question, const char **model, const char **voice,
-			   enum MHD_Result *ret)
+/* A JSON type's name as a message says it. */
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+/* Checks the request body against pipeline p; fills question/model/voice
+ * (borrowed from root and p) or answers the error itself and returns -1.
+ * A field of the wrong JSON type, null included, is refused, never taken
+ * for absent. */
+static int create_validate(server *s, struct MHD_Connection *c, const pipeline *p,
+			   json_t *root, const char **question, const char **model,
+			   const char **voice, enum MHD_Result *ret)
 {
 	char detail[256];
 	json_t *v;
@@ -902,10 +1415,11 @@ static int create_validate(server *s, struct MHD_Connection *c, json_t *root,
 	if (!json_is_object(root))
 		FIELD_ERR("body", "type:object", "The request body must be a JSON object");
 	v = json_object_get(root, "prompt");
-	if (!v || json_is_null(v))
+	if (!v)
 		FIELD_ERR("prompt", "required", "prompt is required");
 	if (!json_is_string(v))
-		FIELD_ERR("prompt", "type:string", "prompt must be a string");
+		FIELD_ERR("prompt", "type:string", "prompt must be a string (got %s)",
+			  json_type_name(v));
 	if (!util_utf8_valid(json_string_value(v), json_string_length(v), &nchars) ||
 	    strlen(json_string_value(v)) != json_string_length(v))
 		FIELD_ERR("prompt", "utf8", "prompt must be valid UTF-8 text");
@@ -918,24 +1432,28 @@ static int create_validate(server *s, struct MHD_Connection *c, json_t *root,
 	*question = json_string_value(v);
 
 	v = json_object_get(root, "model");
-	if (!v || json_is_null(v))
+	if (!v)
 		FIELD_ERR("model", "required", "model is required; see GET /api/v1/config");
 	if (!json_is_string(v))
-		FIELD_ERR("model", "type:string", "model must be a string");
-	const model_def *m = pipeline_model(s->p, json_string_value(v));
+		FIELD_ERR("model", "type:string", "model must be a string (got %s)",
+			  json_type_name(v));
+	const model_def *m = strlen(json_string_value(v)) == json_string_length(v) ?
+		pipeline_model(p, json_string_value(v)) : NULL;
 	if (!m || !m->selectable)
 		FIELD_ERR("model", "enum:config.models",
 			  "model must be one of the models of GET /api/v1/config");
 	*model = m->name;
 
 	v = json_object_get(root, "voice");
-	if (!v || json_is_null(v)) {
-		*voice = s->p->default_voice ? s->p->default_voice : "Joanna";
+	if (!v) {
+		*voice = p->default_voice ? p->default_voice : "Joanna";
 		return 0;
 	}
 	if (!json_is_string(v))
-		FIELD_ERR("voice", "type:string", "voice must be a string");
-	if (!pipeline_has_voice(s->p, json_string_value(v)))
+		FIELD_ERR("voice", "type:string", "voice must be a string (got %s)",
+			  json_type_name(v));
+	if (strlen(json_string_value(v)) != json_string_length(v) ||
+	    !pipeline_has_voice(p, json_string_value(v)))
 		FIELD_ERR("voice", "enum:config.voices",
 			  "voice must be one of the voices of GET /api/v1/config");
 	*voice = json_string_value(v);
@@ -974,9 +1492,12 @@ static void create_done(void *ud, int rc, long long seq)
  * answer 202. */
 static enum MHD_Result create_answer(server *s, struct MHD_Connection *c, req_ctx *rq)
 {
-	if (rq->rc != 0)
+	rq->admitted = 0;
+	if (rq->rc != 0) {
+		create_undo(s, rq->who, rq->rec.id);
 		return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", NULL,
 				     NULL, "The job store cannot take the job; try again");
+	}
 	blob *b = response_blob(&rq->rec);
 	pthread_mutex_lock(&s->cache_lock);
 	entry *e = cache_get_or_add(s, rq->rec.id, b, 0);
@@ -1021,15 +1542,24 @@ static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ct
 		return respond_error(s, c, HTTP_TOO_LARGE, "body_too_large", "body",
 				     "max_bytes", err);
 	}
-	json_t *root = json_loadb(rq->body.buf ? rq->body.buf : "", rq->body.len, 0, &jerr);
+	/* Numbers as reals: an integer too big for 64 bits, in a field that is
+	 * ignored, is still JSON (a number in a known field is a 422). \u0000
+	 * in a string too: a field that holds one is refused by its own rule.
+	 * (jansson refuses a NUL in a key: a 400.) */
+	json_t *root = json_loadb(rq->body.buf ? rq->body.buf : "", rq->body.len,
+				  JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		snprintf(err, sizeof(err), "Malformed JSON at line %d column %d: %s",
 			 jerr.line, jerr.column, jerr.text);
 		return respond_error(s, c, MHD_HTTP_BAD_REQUEST, "malformed_json", "body", "json",
 				     err);
 	}
-	if (create_validate(s, c, root, &question, &model, &voice, &ret) != 0)
+	held_pipeline *h = held_current(s);
+	if (create_validate(s, c, h->p, root, &question, &model, &voice, &ret) != 0) {
+		held_release(h);
 		goto out;
+	}
+	client_id who = request_client(s, c);
 
 	store_job r = { 0 };
 	util_uuid4(r.id);
@@ -1040,6 +1570,7 @@ static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ct
 	r.status = "queued";
 	r.message = MSG_STARTED;
 	store_job_copy(&rq->rec, &r);
+	held_release(h); /* model and voice were the pipeline's strings */
 
 	/* Counted before the stopping check: server_stop waits for these. */
 	atomic_fetch_add(&s->pending_creates, 1);
@@ -1049,6 +1580,14 @@ static enum MHD_Result handle_create(server *s, struct MHD_Connection *c, req_ct
 				    "The server is shutting down; try again");
 		goto out;
 	}
+	int retry_s, why = create_admit(s, who, rq->rec.id, &retry_s);
+	if (why >= 0) {
+		atomic_fetch_sub(&s->pending_creates, 1);
+		ret = respond_refused(s, c, (enum refusal)why, retry_s);
+		goto out;
+	}
+	rq->who = who;
+	rq->admitted = 1;
 	rq->srv = s;
 	rq->conn = c;
 	atomic_store(&rq->state, CREATE_PENDING);
@@ -1082,6 +1621,17 @@ static int parse_ll(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+/* A list cursor as next_cursor writes it: 1 to 18 digits, no leading zero
+ * (doc/openapi.yaml's Cursor). 0 ok. */
+static int parse_cursor(const char *v, long long *out)
+{
+	size_t n = strspn(v, "0123456789");
+	if (n == 0 || n > 18 || v[n] || v[0] == '0')
+		return -1;
+	*out = strtoll(v, NULL, 10);
+	return 0;
+}
+
 static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
 {
 	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
@@ -1095,7 +1645,7 @@ static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
 		return respond_error(s, c, HTTP_UNPROCESSABLE, "validation_error",
 				     "limit", "range:1..100",
 				     "limit must be an integer from 1 to 100");
-	if (bs && *bs && parse_ll(bs, 1, (long long)(~0ULL >> 1), &before) != 0)
+	if (bs && parse_cursor(bs, &before) != 0)
 		return respond_error(s, c, HTTP_UNPROCESSABLE, "validation_error",
 				     "before", "cursor",
 				     "before must be a next_cursor value from a previous page");
@@ -1142,6 +1692,7 @@ static enum MHD_Result cancel_queued(server *s, struct MHD_Connection *c, store_
 	}
 	if (atomic_fetch_sub(&s->qlen, 1) <= 0)
 		atomic_store(&s->qlen, 0);
+	queue_left_locked(s, r->id);
 	pthread_mutex_unlock(&s->qlock);
 	cache_publish(s, r);
 	blob *b = response_blob(r);
@@ -1260,6 +1811,43 @@ copy:;
 	return (ssize_t)n;
 }
 
+/* Admits one more /events stream for who on HTTP thread `shard` (-1 for
+ * none): the total, the thread's own cap (half its connections, so that a
+ * thread full of streams still answers other requests), then the
+ * client's share. -1 when admitted (undo with stream_release), else the
+ * refusal. */
+static int stream_admit(server *s, int shard, client_id who)
+{
+	http_shard *sh = shard >= 0 ? &s->shards[shard] : NULL;
+
+	if (atomic_fetch_add(&s->streams, 1) >= s->o.max_streams) {
+		atomic_fetch_sub(&s->streams, 1);
+		return REFUSE_STREAMS_FULL;
+	}
+	if (sh && atomic_fetch_add(&sh->streams, 1) >= sh->stream_cap) {
+		atomic_fetch_sub(&sh->streams, 1);
+		atomic_fetch_sub(&s->streams, 1);
+		return REFUSE_STREAMS_FULL;
+	}
+	enum client_verdict v = who ? client_stream_open(s->clients, who, util_now_ms()) :
+				CLIENT_OK;
+	if (v == CLIENT_OK)
+		return -1;
+	if (sh)
+		atomic_fetch_sub(&sh->streams, 1);
+	atomic_fetch_sub(&s->streams, 1);
+	return v == CLIENT_OVER_LIMIT ? REFUSE_STREAMS : REFUSE_CLIENTS;
+}
+
+static void stream_release(server *s, int shard, client_id who)
+{
+	if (who)
+		client_stream_close(s->clients, who, util_now_ms());
+	if (shard >= 0)
+		atomic_fetch_sub(&s->shards[shard].streams, 1);
+	atomic_fetch_sub(&s->streams, 1);
+}
+
 static void sse_free(void *cls)
 {
 	sse_conn *sc = cls;
@@ -1283,6 +1871,7 @@ static void sse_free(void *cls)
 	e->pins--;
 	cache_settle(s, e);
 	pthread_mutex_unlock(&s->cache_lock);
+	stream_release(s, sc->shard, sc->client);
 	free(sc->out);
 	free(sc);
 }
@@ -1291,15 +1880,21 @@ static enum MHD_Result handle_events(server *s, struct MHD_Connection *c, const 
 {
 	int code = 0;
 	entry *e = NULL;
+	client_id who = request_client(s, c);
+	int shard = tls_shard, why = stream_admit(s, shard, who);
 
+	if (why >= 0)
+		return respond_refused(s, c, (enum refusal)why, 0);
 	/* Load the job into the cache (or learn it does not exist), then pin
 	 * its entry; retry once in case it was evicted in between. */
 	for (int tries = 0; tries < 2 && !e; tries++) {
 		blob *b = status_lookup(s, id, &code);
-		if (!b)
+		if (!b) {
+			stream_release(s, shard, who);
 			return code == MHD_HTTP_NOT_FOUND ? respond_video_not_found(s, c) :
 				respond_error(s, c, code, "store_error", NULL, NULL,
 					      "The job store cannot be read");
+		}
 		blob_unref(b);
 		pthread_mutex_lock(&s->cache_lock);
 		e = cache_find(s, id);
@@ -1311,14 +1906,18 @@ static enum MHD_Result handle_events(server *s, struct MHD_Connection *c, const 
 		}
 		pthread_mutex_unlock(&s->cache_lock);
 	}
-	if (!e)
+	if (!e) {
+		stream_release(s, shard, who);
 		return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", NULL, NULL,
 				     "Try again");
+	}
 
 	sse_conn *sc = xcalloc(1, sizeof(*sc));
 	sc->srv = s;
 	sc->conn = c;
 	sc->e = e;
+	sc->client = who;
+	sc->shard = shard;
 	pthread_mutex_lock(&s->cache_lock);
 	if (!e->ring) {
 		e->ring = xcalloc(SSE_RING, sizeof(*e->ring));
@@ -1414,7 +2013,10 @@ static const char *mime_type(const char *name)
 	return "application/octet-stream";
 }
 
-/* Serves dir/name (name already validated as a flat file name). */
+/* Serves dir/name (name already validated as a flat file name). Opened
+ * without blocking and checked to be a regular file before anything reads
+ * it: opening a FIFO planted there would otherwise block this HTTP thread
+ * until someone writes to it, and a device could be read forever. */
 static enum MHD_Result serve_file(server *s, struct MHD_Connection *c, const char *dir,
 				  const char *name, int ranges)
 {
@@ -1423,13 +2025,15 @@ static enum MHD_Result serve_file(server *s, struct MHD_Connection *c, const cha
 
 	if (!dir || snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
 		return respond_not_found(s, c);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return respond_not_found(s, c);
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return respond_not_found(s, c);
 	}
+	/* A regular file: reads of it never block, O_NONBLOCK or not. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	uint64_t size = (uint64_t)st.st_size, first = 0, last = size ? size - 1 : 0;
 	int rc = ranges ? server_parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"),
 				      size, &first, &last) : 1;
@@ -1516,6 +2120,49 @@ static void metrics_status_cb(void *ud, const char *status, long long n)
 	sb_printf(sb, "\"} %lld\n", n);
 }
 
+/* Every stage id a pipeline of this daemon has had, in the order first
+ * seen: a reload that drops a stage keeps its totals. */
+static void metrics_stages(server *s, strbuf *sb)
+{
+	sb_puts(sb, "# HELP vidgen_stage_duration_seconds Time spent in each pipeline stage.\n"
+		"# TYPE vidgen_stage_duration_seconds summary\n");
+	pthread_mutex_lock(&s->pipe_lock);
+	for (stage_stat *st = s->stats; st; st = st->next) {
+		sb_puts(sb, "vidgen_stage_duration_seconds_sum{stage=\"");
+		label_put(sb, st->id);
+		sb_printf(sb, "\"} %.3f\n", (double)atomic_load(&st->sum_ms) / 1000.0);
+		sb_puts(sb, "vidgen_stage_duration_seconds_count{stage=\"");
+		label_put(sb, st->id);
+		sb_printf(sb, "\"} %lld\n", (long long)atomic_load(&st->count));
+	}
+	sb_puts(sb, "# HELP vidgen_stage_failures_total Stage runs that failed.\n"
+		"# TYPE vidgen_stage_failures_total counter\n");
+	for (stage_stat *st = s->stats; st; st = st->next) {
+		sb_puts(sb, "vidgen_stage_failures_total{stage=\"");
+		label_put(sb, st->id);
+		sb_printf(sb, "\"} %lld\n", (long long)atomic_load(&st->failures));
+	}
+	pthread_mutex_unlock(&s->pipe_lock);
+}
+
+/* The pipeline generation (1 at start, +1 per reload that took). */
+static void metrics_pipeline(server *s, strbuf *sb)
+{
+	unsigned long gen = server_generation(s);
+	sb_printf(sb, "# HELP vidgen_pipeline_generation The loaded pipeline: 1 at start, one "
+		  "more for each reload (SIGHUP) that took.\n"
+		  "# TYPE vidgen_pipeline_generation gauge\nvidgen_pipeline_generation %lu\n"
+		  "# HELP vidgen_pipeline_reloads_total Reloads (SIGHUP), by result.\n"
+		  "# TYPE vidgen_pipeline_reloads_total counter\n"
+		  "vidgen_pipeline_reloads_total{result=\"ok\"} %lu\n"
+		  "vidgen_pipeline_reloads_total{result=\"refused\"} %lu\n"
+		  "# HELP vidgen_pipelines_loaded Pipelines in memory: the current one and "
+		  "older ones that running jobs still use.\n"
+		  "# TYPE vidgen_pipelines_loaded gauge\nvidgen_pipelines_loaded %d\n",
+		  gen, gen - 1, atomic_load(&s->reloads_refused),
+		  atomic_load(&s->pipelines_alive));
+}
+
 static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 {
 	strbuf sb = { 0 };
@@ -1535,6 +2182,17 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 		  "# TYPE vidgen_http_rehomed_connections_total counter\n"
 		  "vidgen_http_rehomed_connections_total %lu\n", s->n_shards,
 		  atomic_load_explicit(&s->rehomed, memory_order_relaxed));
+	sb_puts(&sb, "# HELP vidgen_http_refused_total Requests and connections refused for "
+		"fair share, by reason.\n# TYPE vidgen_http_refused_total counter\n");
+	for (int i = 0; i < REFUSE_N; i++)
+		sb_printf(&sb, "vidgen_http_refused_total{reason=\"%s\"} %lu\n", refusals[i].error,
+			  atomic_load_explicit(&s->refused[i], memory_order_relaxed));
+	sb_printf(&sb, "# HELP vidgen_http_streams Open /events streams.\n"
+		  "# TYPE vidgen_http_streams gauge\nvidgen_http_streams %d\n"
+		  "# HELP vidgen_http_clients Clients holding connections, streams, queued jobs "
+		  "or part of their create budget.\n"
+		  "# TYPE vidgen_http_clients gauge\nvidgen_http_clients %zu\n",
+		  atomic_load(&s->streams), client_table_count(s->clients));
 	sb_puts(&sb, "# HELP vidgen_jobs Jobs in the store, by status.\n# TYPE vidgen_jobs gauge\n");
 	if (store_count_by_status(s->store, metrics_status_cb, &sb, err, sizeof(err)) != 0)
 		log_msg(VG_LOG_ERROR, "serve: metrics: %s", err);
@@ -1546,23 +2204,8 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 		  atomic_load(&s->running));
 	sb_printf(&sb, "# HELP vidgen_workers Jobs that may run at once.\n"
 		  "# TYPE vidgen_workers gauge\nvidgen_workers %d\n", s->o.max_concurrent);
-	sb_puts(&sb, "# HELP vidgen_stage_duration_seconds Time spent in each pipeline stage.\n"
-		"# TYPE vidgen_stage_duration_seconds summary\n");
-	for (size_t i = 0; i < s->p->n_stages; i++) {
-		sb_puts(&sb, "vidgen_stage_duration_seconds_sum{stage=\"");
-		label_put(&sb, s->p->stages[i].id);
-		sb_printf(&sb, "\"} %.3f\n", (double)atomic_load(&s->stages[i].sum_ms) / 1000.0);
-		sb_puts(&sb, "vidgen_stage_duration_seconds_count{stage=\"");
-		label_put(&sb, s->p->stages[i].id);
-		sb_printf(&sb, "\"} %lld\n", (long long)atomic_load(&s->stages[i].count));
-	}
-	sb_puts(&sb, "# HELP vidgen_stage_failures_total Stage runs that failed.\n"
-		"# TYPE vidgen_stage_failures_total counter\n");
-	for (size_t i = 0; i < s->p->n_stages; i++) {
-		sb_puts(&sb, "vidgen_stage_failures_total{stage=\"");
-		label_put(&sb, s->p->stages[i].id);
-		sb_printf(&sb, "\"} %lld\n", (long long)atomic_load(&s->stages[i].failures));
-	}
+	metrics_stages(s, &sb);
+	metrics_pipeline(s, &sb);
 	enum MHD_Result ret = respond_text(s, c, MHD_HTTP_OK, sb.buf ? sb.buf : "", sb.len,
 					   "text/plain; version=0.0.4; charset=utf-8");
 	sb_free(&sb);
@@ -1612,19 +2255,20 @@ static enum MHD_Result route_video(server *s, struct MHD_Connection *c, const ch
 
 	if (!known_sub)
 		return respond_not_found(s, c);
+	/* The id first: a path naming no job is not there for any method, a
+	 * preflight included. Ids are matched in lower case (RFC 9562). */
+	if (idlen != 36)
+		return respond_video_not_found(s, c);
+	for (size_t i = 0; i < 36; i++)
+		id[i] = (char)tolower((unsigned char)rest[i]);
+	id[36] = '\0';
+	if (!util_uuid_valid(id))
+		return respond_video_not_found(s, c);
 	const char *allow = !slash ? "GET, DELETE, OPTIONS" : "GET, OPTIONS";
 	if (strcmp(m, "OPTIONS") == 0)
 		return handle_options(s, c, allow);
 	if (!(is_get(m) || (!slash && strcmp(m, "DELETE") == 0)))
 		return respond_405(s, c, allow);
-	if (idlen != 36)
-		return respond_video_not_found(s, c);
-	memcpy(id, rest, 36);
-	id[36] = '\0';
-	if (!util_uuid_valid(id))
-		return respond_video_not_found(s, c);
-	for (char *p = id; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
 	if (strcmp(m, "DELETE") == 0)
 		return handle_cancel(s, c, id);
 	if (strcmp(sub, "events") == 0)
@@ -1652,12 +2296,17 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c, const char *ur
 			return handle_options(s, c, "GET, POST, OPTIONS");
 		return respond_405(s, c, "GET, POST, OPTIONS");
 	}
-	if (strcmp(url, "/api/v1/config") == 0) {
+	int config = strcmp(url, "/api/v1/config") == 0;
+	if (config || strcmp(url, "/api/v1/openapi.json") == 0) {
 		if (strcmp(m, "OPTIONS") == 0)
 			return handle_options(s, c, "GET, OPTIONS");
 		if (!is_get(m))
 			return respond_405(s, c, "GET, OPTIONS");
-		return respond_blob(s, c, MHD_HTTP_OK, blob_ref(s->config_json), "application/json");
+		/* Both come from the pipeline loaded now. */
+		held_pipeline *h = held_current(s);
+		blob *b = blob_ref(config ? h->config_json : h->openapi_json);
+		held_release(h);
+		return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
 	}
 	int getonly = strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
 		      strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0 ||
@@ -1678,8 +2327,130 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c, const char *ur
 	return serve_file(s, c, s->web_dir, "index.html", 0);
 }
 
-/* *con_cls of a non-POST request once its headers were seen. */
-static char headers_seen;
+/* What *con_cls holds until a request has a req_ctx (only creates get
+ * one): set by on_uri when the request line is read, then by on_request. */
+enum { MARK_NEW, MARK_URI_LONG, MARK_ARGS, MARK_HEADERS_SEEN, MARK_N };
+static char request_marks[MARK_N];
+
+static int request_mark(const void *p)
+{
+	for (int i = 0; i < MARK_N; i++)
+		if (p == &request_marks[i])
+			return 1;
+	return 0;
+}
+
+/* Called by libmicrohttpd when it has read the request line, before it
+ * splits the query into arguments, each taking a record of the
+ * connection's memory: 0.9.75 left a request unanswered once they filled
+ * it (about 230 arguments). A query beyond ARGS_MAX arguments, or a path
+ * and query beyond URI_MAX bytes, is cut off here, in libmicrohttpd's own
+ * buffer (it parses the query from the byte after the '?'), and
+ * on_request answers 414. The return value becomes the request's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)c;
+	if (!uri)
+		return &request_marks[MARK_NEW];
+	char *q = strchr(uri, '?');
+	size_t args = 0;
+	for (const char *p = q; p && *p; p++)
+		args += *p == '?' || *p == '&';
+	size_t len = strlen(uri);
+	if (len <= URI_MAX && args <= ARGS_MAX)
+		return &request_marks[MARK_NEW];
+	if (q && q[1])
+		q[1] = '\0';
+	return &request_marks[args > ARGS_MAX ? MARK_ARGS : MARK_URI_LONG];
+}
+
+/* What the framing checks need from a request's headers. */
+typedef struct head_scan {
+	unsigned n;
+	int bad_name;            /* a name that is not an HTTP token */
+	unsigned n_length, n_encoding;
+	const char *length;      /* the first Content-Length */
+	int lengths_differ;
+	const char *encoding;    /* the last Transfer-Encoding */
+} head_scan;
+
+static int token_char(unsigned char ch)
+{
+	return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static enum MHD_Result head_scan_one(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	head_scan *h = cls;
+	(void)kind;
+
+	h->n++;
+	h->bad_name |= !*key;
+	for (const char *k = key; *k && !h->bad_name; k++)
+		h->bad_name = !token_char((unsigned char)*k);
+	if (!value)
+		value = "";
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (!h->n_length++)
+			h->length = value;
+		else if (strcmp(h->length, value) != 0)
+			h->lengths_differ = 1;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		h->n_encoding++;
+		h->encoding = value;
+	}
+	return MHD_YES;
+}
+
+/* Checks a request before it is routed: its connection's share, the size
+ * limits, and framing a proxy in front could read another way than this
+ * server does (request smuggling). 1 with *ret set when it answered. */
+static int request_refuse(server *s, struct MHD_Connection *c, const void *mark,
+			  enum MHD_Result *ret)
+{
+	conn_ctx *cc = conn_ctx_of(c);
+	head_scan h = { 0 };
+	char detail[160];
+
+#define REFUSE(code, error, field, rule, ...) do { \
+		snprintf(detail, sizeof(detail), __VA_ARGS__); \
+		*ret = respond_error_close(s, c, code, error, field, rule, detail); \
+		return 1; } while (0)
+
+	if (cc && cc->refused) {
+		*ret = respond_refused(s, c, (enum refusal)(cc->refused - 1), 0);
+		return 1;
+	}
+	if (mark == &request_marks[MARK_URI_LONG])
+		REFUSE(HTTP_URI_TOO_LONG, "uri_too_long", "uri", "max_bytes:" STRINGIFY(URI_MAX),
+		       "The path and query are longer than %d bytes", URI_MAX);
+	if (mark == &request_marks[MARK_ARGS])
+		REFUSE(HTTP_URI_TOO_LONG, "uri_too_long", "query",
+		       "max_arguments:" STRINGIFY(ARGS_MAX),
+		       "The query has more than %d arguments", ARGS_MAX);
+	MHD_get_connection_values(c, MHD_HEADER_KIND, head_scan_one, &h);
+	if (h.n > HEADERS_MAX)
+		REFUSE(HTTP_HEADERS_TOO_LARGE, "headers_too_large", "headers",
+		       "max_count:" STRINGIFY(HEADERS_MAX), "The request has more than %d headers",
+		       HEADERS_MAX);
+	if (h.bad_name)
+		REFUSE(MHD_HTTP_BAD_REQUEST, "malformed_request", "headers", "token",
+		       "A header name is empty or holds a space or another byte names may not");
+	if (h.lengths_differ)
+		REFUSE(MHD_HTTP_BAD_REQUEST, "malformed_request", MHD_HTTP_HEADER_CONTENT_LENGTH,
+		       "one_value", "Two different Content-Length headers");
+	if (h.n_encoding && h.n_length)
+		REFUSE(MHD_HTTP_BAD_REQUEST, "malformed_request", MHD_HTTP_HEADER_TRANSFER_ENCODING,
+		       "not_with:Content-Length",
+		       "Content-Length and Transfer-Encoding in one request");
+	if (h.n_encoding > 1 || (h.n_encoding && strcasecmp(h.encoding, "chunked") != 0))
+		REFUSE(MHD_HTTP_BAD_REQUEST, "malformed_request", MHD_HTTP_HEADER_TRANSFER_ENCODING,
+		       "enum:chunked", "The only Transfer-Encoding taken is a single chunked");
+	return 0;
+#undef REFUSE
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
@@ -1688,6 +2459,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	http_shard *sh = cls;
 	server *s = sh->srv;
 	static _Thread_local int pinned;
+	int post = strcmp(method, "POST") == 0;
+	req_ctx *rq;
 	(void)version;
 
 	if (!pinned) {
@@ -1697,22 +2470,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		tls_shard = (int)(sh - s->shards);
 		pinned = 1;
 	}
-	if (strcmp(method, "POST") != 0) {
-		/* Answer on the second call: a response queued on the first one
-		 * (before MHD has seen the whole request) closes the connection,
-		 * which would cost every keep-alive client a new connection. */
-		if (!*con_cls) {
-			*con_cls = &headers_seen;
+	if (!*con_cls || (request_mark(*con_cls) &&
+			  *con_cls != &request_marks[MARK_HEADERS_SEEN])) {
+		/* First call: the headers are in. */
+		enum MHD_Result ret;
+		if (request_refuse(s, c, *con_cls, &ret))
+			return ret;
+		if (!post) {
+			/* Answer on the second call: a response queued on the
+			 * first one (before MHD has seen the whole request)
+			 * closes the connection, which would cost every
+			 * keep-alive client a new connection. */
+			*con_cls = &request_marks[MARK_HEADERS_SEEN];
 			return MHD_YES;
 		}
-		if (*upload_data_size) {
-			*upload_data_size = 0; /* a body on GET/DELETE is ignored */
-			return MHD_YES;
-		}
-		return route(s, c, url, method, NULL);
-	}
-	req_ctx *rq = *con_cls;
-	if (!rq) {
 		rq = xcalloc(1, sizeof(*rq));
 		*con_cls = rq;
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -1725,6 +2496,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		return MHD_YES;
 	}
+	if (!post) {
+		if (*upload_data_size) {
+			*upload_data_size = 0; /* a body on GET/DELETE is ignored */
+			return MHD_YES;
+		}
+		return route(s, c, url, method, NULL);
+	}
+	rq = *con_cls;
 	if (*upload_data_size) {
 		if (rq->body.len + *upload_data_size > s->o.body_limit)
 			rq->too_large = 1;
@@ -1736,15 +2515,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return route(s, c, url, method, rq);
 }
 
+/* Closes at once a connection from an address that holds twice its share
+ * already (the share is served, as many again are answered 429): a flood
+ * of connections from one client cannot fill the daemon's table. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	server *s = cls;
+	(void)len;
+	if (s->o.client_connections <= 0)
+		return MHD_YES;
+	client_id who = client_id_addr(addr);
+	if (!who || client_conn_count(s->clients, who) < 2 * s->o.client_connections)
+		return MHD_YES;
+	atomic_fetch_add_explicit(&s->refused[REFUSE_CONNECTIONS], 1, memory_order_relaxed);
+	return MHD_NO;
+}
+
+/* Counts each connection for its address; one beyond the address's share
+ * (or with no room left to track it) is answered 429 (503) at its first
+ * request and closed, and closed sooner if it sends none. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
-	(void)cls;
-	(void)c;
+	server *s = cls;
+	conn_ctx *cc = *socket_context;
+
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = xcalloc(1, sizeof(conn_ctx));
+		cc = xcalloc(1, sizeof(conn_ctx));
+		*socket_context = cc;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		cc->addr = ci ? client_id_addr(ci->client_addr) : 0;
+		if (!cc->addr)
+			return;
+		enum client_verdict v = client_conn_open(s->clients, cc->addr, util_now_ms());
+		cc->counted = v != CLIENT_TABLE_FULL;
+		if (v == CLIENT_OK)
+			return;
+		cc->refused = 1 + (v == CLIENT_OVER_LIMIT ? REFUSE_CONNECTIONS : REFUSE_CLIENTS);
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+					  (unsigned)OVER_LIMIT_TIMEOUT_S);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		free(*socket_context);
+		if (cc && cc->counted)
+			client_conn_close(s->clients, cc->addr, util_now_ms());
+		free(cc);
 		*socket_context = NULL;
 	}
 }
@@ -1757,7 +2571,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	(void)toe;
 	/* Only POST requests carry a req_ctx; others hold the marker. */
-	if (rq && (void *)rq != (void *)&headers_seen) {
+	if (rq && !request_mark(rq)) {
+		/* A create the store refused whose client left before the
+		 * answer: its share goes back all the same. */
+		if (rq->admitted && atomic_load(&rq->state) == CREATE_DONE && rq->rc != 0)
+			create_undo(rq->srv, rq->who, rq->rec.id);
 		sb_free(&rq->body);
 		store_job_clear(&rq->rec);
 		free(rq);
@@ -1862,6 +2680,14 @@ void server_opts_default(server_opts *o)
 	o->idle_timeout_s = 30;
 	o->cache_entries = 256;
 	o->shutdown_grace_ms = 10000;
+	o->max_connections = 4096;
+	o->max_streams = 1024;
+	o->client_connections = 256;
+	o->client_streams = 32;
+	o->max_queued = 200;
+	o->client_queued = 10;
+	o->create_rate = 2;
+	o->create_burst = 5;
 }
 
 static blob *config_blob(const pipeline *p)
@@ -1889,6 +2715,51 @@ static blob *config_blob(const pipeline *p)
 	return b;
 }
 
+int server_data_dir_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		util_errf(err, errlen, "data folder %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		util_errf(err, errlen, "data folder %s is not a directory", dir);
+		return -1;
+	}
+	/* Another user who owns it, or may write to it, could plant files
+	 * there that the daemon serves or runs stages on. */
+	if (st.st_uid != geteuid()) {
+		util_errf(err, errlen, "data folder %s belongs to uid %u, not to the uid vidgen "
+			  "runs as (%u): refusing to use it; remove it or choose another with "
+			  "--data-dir", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		util_errf(err, errlen, "data folder %s is writable by %s (mode %04o): refusing "
+			  "to use it; chmod go-w it or choose another with --data-dir", dir,
+			  (st.st_mode & S_IWOTH) ? "others" : "its group",
+			  (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+int server_data_dir_make(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		if (util_mkdir_p(dir, 0755) != 0) {
+			util_errf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		/* Made here: nobody else's, whatever the umask let through. */
+		chmod(dir, 0755);
+	}
+	return server_data_dir_check(dir, err, errlen);
+}
+
 /* Every unfinished job of the store waits for a worker again, oldest
  * first: jobs a crash or a stop interrupted continue where they were. */
 static int requeue_unfinished(server *s, char *err, size_t errlen)
@@ -1898,6 +2769,7 @@ static int requeue_unfinished(server *s, char *err, size_t errlen)
 	if (store_count_unfinished(s->store, &n, err, errlen) != 0)
 		return -1;
 	atomic_store(&s->qlen, (long)n);
+	atomic_store(&s->admitted, (long)n);
 	if (n)
 		log_msg(VG_LOG_INFO, "serve: %lld unfinished job(s) continue", n);
 	return 0;
@@ -1934,7 +2806,10 @@ static int mhd_start(server *s, char *err, size_t errlen)
 	listen_group g;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
-	unsigned limit = 4096 / (unsigned)s->o.http_threads;
+	unsigned limit = (unsigned)s->o.max_connections / (unsigned)s->o.http_threads;
+
+	if (limit < 16)
+		limit = 16;
 
 	if (listen_open(&g, s->o.host, s->o.port, s->o.http_threads, s->o.http_affinity,
 			err, errlen) != 0)
@@ -1945,11 +2820,13 @@ static int mhd_start(server *s, char *err, size_t errlen)
 		http_shard *sh = &s->shards[i];
 		sh->srv = s;
 		sh->cpu = g.cpus[i];
-		sh->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, sh,
+		sh->stream_cap = (int)limit / 2;
+		sh->mhd = MHD_start_daemon(flags, 0, on_accept, s, on_request, sh,
 					   MHD_OPTION_LISTEN_SOCKET, (MHD_socket)g.fds[i],
-					   MHD_OPTION_CONNECTION_LIMIT, limit < 64 ? 64 : limit,
+					   MHD_OPTION_CONNECTION_LIMIT, limit,
 					   /* Headers only: bodies stream through on_request. */
-					   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+					   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+					   MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 					   /* Also bounds a request sent byte by byte
 					    * or left half-sent; /events streams send a
 					    * keepalive every SSE_KEEPALIVE_S. */
@@ -1981,13 +2858,12 @@ static int mhd_start(server *s, char *err, size_t errlen)
 	return 0;
 }
 
-int server_start(const pipeline *p, const server_opts *o, server **out,
+int server_start(pipeline *p, const server_opts *o, server **out,
 		 char *err, size_t errlen)
 {
 	server *s = xcalloc(1, sizeof(*s));
 
 	*out = NULL;
-	s->p = p;
 	s->o = *o;
 	if (s->o.max_concurrent < 1)
 		s->o.max_concurrent = 1;
@@ -1998,13 +2874,25 @@ int server_start(const pipeline *p, const server_opts *o, server **out,
 		int n = listen_cpus(cpus, LISTEN_MAX_CPUS);
 		s->o.http_threads = n < 64 ? n : 64;
 	}
+	pthread_mutex_init(&s->pipe_lock, NULL);
+	if (s->o.max_connections < 1)
+		s->o.max_connections = 4096;
+	if (s->o.max_streams < 1)
+		s->o.max_streams = 1;
+	client_limits cl = { s->o.client_connections, s->o.client_streams, s->o.client_queued,
+			     s->o.create_rate, s->o.create_burst };
+	s->clients = client_table_new(&cl, 0);
 	pthread_mutex_init(&s->cache_lock, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcv, NULL);
 	pthread_mutex_init(&s->tick_lock, NULL);
 	pthread_cond_init(&s->tick_cv, NULL);
-	s->stages = xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*s->stages));
-	s->config_json = config_blob(p);
+	s->stats_tail = &s->stats;
+	s->cur = held_new(s, p, err, errlen);
+	if (!s->cur)
+		goto fail;
+	s->cur->generation = 1;
+	cors_note(s);
 
 	s->data_dir = util_path_abs(o->data_dir);
 	/* Job folders sit in the data directory, next to videos/: where the
@@ -2012,10 +2900,9 @@ int server_start(const pipeline *p, const server_opts *o, server **out,
 	s->jobs_dir = xstrdup(s->data_dir);
 	s->videos_dir = util_path_join(s->data_dir, "videos");
 	s->web_dir = o->web_dir ? util_path_abs(o->web_dir) : NULL;
-	if (util_mkdir_p(s->jobs_dir, 0755) != 0 || util_mkdir_p(s->videos_dir, 0755) != 0) {
-		util_errf(err, errlen, "cannot create %s: %s", s->data_dir, strerror(errno));
+	if (server_data_dir_make(s->data_dir, err, errlen) != 0 ||
+	    server_data_dir_make(s->videos_dir, err, errlen) != 0)
 		goto fail;
-	}
 	if (store_open(o->db_path, &s->store, err, errlen) != 0 ||
 	    requeue_unfinished(s, err, errlen) != 0)
 		goto fail;
@@ -2120,8 +3007,18 @@ static void server_free(server *s)
 			blob_unref(e->resp);
 			free(e);
 		}
-	blob_unref(s->config_json);
-	free(s->stages);
+	held_release(s->cur);
+	for (stage_stat *st = s->stats, *next; st; st = next) {
+		next = st->next;
+		free(st->id);
+		free(st);
+	}
+	for (size_t b = 0; b < OWNER_BUCKETS; b++)
+		for (owner *o = s->owners[b], *next; o; o = next) {
+			next = o->next;
+			free(o);
+		}
+	client_table_free(s->clients);
 	free(s->shards);
 	free(s->cpu_shard);
 	free(s->workers);
@@ -2129,6 +3026,7 @@ static void server_free(server *s)
 	free(s->jobs_dir);
 	free(s->videos_dir);
 	free(s->web_dir);
+	pthread_mutex_destroy(&s->pipe_lock);
 	pthread_mutex_destroy(&s->cache_lock);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcv);

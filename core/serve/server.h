@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "pipeline.h"
+#include "registry.h"
 #include "util.h"
 
 typedef struct server_opts {
@@ -25,22 +26,47 @@ typedef struct server_opts {
 	int http_affinity;        /* 1: pin each to a CPU, steer connections */
 	size_t body_limit;        /* largest request body accepted */
 	int idle_timeout_s;       /* a connection silent this long is closed */
+	/* Fair share (doc/api.md): a client is a remote address, or an API key
+	 * for the requests that carry one. 0 turns a per-client limit or a
+	 * queue cap off; the connection and stream totals are always on. */
+	int max_connections;      /* all HTTP threads together */
+	int max_streams;          /* /events streams in all */
+	int client_connections;   /* open connections of one address */
+	int client_streams;       /* /events streams of one client */
+	int max_queued;           /* jobs waiting for a worker, in all */
+	int client_queued;        /* ... created by one client */
+	int create_rate;          /* creates one client earns per minute */
+	int create_burst;         /* creates one client may make at once */
 	size_t cache_entries;     /* finished jobs kept serialized in memory */
 	long shutdown_grace_ms;   /* how long running stages get to stop */
 	const char *const *api_keys;     /* NULL-terminated; NULL = open */
-	const char *const *cors_origins; /* NULL-terminated; "*" = any */
+	const char *const *cors_origins; /* NULL-terminated; "*" = any; NULL =
+					  * the pipeline's cors_origins */
 } server_opts;
 
 typedef struct server server;
 
-/* Fills o with the defaults (127.0.0.1:8000, 2 workers, 7 days, 64 KB). */
+/* Fills o with the defaults (127.0.0.1:8000, 2 workers, 7 days, 64 KB, the
+ * fair-share limits of doc/api.md). */
 void server_opts_default(server_opts *o);
 
 /* Opens the store, queues the unfinished jobs it holds (they continue
- * where they stopped), starts the workers and the HTTP listener. p must
- * outlive the server. Returns 0, or -1 with the reason in err. */
-int server_start(const pipeline *p, const server_opts *o, server **out,
+ * where they stopped), starts the workers and the HTTP listener. Takes p,
+ * on failure too (the server frees it once no job uses it). Returns 0, or
+ * -1 with the reason in err. */
+int server_start(pipeline *p, const server_opts *o, server **out,
 		 char *err, size_t errlen);
+
+/* Loads the pipeline file path again (plugins' settings included) and,
+ * when it loads, makes it the one new jobs and requests use; jobs running
+ * on the old one finish on it, and no connection is touched. Refused, the
+ * old one stays and err says why ("file:line: ..."). 0 or -1. Call it from
+ * one thread at a time (cmd_serve's signal loop). */
+int server_reload(server *s, const char *path, const plugin_registry *reg,
+		  char *err, size_t errlen);
+
+/* The loaded pipeline's generation: 1 at start, one more per reload. */
+unsigned long server_generation(server *s);
 
 /* The port actually bound (useful with port 0). */
 int server_port(const server *s);
@@ -63,5 +89,21 @@ int server_flat_name_ok(const char *n);
 
 /* Appends s as a JSON string literal, or null for NULL. */
 void server_json_put_str(strbuf *sb, const char *s);
+
+/* Appends m with each absolute path in it cut to its last component
+ * ("cannot open /srv/x/job.json" -> "cannot open job.json"): a job's
+ * message is public, the host's layout is not. A path starts with '/' at
+ * the start or after a space, quote, bracket, '=', ',', ';' or ':' (not
+ * "//", a URL's) and ends at one of those or a closing bracket. */
+void server_message_public(strbuf *sb, const char *m);
+
+/* Checks that dir (which exists) may hold the daemon's data: a directory
+ * owned by this process's user and writable by nobody else. 0, or -1 with
+ * a message naming the path and what is wrong in err. */
+int server_data_dir_check(const char *dir, char *err, size_t errlen);
+
+/* Creates dir when it does not exist (mode 0755, whatever the umask), then
+ * checks it as server_data_dir_check does. 0, or -1 with the reason in err. */
+int server_data_dir_make(const char *dir, char *err, size_t errlen);
 
 #endif

@@ -2,7 +2,8 @@
  * replay: plays back recorded model answers, so a pipeline runs offline.
  * Answers live in DIR/<any-folder>/: question.txt names the question,
  * <answer>.txt is the answer for the stage (and <answer>.<attempt>.txt, when
- * present, for a retry or repair run).
+ * present, for a retry or repair run). A `fallback` folder answers any other
+ * question (API tests whose questions are generated).
  */
 #include <vidgen/plugin.h>
 
@@ -25,6 +26,7 @@ typedef struct replay {
 	const char *kind;   /* output artifact kind */
 	long delay_ms;      /* simulated model latency */
 	const char *log;    /* append one line per call here ("" = VIDGEN_REPLAY_LOG) */
+	const char *fallback; /* subfolder for a question none matches ("" = fail) */
 } replay;
 
 static const vg_setting settings[] = {
@@ -38,6 +40,9 @@ static const vg_setting settings[] = {
 	  "wait this long before answering, like a slow model" },
 	{ "log", VG_SET_PATH, offsetof(replay, log), "", 0, 0, 0, NULL,
 	  "append \"stage<TAB>job<TAB>attempt\" per call (default: $VIDGEN_REPLAY_LOG)" },
+	{ "fallback", VG_SET_STRING, offsetof(replay, fallback), "", 0, 0, 0, NULL,
+	  "subfolder whose answers are played for a question no question.txt matches "
+	  "(default: none, the stage fails)" },
 	VG_SETTINGS_END
 };
 
@@ -55,6 +60,16 @@ static int replay_init(void *inst, char *err, size_t errlen)
 		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
 			snprintf(err, errlen, "answer \"%s\" may use only letters, digits, _ and -",
 				 r->answer);
+			return VG_EINVAL;
+		}
+	}
+	if (r->fallback[0]) {
+		char path[4096];
+		int bad = r->fallback[0] == '.' || strchr(r->fallback, '/') != NULL;
+		snprintf(path, sizeof(path), "%s/%s", r->dir, r->fallback);
+		if (bad || stat(path, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+			snprintf(err, errlen, "fallback \"%s\": not a subfolder of %s", r->fallback,
+				 r->dir);
 			return VG_EINVAL;
 		}
 	}
@@ -190,7 +205,12 @@ static int replay_run(void *inst, vg_stage *st)
 	size_t len = 0;
 	int rc;
 
-	if (!find_question(r, st->job->question, folder, sizeof(folder))) {
+	int found = find_question(r, st->job->question, folder, sizeof(folder));
+	if (!found && r->fallback[0]) {
+		snprintf(folder, sizeof(folder), "%s", r->fallback);
+		found = 1;
+	}
+	if (!found) {
 		int qlen = quote_len(st->job->question, 200);
 		st->svc->fail(st, "no recorded answer for the question \"%.*s%s\" in %s "
 			      "(each subfolder's question.txt is compared, ignoring case and "

@@ -172,7 +172,7 @@ def error_cases(vid, media):
         ("overlong UTF-8", post(b'{"prompt": "abcdefghijk\xc0\xaf", "model": "claude-4-sonnet"}'),
          400, "malformed_json", "body"),
         ("escaped NUL", post('{"prompt": "abcdefghijk\\u0000x", "model": "claude-4-sonnet"}'),
-         400, "malformed_json", "body"),
+         422, "validation_error", "prompt"),
         ("lone surrogate", post('{"prompt": "abcdefghijk\\ud800x", "model": "claude-4-sonnet"}'),
          400, "malformed_json", "body"),
         ("no prompt", post('{"model": "claude-4-sonnet"}'), 422, "validation_error", "prompt"),
@@ -196,7 +196,7 @@ def error_cases(vid, media):
         ("model not selectable", post(json.dumps({"prompt": PROMPT, "model": "gpt-5"})), 422,
          "validation_error", "model"),
         ("model with escaped NUL", post('{"prompt": "%s", "model": "claude-4-sonnet\\u0000"}'
-                                        % PROMPT), 400, "malformed_json", "body"),
+                                        % PROMPT), 422, "validation_error", "model"),
         ("voice number", post(json.dumps(dict(ok_body, voice=3))), 422, "validation_error",
          "voice"),
         ("voice unknown", post(json.dumps(dict(ok_body, voice="Evil"))), 422,

@@ -149,11 +149,70 @@ def test_bad_input(t, d):
     st, _, doc = d.create("z" * 10000)
     t.ok(st == 202, "a prompt of 10000 characters is accepted", st)
     st, _, doc = d.json("POST", "/api/v1/videos", {"prompt": PRIMES, "model": "claude-3-haiku",
-                                                   "voice": None, "style": "fancy",
-                                                   "nested": {"a": [1, 2]}})
-    t.ok(st == 202, "unknown fields are ignored, voice null means the default", (st, doc))
+                                                   "style": "fancy", "nested": {"a": [1, 2]}})
+    t.ok(st == 202, "unknown fields are ignored, an absent voice is the default", (st, doc))
     st, _, doc = d.json("GET", "/healthz")
     t.ok(st == 200 and doc and doc.get("status") == "ok", "the daemon still serves: /healthz ok")
+
+
+def test_strict_types(t, d):
+    """A field of the wrong JSON type is a 422 naming it, null included:
+    never taken for absent and given a default."""
+    before = count_jobs(d)
+    ok = {"prompt": PROMPT, "model": "claude-4-sonnet", "voice": "Ruth"}
+    for field in ("prompt", "model", "voice"):
+        for bad, what in ((None, "null"), (5, "a number"), (True, "a boolean"),
+                          ([ok[field]], "an array"), ({"v": ok[field]}, "an object")):
+            body = dict(ok, **{field: bad})
+            st, h, doc = d.json("POST", "/api/v1/videos", body)
+            t.ok(st == 422 and doc and doc.get("field") == field and
+                 doc.get("rule") == "type:string" and doc.get("error") == "validation_error" and
+                 what in doc.get("detail", ""),
+                 '"%s": %s is a 422 naming %s, rule type:string' % (field, json.dumps(bad), field),
+                 (st, doc))
+    # \u0000 in a known field breaks that field's rule; in an ignored field,
+    # nothing; in a key, the JSON parser refuses the body.
+    cases = [
+        ('{"prompt": "%s\\u0000", "model": "claude-4-sonnet"}' % PROMPT, 422, "prompt", "utf8"),
+        ('{"prompt": "%s", "model": "claude-4-sonnet\\u0000x"}' % PROMPT, 422, "model",
+         "enum:config.models"),
+        ('{"prompt": "%s", "model": "claude-4-sonnet", "voice": "Ruth\\u0000"}' % PROMPT, 422,
+         "voice", "enum:config.voices"),
+        ('{"prompt": "%s", "model": "claude-4-sonnet", "k\\u0000": 1}' % PROMPT, 400, "body",
+         "json"),
+    ]
+    for body, code, field, rule in cases:
+        st, _, data = d.request("POST", "/api/v1/videos", body,
+                                {"Content-Type": "application/json"})
+        doc = json.loads(data) if data else {}
+        t.ok(st == code and doc.get("field") == field and doc.get("rule") == rule,
+             "%s: %d naming %s (%s)" % (body[-40:], code, field, rule), (st, doc))
+    t.ok(count_jobs(d) == before, "none of these queued a job", (before, count_jobs(d)))
+    # What is ignored may hold anything JSON can: a NUL, an integer past 64
+    # bits (both were a 400 "malformed JSON").
+    for extra in ('"note": "a\\u0000b"', '"n": 123456789012345678901234567890',
+                  '"deep": [[[{"a": -1e300}]]]'):
+        body = '{"prompt": "%s", "model": "claude-4-sonnet", %s}' % (PRIMES, extra)
+        st, _, data = d.request("POST", "/api/v1/videos", body,
+                                {"Content-Type": "application/json"})
+        t.ok(st == 202, "an ignored field holding %s: 202" % extra.split(":", 1)[1].strip(),
+             (st, data[:200]))
+    # A cursor is next_cursor's digits, nothing else.
+    for q in ("before=", "before=0", "before=01", "before=%2B5", "before=1234567890123456789"):
+        st, _, doc = d.json("GET", "/api/v1/videos?" + q)
+        t.ok(st == 422 and doc and doc.get("field") == "before", "list %s: 422" % q, (st, doc))
+    st, _, doc = d.json("GET", "/api/v1/videos?before=123456789012345678")
+    t.ok(st == 200, "list before=<18 digits>: 200", (st, doc))
+    # A path naming no job is not there for a preflight either; an id in
+    # upper case names its job.
+    st, _, doc = d.json("OPTIONS", "/api/v1/videos/not-a-uuid/status")
+    t.ok(st == 404 and doc and doc.get("field") == "video_id",
+         "OPTIONS on a malformed id: 404 naming video_id", (st, doc))
+    st, _, doc = d.create(PROMPT)
+    vid = doc["video_id"]
+    st, _, doc = d.json("GET", "/api/v1/videos/%s/status" % vid.upper())
+    t.ok(st == 200 and doc["video_id"] == vid, "an id in upper case finds its job", (st, doc))
+    d.wait_for(vid, lambda x: x["status"] in ("completed", "failed"))
 
 
 def test_list(t, d):
@@ -527,6 +586,7 @@ def main():
     try:
         test_shapes(t, d1)
         test_bad_input(t, d1)
+        test_strict_types(t, d1)
         test_list(t, d1)
         test_media_and_web(t, d1, web)
         test_metrics(t, d1)

@@ -70,6 +70,9 @@ class Daemon:
         self.data_dir = os.path.join(workdir, "data")
         self.db = os.path.join(workdir, "jobs.db")
         self.env = dict(os.environ)
+        # The tests create jobs faster than a public demo's client may
+        # (doc/api.md, "Fair share"); the tests of those limits set them.
+        self.env.update({"VIDGEN_CREATE_RATE": "0", "VIDGEN_QUEUED_PER_CLIENT": "0"})
         self.env.update(env or {})
         self.args = args or []
         self.pipeline = pipeline

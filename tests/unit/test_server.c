@@ -1,7 +1,8 @@
 /*
  * Unit tests of the HTTP daemon's request-path helpers (core/serve/server.c):
- * Range parsing for /media, the web page's file-name rule, and the JSON
- * string escaping every answer is built with. The daemon as a whole is
+ * Range parsing for /media, the web page's file-name rule, the JSON string
+ * escaping every answer is built with, a job message's public form (no host
+ * paths) and the data folder's ownership check. The daemon as a whole is
  * tested over real HTTP by tests/e2e/serve_*.sh.
  */
 #include <stdarg.h>
@@ -11,8 +12,11 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "serve/server.h"
 #include "util.h"
@@ -119,6 +123,89 @@ static void test_json_escaping(void **state)
 	sb_free(&sb);
 }
 
+static void public_is(const char *in, const char *want)
+{
+	strbuf sb = { 0 };
+	server_message_public(&sb, in);
+	assert_string_equal(sb.buf ? sb.buf : "", want);
+	sb_free(&sb);
+}
+
+static void test_message_public(void **state)
+{
+	(void)state;
+	public_is("", "");
+	public_is("Video generation cancelled", "Video generation cancelled");
+	public_is("Stage explain failed: no recorded answer in /work/x/tests/serve_answers (each "
+		  "subfolder)", "Stage explain failed: no recorded answer in serve_answers (each "
+		  "subfolder)");
+	public_is("/tmp/manim_videos/3f0c/job.json: No such file",
+		  "job.json: No such file");
+	/* Quoted, in brackets, after '=' or ':'; a line number stays. */
+	public_is("File \"/opt/vidgen/venv/lib/python3.11/manim/x.py\", line 3",
+		  "File \"x.py\", line 3");
+	public_is("open(/etc/vidgen/env) failed", "open(env) failed");
+	public_is("path=/srv/a/b, mode=1", "path=b, mode=1");
+	public_is("PATH=/usr/bin:/bin", "PATH=bin:bin");
+	public_is("render: /tmp/a/scene.py:12: error", "render: scene.py:12: error");
+	public_is("cannot write '/var/lib/vidgen/x/'", "cannot write 'x/'");
+	/* Not paths: a URL, a fraction, "and/or", a lone slash. */
+	public_is("PUT https://bucket.s3.amazonaws.com/key/v.mp4 failed: 403",
+		  "PUT https://bucket.s3.amazonaws.com/key/v.mp4 failed: 403");
+	public_is("1/2 done, and/or more", "1/2 done, and/or more");
+	public_is("a / b", "a / b");
+	public_is("//network/share", "//network/share");
+	/* Several paths in one message, and UTF-8 around them. */
+	public_is("copy /a/b.txt \xc3\xa9 /c/d/e.txt", "copy b.txt \xc3\xa9 e.txt");
+}
+
+static void test_data_dir_check(void **state)
+{
+	char dir[] = "/tmp/vg-test-data-XXXXXX", err[512], file[600];
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	chmod(dir, 0700);
+	assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), 0);
+	chmod(dir, 0755);
+	assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), 0);
+	chmod(dir, 0775);
+	assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, dir));
+	assert_non_null(strstr(err, "writable by its group"));
+	chmod(dir, 01777); /* sticky, like /tmp: still others may plant files */
+	assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "writable by others"));
+	assert_non_null(strstr(err, "1777"));
+	chmod(dir, 0700);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "belongs to uid 65534"));
+		assert_int_equal(chown(dir, 0, 0), 0);
+	}
+	snprintf(file, sizeof(file), "%s/f", dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(server_data_dir_check(file, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a directory"));
+	unlink(file);
+
+	/* Made by server_data_dir_make: 0755 whatever the umask. */
+	snprintf(file, sizeof(file), "%s/new/videos", dir);
+	mode_t old = umask(0);
+	assert_int_equal(server_data_dir_make(file, err, sizeof(err)), 0);
+	umask(old);
+	struct stat st;
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	rmdir(file);
+	snprintf(file, sizeof(file), "%s/new", dir);
+	rmdir(file);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -127,6 +214,8 @@ int main(void)
 		cmocka_unit_test(test_range_ignored),
 		cmocka_unit_test(test_flat_names),
 		cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_message_public),
+		cmocka_unit_test(test_data_dir_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
