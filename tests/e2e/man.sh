@@ -2,7 +2,8 @@
 # The man pages vidgen(1) and vidgen-pipeline(5), as the build made them:
 # man(1) renders each without a warning; vidgen(1) has a section for every
 # command `vidgen --help` lists, naming every option that command's --help
-# prints; the example of vidgen-pipeline(5) passes `vidgen check`.
+# prints, and names every variable a --help does; the example of
+# vidgen-pipeline(5) passes `vidgen check`.
 . "$(dirname "$0")/lib.sh"
 VIDGEN=${VIDGEN:-$top_builddir/vidgen}
 MAN1=$top_builddir/doc/vidgen.1
@@ -10,7 +11,7 @@ MAN5=$top_builddir/doc/vidgen-pipeline.5
 [ -x "$VIDGEN" ] || bail_out "no vidgen binary at $VIDGEN (run make first)"
 command -v man >/dev/null 2>&1 || bail_out "man is not installed (scripts/install-deps.sh installs man-db)"
 command -v python3 >/dev/null 2>&1 || bail_out "python3 is not installed"
-plan 5
+plan 6
 
 for page in "$MAN1" "$MAN5"; do
 	warnings=$(MANWIDTH=80 man --warnings -E UTF-8 -l "$page" 2>&1 >/dev/null)
@@ -64,6 +65,12 @@ if missing:
     sys.exit(1)
 PY
 ok $? "every option each command's --help prints is in that command's section of vidgen(1)"
+
+# Every variable a --help names (VIDGEN_HTTP_THREADS, TEMP_DIR, ...) too.
+vars=$(cat "$TMP"/help "$TMP"/help.* | grep -oE '\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]\b' | sort -u)
+absent=$(for v in $vars; do grep -qw -- "$v" "$TMP/vidgen.txt" || echo "$v"; done)
+ok "[ -n '$vars' ] && [ -z '$absent' ]" "every environment variable a --help names is in vidgen(1)" ||
+	diag "missing: $absent"
 
 # The pipeline in vidgen-pipeline(5)'s EXAMPLE, beside the demo's answers.
 MANWIDTH=200 man -E UTF-8 -l "$MAN5" 2>/dev/null |
