@@ -71,7 +71,8 @@ static void run_usage(FILE *out)
 		"  -m, --model NAME     model for the explanation (default: the pipeline's)\n"
 		"  -v, --voice NAME     narration voice (default: the pipeline's)\n"
 		"  -o, --out DIR        where job folders go (default: $TEMP_DIR or\n"
-		"                       /tmp/manim_videos)\n"
+		"                       /tmp/manim_videos); refused when another user\n"
+		"                       owns it or others may write to it\n"
 		"      --json           print the final VideoResponse as JSON on stdout\n"
 		"      --resume JOBDIR  continue a job that stopped; finished stages are kept\n"
 		"      --plugin-dir DIR search DIR for plugins first\n"
@@ -233,6 +234,13 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!out)
 		out = xstrdup(tmp && tmp[0] ? tmp : "/tmp/manim_videos");
+	/* A jobs folder another user owns or may write to (the shared /tmp
+	 * default made by someone else) could hand this run planted stages. */
+	if (!resume && util_data_dir_make(out, err, sizeof(err)) != 0) {
+		fprintf(stderr, "vidgen run: %s (-o chooses the folder)\n", err);
+		status = EXIT_USAGE;
+		goto out;
+	}
 	reg = registry_open(plugin_dir);
 	p = pipeline_load(pipe_path, reg, err, sizeof(err));
 	if (!p) {

@@ -549,3 +549,48 @@ int util_utf8_valid(const char *str, size_t n, size_t *nchars)
 		*nchars = count;
 	return 1;
 }
+
+int util_data_dir_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		util_errf(err, errlen, "data folder %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		util_errf(err, errlen, "data folder %s is not a directory", dir);
+		return -1;
+	}
+	/* Another user who owns it, or may write to it, could plant files
+	 * there that vidgen serves, resumes or runs stages on. */
+	if (st.st_uid != geteuid()) {
+		util_errf(err, errlen, "data folder %s belongs to uid %u, not to the uid vidgen "
+			  "runs as (%u): refusing to use it; remove it or choose another "
+			  "folder", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		util_errf(err, errlen, "data folder %s is writable by %s (mode %04o): refusing "
+			  "to use it; chmod go-w it or choose another folder", dir,
+			  (st.st_mode & S_IWOTH) ? "others" : "its group",
+			  (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+int util_data_dir_make(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		if (util_mkdir_p(dir, 0755) != 0) {
+			util_errf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		/* Made here: nobody else's, whatever the umask let through. */
+		chmod(dir, 0755);
+	}
+	return util_data_dir_check(dir, err, errlen);
+}

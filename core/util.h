@@ -36,6 +36,15 @@ int util_hex_value(int c);
 int util_write_all(int fd, const void *p, size_t n);
 /* mkdir -p. 0 ok, -1 with errno set. */
 int util_mkdir_p(const char *path, unsigned mode);
+
+/* Checks that dir (which exists) may hold vidgen's data (jobs, videos): a
+ * directory owned by this process's user and writable by nobody else. 0, or
+ * -1 with a message naming the path and what is wrong in err. */
+int util_data_dir_check(const char *dir, char *err, size_t errlen);
+
+/* Creates dir when it does not exist (mode 0755, whatever the umask), then
+ * checks it as util_data_dir_check does. 0, or -1 with the reason in err. */
+int util_data_dir_make(const char *dir, char *err, size_t errlen);
 /* Removes a directory tree; 0 ok. */
 int util_rm_rf(const char *path);
 /* Returns malloc'd "a/b" (b as-is when absolute). */

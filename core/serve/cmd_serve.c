@@ -358,8 +358,9 @@ int cmd_serve(int argc, char **argv)
 	serve_signals(&set);
 	serve_fd_budget(&o);
 
-	if (server_data_dir_make(sp.data_dir, err, sizeof(err)) != 0) {
-		fprintf(stderr, "vidgen serve: %s\n", err);
+	if (util_data_dir_make(sp.data_dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "vidgen serve: %s (--data-dir or TEMP_DIR chooses the "
+			"folder)\n", err);
 		goto out;
 	}
 	sp.pipeline = cli_pipeline_path(a.pipeline, err, sizeof(err));

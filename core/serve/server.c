@@ -2715,51 +2715,6 @@ static blob *config_blob(const pipeline *p)
 	return b;
 }
 
-int server_data_dir_check(const char *dir, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (stat(dir, &st) != 0) {
-		util_errf(err, errlen, "data folder %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		util_errf(err, errlen, "data folder %s is not a directory", dir);
-		return -1;
-	}
-	/* Another user who owns it, or may write to it, could plant files
-	 * there that the daemon serves or runs stages on. */
-	if (st.st_uid != geteuid()) {
-		util_errf(err, errlen, "data folder %s belongs to uid %u, not to the uid vidgen "
-			  "runs as (%u): refusing to use it; remove it or choose another with "
-			  "--data-dir", dir, (unsigned)st.st_uid, (unsigned)geteuid());
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		util_errf(err, errlen, "data folder %s is writable by %s (mode %04o): refusing "
-			  "to use it; chmod go-w it or choose another with --data-dir", dir,
-			  (st.st_mode & S_IWOTH) ? "others" : "its group",
-			  (unsigned)(st.st_mode & 07777));
-		return -1;
-	}
-	return 0;
-}
-
-int server_data_dir_make(const char *dir, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (stat(dir, &st) != 0) {
-		if (util_mkdir_p(dir, 0755) != 0) {
-			util_errf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-			return -1;
-		}
-		/* Made here: nobody else's, whatever the umask let through. */
-		chmod(dir, 0755);
-	}
-	return server_data_dir_check(dir, err, errlen);
-}
-
 /* Every unfinished job of the store waits for a worker again, oldest
  * first: jobs a crash or a stop interrupted continue where they were. */
 static int requeue_unfinished(server *s, char *err, size_t errlen)
@@ -2900,8 +2855,8 @@ int server_start(pipeline *p, const server_opts *o, server **out,
 	s->jobs_dir = xstrdup(s->data_dir);
 	s->videos_dir = util_path_join(s->data_dir, "videos");
 	s->web_dir = o->web_dir ? util_path_abs(o->web_dir) : NULL;
-	if (server_data_dir_make(s->data_dir, err, errlen) != 0 ||
-	    server_data_dir_make(s->videos_dir, err, errlen) != 0)
+	if (util_data_dir_make(s->data_dir, err, errlen) != 0 ||
+	    util_data_dir_make(s->videos_dir, err, errlen) != 0)
 		goto fail;
 	if (store_open(o->db_path, &s->store, err, errlen) != 0 ||
 	    requeue_unfinished(s, err, errlen) != 0)

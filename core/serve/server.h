@@ -97,13 +97,4 @@ void server_json_put_str(strbuf *sb, const char *s);
  * "//", a URL's) and ends at one of those or a closing bracket. */
 void server_message_public(strbuf *sb, const char *m);
 
-/* Checks that dir (which exists) may hold the daemon's data: a directory
- * owned by this process's user and writable by nobody else. 0, or -1 with
- * a message naming the path and what is wrong in err. */
-int server_data_dir_check(const char *dir, char *err, size_t errlen);
-
-/* Creates dir when it does not exist (mode 0755, whatever the umask), then
- * checks it as server_data_dir_check does. 0, or -1 with the reason in err. */
-int server_data_dir_make(const char *dir, char *err, size_t errlen);
-
 #endif

@@ -32,7 +32,7 @@ CMDS=$("$VIDGEN" --help 2>/dev/null | sed -n '/^commands:/,/^$/p' | awk 'NR > 1 
 N_CMDS=$(echo $CMDS | wc -w)
 [ "$N_CMDS" -ge 3 ] || bail_out "vidgen --help lists no commands"
 
-plan $((44 + 2 * N_CMDS + N_CFGS))
+plan $((46 + 2 * N_CMDS + N_CFGS))
 
 # fails_with_line FILE LINE: stderr of the last command ($TMP/err) starts an
 # error line with "FILE:LINE: ".
@@ -220,6 +220,15 @@ ok "[ -n '$id2' ] && jq -e '.voice == \"Matthew\" and .model == \"claude-4-sonne
 # Text output without --json says where the video is.
 "$VIDGEN" run -p "$REPLAY" -o "$JOBS" "$Q" >"$TMP/out" 2>"$TMP/err"
 ok "[ $? -eq 0 ] && grep -q '^video: ' '$TMP/out'" "without --json, stdout says where the video is"
+
+# A jobs folder others may write to (or another user's) is refused: a run
+# there could be handed planted stages.
+mkdir -m 0777 "$TMP/open-jobs" && chmod 0777 "$TMP/open-jobs"
+"$VIDGEN" run -p "$REPLAY" -o "$TMP/open-jobs" "$Q" >/dev/null 2>"$TMP/err"
+rc=$?
+ok "[ $rc -eq 2 ] && grep -q 'data folder $TMP/open-jobs is writable by others' '$TMP/err'" \
+	"a world-writable jobs folder is refused, naming it (exit $rc)" || diag "$(cat "$TMP/err")"
+ok "[ -z \"\$(ls -A '$TMP/open-jobs')\" ]" "nothing was written into it"
 
 # A question with no recorded answer.
 "$VIDGEN" run -p "$REPLAY" -o "$JOBS" --json "What is the airspeed of a swallow?" \

@@ -193,6 +193,11 @@ def main():
             env = {"MAX_CONCURRENT_VIDEOS": "4", "VIDGEN_HTTP_THREADS": "2"}
             if keys:
                 env["VIDGEN_API_KEYS"] = KEY
+            else:
+                # The open daemon keeps a public demo's create limits
+                # (doc/api.md, "Fair share"): its 429s must match the document.
+                env.update({"VIDGEN_CREATE_RATE": "2", "VIDGEN_CREATE_BURST": "5",
+                            "VIDGEN_QUEUED_PER_CLIENT": "10"})
             d = Daemon(wd, env=env, pipeline=PIPELINE, web_dir=WEB).start()
             try:
                 doc = test_document(t, d, keys)
@@ -211,6 +216,10 @@ def main():
                 created = after.get(202, 0) - before.get(202, 0)
                 t.ok(created > 0, "schemathesis %s: jobs were created and cancelled (%d 202s)"
                      % (name, created), after)
+                if not keys:
+                    t.ok(after.get(429, 0) > before.get(429, 0),
+                         "schemathesis open: creates beyond the client's share were refused "
+                         "(429) as the document says (%d)" % (after.get(429, 0) - before.get(429, 0)))
                 if keys:
                     t.ok(after.get(401, 0) > before.get(401, 0),
                          "schemathesis with keys: requests without the key were refused (401)")

@@ -166,21 +166,21 @@ static void test_data_dir_check(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	chmod(dir, 0700);
-	assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), 0);
+	assert_int_equal(util_data_dir_check(dir, err, sizeof(err)), 0);
 	chmod(dir, 0755);
-	assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), 0);
+	assert_int_equal(util_data_dir_check(dir, err, sizeof(err)), 0);
 	chmod(dir, 0775);
-	assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), -1);
+	assert_int_equal(util_data_dir_check(dir, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, dir));
 	assert_non_null(strstr(err, "writable by its group"));
 	chmod(dir, 01777); /* sticky, like /tmp: still others may plant files */
-	assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), -1);
+	assert_int_equal(util_data_dir_check(dir, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "writable by others"));
 	assert_non_null(strstr(err, "1777"));
 	chmod(dir, 0700);
 	if (geteuid() == 0) {
 		assert_int_equal(chown(dir, 65534, 65534), 0);
-		assert_int_equal(server_data_dir_check(dir, err, sizeof(err)), -1);
+		assert_int_equal(util_data_dir_check(dir, err, sizeof(err)), -1);
 		assert_non_null(strstr(err, "belongs to uid 65534"));
 		assert_int_equal(chown(dir, 0, 0), 0);
 	}
@@ -188,14 +188,14 @@ static void test_data_dir_check(void **state)
 	FILE *f = fopen(file, "w");
 	assert_non_null(f);
 	fclose(f);
-	assert_int_equal(server_data_dir_check(file, err, sizeof(err)), -1);
+	assert_int_equal(util_data_dir_check(file, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a directory"));
 	unlink(file);
 
-	/* Made by server_data_dir_make: 0755 whatever the umask. */
+	/* Made by util_data_dir_make: 0755 whatever the umask. */
 	snprintf(file, sizeof(file), "%s/new/videos", dir);
 	mode_t old = umask(0);
-	assert_int_equal(server_data_dir_make(file, err, sizeof(err)), 0);
+	assert_int_equal(util_data_dir_make(file, err, sizeof(err)), 0);
 	umask(old);
 	struct stat st;
 	assert_int_equal(stat(file, &st), 0);
