@@ -85,6 +85,9 @@ TESTS += tests/e2e/engine.sh tests/e2e/question_hook.sh \
 EXTRA_DIST += tests/e2e/engine.sh tests/e2e/engine \
 	tests/e2e/question_hook.sh tests/e2e/question_hook \
 	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks
+# `vidgen run`'s progress bar on a pty, and plain lines on a pipe.
+TESTS += tests/e2e/run_tty.sh
+EXTRA_DIST += tests/e2e/run_tty.sh
 
 include core/cloud/local.mk
 include core/serve/local.mk

@@ -71,6 +71,15 @@ diag() {
 	printf '%s\n' "$*" | sed 's/^/# /'
 }
 
+# doc_block FILE LANG [N]: the text of the Nth (default first) ```LANG
+# block of a Markdown file, so that a test runs the code a document shows.
+doc_block() {
+	awk -v fence="\`\`\`$2" -v want="${3:-1}" '
+		$0 == fence { n++; inside = (n == want); next }
+		/^```/ { inside = 0; next }
+		inside' "$1"
+}
+
 # bail_out REASON: stops the whole run (e.g. the binary is missing).
 bail_out() {
 	echo "Bail out! $*"

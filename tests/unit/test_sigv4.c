@@ -23,7 +23,7 @@
 #include "util.h"
 
 #ifndef VG_SIGV4_VECTORS
-#error "VG_SIGV4_VECTORS (the vector folder) is set by core/cloud.mk"
+#error "VG_SIGV4_VECTORS (the vector folder) is set by core/cloud/local.mk"
 #endif
 
 #define MAX_CASES 512
