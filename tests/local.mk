@@ -55,7 +55,7 @@ tests_bad_nosym_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
 include tests/browser/local.mk
 TESTS += tests/e2e/external_plugin.sh
-EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external_plugin
+EXTRA_DIST += tests/e2e/external_plugin.sh tests/e2e/external
 # make install into a scratch prefix; the installed vidgen, its pipelines by
 # name and an out-of-tree plugin. `make installcheck` runs it on $(prefix).
 TESTS += tests/e2e/install.sh

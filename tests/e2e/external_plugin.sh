@@ -7,7 +7,7 @@
 # tests/e2e/install.sh builds the same example against an installed vidgen
 # with pkg-config.
 . "$(dirname "$0")/lib.sh"
-src=$top_srcdir/tests/e2e/external_plugin
+src=$top_srcdir/tests/e2e/external
 plan 7
 CC=${CC:-cc}
 mkdir -p "$TMP/plugins"

@@ -116,7 +116,7 @@ ok "grep -q '^shout  *model  *1.0.0  *$plugindir/shout.so' '$TMP/list' && grep -
 "$vidgen" plugins shout >"$TMP/doc" 2>&1
 ok "grep -q 'suffix' '$TMP/doc' && grep -q 'text added after the answer' '$TMP/doc'" \
 	"vidgen plugins shout prints its settings table"
-"$vidgen" run --json -p "$top_srcdir/tests/e2e/external_plugin/shout.cfg" -o "$TMP/jobs" \
+"$vidgen" run --json -p "$top_srcdir/tests/e2e/external/shout.cfg" -o "$TMP/jobs" \
 	"Shout this question back" >"$TMP/shout.json" 2>"$TMP/shout.err"
 ok $? "a pipeline using it runs" || diag "$(cat "$TMP/shout.err")"
 ok "grep -q '\"initial_explanation\": \"Shout this question back!!\"' '$TMP/shout.json'" \

@@ -11,9 +11,11 @@
 # The script should end with `exit 0`; the TAP driver judges the ok lines.
 # `ok` returns COND's status (for `ok ... || diag ...`), so do not use set -e.
 #
-# Fixtures live beside the scripts, one folder per area: <area>_*.sh (or
-# <area>.sh) reads tests/e2e/<area>/ (render/, serve/, cloud/, hooks/,
-# engine/, question_hook/, external_plugin/).
+# Fixtures live beside the scripts, one folder per area: render_*.sh read
+# render/, serve_*.sh serve/, cloud_*.sh cloud/, hooks_*.sh hooks/; engine.sh
+# and run_tty.sh replay/, question_hook.sh qhook/, external_plugin.sh
+# external/. A folder is never named like a script (engine/ beside
+# engine.sh): make's built-in rule would take it for the script's target.
 
 TAP_N=0
 TAP_FAILED=0

@@ -2,7 +2,7 @@
 # The pipeline's question_hook, the per-stage hook limits and the job table's
 # artifacts, through the real `vidgen run` and `vidgen check`.
 . "$(dirname "$0")/lib.sh"
-dir=$top_srcdir/tests/e2e/question_hook
+dir=$top_srcdir/tests/e2e/qhook
 plan 7
 
 out=$("$VIDGEN" run --json -p "$dir/qhook.cfg" -o "$TMP/jobs" \
@@ -18,8 +18,8 @@ ok "! grep -q 'bob@example.com' $TMP/jobs/*/stages/echo/out.txt" \
 
 "$VIDGEN" check "$dir/limits.cfg" >/dev/null 2>&1
 ok $? "hook_instructions within range passes vidgen check"
-sed 's/hook_instructions = 10000;/hook_instructions = 5;/' "$dir/limits.cfg" >"$dir/../question_hook-bad.cfg.tmp"
-mv "$dir/../question_hook-bad.cfg.tmp" "$TMP/bad.cfg"
+sed 's/hook_instructions = 10000;/hook_instructions = 5;/' "$dir/limits.cfg" >"$dir/../qhook-bad.cfg.tmp"
+mv "$dir/../qhook-bad.cfg.tmp" "$TMP/bad.cfg"
 cp -r "$dir/answers" "$TMP/answers"
 "$VIDGEN" check "$TMP/bad.cfg" 2>"$TMP/err" >/dev/null
 ok "[ $? -ne 0 ] && grep -q 'bad.cfg:6:.*hook_instructions' $TMP/err" \

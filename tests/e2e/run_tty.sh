@@ -6,7 +6,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 VIDGEN=${VIDGEN:-$top_builddir/vidgen}
-REPLAY=$top_srcdir/tests/e2e/pipelines/replay.cfg
+REPLAY=$top_srcdir/tests/e2e/replay/replay.cfg
 Q="What is two plus two?"
 unset TEMP_DIR REPLAY_DELAY_MS VIDGEN_REPLAY_LOG
 [ -x "$VIDGEN" ] || bail_out "no vidgen binary at $VIDGEN (run make first)"
