@@ -5,6 +5,8 @@
 #ifndef VG_CLI_H
 #define VG_CLI_H
 
+#include <stddef.h>
+
 /* Exit statuses shared by all commands. */
 enum {
 	EXIT_OK = 0,
@@ -27,5 +29,13 @@ void cli_print_version(void);
 /* The default pipeline: the installed one, or pipelines/NAME next to an
  * uninstalled executable. Returns a malloc'd path. */
 char *cli_default_pipeline(const char *name);
+
+/* The file a -p/PIPELINE argument names (doc/pipeline.md, "Finding a
+ * pipeline file"): a path (it has a slash, or an existing file of that name)
+ * as given; a bare NAME is NAME.cfg (NAME if it ends in .cfg) from
+ * pipelines/ next to an uninstalled executable, then from $(pipelinedir).
+ * NULL arg: the default pipeline. Returns a malloc'd path, or NULL with a
+ * message naming what was tried in err. */
+char *cli_pipeline_path(const char *arg, char *err, size_t errlen);
 
 #endif

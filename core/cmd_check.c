@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int cmd_check(int argc, char **argv)
 {
@@ -29,7 +30,9 @@ int cmd_check(int argc, char **argv)
 		case 'h':
 			printf("usage: vidgen check [--plugin-dir DIR] PIPELINE...\n"
 			       "Validates pipeline files as a run would (graph, plugins, their\n"
-			       "settings, hooks) and prints file:line errors. Exit 0 if all pass.\n");
+			       "settings, hooks) and prints file:line errors. Exit 0 if all pass.\n"
+			       "A PIPELINE is a file, or the NAME of an installed one (NAME.cfg).\n"
+			       "      --plugin-dir DIR search DIR for plugins first\n");
 			return EXIT_OK;
 		case 'E': cli_print_version(); return EXIT_OK;
 		default: return EXIT_USAGE;
@@ -41,14 +44,16 @@ int cmd_check(int argc, char **argv)
 	}
 	reg = registry_open(plugin_dir);
 	for (int i = optind; i < argc; i++) {
-		pipeline *p = pipeline_load(argv[i], reg, err, sizeof(err));
+		char *path = cli_pipeline_path(argv[i], err, sizeof(err));
+		pipeline *p = path ? pipeline_load(path, reg, err, sizeof(err)) : NULL;
 		if (!p) {
 			fprintf(stderr, "%s\n", err);
 			bad++;
-			continue;
+		} else {
+			printf("%s: ok (%zu stages)\n", path, p->n_stages);
+			pipeline_free(p);
 		}
-		printf("%s: ok (%zu stages)\n", argv[i], p->n_stages);
-		pipeline_free(p);
+		free(path);
 	}
 	registry_free(reg);
 	return bad ? EXIT_CONFIG : EXIT_OK;

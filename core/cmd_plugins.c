@@ -3,8 +3,8 @@
  * text or JSON; with NAME, documents that plugin's settings table.
  */
 #include "cli.h"
-#include "pipeline.h"
 #include "registry.h"
+#include "settings.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -88,7 +88,7 @@ int cmd_plugins(int argc, char **argv)
 	if (optind < argc) {
 		const loaded_plugin *lp = registry_find(reg, argv[optind], err, sizeof(err));
 		if (lp) {
-			config_print_settings(lp->desc, stdout);
+			settings_print(lp->desc, stdout);
 		} else {
 			fprintf(stderr, "vidgen plugins: %s\n", err);
 			status = EXIT_CONFIG;

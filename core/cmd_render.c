@@ -15,110 +15,30 @@
 #include "proc.h"
 #include "registry.h"
 #include "services.h"
+#include "settings.h"
 #include "util.h"
 
 #define RENDER_MAX_SCRIPT (512 * 1024)
 #define RENDER_MAX_TEXT (64 * 1024)
 #define RENDER_MAX_OVERRIDES 8
 
-/* A plugin instance built from its settings table: defaults, then the
- * command line's overrides. The strings stay owned by argv/the table. */
-typedef struct render_plugin {
-	const vg_plugin *pl;
-	void *inst;
-	int inited;
-} render_plugin;
-
-typedef struct override {
-	const char *name, *value;
-} override;
-
-static int fill_setting(void *inst, const vg_setting *s, const char *text,
-			char *err, size_t errlen)
-{
-	char *field = (char *)inst + s->offset, *end;
-	switch (s->type) {
-	case VG_SET_STRING:
-	case VG_SET_PATH:
-	case VG_SET_SECRET:
-		memcpy(field, &text, sizeof text);
-		return 0;
-	case VG_SET_INT: {
-		errno = 0;
-		long v = strtol(text, &end, 10);
-		if (errno || end == text || *end || ((s->min || s->max) &&
-		    (v < s->min || v > s->max)))
-			break;
-		memcpy(field, &v, sizeof v);
-		return 0;
-	}
-	case VG_SET_DOUBLE: {
-		double v = strtod(text, &end);
-		if (end == text || *end)
-			break;
-		memcpy(field, &v, sizeof v);
-		return 0;
-	}
-	case VG_SET_BOOL: {
-		int v = !strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes");
-		memcpy(field, &v, sizeof v);
-		return 0;
-	}
-	}
-	util_errf(err, errlen, "bad value \"%s\" for setting %s", text, s->name);
-	return -1;
-}
-
-static int plugin_build(render_plugin *rp, const loaded_plugin *lp,
-			const override *ov, size_t n_ov, char *err, size_t errlen)
-{
-	rp->pl = lp->desc;
-	rp->inst = xcalloc(1, rp->pl->instance_size ? rp->pl->instance_size : 1);
-	for (const vg_setting *s = rp->pl->settings; s && s->name; s++) {
-		const char *v = s->def;
-		for (size_t i = 0; i < n_ov; i++)
-			if (!strcmp(ov[i].name, s->name))
-				v = ov[i].value;
-		if (v && fill_setting(rp->inst, s, v, err, errlen) < 0)
-			return -1;
-	}
-	if (rp->pl->init && rp->pl->init(rp->inst, err, errlen) != VG_OK)
-		return -1;
-	rp->inited = 1;
-	return 0;
-}
-
-static void plugin_drop(render_plugin *rp)
-{
-	if (rp->inited && rp->pl->fini)
-		rp->pl->fini(rp->inst);
-	free(rp->inst);
-}
-
 /* Runs one stage of the throwaway job; on success *out_path gets the
  * output file (caller frees). */
-static int stage_exec(const render_plugin *rp, const char *id, vg_job_info *job,
+static int stage_exec(const plugin_inst *pi, const char *id, vg_job_info *job,
 		      const vg_artifact *inputs, size_t n, char **out_path)
 {
-	stage_run run;
+	stage_run run = { 0 };
 	char *dir = util_path_join(job->job_dir, id);
 	int rc;
 
-	memset(&run, 0, sizeof run);
 	if (util_mkdir_p(dir, 0755) < 0) {
 		fprintf(stderr, "vidgen render: cannot create %s: %s\n", dir, strerror(errno));
 		free(dir);
 		return VG_EIO;
 	}
-	run.st.struct_size = sizeof run.st;
-	run.st.id = id;
-	run.st.dir = dir;
-	run.st.job = job;
-	run.st.svc = services_table();
-	run.st.n_inputs = n;
-	run.st.inputs = inputs;
-	run.st.core = &run;
-	rc = rp->pl->run(rp->inst, &run.st);
+	stage_run_init(&run, &(stage_params){ .id = id, .dir = dir, .job = job,
+					      .inputs = inputs, .n_inputs = n });
+	rc = pi->pl->run(pi->data, &run.st);
 	if (rc == VG_OK && !run.out_path)
 		rc = VG_EFAIL;
 	if (rc == VG_OK)
@@ -154,7 +74,7 @@ static void usage(FILE *f)
 
 typedef struct render_opts {
 	const char *voice, *narration, *output, *script, *plugin_dir;
-	override ov[RENDER_MAX_OVERRIDES];
+	setting_value ov[RENDER_MAX_OVERRIDES]; /* manim settings from options */
 	size_t n_ov;
 	char timeout_s[32];
 	int keep;
@@ -184,15 +104,15 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 	optind = 1;
 	/* One render, at the quality asked for: there is no repair loop here
 	 * to spend drafts on. */
-	o->ov[o->n_ov++] = (override){ "draft_quality", "1080p60" };
+	o->ov[o->n_ov++] = (setting_value){ .name = "draft_quality", .text = "1080p60" };
 	while ((c = getopt_long(argc, argv, "v:n:o:q:s:j:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v': o->voice = optarg; break;
 		case 'n': o->narration = optarg; break;
 		case 'o': o->output = optarg; break;
-		case 'q': o->ov[o->n_ov++] = (override){ "quality", optarg }; break;
-		case 's': o->ov[o->n_ov++] = (override){ "scene", optarg }; break;
-		case 'j': o->ov[o->n_ov++] = (override){ "render_jobs", optarg }; break;
+		case 'q': o->ov[o->n_ov++] = (setting_value){ .name = "quality", .text = optarg }; break;
+		case 's': o->ov[o->n_ov++] = (setting_value){ .name = "scene", .text = optarg }; break;
+		case 'j': o->ov[o->n_ov++] = (setting_value){ .name = "render_jobs", .text = optarg }; break;
 		case 'T': {
 			char *end;
 			long s = strtol(optarg, &end, 10);
@@ -201,13 +121,13 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 				return 2;
 			}
 			snprintf(o->timeout_s, sizeof o->timeout_s, "%ld", s);
-			o->ov[o->n_ov++] = (override){ "render_timeout", o->timeout_s };
+			o->ov[o->n_ov++] = (setting_value){ .name = "render_timeout", .text = o->timeout_s };
 			break;
 		}
-		case 'B': o->ov[o->n_ov++] = (override){ "sandbox", "best-effort" }; break;
-		case 'C': o->ov[o->n_ov++] = (override){ "check", "false" }; break;
+		case 'B': o->ov[o->n_ov++] = (setting_value){ .name = "sandbox", .text = "best-effort" }; break;
+		case 'C': o->ov[o->n_ov++] = (setting_value){ .name = "check", .text = "false" }; break;
 		case 'K': o->keep = 1; break;
-		case 'L': o->ov[o->n_ov++] = (override){ "layout", optarg }; break;
+		case 'L': o->ov[o->n_ov++] = (setting_value){ .name = "layout", .text = optarg }; break;
 		case 'P': o->plugin_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'E': cli_print_version(); return 0;
@@ -222,31 +142,6 @@ static int parse_opts(int argc, char **argv, render_opts *o)
 	}
 	o->script = argv[optind];
 	return -1;
-}
-
-/* Checks the quality choice before any work (the table has the list). */
-static int check_choices(const vg_plugin *pl, const render_opts *o)
-{
-	for (size_t i = 0; i < o->n_ov; i++)
-		for (const vg_setting *s = pl->settings; s && s->name; s++) {
-			if (strcmp(s->name, o->ov[i].name) || !s->choices)
-				continue;
-			const char *p = s->choices, *v = o->ov[i].value;
-			size_t n = strlen(v);
-			int ok = 0;
-			while (*p) {
-				const char *bar = strchr(p, '|');
-				size_t len = bar ? (size_t)(bar - p) : strlen(p);
-				ok |= len == n && !strncmp(p, v, n);
-				p += len + (bar ? 1 : 0);
-			}
-			if (!ok) {
-				fprintf(stderr, "vidgen render: %s must be one of %s\n",
-					s->name, s->choices);
-				return -1;
-			}
-		}
-	return 0;
 }
 
 /* Where the video goes: -o, else the script's name with .mp4. */
@@ -323,10 +218,23 @@ static int read_input(const char *path, size_t max, const char *what, char **out
 	return 0;
 }
 
-static int render_job(const render_opts *o, const loaded_plugin *espeak,
-		      const loaded_plugin *manim, vg_job_info *job, char **video)
+/* An instance of lp from its table's defaults and the given values; errors
+ * read "vidgen render: PLUGIN: what is wrong". */
+static int plugin_build(plugin_inst *pi, const loaded_plugin *lp, const setting_value *v,
+			size_t n)
 {
-	render_plugin ep = { 0 }, mp = { 0 };
+	char err[1024];
+
+	if (settings_apply(pi, lp->desc, v, n, &(settings_ctx){ 0 }, err, sizeof err) == 0)
+		return 0;
+	fprintf(stderr, "vidgen render: %s: %s\n", lp->desc->name, err);
+	return -1;
+}
+
+static int render_job(const render_opts *o, const plugin_inst *mp,
+		      const loaded_plugin *espeak, vg_job_info *job, char **video)
+{
+	plugin_inst ep = { 0 };
 	char *script = NULL, *text = NULL, *script_abs = NULL, *nar_path = NULL;
 	char *nar_data = NULL, err[1024] = "";
 	size_t script_len = 0, text_len = 0, nar_len = 0;
@@ -336,18 +244,10 @@ static int render_job(const render_opts *o, const loaded_plugin *espeak,
 
 	if (read_input(o->script, RENDER_MAX_SCRIPT, "script", &script, &script_len) < 0)
 		goto out;
-	if (plugin_build(&mp, manim, o->ov, o->n_ov, err, sizeof err) < 0) {
-		fprintf(stderr, "vidgen render: manim: %s\n", err);
-		goto out;
-	}
 	if (o->narration) {
 		if (read_input(o->narration, RENDER_MAX_TEXT, "narration file", &text,
-			       &text_len) < 0)
+			       &text_len) < 0 || plugin_build(&ep, espeak, NULL, 0) < 0)
 			goto out;
-		if (plugin_build(&ep, espeak, NULL, 0, err, sizeof err) < 0) {
-			fprintf(stderr, "vidgen render: espeak: %s\n", err);
-			goto out;
-		}
 		vg_artifact t = { .from = "narration-file", .kind = "text",
 				  .data = text, .len = text_len };
 		if ((rc = stage_exec(&ep, "narrate", job, &t, 1, &nar_path)) != VG_OK)
@@ -365,10 +265,9 @@ static int render_job(const render_opts *o, const loaded_plugin *espeak,
 	script_abs = util_path_abs(o->script);
 	in[0] = (vg_artifact){ .from = "script", .kind = "script", .path = script_abs,
 			       .data = script, .len = script_len };
-	rc = stage_exec(&mp, "render", job, in, n_in, video);
+	rc = stage_exec(mp, "render", job, in, n_in, video);
 out:
-	plugin_drop(&ep);
-	plugin_drop(&mp);
+	settings_release(&ep);
 	free(script);
 	free(text);
 	free(script_abs);
@@ -380,6 +279,7 @@ out:
 int cmd_render(int argc, char **argv)
 {
 	render_opts o = { 0 };
+	plugin_inst mp = { 0 };
 	plugin_registry *reg = NULL;
 	const loaded_plugin *espeak = NULL, *manim;
 	char err[1024], root_tmpl[4096], id[37], created[32];
@@ -396,7 +296,8 @@ int cmd_render(int argc, char **argv)
 		fprintf(stderr, "vidgen render: %s\n", err);
 		goto out;
 	}
-	if (check_choices(manim->desc, &o) < 0)
+	/* Built before any work, so a bad option fails at once. */
+	if (plugin_build(&mp, manim, o.ov, o.n_ov) < 0)
 		goto out;
 	const char *tmp = getenv("TMPDIR");
 	snprintf(root_tmpl, sizeof root_tmpl, "%s/vidgen-render.XXXXXX",
@@ -422,7 +323,7 @@ int cmd_render(int argc, char **argv)
 		free(job_dir);
 		goto out;
 	}
-	rc = render_job(&o, espeak, manim, &job, &video);
+	rc = render_job(&o, &mp, espeak, &job, &video);
 	if (rc == VG_OK && deliver(video, out) == 0) {
 		printf("%s\n", out);
 		status = 0;
@@ -436,6 +337,7 @@ int cmd_render(int argc, char **argv)
 			"work directory)\n");
 	free(job_dir);
 out:
+	settings_release(&mp);
 	free(video);
 	free(out);
 	registry_free(reg);

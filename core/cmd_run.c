@@ -35,22 +35,25 @@ typedef struct run_view {
 	char last_status[64];
 } run_view;
 
+/* On a terminal, a bar the log keeps on the last line (log_status_line);
+ * otherwise a plain line "NN% status" at each change. */
 static void draw(void *ud, job *j)
 {
 	run_view *v = ud;
-	char bar[31];
+	char bar[31], line[128];
 	int fill = j->progress * 30 / 100;
 
 	if (v->tty) {
 		memset(bar, '#', (size_t)fill);
 		memset(bar + fill, '.', (size_t)(30 - fill));
 		bar[30] = '\0';
-		fprintf(stderr, "\r\033[K[%s] %3d%% %s", bar, j->progress, j->status);
+		snprintf(line, sizeof(line), "[%s] %3d%% %s", bar, j->progress, j->status);
+		log_status_line(line);
 		if (j->finished)
-			fputc('\n', stderr);
-		fflush(stderr);
+			log_status_line(NULL);
 	} else if (j->progress != v->last_progress || strcmp(v->last_status, j->status)) {
-		fprintf(stderr, "%3d%% %s\n", j->progress, j->status);
+		snprintf(line, sizeof(line), "%3d%% %s", j->progress, j->status);
+		log_plain_line(line);
 	}
 	v->last_progress = j->progress;
 	snprintf(v->last_status, sizeof(v->last_status), "%s", j->status);
@@ -63,7 +66,8 @@ static void run_usage(FILE *out)
 		"                  [--plugin-dir DIR] [--verbose] QUESTION...\n"
 		"       vidgen run --resume JOBDIR [-p PIPELINE] [--json]\n"
 		"Runs one job in the foreground and prints where the video is.\n"
-		"  -p, --pipeline FILE  pipeline file (default: the installed default.cfg)\n"
+		"  -p, --pipeline FILE  pipeline file, or NAME of an installed one (NAME.cfg);\n"
+		"                       default: default.cfg\n"
 		"  -m, --model NAME     model for the explanation (default: the pipeline's)\n"
 		"  -v, --voice NAME     narration voice (default: the pipeline's)\n"
 		"  -o, --out DIR        where job folders go (default: $TEMP_DIR or\n"
@@ -186,6 +190,7 @@ int cmd_run(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *model = NULL, *voice = NULL, *resume = NULL, *plugin_dir = NULL;
+	const char *pipe_arg = NULL;
 	const char *tmp = getenv("TEMP_DIR");
 	char *pipe_path = NULL, *out = NULL, *question = NULL, err[2048];
 	plugin_registry *reg = NULL;
@@ -198,7 +203,7 @@ int cmd_run(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:m:v:o:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': free(pipe_path); pipe_path = xstrdup(optarg); break;
+		case 'p': pipe_arg = optarg; break;
 		case 'm': model = optarg; break;
 		case 'v': voice = optarg; break;
 		case 'o': free(out); out = xstrdup(optarg); break;
@@ -221,8 +226,12 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vidgen run: the question is not valid UTF-8\n");
 		goto out;
 	}
-	if (!pipe_path)
-		pipe_path = cli_default_pipeline("default");
+	pipe_path = cli_pipeline_path(pipe_arg, err, sizeof(err));
+	if (!pipe_path) {
+		fprintf(stderr, "vidgen run: %s\n", err);
+		status = EXIT_CONFIG;
+		goto out;
+	}
 	if (!out)
 		out = xstrdup(tmp && tmp[0] ? tmp : "/tmp/manim_videos");
 	/* A jobs folder another user owns or may write to (the shared /tmp

@@ -276,20 +276,20 @@ int job_cancelled(const job *j)
 	return atomic_load(&((job *)j)->cancel) != 0;
 }
 
-int job_load_stage_results(job *j, const pipeline *p)
+int job_load_stage_results(job *j, const char *const *stage_ids, size_t n)
 {
 	if (!j->stages) {
-		j->n_stages = p->n_stages;
-		j->stages = xcalloc(p->n_stages, sizeof(*j->stages));
+		j->n_stages = n;
+		j->stages = xcalloc(n, sizeof(*j->stages));
 	}
-	for (size_t i = 0; i < p->n_stages; i++) {
+	for (size_t i = 0; i < n; i++) {
 		job_stage_state *ss = &j->stages[i];
 		char rel[256], *path;
 		json_t *o;
 		const char *kind, *file;
 		struct stat sb;
 
-		snprintf(rel, sizeof(rel), "stages/%s/result.json", p->stages[i].id);
+		snprintf(rel, sizeof(rel), "stages/%s/result.json", stage_ids[i]);
 		path = util_path_join(j->dir, rel);
 		o = json_load_file(path, 0, NULL);
 		free(path);

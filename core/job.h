@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <jansson.h>
-#include "pipeline.h"
 
 typedef struct job_stage_state {
 	int done;          /* output recorded and on disk */
@@ -77,8 +76,9 @@ json_t *job_response_locked(const job *j);
 void job_cancel(job *j);
 int job_cancelled(const job *j);
 
-/* Loads the per-stage records (stages/<id>/result.json) of a job that ran
- * before, marking stages done whose output file still exists. */
-int job_load_stage_results(job *j, const pipeline *p);
+/* Loads the per-stage records (stages/<id>/result.json, one per id, in the
+ * pipeline's order) of a job that ran before, marking stages done whose
+ * output file still exists. */
+int job_load_stage_results(job *j, const char *const *stage_ids, size_t n);
 
 #endif

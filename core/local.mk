@@ -8,6 +8,7 @@ libvgcore_la_SOURCES = \
 	core/log.c core/log.h \
 	core/registry.c core/registry.h \
 	core/pipeline.c core/pipeline.h \
+	core/settings.c core/settings.h \
 	core/job.c core/job.h \
 	core/runner.c core/runner.h \
 	core/services.c core/services.h \
@@ -30,11 +31,11 @@ vidgen_LDADD = libvgcore.la
 if HAVE_CMOCKA
 UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS)
 UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
-check_PROGRAMS += tests/unit/test_util tests/unit/test_pipeline tests/unit/test_registry \
-	tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
+check_PROGRAMS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
+	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
 	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks
-TESTS += tests/unit/test_util tests/unit/test_pipeline tests/unit/test_registry \
-	tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
+TESTS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
+	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
 	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks
 tests_unit_test_sentences_SOURCES = tests/unit/test_sentences.c
 tests_unit_test_sentences_CFLAGS = $(UNIT_CFLAGS)
@@ -42,6 +43,9 @@ tests_unit_test_sentences_LDADD = $(UNIT_LDADD)
 tests_unit_test_util_SOURCES = tests/unit/test_util.c
 tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_util_LDADD = $(UNIT_LDADD)
+tests_unit_test_settings_SOURCES = tests/unit/test_settings.c
+tests_unit_test_settings_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_settings_LDADD = $(UNIT_LDADD)
 tests_unit_test_pipeline_SOURCES = tests/unit/test_pipeline.c tests/unit/helpers.c \
 	tests/unit/helpers.h
 tests_unit_test_pipeline_CFLAGS = $(UNIT_CFLAGS)
@@ -78,10 +82,12 @@ endif
 # repair loop are in plugins/manim/local.mk, beside the renderer they need.
 TESTS += tests/e2e/engine.sh tests/e2e/question_hook.sh \
 	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh
-EXTRA_DIST += tests/e2e/engine.sh tests/e2e/pipelines \
+EXTRA_DIST += tests/e2e/engine.sh tests/e2e/replay \
 	tests/e2e/question_hook.sh tests/e2e/qhook \
-	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks \
-	doc/hooks.md
+	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks
+# `vidgen run`'s progress bar on a pty, and plain lines on a pipe.
+TESTS += tests/e2e/run_tty.sh
+EXTRA_DIST += tests/e2e/run_tty.sh
 
 include core/cloud/local.mk
 include core/serve/local.mk

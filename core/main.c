@@ -11,20 +11,57 @@
 #include <string.h>
 #include <unistd.h>
 
-char *cli_default_pipeline(const char *name)
+/* pipelines/FILE next to an uninstalled executable if it is there, else
+ * $(pipelinedir)/FILE (which may not exist). */
+static char *pipeline_file(const char *file)
 {
-	char rel[128], *exe = util_exe_dir(), *cand;
+	char *exe = util_exe_dir(), *rel, *cand;
 
-	snprintf(rel, sizeof(rel), "pipelines/%s.cfg", name);
 	if (exe) {
+		rel = util_path_join("pipelines", file);
 		cand = util_path_join(exe, rel);
+		free(rel);
 		free(exe);
 		if (access(cand, R_OK) == 0)
 			return cand;
 		free(cand);
 	}
-	snprintf(rel, sizeof(rel), "%s.cfg", name);
-	return util_path_join(VG_PIPELINEDIR, rel);
+	return util_path_join(VG_PIPELINEDIR, file);
+}
+
+char *cli_default_pipeline(const char *name)
+{
+	char file[128];
+
+	snprintf(file, sizeof(file), "%s.cfg", name);
+	return pipeline_file(file);
+}
+
+char *cli_pipeline_path(const char *arg, char *err, size_t errlen)
+{
+	size_t len;
+	strbuf file = { 0 };
+	char *path;
+
+	if (!arg)
+		return cli_default_pipeline("default");
+	len = strlen(arg);
+	if (len == 0) {
+		util_errf(err, errlen, "the pipeline is an empty name");
+		return NULL;
+	}
+	if (strchr(arg, '/') || access(arg, F_OK) == 0)
+		return xstrdup(arg);
+	sb_printf(&file, "%s%s", arg, len > 4 && !strcmp(arg + len - 4, ".cfg") ? "" : ".cfg");
+	path = pipeline_file(file.buf);
+	if (access(path, F_OK) != 0) {
+		util_errf(err, errlen, "pipeline \"%s\": no such file here, and no %s in %s",
+			  arg, file.buf, VG_PIPELINEDIR);
+		free(path);
+		path = NULL;
+	}
+	sb_free(&file);
+	return path;
 }
 
 void cli_print_version(void)
@@ -46,7 +83,7 @@ static void usage(FILE *out)
 		"  hook     try a Lua hook on a text\n"
 		"  plugins  list plugins, or document one's settings\n\n"
 		"`vidgen COMMAND --help` tells more. Environment: VIDGEN_PLUGIN_PATH,\n"
-		"TEMP_DIR, AWS_*, OPENAI_API_KEY (see doc/pipeline.md).\n");
+		"TEMP_DIR, AWS_*, OPENAI_API_KEY. All of it: man vidgen, man vidgen-pipeline.\n");
 }
 
 int main(int argc, char **argv)

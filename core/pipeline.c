@@ -1,11 +1,12 @@
 /*
- * Pipeline files: libconfig parsing, ${VAR} expansion, the stage graph
- * (inputs, cycles, repairs) and plugin settings applied from each plugin's
- * settings table. Every error reads "file:line: what is wrong".
+ * Pipeline files: libconfig parsing, the stage graph (inputs, cycles,
+ * repairs), and each stage's `settings` group handed to the settings engine
+ * (settings.c). Every error reads "file:line: what is wrong".
  */
 #include "pipeline.h"
 #include "hooks.h"
 #include "job.h"
+#include "settings.h"
 #include "util.h"
 
 #include <errno.h>
@@ -17,142 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_EXPANDED (1u << 20)
 #define PIPELINE_MAX (4u << 20)
-/* Defaults nest by recursion: a bound keeps a hostile file off the stack's
- * end (thousands of "${A:-" overflowed it). */
-#define MAX_EXPAND_DEPTH 16
-
-/* ---- ${VAR} expansion ------------------------------------------------- */
-
-static char *expand_text(const char *s, int depth, char *err, size_t errlen);
-
-static int expand_ref(strbuf *out, const char *ref, size_t n, int depth, char *err,
-		      size_t errlen)
-{
-	char name[256];
-	const char *def = NULL;
-	size_t namelen = n, deflen = 0;
-	const char *colon = memchr(ref, ':', n);
-
-	if (colon && colon + 1 < ref + n && colon[1] == '-') {
-		namelen = (size_t)(colon - ref);
-		def = colon + 2;
-		deflen = n - namelen - 2;
-	}
-	if (n > 5 && !strncmp(ref, "file:", 5)) {
-		char path[PATH_MAX], *data = NULL;
-		size_t len = 0;
-
-		if (n - 5 >= sizeof(path)) {
-			util_errf(err, errlen, "${file:...} path too long");
-			return -1;
-		}
-		memcpy(path, ref + 5, n - 5);
-		path[n - 5] = '\0';
-		if (util_read_file(path, 65536, &data, &len, err, errlen) < 0)
-			return -1;
-		while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-			len--;
-		sb_append(out, data, len);
-		free(data);
-		return 0;
-	}
-	if (namelen == 0 || namelen >= sizeof(name)) {
-		util_errf(err, errlen, "bad variable reference \"${%.*s}\"", (int)n, ref);
-		return -1;
-	}
-	memcpy(name, ref, namelen);
-	name[namelen] = '\0';
-	for (size_t i = 0; i < namelen; i++) {
-		char c = name[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
-		      (i > 0 && c >= '0' && c <= '9'))) {
-			util_errf(err, errlen, "bad variable name \"%s\"", name);
-			return -1;
-		}
-	}
-	const char *val = getenv(name);
-	if (val && (val[0] || !def)) {
-		sb_puts(out, val);
-	} else if (def) {
-		/* A default may hold references itself: ${A:-${B:-x}}. */
-		char *d = strndup(def, deflen), *x;
-		if (!d)
-			return -1;
-		x = expand_text(d, depth + 1, err, errlen);
-		free(d);
-		if (!x)
-			return -1;
-		sb_puts(out, x);
-		free(x);
-	} else {
-		util_errf(err, errlen, "environment variable %s is not set (write ${%s:-default} "
-			  "for a default)", name, name);
-		return -1;
-	}
-	return 0;
-}
-
-char *config_expand(const char *s, char *err, size_t errlen)
-{
-	return expand_text(s, 0, err, errlen);
-}
-
-static char *expand_text(const char *s, int depth, char *err, size_t errlen)
-{
-	strbuf out = { 0 };
-
-	if (depth > MAX_EXPAND_DEPTH) {
-		util_errf(err, errlen, "\"${...:-default}\" nested more than %d deep",
-			  MAX_EXPAND_DEPTH);
-		return NULL;
-	}
-	while (*s) {
-		const char *d = strchr(s, '$');
-		if (!d) {
-			sb_puts(&out, s);
-			break;
-		}
-		sb_append(&out, s, (size_t)(d - s));
-		if (d[1] == '$') {
-			sb_append(&out, "$", 1);
-			s = d + 2;
-			continue;
-		}
-		if (d[1] != '{') {
-			sb_append(&out, "$", 1);
-			s = d + 1;
-			continue;
-		}
-		const char *end = d + 2;
-		int open = 1;
-		/* The matching brace, so defaults may nest references. */
-		for (; *end; end++) {
-			if (end[0] == '$' && end[1] == '{') {
-				open++;
-				end++;
-			} else if (*end == '}' && --open == 0) {
-				break;
-			}
-		}
-		if (!*end) {
-			util_errf(err, errlen, "unterminated \"${\"");
-			goto fail;
-		}
-		if (expand_ref(&out, d + 2, (size_t)(end - d - 2), depth, err, errlen) < 0)
-			goto fail;
-		if (out.len > MAX_EXPANDED) {
-			util_errf(err, errlen, "expanded value longer than %u bytes", MAX_EXPANDED);
-			goto fail;
-		}
-		s = end + 1;
-	}
-	return sb_steal(&out);
-fail:
-	sb_free(&out);
-	return NULL;
-}
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -189,7 +55,7 @@ static int get_str(load_ctx *c, const config_setting_t *grp, const char *key, ch
 		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
 		return fail_at(c, s, "\"%s\" must be a string", key);
-	*out = config_expand(config_setting_get_string(s), e, sizeof(e));
+	*out = settings_expand(config_setting_get_string(s), e, sizeof(e));
 	if (!*out)
 		return fail_at(c, s, "\"%s\": %s", key, e);
 	return 0;
@@ -278,7 +144,7 @@ static char **str_array(load_ctx *c, const config_setting_t *arr, const char *ke
 			fail_at(c, arr, "\"%s\" must hold only strings", key);
 			goto fail;
 		}
-		v[i] = config_expand(config_setting_get_string(e1), e, sizeof(e));
+		v[i] = settings_expand(config_setting_get_string(e1), e, sizeof(e));
 		if (!v[i]) {
 			fail_at(c, arr, "\"%s\": %s", key, e);
 			goto fail;
@@ -296,119 +162,22 @@ fail:
 
 /* ---- plugin settings --------------------------------------------------- */
 
-static const char *type_name(int t)
+/* Turns a libconfig scalar into the text the settings engine parses,
+ * checking that its libconfig type fits the setting's. */
+static int setting_text(load_ctx *c, const stage_def *st, const vg_setting *s,
+			const config_setting_t *m, setting_value *out)
 {
-	switch (t) {
-	case VG_SET_STRING: return "string";
-	case VG_SET_INT: return "integer";
-	case VG_SET_BOOL: return "boolean";
-	case VG_SET_DOUBLE: return "number";
-	case VG_SET_PATH: return "path";
-	case VG_SET_SECRET: return "secret";
-	}
-	return "?";
-}
-
-static void own(stage_def *st, char *s)
-{
-	st->owned = xrealloc(st->owned, (st->n_owned + 1) * sizeof(*st->owned));
-	st->owned[st->n_owned++] = s;
-}
-
-static int choice_ok(const char *choices, const char *v)
-{
-	size_t vl = strlen(v);
-	const char *p = choices;
-
-	while (*p) {
-		const char *bar = strchr(p, '|');
-		size_t l = bar ? (size_t)(bar - p) : strlen(p);
-		if (l == vl && !strncmp(p, v, l))
-			return 1;
-		if (!bar)
-			break;
-		p = bar + 1;
-	}
-	return 0;
-}
-
-/* Stores text (a default or an expanded value) into the instance field. */
-static int set_value(load_ctx *c, const pipeline *p, stage_def *st, const vg_setting *s,
-		     const char *text, const config_setting_t *where)
-{
-	char *field = (char *)st->instance + s->offset;
-	char *end;
-
-	switch (s->type) {
-	case VG_SET_STRING:
-	case VG_SET_SECRET:
-	case VG_SET_PATH: {
-		char *v;
-		if (s->choices && !choice_ok(s->choices, text))
-			return fail_at(c, where, "stage \"%s\": setting \"%s\" is \"%s\", must be "
-				       "one of %s", st->id, s->name, text, s->choices);
-		v = (s->type == VG_SET_PATH && text[0]) ? util_path_join(p->dir, text) : xstrdup(text);
-		own(st, v);
-		memcpy(field, &v, sizeof(v));
-		return 0;
-	}
-	case VG_SET_INT: {
-		long v;
-		errno = 0;
-		v = strtol(text, &end, 10);
-		if (errno || end == text || *end)
-			return fail_at(c, where, "stage \"%s\": setting \"%s\" must be an integer, "
-				       "got \"%s\"", st->id, s->name, text);
-		if ((s->min || s->max) && (v < s->min || v > s->max))
-			return fail_at(c, where, "stage \"%s\": setting \"%s\" is %ld, must be from "
-				       "%g to %g", st->id, s->name, v, s->min, s->max);
-		memcpy(field, &v, sizeof(v));
-		return 0;
-	}
-	case VG_SET_DOUBLE: {
-		double v;
-		errno = 0;
-		v = strtod(text, &end);
-		if (errno || end == text || *end || !isfinite(v))
-			return fail_at(c, where, "stage \"%s\": setting \"%s\" must be a number, "
-				       "got \"%s\"", st->id, s->name, text);
-		if ((s->min || s->max) && (v < s->min || v > s->max))
-			return fail_at(c, where, "stage \"%s\": setting \"%s\" is %g, must be from "
-				       "%g to %g", st->id, s->name, v, s->min, s->max);
-		memcpy(field, &v, sizeof(v));
-		return 0;
-	}
-	case VG_SET_BOOL: {
-		int v;
-		if (!strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes"))
-			v = 1;
-		else if (!strcmp(text, "false") || !strcmp(text, "0") || !strcmp(text, "no"))
-			v = 0;
-		else
-			return fail_at(c, where, "stage \"%s\": setting \"%s\" must be true or "
-				       "false, got \"%s\"", st->id, s->name, text);
-		memcpy(field, &v, sizeof(v));
-		return 0;
-	}
-	}
-	return fail_at(c, where, "stage \"%s\": setting \"%s\" has an unknown type in plugin "
-		       "\"%s\"", st->id, s->name, st->plugin_name);
-}
-
-/* Turns a libconfig scalar into text for set_value, checking its type. */
-static char *setting_text(load_ctx *c, const stage_def *st, const vg_setting *s,
-			  const config_setting_t *m)
-{
-	char buf[64], e[512];
+	char buf[64];
 	int t = config_setting_type(m);
 	int want_str = s->type == VG_SET_STRING || s->type == VG_SET_PATH ||
 		       s->type == VG_SET_SECRET;
 
+	out->name = s->name;
+	out->line = config_setting_source_line(m);
+	out->expand = t == CONFIG_TYPE_STRING;
 	if (t == CONFIG_TYPE_STRING) {
-		char *v = config_expand(config_setting_get_string(m), e, sizeof(e));
-		if (!v)
-			fail_at(c, m, "stage \"%s\": setting \"%s\": %s", st->id, s->name, e);
-		return v;
+		out->text = xstrdup(config_setting_get_string(m));
+		return 0;
 	}
 	if (want_str)
 		goto wrong;
@@ -422,105 +191,54 @@ static char *setting_text(load_ctx *c, const stage_def *st, const vg_setting *s,
 		snprintf(buf, sizeof(buf), "%s", config_setting_get_bool(m) ? "true" : "false");
 	else
 		goto wrong;
-	return xstrdup(buf);
+	out->text = xstrdup(buf);
+	return 0;
 wrong:
-	fail_at(c, m, "stage \"%s\": setting \"%s\" of plugin \"%s\" must be a %s",
-		st->id, s->name, st->plugin_name, type_name(s->type));
-	return NULL;
+	return fail_at(c, m, "stage \"%s\": setting \"%s\" of plugin \"%s\" must be a %s",
+		       st->id, s->name, st->plugin_name, settings_type_name(s->type));
 }
 
+/* The stage's `settings` group, handed to the settings engine. */
 static int apply_settings(load_ctx *c, const pipeline *p, stage_def *st,
 			  const config_setting_t *grp, const config_setting_t *stage_grp)
 {
 	const vg_plugin *pl = st->plugin->desc;
-	const vg_setting *tab = pl->settings;
+	int n = grp ? config_setting_length(grp) : 0, rc = -1;
+	setting_value *vals;
+	size_t nv = 0;
+	settings_ctx ctx = {
+		.file = c->file, .stage = st->id, .base_dir = p->dir,
+		.stage_line = config_setting_source_line(stage_grp),
+		.group_line = config_setting_source_line(grp ? grp : stage_grp),
+	};
 
-	st->instance = xcalloc(1, pl->instance_size ? pl->instance_size : 1);
 	if (grp && !config_setting_is_group(grp))
 		return fail_at(c, grp, "stage \"%s\": \"settings\" must be a group { ... }", st->id);
-	for (int i = 0; grp && i < config_setting_length(grp); i++) {
+	vals = xcalloc((size_t)n + 1, sizeof(*vals));
+	for (int i = 0; i < n; i++) {
 		const config_setting_t *m = config_setting_get_elem(grp, (unsigned)i);
-		const char *name = config_setting_name(m);
-		const vg_setting *s = NULL;
+		char e[768];
 
-		for (const vg_setting *t = tab; t && t->name; t++)
-			if (!strcmp(t->name, name))
-				s = t;
-		if (!s) {
-			strbuf sb = { 0 };
-			for (const vg_setting *t = tab; t && t->name; t++)
-				sb_printf(&sb, "%s%s", t == tab ? "" : ", ", t->name);
-			fail_at(c, m, "stage \"%s\": plugin \"%s\" has no setting \"%s\" (valid: %s)",
-				st->id, st->plugin_name, name, sb.buf ? sb.buf : "none");
-			sb_free(&sb);
-			return -1;
+		if (settings_find(pl, config_setting_name(m), NULL, e, sizeof(e)) < 0) {
+			fail_at(c, m, "stage \"%s\": %s", st->id, e);
+			goto out;
 		}
 	}
-	for (const vg_setting *s = tab; s && s->name; s++) {
-		const config_setting_t *m = grp ? config_setting_get_member(grp, s->name) : NULL;
-		char *text;
-		int rc;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(grp, (unsigned)i);
+		vg_setting s;
 
-		if (!m) {
-			if (s->required)
-				return fail_at(c, grp ? grp : stage_grp, "stage \"%s\": plugin \"%s\" "
-					       "needs setting \"%s\" (%s)", st->id, st->plugin_name,
-					       s->name, s->help ? s->help : type_name(s->type));
-			if (!s->def)
-				continue;
-			text = xstrdup(s->def);
-			/* Defaults may use ${VAR} too. */
-			if (strstr(text, "${")) {
-				char e[512], *x = config_expand(text, e, sizeof(e));
-				free(text);
-				if (!x)
-					return fail_at(c, stage_grp, "plugin \"%s\" default of \"%s\": %s",
-						       st->plugin_name, s->name, e);
-				text = x;
-			}
-		} else {
-			text = setting_text(c, st, s, m);
-			if (!text)
-				return -1;
-		}
-		rc = set_value(c, p, st, s, text, m ? m : stage_grp);
-		free(text);
-		if (rc < 0)
-			return -1;
+		settings_find(pl, config_setting_name(m), &s, NULL, 0);
+		if (setting_text(c, st, &s, m, &vals[nv]) < 0)
+			goto out;
+		nv++;
 	}
-	if (pl->init) {
-		char e[768] = "";
-		if (pl->init(st->instance, e, sizeof(e)) != VG_OK) {
-			st->plugin_inited = 0;
-			return fail_at(c, stage_grp, "stage \"%s\" (plugin \"%s\"): %s", st->id,
-				       st->plugin_name, e[0] ? e : "invalid settings");
-		}
-	}
-	st->plugin_inited = 1;
-	return 0;
-}
-
-void config_print_settings(const vg_plugin *pl, FILE *out)
-{
-	fprintf(out, "%s %s (%s): %s\n", pl->name, pl->version ? pl->version : "",
-		pl->kind ? pl->kind : "", pl->description ? pl->description : "");
-	if (!pl->settings || !pl->settings[0].name) {
-		fprintf(out, "  no settings\n");
-		return;
-	}
-	fprintf(out, "settings (in the stage's `settings = { ... }` group):\n");
-	for (const vg_setting *s = pl->settings; s->name; s++) {
-		fprintf(out, "  %-18s %-8s", s->name, type_name(s->type));
-		if (s->required)
-			fprintf(out, " required");
-		else if (s->def && s->type != VG_SET_SECRET)
-			fprintf(out, " default \"%s\"", s->def);
-		if (s->min || s->max)
-			fprintf(out, " range %g..%g", s->min, s->max);
-		if (s->choices)
-			fprintf(out, " one of %s", s->choices);
-		fprintf(out, "\n  %18s %s\n", "", s->help ? s->help : "");
-	}
+	rc = settings_apply(&st->inst, pl, vals, nv, &ctx, c->err, c->errlen);
+out:
+	for (size_t i = 0; i < nv; i++)
+		free((char *)vals[i].text);
+	free(vals);
+	return rc;
 }
 
 /* ---- stages, models, voices -------------------------------------------- */
@@ -916,12 +634,7 @@ fail:
 
 static void stage_free(stage_def *st)
 {
-	if (st->plugin_inited && st->plugin->desc->fini)
-		st->plugin->desc->fini(st->instance);
-	free(st->instance);
-	for (size_t i = 0; i < st->n_owned; i++)
-		free(st->owned[i]);
-	free(st->owned);
+	settings_release(&st->inst);
 	for (size_t i = 0; i < st->n_inputs; i++)
 		free(st->inputs[i]);
 	free(st->inputs);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "registry.h"
+#include "settings.h"
 
 #define PIPELINE_MAX_STAGES 64
 
@@ -23,10 +24,7 @@ typedef struct stage_def {
 	char *id;
 	char *plugin_name;
 	const loaded_plugin *plugin;
-	void *instance;          /* plugin instance struct, filled + init'ed */
-	int plugin_inited;       /* init() succeeded: fini() is owed */
-	char **owned;            /* strings the instance points into */
-	size_t n_owned;
+	plugin_inst inst;        /* the plugin's struct, filled + init'ed */
 	char **inputs;           /* stage ids or "question" */
 	size_t n_inputs;
 	size_t *input_idx;       /* stage index per input; SIZE_MAX = question */
@@ -79,13 +77,5 @@ const model_def *pipeline_model(const pipeline *p, const char *name);
 int pipeline_has_voice(const pipeline *p, const char *voice);
 /* Index of stage id, or -1. */
 int pipeline_stage_index(const pipeline *p, const char *id);
-
-/* Expands ${VAR}, ${VAR:-default} and ${file:PATH} in s. Returns malloc'd
- * text, or NULL with the reason in err (unset variable without default,
- * unterminated reference). */
-char *config_expand(const char *s, char *err, size_t errlen);
-
-/* Prints a plugin's settings table as documentation. */
-void config_print_settings(const vg_plugin *pl, FILE *out);
 
 #endif

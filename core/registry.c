@@ -5,6 +5,7 @@
  * with their reason so users see why a plugin is missing.
  */
 #include "registry.h"
+#include "settings.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -15,8 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Offset of the first field a plugin built for ABI 1.0 must provide. */
-#define VG_PLUGIN_MIN_SIZE offsetof(vg_plugin, needs)
+/* Every field of ABI 2.0's descriptor, needs included: fields added in a
+ * later 2.x are read only when VG_HAS says the plugin has them. */
+#define VG_PLUGIN_MIN_SIZE (offsetof(vg_plugin, needs) + sizeof(uint32_t))
 
 /* Folders are kept in resolved form: one folder named two ways (a trailing
  * slash, a symlink, the build tree found from /proc/self/exe) must be
@@ -80,10 +82,15 @@ static int refuse(loaded_plugin *lp, char *err, size_t errlen, const char *fmt, 
 /* Checks a descriptor; returns NULL if fine, else a static reason. */
 static const char *check_desc(const vg_plugin *d, char *why, size_t len)
 {
+	char msg[400];
+
 	if (d->abi_major != VIDGEN_ABI_MAJOR) {
 		snprintf(why, len, "built for plugin ABI %u.%u, this vidgen speaks %d.%d "
-			 "(rebuild the plugin against this vidgen's plugin.h)",
-			 d->abi_major, d->abi_minor, VIDGEN_ABI_MAJOR, VIDGEN_ABI_MINOR);
+			 "(rebuild the plugin against this vidgen's plugin.h%s)",
+			 d->abi_major, d->abi_minor, VIDGEN_ABI_MAJOR, VIDGEN_ABI_MINOR,
+			 d->abi_major < VIDGEN_ABI_MAJOR ? "; ABI 2.0 sizes vg_proc, "
+			 "vg_http_request and settings entries: see \"Versions\" in "
+			 "doc/plugins.md" : "");
 		return why;
 	}
 	if (d->struct_size < VG_PLUGIN_MIN_SIZE) {
@@ -105,8 +112,8 @@ static const char *check_desc(const vg_plugin *d, char *why, size_t len)
 		snprintf(why, len, "plugin \"%s\" has no run callback", d->name);
 		return why;
 	}
-	if (d->settings && d->instance_size == 0) {
-		snprintf(why, len, "plugin \"%s\" has settings but instance_size 0", d->name);
+	if (settings_table_check(d, msg, sizeof(msg)) < 0) {
+		snprintf(why, len, "plugin \"%s\": %s", d->name, msg);
 		return why;
 	}
 	return NULL;

@@ -323,7 +323,7 @@ static void *stage_thread(void *arg)
 	if (sd->hook_before_ref)
 		rc = run_before_hook(e, sd->hook_before_ref);
 	if (rc == VG_OK)
-		rc = sd->plugin->desc->run(sd->instance, &e->run.st);
+		rc = sd->plugin->desc->run(sd->inst.data, &e->run.st);
 	if (rc == VG_OK && !e->run.out_path) {
 		free(e->run.error);
 		e->run.error = xstrdup("the plugin finished without an output");
@@ -371,6 +371,8 @@ static int launch(runner *r, exec *e)
 {
 	const stage_def *sd = def_of(e);
 	job_stage_state *ss = &r->j->stages[e->idx];
+	const model_def *md;
+	const char *model;
 	char err[512];
 
 	util_mkdir_p(e->dir, 0755);
@@ -381,25 +383,15 @@ static int launch(runner *r, exec *e)
 		e->run.error = xstrdup(err);
 		return -1;
 	}
-	memset(&e->run.st, 0, sizeof(e->run.st));
-	atomic_store(&e->run.stop, 0);
-	e->run.st.struct_size = sizeof(vg_stage);
-	e->run.st.id = sd->id;
-	e->run.st.dir = e->dir;
-	e->run.st.model = sd->model ? sd->model : r->j->model;
-	{
-		const model_def *md = pipeline_model(r->p, e->run.st.model);
-		e->run.st.model_id = md ? md->id : e->run.st.model;
-	}
-	e->run.st.job = &r->info;
-	e->run.st.svc = services_table();
-	e->run.st.n_inputs = sd->n_inputs;
-	e->run.st.inputs = e->inputs;
-	e->run.st.attempt = ss->attempts;
-	e->run.st.feedback = e->feedback;
-	e->run.st.previous = e->prev_path ? &e->previous : NULL;
-	e->run.st.core = &e->run;
-	e->run.st.last_repair = sd->repair_stage && e->repairs_used >= sd->max_repairs;
+	model = sd->model ? sd->model : r->j->model;
+	md = pipeline_model(r->p, model);
+	stage_run_init(&e->run, &(stage_params){
+		.id = sd->id, .dir = e->dir, .model = model,
+		.model_id = md ? md->id : model, .job = &r->info,
+		.inputs = e->inputs, .n_inputs = sd->n_inputs, .attempt = ss->attempts,
+		.feedback = e->feedback, .previous = e->prev_path ? &e->previous : NULL,
+		.last_repair = sd->repair_stage && e->repairs_used >= sd->max_repairs,
+	});
 	e->run.job = r->j;
 	e->run.on_progress = on_progress;
 	e->run.ud = e;
@@ -737,8 +729,7 @@ static int preflight(const pipeline *p, char *err, size_t errlen)
 		const cloud_api *cloud;
 		int rc;
 
-		if (d->struct_size < offsetof(vg_plugin, needs) + sizeof(d->needs) ||
-		    !(d->needs & VG_NEEDS_AWS_CREDENTIALS))
+		if (!(d->needs & VG_NEEDS_AWS_CREDENTIALS))
 			continue;
 		cloud = cloud_get(err, errlen);
 		if (!cloud)
@@ -805,7 +796,10 @@ int runner_run(const pipeline *p, job *j, const runner_events *ev)
 		j->n_stages = p->n_stages;
 		j->stages = xcalloc(p->n_stages, sizeof(*j->stages));
 		pthread_mutex_unlock(&j->lock);
-		job_load_stage_results(j, p);
+		const char *ids[PIPELINE_MAX_STAGES];
+		for (size_t i = 0; i < p->n_stages; i++)
+			ids[i] = p->stages[i].id;
+		job_load_stage_results(j, ids, p->n_stages);
 	} else {
 		pthread_mutex_unlock(&j->lock);
 	}

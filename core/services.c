@@ -186,24 +186,60 @@ static int cancelled_cb(void *ud)
 	return svc_cancelled(ud);
 }
 
+/* A struct a plugin filled, as this core reads it: its first struct_size
+ * bytes, the rest zero (fields of a later minor that the plugin's header did
+ * not have). -1 when struct_size does not cover ABI 2.0's fields: the plugin
+ * built the struct without its *_INIT macro. */
+static int copy_sized(void *dst, size_t dst_size, const void *src, size_t min_size)
+{
+	uint32_t n;
+
+	memcpy(&n, src, sizeof(n));
+	if (n < min_size)
+		return -1;
+	memset(dst, 0, dst_size);
+	memcpy(dst, src, n < dst_size ? n : dst_size);
+	return 0;
+}
+
+#define PROC_SIZE_2_0 (offsetof(vg_proc, max_processes) + sizeof(long))
+#define HTTP_REQUEST_SIZE_2_0 (offsetof(vg_http_request, aws) + sizeof(void *))
+#define AWS_SIGN_SIZE_2_0 (offsetof(vg_aws_sign_opts, unsigned_payload) + sizeof(int))
+
 static int svc_spawn(const vg_stage *st, const vg_proc *proc, int *exit_code)
 {
-	vg_proc p = *proc;
+	vg_proc p;
 
+	if (copy_sized(&p, sizeof(p), proc, PROC_SIZE_2_0) < 0) {
+		svc_fail(st, "plugin bug: a vg_proc of %u bytes (build it with VG_PROC_INIT)",
+			 proc->struct_size);
+		return VG_EINVAL;
+	}
 	if (!p.cwd)
 		p.cwd = st->dir;
 	return proc_run(&p, cancelled_cb, (void *)st, exit_code);
 }
 
-
 static int svc_http(const vg_stage *st, const vg_http_request *req, vg_http_response *resp,
 		    char *err, size_t errlen)
 {
-	const cloud_api *cloud = cloud_get(err, errlen);
+	const cloud_api *cloud;
+	vg_http_request r;
+	vg_aws_sign_opts aws;
 
+	if (copy_sized(&r, sizeof(r), req, HTTP_REQUEST_SIZE_2_0) < 0 ||
+	    (r.aws && copy_sized(&aws, sizeof(aws), r.aws, AWS_SIGN_SIZE_2_0) < 0)) {
+		util_errf(err, errlen, "plugin bug: a vg_http_request or vg_aws_sign_opts "
+			  "without its size (build them with VG_HTTP_REQUEST_INIT and "
+			  "VG_AWS_SIGN_OPTS_INIT)");
+		return VG_EINVAL;
+	}
+	if (r.aws)
+		r.aws = &aws;
+	cloud = cloud_get(err, errlen);
 	if (!cloud)
 		return VG_ENOTSUP;
-	return cloud->http_do(req, resp, cancelled_cb, (void *)st, err, errlen);
+	return cloud->http_do(&r, resp, cancelled_cb, (void *)st, err, errlen);
 }
 
 static void svc_http_free(vg_http_response *resp)
@@ -350,8 +386,8 @@ static void svc_aws_region(const vg_stage *st, char *out, size_t len)
 }
 
 static const vg_services table = {
-	.abi_minor = VIDGEN_ABI_MINOR,
 	.struct_size = sizeof(vg_services),
+	.abi_minor = VIDGEN_ABI_MINOR,
 	.log = svc_log,
 	.output_write = svc_output_write,
 	.output_file = svc_output_file,
@@ -371,6 +407,26 @@ static const vg_services table = {
 const vg_services *services_table(void)
 {
 	return &table;
+}
+
+void stage_run_init(stage_run *run, const stage_params *sp)
+{
+	memset(&run->st, 0, sizeof(run->st));
+	atomic_store(&run->stop, 0);
+	run->st.struct_size = sizeof(vg_stage);
+	run->st.id = sp->id;
+	run->st.dir = sp->dir;
+	run->st.model = sp->model;
+	run->st.model_id = sp->model_id;
+	run->st.job = sp->job;
+	run->st.svc = services_table();
+	run->st.n_inputs = sp->n_inputs;
+	run->st.inputs = sp->inputs;
+	run->st.attempt = sp->attempt;
+	run->st.feedback = sp->feedback;
+	run->st.previous = sp->previous;
+	run->st.core = run;
+	run->st.last_repair = sp->last_repair;
 }
 
 void stage_run_clear(stage_run *run)

@@ -25,6 +25,26 @@ typedef struct stage_run {
 	void *ud;                 /* owner's data (the runner) */
 } stage_run;
 
+/* What a stage execution is given: everything a vg_stage carries. */
+typedef struct stage_params {
+	const char *id;
+	const char *dir;             /* the stage's directory (exists) */
+	const char *model;           /* friendly model, or NULL */
+	const char *model_id;        /* provider id, or NULL */
+	const vg_job_info *job;
+	const vg_artifact *inputs;
+	size_t n_inputs;
+	int attempt;
+	const char *feedback;        /* repair runs: the downstream error */
+	const vg_artifact *previous; /* repair runs: the last output */
+	int last_repair;
+} stage_params;
+
+/* Builds run->st, the vg_stage a plugin sees, for `run`, `serve` and
+ * `render` alike: the one place a vg_stage field is set. Clears the stop
+ * flag; job, on_progress and ud are left to the caller. */
+void stage_run_init(stage_run *run, const stage_params *sp);
+
 /* The one table, valid for the life of the process. */
 const vg_services *services_table(void);
 

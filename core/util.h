@@ -62,6 +62,8 @@ int util_path_inside(const char *path, const char *dir);
 /* Random version-4 UUID, lower-case, into out[37]. */
 void util_uuid4(char out[37]);
 /* 1 if s is a well-formed UUID. */
+/* FNV-1a of a NUL-terminated string: the daemon's hash tables of job ids. */
+unsigned util_hash(const char *s);
 int util_uuid_valid(const char *s);
 /* Current UTC time as "2026-11-27T10:03:35.123Z" into out[32]. */
 void util_now_iso8601(char out[32]);

@@ -1,9 +1,29 @@
-# Every bundled plugin: one include per plugin folder.
+# Every bundled plugin: one include per plugin folder, each compiled with
+# PLUGIN_CPPFLAGS: the ABI header and nothing of core/, so "plugins see only
+# the ABI" is kept by the build itself.
+PLUGIN_CPPFLAGS = -D_GNU_SOURCE -I$(top_srcdir)/include
 
-# A cloud plugin's unit test compiles the plugin in with a fake services
-# table (tests/unit/cloud_mock.h), so no engine and no network is involved.
-CLOUD_PLUGIN_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
-CLOUD_PLUGIN_TEST_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS)
+# Code several plugins share, compiled once (PIC) and linked into the
+# plugins that use it; -export-symbols-regex keeps it out of their exports.
+noinst_LTLIBRARIES += plugins/libvgplugin.la
+plugins_libvgplugin_la_SOURCES = \
+	plugins/common/prompt_file.c plugins/common/prompt_file.h \
+	plugins/common/model_call.c plugins/common/model_call.h \
+	plugins/common/narration.c plugins/common/narration.h \
+	plugins/common/aws_region.c plugins/common/aws_region.h \
+	plugins/common/aws_error.c plugins/common/aws_error.h \
+	plugins/common/url.c plugins/common/url.h
+plugins_libvgplugin_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_libvgplugin_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+plugins_libvgplugin_la_LIBADD = $(JANSSON_LIBS)
+
+# A plugin's unit test (tests/unit/test_<name>.c) compiles the plugin's
+# source in and runs it against the one fake services table,
+# tests/unit/svc_mock.c: no job runner and no network; instances are filled
+# by the real settings engine from libvgcore.
+PLUGIN_TEST_SOURCES = tests/unit/svc_mock.c tests/unit/svc_mock.h
+PLUGIN_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+PLUGIN_TEST_LDADD = plugins/libvgplugin.la libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 include plugins/replay/local.mk
 include plugins/file/local.mk
@@ -13,8 +33,3 @@ include plugins/bedrock/local.mk
 include plugins/openai/local.mk
 include plugins/polly/local.mk
 include plugins/s3/local.mk
-
-# Static helpers several plugins compile in (not a library: each .so stays whole).
-EXTRA_DIST += plugins/common/prompt_file.h plugins/common/aws_region.h \
-	plugins/common/narration.h plugins/common/model_call.h \
-	plugins/common/aws_error.h plugins/common/url.h

@@ -17,6 +17,7 @@ APT_PACKAGES=(
   libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev
   liblua5.4-dev lua5.4 libmicrohttpd-dev libsqlite3-dev sqlite3 libpq-dev
   libcmocka-dev valgrind curl jq python3 python3-venv python3-yaml strace systemd
+  man-db groff-base
   bubblewrap espeak-ng ffmpeg sox
   libcairo2-dev libpango1.0-dev
   texlive-latex-base texlive-latex-recommended texlive-latex-extra

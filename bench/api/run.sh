@@ -53,7 +53,7 @@ start_daemon() {
 	mkdir -p "$dir"
 	VIDGEN_HTTP_THREADS=${HTTP_THREADS:-} VIDGEN_CREATE_RATE=0 VIDGEN_MAX_QUEUED=0 \
 		VIDGEN_QUEUED_PER_CLIENT=0 \
-		"$VIDGEN" serve --paused -p "$src/tests/e2e/serve_pipeline.cfg" -l 127.0.0.1:0 \
+		"$VIDGEN" serve --paused -p "$src/tests/e2e/serve/pipeline.cfg" -l 127.0.0.1:0 \
 		--db "$dir/jobs.db" --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
 	DPID=$!
 	pids+=("$DPID")

@@ -47,6 +47,6 @@ endif
 TESTS += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh tests/e2e/cloud_local.sh
 EXTRA_DIST += tests/e2e/cloud_errors.sh tests/e2e/cloud_pipeline.sh tests/e2e/cloud_local.sh \
 	tests/e2e/cloud_lib.sh \
-	tests/e2e/pipelines/cloud.cfg tests/e2e/pipelines/cloud-s3.cfg \
+	tests/e2e/cloud \
 	tests/fakes/cloud_fake.py tests/fakes/fakes.py tests/fakes/s3_inspect.py
 EXTRA_DIST += tests/vectors/sigv4

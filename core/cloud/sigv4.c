@@ -1,8 +1,8 @@
 /*
  * AWS Signature Version 4: builds the canonical request and string to sign,
- * derives the signing key with HMAC-SHA256 (OpenSSL) and produces either the
- * Authorization header or a presigned query. See sigv4.h for the rules on
- * paths (S3 single-encodes, every other service double-encodes).
+ * derives the signing key with HMAC-SHA256 (OpenSSL) and produces the
+ * Authorization header. See sigv4.h for the rules on paths (S3
+ * single-encodes, every other service double-encodes).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -75,7 +75,7 @@ char *sigv4_uri_decode(const char *s, size_t n, size_t *outlen)
 	return out;
 }
 
-void sigv4_sha256_hex(const void *data, size_t n, char out[65])
+static void sha256_hex(const void *data, size_t n, char out[65])
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -233,10 +233,9 @@ static int headers_canonical(const char *const *headers, const char *const *extr
 
 /* Splits a query into encoded key/value pairs (decoded first, so an
  * already-encoded query is not encoded twice). */
-static int query_params(const char *query, kv **out, size_t *nout, size_t extra,
-			char *err, size_t errlen)
+static int query_params(const char *query, kv **out, size_t *nout, char *err, size_t errlen)
 {
-	kv *v = xcalloc(SIGV4_MAX_PARAMS + extra, sizeof(*v));
+	kv *v = xcalloc(SIGV4_MAX_PARAMS, sizeof(*v));
 	size_t n = 0;
 	const char *p = query ? query : "";
 
@@ -279,19 +278,11 @@ static int query_params(const char *query, kv **out, size_t *nout, size_t extra,
 	return 0;
 }
 
-static void add_param(kv *v, size_t *n, const char *name, const char *value)
-{
-	v[*n].name = xstrdup(name);
-	v[*n].value = sigv4_uri_encode(value, strlen(value), 0);
-	(*n)++;
-}
-
-/* Shared core of both modes. hdr_extra: headers signed in addition to the
- * request's own; q_extra: X-Amz-* parameters to sign (presign). */
+/* The canonical request and signed-header list. hdr_extra: headers signed
+ * in addition to the request's own. */
 static int build_canonical(const sigv4_request *req, const sigv4_params *p,
-			   const char *const *hdr_extra, const char *const *q_extra,
-			   const char *payload_hash, char **canonical,
-			   char **signed_headers, char *err, size_t errlen)
+			   const char *const *hdr_extra, const char *payload_hash,
+			   char **canonical, char **signed_headers, char *err, size_t errlen)
 {
 	kv *h = NULL, *q = NULL;
 	size_t nh = 0, nq = 0;
@@ -301,10 +292,8 @@ static int build_canonical(const sigv4_request *req, const sigv4_params *p,
 
 	if (headers_canonical(req->headers, hdr_extra, &h, &nh, err, errlen))
 		goto out;
-	if (query_params(req->query, &q, &nq, 16, err, errlen))
+	if (query_params(req->query, &q, &nq, err, errlen))
 		goto out;
-	for (size_t i = 0; q_extra && q_extra[i]; i += 2)
-		add_param(q, &nq, q_extra[i], q_extra[i + 1]);
 	qsort(q, nq, sizeof(*q), kv_cmp);
 
 	path = p->normalize_path ? path_normalize(req->path && *req->path ? req->path : "/")
@@ -350,7 +339,7 @@ static void sign_canonical(const sigv4_params *p, const char *scope,
 	char *key = xmalloc(klen);
 	strbuf sb = { 0 };
 
-	sigv4_sha256_hex(r->canonical_request, strlen(r->canonical_request), hash);
+	sha256_hex(r->canonical_request, strlen(r->canonical_request), hash);
 	sb_printf(&sb, "%s\n%s\n%s\n%s", SIGV4_ALGORITHM, p->amz_date, scope, hash);
 	r->string_to_sign = sb_steal(&sb);
 
@@ -407,7 +396,7 @@ int sigv4_sign_headers(const sigv4_request *req, const sigv4_params *p,
 	if (p->payload_hash) {
 		payload = p->payload_hash;
 	} else {
-		sigv4_sha256_hex(req->body ? req->body : "", req->body_len, hash);
+		sha256_hex(req->body ? req->body : "", req->body_len, hash);
 		payload = hash;
 	}
 	sb_printf(&sb, "X-Amz-Date:%s", p->amz_date);
@@ -424,7 +413,7 @@ int sigv4_sign_headers(const sigv4_request *req, const sigv4_params *p,
 		if (!(p->omit_session_token && strncmp(lines[i], "X-Amz-Security-Token:", 21) == 0))
 			extra[ne++] = lines[i];
 	extra[ne] = NULL;
-	if (build_canonical(req, p, extra, NULL, payload, &out->canonical_request,
+	if (build_canonical(req, p, extra, payload, &out->canonical_request,
 			    &signed_headers, err, errlen))
 		goto out;
 	scope = scope_of(p);
@@ -451,87 +440,6 @@ out:
 	return rc;
 }
 
-/* The X-Amz-* parameters of a presigned request, in the order they are
- * appended to the query (the canonical query sorts them). */
-static void presign_params(const sigv4_params *p,
-			   const char *signed_headers, char *expires,
-			   const char *names_values[14], int with_token)
-{
-	size_t i = 0;
-
-	names_values[i++] = "X-Amz-Algorithm";
-	names_values[i++] = SIGV4_ALGORITHM;
-	names_values[i++] = "X-Amz-Credential";
-	names_values[i++] = NULL; /* filled by caller: access key / scope */
-	names_values[i++] = "X-Amz-Date";
-	names_values[i++] = p->amz_date;
-	names_values[i++] = "X-Amz-SignedHeaders";
-	names_values[i++] = signed_headers;
-	names_values[i++] = "X-Amz-Expires";
-	names_values[i++] = expires;
-	if (with_token && p->session_token) {
-		names_values[i++] = "X-Amz-Security-Token";
-		names_values[i++] = p->session_token;
-	}
-	names_values[i] = NULL;
-}
-
-int sigv4_presign(const sigv4_request *req, const sigv4_params *p,
-		  sigv4_result *out, char *err, size_t errlen)
-{
-	char hash[65], expires[32], *scope = NULL, *cred = NULL;
-	char *signed_headers = NULL, *unused = NULL, *canon_probe = NULL;
-	const char *payload, *nv[14];
-	strbuf sb = { 0 };
-	int rc = -1;
-
-	memset(out, 0, sizeof(*out));
-	if (check_params(req, p, err, errlen))
-		return -1;
-	if (p->payload_hash) {
-		payload = p->payload_hash;
-	} else {
-		sigv4_sha256_hex(req->body ? req->body : "", req->body_len, hash);
-		payload = hash;
-	}
-	/* First pass: the signed header list, which is itself a parameter. */
-	if (build_canonical(req, p, NULL, NULL, payload, &canon_probe,
-			    &signed_headers, err, errlen))
-		goto out;
-	scope = scope_of(p);
-	sb_printf(&sb, "%s/%s", p->access_key_id, scope);
-	cred = sb_steal(&sb);
-	snprintf(expires, sizeof(expires), "%ld", p->expires > 0 ? p->expires : 3600);
-	presign_params(p, signed_headers, expires, nv, !p->omit_session_token);
-	nv[3] = cred;
-	if (build_canonical(req, p, NULL, nv, payload, &out->canonical_request,
-			    &unused, err, errlen))
-		goto out;
-	sign_canonical(p, scope, out);
-
-	presign_params(p, signed_headers, expires, nv, 1);
-	nv[3] = cred;
-	if (req->query && *req->query)
-		sb_printf(&sb, "%s&", req->query);
-	for (size_t i = 0; nv[i]; i += 2) {
-		char *v = sigv4_uri_encode(nv[i + 1], strlen(nv[i + 1]), 0);
-		sb_printf(&sb, "%s=%s&", nv[i], v);
-		free(v);
-	}
-	sb_printf(&sb, "X-Amz-Signature=%s", out->signature);
-	out->query = sb_steal(&sb);
-	rc = 0;
-out:
-	free(scope);
-	free(cred);
-	free(signed_headers);
-	free(unused);
-	free(canon_probe);
-	if (rc)
-		sigv4_result_free(out);
-	return rc;
-}
-
 void sigv4_result_free(sigv4_result *r)
 {
 	if (!r)
@@ -542,6 +450,5 @@ void sigv4_result_free(sigv4_result *r)
 	for (size_t i = 0; r->add_headers && r->add_headers[i]; i++)
 		free(r->add_headers[i]);
 	free(r->add_headers);
-	free(r->query);
 	memset(r, 0, sizeof(*r));
 }

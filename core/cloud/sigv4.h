@@ -1,6 +1,6 @@
 /*
  * AWS Signature Version 4 (OpenSSL): canonical request, string to sign,
- * signature, Authorization header and presigned query. Pure functions of
+ * signature and Authorization header. Pure functions of
  * their inputs (no clock, no environment, no network), so the AWS test suite
  * runs against them directly.
  */
@@ -33,11 +33,9 @@ typedef struct sigv4_params {
 	int normalize_path;         /* remove dot segments and empty segments
 				     * (every service but S3) */
 	int sign_body;              /* add + sign x-amz-content-sha256 */
-	int omit_session_token;     /* add the token after signing (header
-				     * mode) or after the canonical query */
+	int omit_session_token;     /* add the token after signing */
 	const char *payload_hash;   /* hex SHA-256 or "UNSIGNED-PAYLOAD";
 				     * NULL = hash body */
-	long expires;               /* presign: X-Amz-Expires seconds */
 } sigv4_params;
 
 /* Everything a signing produced; all strings malloc'd, freed by
@@ -46,22 +44,15 @@ typedef struct sigv4_result {
 	char *canonical_request;
 	char *string_to_sign;
 	char signature[65];
-	char *authorization;  /* header mode: the Authorization value */
-	char **add_headers;   /* header mode: "Name: value" lines to add to the
-			       * request (X-Amz-Date, tokens, hash,
-			       * Authorization), NULL-terminated */
-	char *query;          /* presign mode: the whole query to send
-			       * (original parameters first, then X-Amz-*) */
+	char *authorization;  /* the Authorization value */
+	char **add_headers;   /* "Name: value" lines to add to the request
+			       * (X-Amz-Date, tokens, hash, Authorization),
+			       * NULL-terminated */
 } sigv4_result;
 
 /* Signs with the Authorization header. 0 ok, -1 with reason in err. */
 int sigv4_sign_headers(const sigv4_request *req, const sigv4_params *p,
 		       sigv4_result *out, char *err, size_t errlen);
-
-/* Presigns with query parameters (X-Amz-Algorithm ... X-Amz-Signature).
- * 0 ok, -1 with reason in err. */
-int sigv4_presign(const sigv4_request *req, const sigv4_params *p,
-		  sigv4_result *out, char *err, size_t errlen);
 
 void sigv4_result_free(sigv4_result *r);
 
@@ -73,9 +64,6 @@ char *sigv4_uri_encode(const char *s, size_t n, int keep_slash);
 /* Decodes %XY escapes of s[0..n) into a malloc'd string ('+' is kept).
  * *outlen gets the length. Returns NULL on OOM; caller frees. */
 char *sigv4_uri_decode(const char *s, size_t n, size_t *outlen);
-
-/* Lower-case hex SHA-256 of data into out[65]. */
-void sigv4_sha256_hex(const void *data, size_t n, char out[65]);
 
 /* Formats a UTC time as "YYYYMMDDTHHMMSSZ" into out[17]. */
 void sigv4_format_date(long long unix_seconds, char out[17]);

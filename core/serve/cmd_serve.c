@@ -31,7 +31,8 @@ static void serve_usage(FILE *f)
 		"                    [--plugin-dir DIR] [--web-dir DIR] [--paused]\n"
 		"\n"
 		"Runs the HTTP API (doc/api.md) and the web page.\n"
-		"  -p, --pipeline FILE  pipeline file (default: the installed default.cfg)\n"
+		"  -p, --pipeline FILE  pipeline file, or NAME of an installed one (NAME.cfg);\n"
+		"                       default: default.cfg\n"
 		"  -l, --listen H:P     IPv4 address and port (default 127.0.0.1:8000;\n"
 		"                       port 0 picks a free one, printed on stdout)\n"
 		"      --db PATH        SQLite job store (default DATA_DIR/vidgen.db)\n"
@@ -243,7 +244,6 @@ static void serve_paths_resolve(const serve_args *a, serve_paths *sp)
 	/* The file store answers /media/<id>.mp4, which this daemon serves. */
 	setenv("VIDGEN_MEDIA_URL", "/media/", 0);
 	sp->db = a->db ? xstrdup(a->db) : util_path_join(sp->data_dir, "vidgen.db");
-	sp->pipeline = a->pipeline ? xstrdup(a->pipeline) : cli_default_pipeline("default");
 	sp->web_dir = a->web_dir ? xstrdup(a->web_dir) : default_path("web", VG_DATADIR "/web");
 	sp->keys = split_list(getenv("VIDGEN_API_KEYS"));
 	/* Read once: no child process (renderers, narrators) inherits them. */
@@ -361,6 +361,11 @@ int cmd_serve(int argc, char **argv)
 	if (util_data_dir_make(sp.data_dir, err, sizeof(err)) != 0) {
 		fprintf(stderr, "vidgen serve: %s (--data-dir or TEMP_DIR chooses the "
 			"folder)\n", err);
+		goto out;
+	}
+	sp.pipeline = cli_pipeline_path(a.pipeline, err, sizeof(err));
+	if (!sp.pipeline) {
+		fprintf(stderr, "vidgen serve: %s\n", err);
 		goto out;
 	}
 	reg = registry_open(a.plugin_dir);

@@ -1,6 +1,8 @@
-# `vidgen serve`: the HTTP daemon, its listening sockets, its fair-share
-# client table, its SQLite job store, the serve command and their tests.
+# `vidgen serve`: the HTTP daemon, its status cache, its listening sockets,
+# its fair-share client table, its SQLite job store, the serve command and
+# their tests.
 libvgcore_la_SOURCES += core/serve/store.c core/serve/store.h \
+	core/serve/status_cache.c core/serve/status_cache.h \
 	core/serve/server.c core/serve/server.h \
 	core/serve/listen.c core/serve/listen.h \
 	core/serve/openapi.c core/serve/openapi.h \
@@ -18,13 +20,17 @@ core/serve/openapi_spec.c: $(srcdir)/doc/openapi.yaml $(srcdir)/scripts/openapi_
 		$(PYTHON3) $(srcdir)/scripts/openapi_embed.py $(srcdir)/doc/openapi.yaml $@
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen \
-	tests/unit/test_openapi tests/unit/test_clients
-TESTS += tests/unit/test_store tests/unit/test_server tests/unit/test_listen \
-	tests/unit/test_openapi tests/unit/test_clients
+check_PROGRAMS += tests/unit/test_store tests/unit/test_status_cache tests/unit/test_server \
+	tests/unit/test_listen tests/unit/test_openapi tests/unit/test_clients
+TESTS += tests/unit/test_store tests/unit/test_status_cache tests/unit/test_server \
+	tests/unit/test_listen tests/unit/test_openapi tests/unit/test_clients
 tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
-tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS)
+tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS) $(SQLITE_LIBS)
+# The status cache alone, threads included (its locking contract).
+tests_unit_test_status_cache_SOURCES = tests/unit/test_status_cache.c
+tests_unit_test_status_cache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_status_cache_LDADD = libvgcore.la $(CMOCKA_LIBS)
 tests_unit_test_server_SOURCES = tests/unit/test_server.c
 tests_unit_test_server_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
 tests_unit_test_server_LDADD = libvgcore.la $(CMOCKA_LIBS)
@@ -47,10 +53,10 @@ SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_cors
 	tests/e2e/serve_limits.sh
 TESTS += $(SERVE_E2E)
 EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py tests/e2e/serve_limits.py \
-	tests/e2e/serve_openapi.py tests/e2e/serve_openapi.cfg tests/e2e/schemathesis.toml \
+	tests/e2e/serve_openapi.py \
 	tests/e2e/serve_reload.py tests/e2e/deploy_systemd.py tests/e2e/deploy_harden.sh \
 	contrib/systemd/vidgen.service contrib/systemd/vidgen.env contrib/systemd/vidgen.sysusers \
-	contrib/systemd/vidgen.tmpfiles doc/deploy.md \
-	tests/e2e/serve_pipeline.cfg tests/e2e/serve_answers \
+	contrib/systemd/vidgen.tmpfiles \
+	tests/e2e/serve \
 	bench/api/run.sh bench/api/fill.py bench/api/create.lua bench/api/status.lua \
-	bench/api/report.lua doc/api.md doc/performance.md
+	bench/api/report.lua

@@ -30,16 +30,15 @@
 #include "openapi.h"
 #include "runner.h"
 #include "server.h"
+#include "status_cache.h"
 #include "store.h"
 #include "util.h"
 
-#define HASH_BUCKETS 4096
 #define PROMPT_MIN 10
 #define PROMPT_MAX 10000
 #define LIST_DEFAULT 20
 #define LIST_MAX 100
 #define SSE_KEEPALIVE_S 15
-#define SSE_RING 64 /* past states kept for /events readers that lag */
 #define RETENTION_EVERY_S 3600
 #define MSG_STARTED "Video generation started"
 #define MSG_CANCELLED "Video generation cancelled"
@@ -70,17 +69,9 @@
 #define OVER_LIMIT_TIMEOUT_S 2
 #define OWNER_BUCKETS 1024
 
-/* An immutable, reference-counted byte string: a serialized VideoResponse
- * that requests keep alive while MHD sends it. */
-typedef struct blob {
-	atomic_int ref;
-	size_t len;
-	char data[];
-} blob;
+typedef status_entry entry;
 
-typedef struct entry entry;
-
-/* One open /events stream. Guarded by server.cache_lock. */
+/* One open /events stream. Guarded by server.cache.lock. */
 typedef struct sse_conn {
 	struct server *srv;
 	struct MHD_Connection *conn;
@@ -96,27 +87,6 @@ typedef struct sse_conn {
 	struct sse_conn *next_in_entry;
 	struct sse_conn *prev_all, *next_all;
 } sse_conn;
-
-/* A job the daemon knows in memory. Pinned entries (queued for a worker,
- * running, or watched by /events) are never evicted; the others sit on an
- * LRU list bounded by opts.cache_entries. Guarded by server.cache_lock. */
-struct entry {
-	char id[37];
-	blob *resp;
-	unsigned version;
-	int finished;
-	int pins;
-	int claimed;          /* a worker took it off the queue */
-	int cancel_requested; /* DELETE arrived while claimed */
-	job *running;
-	sse_conn *listeners;
-	/* While someone listens: the last SSE_RING states by version, so each
-	 * stream sends every change, not only the latest. */
-	struct ring_slot { unsigned version; blob *b; } *ring;
-	entry *hnext;
-	entry *lru_prev, *lru_next;
-	int on_lru;
-};
 
 /* Per-connection state, libmicrohttpd's socket context. */
 typedef struct conn_ctx {
@@ -199,15 +169,12 @@ struct server {
 	atomic_ulong rehomed; /* connections closed to move to their CPU */
 	int port;
 
-	pthread_mutex_t cache_lock;
-	entry *buckets[HASH_BUCKETS];
-	entry *lru_head, *lru_tail; /* head = most recent */
-	size_t n_lru;
+	status_cache cache;  /* its lock also guards sse_all and each sse_conn */
 	sse_conn *sse_all;
 
 	/* The queue is the store's unfinished jobs in seq order: q_cursor is
 	 * the seq of the last one a worker claimed, qlen how many wait. */
-	pthread_mutex_t qlock; /* taken before cache_lock when both are held */
+	pthread_mutex_t qlock; /* taken before cache.lock when both are held */
 	pthread_cond_t qcv;
 	long long q_cursor;
 	atomic_long qlen;
@@ -236,29 +203,6 @@ struct server {
 /* ===================================================================
  * Blobs and JSON text.
  * =================================================================== */
-
-static blob *blob_new(const char *s, size_t len)
-{
-	blob *b = xmalloc(sizeof(*b) + len + 1);
-	atomic_init(&b->ref, 1);
-	b->len = len;
-	memcpy(b->data, s, len);
-	b->data[len] = '\0';
-	return b;
-}
-
-static blob *blob_ref(blob *b)
-{
-	atomic_fetch_add(&b->ref, 1);
-	return b;
-}
-
-static void blob_unref(void *p)
-{
-	blob *b = p;
-	if (b && atomic_fetch_sub(&b->ref, 1) == 1)
-		free(b);
-}
 
 static blob *config_blob(const pipeline *p);
 
@@ -501,124 +445,8 @@ static void job_view_locked(const job *j, store_job *r)
 }
 
 /* ===================================================================
- * The status cache. Every function here expects cache_lock held.
+ * The status cache (status_cache.h) as the daemon uses it.
  * =================================================================== */
-
-static unsigned id_hash(const char *id)
-{
-	unsigned h = 2166136261u;
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h & (HASH_BUCKETS - 1);
-}
-
-static entry *cache_find(server *s, const char *id)
-{
-	for (entry *e = s->buckets[id_hash(id)]; e; e = e->hnext)
-		if (memcmp(e->id, id, 36) == 0)
-			return e;
-	return NULL;
-}
-
-static void lru_unlink(server *s, entry *e)
-{
-	if (!e->on_lru)
-		return;
-	if (e->lru_prev)
-		e->lru_prev->lru_next = e->lru_next;
-	else
-		s->lru_head = e->lru_next;
-	if (e->lru_next)
-		e->lru_next->lru_prev = e->lru_prev;
-	else
-		s->lru_tail = e->lru_prev;
-	e->lru_prev = e->lru_next = NULL;
-	e->on_lru = 0;
-	s->n_lru--;
-}
-
-static void lru_push_front(server *s, entry *e)
-{
-	e->lru_prev = NULL;
-	e->lru_next = s->lru_head;
-	if (s->lru_head)
-		s->lru_head->lru_prev = e;
-	else
-		s->lru_tail = e;
-	s->lru_head = e;
-	e->on_lru = 1;
-	s->n_lru++;
-}
-
-static void ring_free(entry *e)
-{
-	if (!e->ring)
-		return;
-	for (int i = 0; i < SSE_RING; i++)
-		blob_unref(e->ring[i].b);
-	free(e->ring);
-	e->ring = NULL;
-}
-
-/* Records e's current state in its ring (when it has one). */
-static void ring_push(entry *e)
-{
-	if (!e->ring)
-		return;
-	struct ring_slot *slot = &e->ring[e->version % SSE_RING];
-	blob_unref(slot->b);
-	slot->b = blob_ref(e->resp);
-	slot->version = e->version;
-}
-
-static void cache_remove(server *s, entry *e)
-{
-	entry **pp = &s->buckets[id_hash(e->id)];
-	while (*pp && *pp != e)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = e->hnext;
-	lru_unlink(s, e);
-	ring_free(e);
-	blob_unref(e->resp);
-	free(e);
-}
-
-/* Unpinned entries go to the LRU list; the oldest beyond the bound go. */
-static void cache_settle(server *s, entry *e)
-{
-	if (e->pins > 0) {
-		lru_unlink(s, e);
-		return;
-	}
-	if (e->on_lru) {
-		if (s->lru_head != e) {
-			lru_unlink(s, e);
-			lru_push_front(s, e);
-		}
-	} else {
-		lru_push_front(s, e);
-	}
-	while (s->n_lru > s->o.cache_entries && s->lru_tail && s->lru_tail != e)
-		cache_remove(s, s->lru_tail);
-}
-
-/* Finds or creates the entry for id; a new one takes resp. */
-static entry *cache_get_or_add(server *s, const char *id, blob *resp, int finished)
-{
-	entry *e = cache_find(s, id);
-	if (e)
-		return e;
-	e = xcalloc(1, sizeof(*e));
-	memcpy(e->id, id, 36);
-	e->resp = blob_ref(resp);
-	e->finished = finished;
-	e->version = 1;
-	unsigned h = id_hash(id);
-	e->hnext = s->buckets[h];
-	s->buckets[h] = e;
-	return e;
-}
 
 /* Wakes every /events stream suspended on e. */
 static void sse_wake_locked(entry *e)
@@ -635,46 +463,29 @@ static void sse_wake_locked(entry *e)
 static void cache_publish(server *s, const store_job *r)
 {
 	blob *b = response_blob(r);
-	pthread_mutex_lock(&s->cache_lock);
-	entry *e = cache_get_or_add(s, r->id, b, r->finished);
-	if (e->resp != b) {
-		blob_unref(e->resp);
-		e->resp = blob_ref(b);
-		e->version++;
-		ring_push(e);
-	}
+	pthread_mutex_lock(&s->cache.lock);
+	entry *e = status_cache_add(&s->cache, r->id, b, r->finished);
+	status_cache_set(e, b);
 	e->finished = r->finished;
 	sse_wake_locked(e);
-	cache_settle(s, e);
-	pthread_mutex_unlock(&s->cache_lock);
+	status_cache_touch(&s->cache, e);
+	pthread_mutex_unlock(&s->cache.lock);
 	blob_unref(b);
-}
-
-/* Gives a placeholder entry (a worker claimed the job before anyone had
- * read it) its first state. cache_lock held. */
-static void cache_fill_locked(entry *e, blob *b, int finished)
-{
-	if (e->version != 0)
-		return;
-	blob_unref(e->resp);
-	e->resp = blob_ref(b);
-	e->finished = finished;
-	e->version = 1;
 }
 
 /* The current VideoResponse of id, from the cache or the store. Returns a
  * blob the caller unrefs; NULL with *code 404 or 500. */
 static blob *status_lookup(server *s, const char *id, int *code)
 {
-	pthread_mutex_lock(&s->cache_lock);
-	entry *e = cache_find(s, id);
+	pthread_mutex_lock(&s->cache.lock);
+	entry *e = status_cache_find(&s->cache, id);
 	if (e && e->version) {
 		blob *b = blob_ref(e->resp);
-		cache_settle(s, e);
-		pthread_mutex_unlock(&s->cache_lock);
+		status_cache_touch(&s->cache, e);
+		pthread_mutex_unlock(&s->cache.lock);
 		return b;
 	}
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->cache.lock);
 
 	store_job r;
 	char err[256];
@@ -686,13 +497,13 @@ static blob *status_lookup(server *s, const char *id, int *code)
 		return NULL;
 	}
 	blob *b = response_blob(&r);
-	pthread_mutex_lock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
 	/* A writer may have published meanwhile: its state wins. */
-	e = cache_get_or_add(s, id, b, r.finished);
-	cache_fill_locked(e, b, r.finished);
+	e = status_cache_add(&s->cache, id, b, r.finished);
+	status_cache_fill(e, b, r.finished);
 	blob *out = blob_ref(e->resp);
-	cache_settle(s, e);
-	pthread_mutex_unlock(&s->cache_lock);
+	status_cache_touch(&s->cache, e);
+	pthread_mutex_unlock(&s->cache.lock);
 	blob_unref(b);
 	store_job_clear(&r);
 	return out;
@@ -717,7 +528,7 @@ static void owner_add_locked(server *s, const char *id, client_id who)
 	owner *o = xcalloc(1, sizeof(*o));
 	memcpy(o->id, id, sizeof(o->id));
 	o->client = who;
-	unsigned h = id_hash(id) & (OWNER_BUCKETS - 1);
+	unsigned h = util_hash(id) & (OWNER_BUCKETS - 1);
 	o->next = s->owners[h];
 	s->owners[h] = o;
 }
@@ -725,7 +536,7 @@ static void owner_add_locked(server *s, const char *id, client_id who)
 /* Forgets who queued job id and returns it (0: nobody known). qlock held. */
 static client_id owner_take_locked(server *s, const char *id)
 {
-	for (owner **pp = &s->owners[id_hash(id) & (OWNER_BUCKETS - 1)]; *pp;
+	for (owner **pp = &s->owners[util_hash(id) & (OWNER_BUCKETS - 1)]; *pp;
 	     pp = &(*pp)->next) {
 		owner *o = *pp;
 		if (memcmp(o->id, id, 36) == 0) {
@@ -928,9 +739,9 @@ static void job_execute(server *s, store_job *r, entry *e)
 	held_pipeline *h = held_current(s);
 
 	blob *b = response_blob(r);
-	pthread_mutex_lock(&s->cache_lock);
-	cache_fill_locked(e, b, r->finished);
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
+	status_cache_fill(e, b, r->finished);
+	pthread_mutex_unlock(&s->cache.lock);
 	blob_unref(b);
 	if (job_fits(h->p, r, err, sizeof(err)) != 0) {
 		job_refuse(s, r, err);
@@ -944,14 +755,14 @@ static void job_execute(server *s, store_job *r, entry *e)
 	}
 	job_seed(j, r);
 
-	/* server_stop cancels what it finds running under cache_lock after
+	/* server_stop cancels what it finds running under cache.lock after
 	 * setting `stopping`: checking the flag here under the same lock means
 	 * no job starts unseen by it. */
-	pthread_mutex_lock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
 	e->running = j;
 	if (e->cancel_requested || atomic_load(&s->stopping))
 		job_cancel(j);
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->cache.lock);
 
 	run_ctx ctx = { s, e, h };
 	runner_events ev = { on_update, on_stage, &ctx };
@@ -959,17 +770,16 @@ static void job_execute(server *s, store_job *r, entry *e)
 	runner_run(h->p, j, &ev);
 	atomic_fetch_sub(&s->running, 1);
 
-	pthread_mutex_lock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
 	cancel_requested = e->cancel_requested;
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->cache.lock);
 	job_finish(s, e, j, cancel_requested);
 out:
-	pthread_mutex_lock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
 	e->running = NULL;
 	e->claimed = 0;
-	e->pins--;
-	cache_settle(s, e);
-	pthread_mutex_unlock(&s->cache_lock);
+	status_cache_unpin(&s->cache, e);
+	pthread_mutex_unlock(&s->cache.lock);
 	job_free(j);
 	held_release(h); /* the last job of an old pipeline frees it */
 	store_job_clear(r);
@@ -1014,18 +824,17 @@ static void *worker_main(void *arg)
 		/* Claimed under qlock: a DELETE sees the job either queued or
 		 * claimed, never in between. A new entry is a placeholder
 		 * (version 0) until job_execute fills it from r. */
-		pthread_mutex_lock(&s->cache_lock);
-		entry *e = cache_find(s, r.id);
+		pthread_mutex_lock(&s->cache.lock);
+		entry *e = status_cache_find(&s->cache, r.id);
 		if (!e) {
 			blob *b = blob_new("{}", 2);
-			e = cache_get_or_add(s, r.id, b, 0);
+			e = status_cache_add(&s->cache, r.id, b, 0);
 			blob_unref(b);
 			e->version = 0;
 		}
 		e->claimed = 1;
-		e->pins++;
-		lru_unlink(s, e);
-		pthread_mutex_unlock(&s->cache_lock);
+		status_cache_pin(&s->cache, e);
+		pthread_mutex_unlock(&s->cache.lock);
 		pthread_mutex_unlock(&s->qlock);
 
 		job_execute(s, &r, e);
@@ -1499,10 +1308,10 @@ static enum MHD_Result create_answer(server *s, struct MHD_Connection *c, req_ct
 				     NULL, "The job store cannot take the job; try again");
 	}
 	blob *b = response_blob(&rq->rec);
-	pthread_mutex_lock(&s->cache_lock);
-	entry *e = cache_get_or_add(s, rq->rec.id, b, 0);
-	cache_settle(s, e);
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
+	entry *e = status_cache_add(&s->cache, rq->rec.id, b, 0);
+	status_cache_touch(&s->cache, e);
+	pthread_mutex_unlock(&s->cache.lock);
 	queue_push(s);
 
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
@@ -1725,8 +1534,8 @@ static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const 
 	}
 	if (r.seq > s->q_cursor)
 		return cancel_queued(s, c, &r);
-	pthread_mutex_lock(&s->cache_lock);
-	entry *e = cache_find(s, id);
+	pthread_mutex_lock(&s->cache.lock);
+	entry *e = status_cache_find(&s->cache, id);
 	blob *b = NULL;
 	if (e && e->claimed && !e->finished) {
 		e->cancel_requested = 1;
@@ -1734,7 +1543,7 @@ static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const 
 			job_cancel(e->running);
 		b = blob_ref(e->resp);
 	}
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->cache.lock);
 	pthread_mutex_unlock(&s->qlock);
 	store_job_clear(&r);
 	if (!b)
@@ -1769,23 +1578,22 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 	if (sc->out && sc->out_off < sc->out_len)
 		goto copy;
-	pthread_mutex_lock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
 	entry *e = sc->e;
 	if (sc->done || atomic_load(&s->stopping)) {
-		pthread_mutex_unlock(&s->cache_lock);
+		pthread_mutex_unlock(&s->cache.lock);
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	}
 	if (e->version != sc->sent_version && e->version != 0) {
 		/* The next state this stream has not sent, if the ring still has
 		 * it; else (first event, or too far behind) the current one. */
 		unsigned next = sc->sent_version + 1;
-		const blob *b = e->resp;
-		struct ring_slot *slot = e->ring ? &e->ring[next % SSE_RING] : NULL;
-		if (sc->sent_version && next < e->version && slot && slot->b &&
-		    slot->version == next)
-			b = slot->b;
-		else
+		const blob *b = sc->sent_version && next < e->version ?
+				status_cache_state(e, next) : NULL;
+		if (!b) {
+			b = e->resp;
 			next = e->version;
+		}
 		sc->sent_version = next;
 		int last = next == e->version && e->finished;
 		sse_emit(sc, last ? "end" : "status", b, next);
@@ -1798,10 +1606,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 		/* Nothing new: park the connection until a publish wakes it. */
 		sc->suspended = 1;
 		MHD_suspend_connection(sc->conn);
-		pthread_mutex_unlock(&s->cache_lock);
+		pthread_mutex_unlock(&s->cache.lock);
 		return 0;
 	}
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->cache.lock);
 copy:;
 	size_t n = sc->out_len - sc->out_off;
 	if (n > max)
@@ -1853,7 +1661,7 @@ static void sse_free(void *cls)
 	sse_conn *sc = cls;
 	server *s = sc->srv;
 
-	pthread_mutex_lock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
 	entry *e = sc->e;
 	for (sse_conn **pp = &e->listeners; *pp; pp = &(*pp)->next_in_entry)
 		if (*pp == sc) {
@@ -1867,10 +1675,9 @@ static void sse_free(void *cls)
 	if (sc->next_all)
 		sc->next_all->prev_all = sc->prev_all;
 	if (!e->listeners)
-		ring_free(e);
-	e->pins--;
-	cache_settle(s, e);
-	pthread_mutex_unlock(&s->cache_lock);
+		status_cache_unwatch(e);
+	status_cache_unpin(&s->cache, e);
+	pthread_mutex_unlock(&s->cache.lock);
 	stream_release(s, sc->shard, sc->client);
 	free(sc->out);
 	free(sc);
@@ -1896,15 +1703,14 @@ static enum MHD_Result handle_events(server *s, struct MHD_Connection *c, const 
 					      "The job store cannot be read");
 		}
 		blob_unref(b);
-		pthread_mutex_lock(&s->cache_lock);
-		e = cache_find(s, id);
+		pthread_mutex_lock(&s->cache.lock);
+		e = status_cache_find(&s->cache, id);
 		if (e && e->version) {
-			e->pins++;
-			lru_unlink(s, e);
+			status_cache_pin(&s->cache, e);
 		} else {
 			e = NULL;
 		}
-		pthread_mutex_unlock(&s->cache_lock);
+		pthread_mutex_unlock(&s->cache.lock);
 	}
 	if (!e) {
 		stream_release(s, shard, who);
@@ -1918,18 +1724,15 @@ static enum MHD_Result handle_events(server *s, struct MHD_Connection *c, const 
 	sc->e = e;
 	sc->client = who;
 	sc->shard = shard;
-	pthread_mutex_lock(&s->cache_lock);
-	if (!e->ring) {
-		e->ring = xcalloc(SSE_RING, sizeof(*e->ring));
-		ring_push(e);
-	}
+	pthread_mutex_lock(&s->cache.lock);
+	status_cache_watch(e);
 	sc->next_in_entry = e->listeners;
 	e->listeners = sc;
 	sc->next_all = s->sse_all;
 	if (s->sse_all)
 		s->sse_all->prev_all = sc;
 	s->sse_all = sc;
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->cache.lock);
 
 	/* From here sse_free (run by MHD when the response goes) unlinks sc
 	 * and unpins the entry. */
@@ -2650,14 +2453,14 @@ static void *ticker_main(void *arg)
 		if (atomic_load(&s->stopping))
 			break;
 		/* Keepalives let an idle /events stream notice a gone client. */
-		pthread_mutex_lock(&s->cache_lock);
+		pthread_mutex_lock(&s->cache.lock);
 		for (sse_conn *c = s->sse_all; c; c = c->next_all)
 			if (c->suspended) {
 				c->keepalive_due = 1;
 				c->suspended = 0;
 				MHD_resume_connection(c->conn);
 			}
-		pthread_mutex_unlock(&s->cache_lock);
+		pthread_mutex_unlock(&s->cache.lock);
 	}
 	pthread_mutex_unlock(&s->tick_lock);
 	return NULL;
@@ -2837,7 +2640,7 @@ int server_start(pipeline *p, const server_opts *o, server **out,
 	client_limits cl = { s->o.client_connections, s->o.client_streams, s->o.client_queued,
 			     s->o.create_rate, s->o.create_burst };
 	s->clients = client_table_new(&cl, 0);
-	pthread_mutex_init(&s->cache_lock, NULL);
+	status_cache_init(&s->cache, s->o.cache_entries);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcv, NULL);
 	pthread_mutex_init(&s->tick_lock, NULL);
@@ -2906,6 +2709,13 @@ static int workers_join(server *s)
 	return all;
 }
 
+static void cancel_running(entry *e, void *ud)
+{
+	(void)ud;
+	if (e->running)
+		job_cancel(e->running);
+}
+
 /* Stops accepting, cancels running jobs (their failure is not recorded:
  * they resume at the next start), wakes every thread. */
 static void server_signal_stop(server *s)
@@ -2918,12 +2728,9 @@ static void server_signal_stop(server *s)
 	atomic_store(&s->stopping, 1);
 	pthread_mutex_lock(&s->qlock);
 	pthread_cond_broadcast(&s->qcv);
-	pthread_mutex_lock(&s->cache_lock);
-	for (size_t b = 0; b < HASH_BUCKETS; b++)
-		for (entry *e = s->buckets[b]; e; e = e->hnext)
-			if (e->running)
-				job_cancel(e->running);
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
+	status_cache_each(&s->cache, cancel_running, NULL);
+	pthread_mutex_unlock(&s->cache.lock);
 	pthread_mutex_unlock(&s->qlock);
 	pthread_mutex_lock(&s->tick_lock);
 	pthread_cond_broadcast(&s->tick_cv);
@@ -2940,13 +2747,13 @@ static void server_stop_http(server *s)
 		usleep(1000);
 	/* Suspended streams must be resumed before the daemon stops; they see
 	 * `stopping` and end. */
-	pthread_mutex_lock(&s->cache_lock);
+	pthread_mutex_lock(&s->cache.lock);
 	for (sse_conn *c = s->sse_all; c; c = c->next_all)
 		if (c->suspended) {
 			c->suspended = 0;
 			MHD_resume_connection(c->conn);
 		}
-	pthread_mutex_unlock(&s->cache_lock);
+	pthread_mutex_unlock(&s->cache.lock);
 	for (int i = 0; i < s->n_shards; i++)
 		MHD_stop_daemon(s->shards[i].mhd);
 	s->n_shards = 0;
@@ -2955,13 +2762,7 @@ static void server_stop_http(server *s)
 static void server_free(server *s)
 {
 	store_close(s->store);
-	for (size_t b = 0; b < HASH_BUCKETS; b++)
-		for (entry *e = s->buckets[b], *next; e; e = next) {
-			next = e->hnext;
-			ring_free(e);
-			blob_unref(e->resp);
-			free(e);
-		}
+	status_cache_destroy(&s->cache);
 	held_release(s->cur);
 	for (stage_stat *st = s->stats, *next; st; st = next) {
 		next = st->next;
@@ -2982,7 +2783,6 @@ static void server_free(server *s)
 	free(s->videos_dir);
 	free(s->web_dir);
 	pthread_mutex_destroy(&s->pipe_lock);
-	pthread_mutex_destroy(&s->cache_lock);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcv);
 	pthread_mutex_destroy(&s->tick_lock);

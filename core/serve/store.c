@@ -549,21 +549,6 @@ void store_close(job_store *s)
  * Writes.
  * --------------------------------------------------------------------- */
 
-int store_create(job_store *s, store_job *rec, char *err, size_t errlen)
-{
-	store_op *op = xcalloc(1, sizeof(*op));
-	op_waiter w = { 0 };
-
-	op->type = OP_CREATE;
-	store_job_copy(&op->rec, rec);
-	int rc = op_submit(s, op, &w);
-	if (rc)
-		util_errf(err, errlen, "%s", w.err);
-	else
-		rec->seq = w.seq;
-	return rc;
-}
-
 int store_create_async(job_store *s, const store_job *rec,
 		       void (*done)(void *ud, int rc, long long seq), void *ud)
 {
@@ -707,12 +692,6 @@ int store_list(job_store *s, long long before, int limit, store_job **out,
 			   " ORDER BY seq DESC LIMIT ?2", before, limit, 2, out, n, err, errlen);
 }
 
-int store_list_unfinished(job_store *s, store_job **out, size_t *n, char *err, size_t errlen)
-{
-	return select_jobs(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE finished = 0"
-			   " ORDER BY seq ASC", 0, 0, 0, out, n, err, errlen);
-}
-
 int store_next_unfinished(job_store *s, long long after, store_job *out,
 			  char *err, size_t errlen)
 {
@@ -768,34 +747,6 @@ int store_count_by_status(job_store *s, void (*cb)(void *ud, const char *status,
 		goto out;
 	}
 	ret = 0;
-out:
-	sqlite3_finalize(st);
-	reader_give(r);
-	return ret;
-}
-
-int store_get_stage(job_store *s, const char *job_id, const char *stage_id,
-		    char **kind, char **path, int *ok)
-{
-	reader *r = reader_take(s);
-	sqlite3_stmt *st = NULL;
-	int ret = -1;
-
-	*kind = *path = NULL;
-	if (sqlite3_prepare_v2(r->db, "SELECT kind, path, ok FROM stages WHERE job_id = ?"
-			       " AND stage_id = ?", -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, stage_id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*kind = col_text(st, 0);
-		*path = col_text(st, 1);
-		*ok = sqlite3_column_int(st, 2);
-		ret = 0;
-	} else if (rc == SQLITE_DONE) {
-		ret = 1;
-	}
 out:
 	sqlite3_finalize(st);
 	reader_give(r);

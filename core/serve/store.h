@@ -40,14 +40,11 @@ int store_open(const char *path, job_store **out, char *err, size_t errlen);
 /* Writes what is pending, stops the writer, closes. NULL is fine. */
 void store_close(job_store *s);
 
-/* Inserts a new job. Returns once the row is committed (a process crash
- * after this loses nothing), with rec->seq set. 0 ok. Concurrent callers
- * share one commit (group commit). */
-int store_create(job_store *s, store_job *rec, char *err, size_t errlen);
-
-/* As store_create, without waiting: done(ud, rc, seq) runs on the writer
- * thread once the row is committed (rc 0) or refused (rc -1). It must not
- * block; it must not call the store. 0 if queued (done will run), -1 if
+/* Inserts a new job without waiting: done(ud, rc, seq) runs on the writer
+ * thread once the row is committed (rc 0: a process crash after this loses
+ * nothing; seq is its insertion order) or refused (rc -1, e.g. a duplicate
+ * id). Creates queued together share one commit (group commit). done must
+ * not block and must not call the store. 0 if queued (done will run), -1 if
  * the store is closing (done will not run). */
 int store_create_async(job_store *s, const store_job *rec,
 		       void (*done)(void *ud, int rc, long long seq), void *ud);
@@ -74,9 +71,6 @@ int store_get(job_store *s, const char *id, store_job *out, char *err, size_t er
 int store_list(job_store *s, long long before, int limit, store_job **out,
 	       size_t *n, char *err, size_t errlen);
 
-/* Every job not finished, oldest first (the restart queue). 0 ok. */
-int store_list_unfinished(job_store *s, store_job **out, size_t *n, char *err, size_t errlen);
-
 /* The oldest unfinished job with seq > after: the job queue lives in the
  * store, so a queued job costs the daemon no memory. 0 found (out filled,
  * caller clears), 1 none, -1 error. */
@@ -89,10 +83,5 @@ int store_count_unfinished(job_store *s, long long *n, char *err, size_t errlen)
 /* Calls cb once per distinct status with its job count. 0 ok. */
 int store_count_by_status(job_store *s, void (*cb)(void *ud, const char *status, long long n),
 			  void *ud, char *err, size_t errlen);
-
-/* Where a stage of a job left its output: kind/path malloc'd (caller
- * frees). 0 found, 1 none, -1 error. */
-int store_get_stage(job_store *s, const char *job_id, const char *stage_id,
-		    char **kind, char **path, int *ok);
 
 #endif

@@ -8,9 +8,13 @@
  * stage execution with a vg_stage that carries the inputs and a table of core
  * services. Plugins never link against core internals.
  *
- * Versioning follows Redis modules: structs start with their size, the
- * services table is append-only, and a field added in minor version N is read
- * only when the other side's minor (or struct_size) says it is there.
+ * Versioning follows Redis modules. Every struct that crosses the line
+ * carries its size (struct_size, first in every struct one side fills and
+ * the other reads; third in vg_plugin, after the two version numbers), the
+ * services table is append-only, and a field added in a later minor version
+ * is read only when VG_HAS(ptr, type, field) says the other side has it.
+ * A new major version is a break: the core refuses plugins of another major
+ * (doc/plugins.md, "Versions").
  */
 #ifndef VIDGEN_PLUGIN_H
 #define VIDGEN_PLUGIN_H
@@ -23,11 +27,19 @@
 extern "C" {
 #endif
 
-#define VIDGEN_ABI_MAJOR 1
-#define VIDGEN_ABI_MINOR 3
+#define VIDGEN_ABI_MAJOR 2
+#define VIDGEN_ABI_MINOR 1
 
 /* The name of the one symbol every plugin exports. */
 #define VIDGEN_PLUGIN_SYMBOL "vidgen_plugin"
+
+/* 1 when the struct at ptr (which starts with, or holds, uint32_t
+ * struct_size) is large enough to hold `field` of `type`: the one test for
+ * a field added after the other side was built, e.g.
+ * VG_HAS(st->svc, vg_services, some_2_1_service). Fields of 2.0 are always
+ * there. */
+#define VG_HAS(ptr, type, field) \
+	((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 /* Status codes, returned by every callback and service (0 = ok). */
 enum vg_status {
@@ -62,18 +74,67 @@ enum vg_setting_type {
 };
 
 typedef struct vg_setting {
-	const char *name;    /* key inside the stage's `settings` group */
-	int type;            /* enum vg_setting_type */
-	size_t offset;       /* offsetof() the field in the instance struct */
-	const char *def;     /* default as text, or NULL for none */
-	int required;        /* 1: the pipeline must set it (def ignored) */
-	double min, max;     /* INT/DOUBLE range; both 0 = unbounded */
-	const char *choices; /* STRING: "a|b|c" allowed values, or NULL */
-	const char *help;    /* one line of documentation */
+	uint32_t struct_size; /* sizeof(vg_setting); the macros below set it */
+	int type;             /* enum vg_setting_type */
+	const char *name;     /* key inside the stage's `settings` group */
+	size_t offset;        /* offsetof() the field in the instance struct */
+	const char *def;      /* default as text (may use ${VAR:-default}), or
+			       * NULL for none */
+	int required;         /* 1: the pipeline must set it (def ignored) */
+	double min, max;      /* INT/DOUBLE range, inclusive; both 0 = unbounded */
+	const char *choices;  /* STRING: "a|b|c" allowed values, or NULL */
+	const char *help;     /* one line of documentation */
 } vg_setting;
 
+/*
+ * One entry per setting, in the table a descriptor's .settings points to:
+ *
+ *   static const vg_setting shout_settings[] = {
+ *           VG_SETTING_STR("suffix", shout_conf, suffix, "!", "appended text"),
+ *           VG_SETTING_INT("repeat", shout_conf, repeat, "1", 1, 10, "times"),
+ *           VG_SETTINGS_END
+ *   };
+ *
+ * Each macro names the setting, the instance struct and its field, and checks
+ * (in C) that the field has the type the entry fills: const char * for
+ * STR/CHOICE/PATH/SECRET/REQUIRED, long for INT, double for DOUBLE, int for
+ * BOOL. Defaults are text, as a pipeline would write them ("true", "300").
+ */
+#ifndef __cplusplus
+#define VG_FIELD_IS_(st, field, ctype) \
+	(0 * sizeof(struct { int vg_field_has_the_wrong_type : \
+			     _Generic(((st *)0)->field, ctype: 1, default: -1); }))
+#else
+#define VG_FIELD_IS_(st, field, ctype) 0
+#endif
+#define VG_SETTING_(key_, type_, st_, field_, ctype_, ...) \
+	{ .struct_size = sizeof(vg_setting), .type = (type_), .name = (key_), \
+	  .offset = offsetof(st_, field_) + VG_FIELD_IS_(st_, field_, ctype_), __VA_ARGS__ }
+
+#define VG_SETTING_STR(key, st, field, def_, help_) \
+	VG_SETTING_(key, VG_SET_STRING, st, field, const char *, .def = (def_), .help = (help_))
+#define VG_SETTING_CHOICE(key, st, field, def_, choices_, help_) \
+	VG_SETTING_(key, VG_SET_STRING, st, field, const char *, .def = (def_), \
+		    .choices = (choices_), .help = (help_))
+#define VG_SETTING_PATH(key, st, field, def_, help_) \
+	VG_SETTING_(key, VG_SET_PATH, st, field, const char *, .def = (def_), .help = (help_))
+#define VG_SETTING_SECRET(key, st, field, help_) \
+	VG_SETTING_(key, VG_SET_SECRET, st, field, const char *, .help = (help_))
+#define VG_SETTING_INT(key, st, field, def_, min_, max_, help_) \
+	VG_SETTING_(key, VG_SET_INT, st, field, long, .def = (def_), .min = (min_), \
+		    .max = (max_), .help = (help_))
+#define VG_SETTING_DOUBLE(key, st, field, def_, min_, max_, help_) \
+	VG_SETTING_(key, VG_SET_DOUBLE, st, field, double, .def = (def_), .min = (min_), \
+		    .max = (max_), .help = (help_))
+#define VG_SETTING_BOOL(key, st, field, def_, help_) \
+	VG_SETTING_(key, VG_SET_BOOL, st, field, int, .def = (def_), .help = (help_))
+/* A string, path or secret the pipeline must set: type_ is VG_SET_STRING,
+ * VG_SET_PATH or VG_SET_SECRET. */
+#define VG_SETTING_REQUIRED(key, type_, st, field, help_) \
+	VG_SETTING_(key, type_, st, field, const char *, .required = 1, .help = (help_))
+
 /* Table terminator. */
-#define VG_SETTINGS_END { NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL }
+#define VG_SETTINGS_END { .struct_size = sizeof(vg_setting) }
 
 /* ------------------------------------------------------------------------
  * Artifacts: every stage output is a file in the job directory.
@@ -126,16 +187,17 @@ typedef struct vg_stage {
 	const vg_artifact *previous; /* on a repair run: this stage's last
 				      * output; else NULL */
 	void *core;                /* opaque, for the core's own use */
-	/* 1.2 (test st->struct_size first): 1 when the stage has an on_error
-	 * repair stage and this run is the last its repairs allow, so a
-	 * VG_ESCRIPT now fails the job; 0 otherwise. */
-	int last_repair;
+	int last_repair;           /* 1 when the stage has an on_error repair
+				    * stage and this run is the last its
+				    * repairs allow, so a VG_ESCRIPT now fails
+				    * the job; 0 otherwise */
 } vg_stage;
 
 /* ------------------------------------------------------------------------
  * Child processes (svc->spawn): how plugins run espeak, ffmpeg, manim.
  * ------------------------------------------------------------------------ */
 typedef struct vg_proc {
+	uint32_t struct_size;     /* sizeof(vg_proc): use VG_PROC_INIT */
 	const char *const *argv;  /* argv[0] is looked up in PATH */
 	const char *const *envp;  /* the whole environment; NULL = empty */
 	const char *cwd;          /* NULL = the stage directory */
@@ -149,10 +211,14 @@ typedef struct vg_proc {
 	long max_processes;       /* RLIMIT_NPROC; 0 = unlimited */
 } vg_proc;
 
+/* vg_proc p = VG_PROC_INIT(.argv = argv, .timeout_ms = 30000); */
+#define VG_PROC_INIT(...) { .struct_size = sizeof(vg_proc), __VA_ARGS__ }
+
 /* ------------------------------------------------------------------------
  * HTTP (svc->http), with AWS SigV4 signing when req->aws is set.
  * ------------------------------------------------------------------------ */
 typedef struct vg_aws_sign_opts {
+	uint32_t struct_size; /* sizeof(vg_aws_sign_opts): use VG_AWS_SIGN_OPTS_INIT */
 	const char *service; /* "bedrock", "polly", "s3" */
 	const char *region;  /* NULL = the job's configured region */
 	int s3_rules;        /* 1: single-encode the path, sign the payload
@@ -160,7 +226,11 @@ typedef struct vg_aws_sign_opts {
 	int unsigned_payload; /* s3 only: UNSIGNED-PAYLOAD */
 } vg_aws_sign_opts;
 
+#define VG_AWS_SIGN_OPTS_INIT(...) { .struct_size = sizeof(vg_aws_sign_opts), __VA_ARGS__ }
+
 typedef struct vg_http_request {
+	uint32_t struct_size;        /* sizeof(vg_http_request): use
+				      * VG_HTTP_REQUEST_INIT */
 	const char *method;          /* "GET", "POST", "PUT", ... */
 	const char *url;
 	const char *const *headers;  /* "Name: value", NULL-terminated; may
@@ -176,6 +246,8 @@ typedef struct vg_http_request {
 	const vg_aws_sign_opts *aws; /* non-NULL: sign with SigV4 */
 } vg_http_request;
 
+#define VG_HTTP_REQUEST_INIT(...) { .struct_size = sizeof(vg_http_request), __VA_ARGS__ }
+
 typedef struct vg_http_response {
 	long status;        /* HTTP status code */
 	char *body;         /* NUL-terminated; NULL with response_path */
@@ -187,8 +259,8 @@ typedef struct vg_http_response {
  * The services table the core passes to plugins. Append-only.
  * ------------------------------------------------------------------------ */
 struct vg_services {
+	uint32_t struct_size; /* test a service added after 2.0 with VG_HAS */
 	uint32_t abi_minor;
-	uint32_t struct_size;
 
 	/* Logs a line tagged with job and stage. Never pass secrets. */
 	void (*log)(const vg_stage *st, int level, const char *fmt, ...)
@@ -245,8 +317,6 @@ struct vg_services {
 	 * for the life of the stage. Never log it. */
 	const char *(*secret)(const vg_stage *st, const char *name);
 
-	/* --- ABI 1.1 --- */
-
 	/* Splits narration text into sentences, by the one rule all narration
 	 * plugins share (see doc/narration.md), so every voice cuts a text
 	 * into the same segments. Returns one malloc'd block: a
@@ -259,7 +329,7 @@ struct vg_services {
 	 * the profile's region, else eu-west-3), into out. */
 	void (*aws_region)(const vg_stage *st, char *out, size_t len);
 
-	/* --- ABI 1.3 --- */
+	/* --- ABI 2.1 (test with VG_HAS(st->svc, vg_services, note)) --- */
 
 	/* Leaves a sentence for the user about a stage that succeeded with a
 	 * caveat (the render kept a video in which some parts fell back):
@@ -278,7 +348,9 @@ typedef struct vg_plugin {
 	uint32_t abi_minor;   /* VIDGEN_ABI_MINOR */
 	uint32_t struct_size; /* sizeof(vg_plugin) */
 	const char *name;     /* unique: "replay", "bedrock", ... */
-	const char *kind;     /* "model", "narration", "render", "store" */
+	const char *kind;     /* "model", "narration", "render", "store": shown
+			       * by `vidgen plugins`; the core does not act on
+			       * it (a stage's inputs decide what it gets) */
 	const char *version;  /* the plugin's own version, "1.0.0" */
 	const char *description;
 
@@ -298,12 +370,14 @@ typedef struct vg_plugin {
 	/* Frees what init() allocated; may be NULL. */
 	void (*fini)(void *instance);
 
-	/* VG_NEEDS_* bits: what the core must check before a job starts. */
+	/* VG_NEEDS_* bits: what the core must check before a job starts, so
+	 * a job fails at once with a clear message, not mid-way. */
 	uint32_t needs;
 } vg_plugin;
 
 /* vg_plugin.needs bits. */
-#define VG_NEEDS_AWS_CREDENTIALS 0x1u /* fail the job early without them */
+#define VG_NEEDS_AWS_CREDENTIALS 0x1u /* the AWS credential chain must resolve
+				       * before the job's first stage */
 
 /* Fills the version fields of a descriptor. */
 #define VG_PLUGIN_HEADER \

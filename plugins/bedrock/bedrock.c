@@ -11,6 +11,10 @@
 #include <jansson.h>
 
 #include "vidgen/plugin.h"
+#include "../common/aws_error.h"
+#include "../common/aws_region.h"
+#include "../common/model_call.h"
+#include "../common/prompt_file.h"
 
 #define BEDROCK_MAX_MODEL_ID 2048
 
@@ -29,28 +33,24 @@ typedef struct bedrock_conf {
 } bedrock_conf;
 
 static const vg_setting bedrock_settings[] = {
-	{ "endpoint", VG_SET_STRING, offsetof(bedrock_conf, endpoint), "", 0, 0, 0, NULL,
-	  "Bedrock Runtime base URL; empty = https://bedrock-runtime.REGION.amazonaws.com" },
-	{ "region", VG_SET_STRING, offsetof(bedrock_conf, region), "", 0, 0, 0, NULL,
-	  "AWS region; empty = AWS_REGION, else eu-west-3" },
-	{ "prompt", VG_SET_PATH, offsetof(bedrock_conf, prompt), NULL, 1, 0, 0, NULL,
-	  "prompt template file: optional [system] part, then [user] part" },
-	{ "max_tokens", VG_SET_INT, offsetof(bedrock_conf, max_tokens), "4000", 0, 1, 200000,
-	  NULL, "inferenceConfig.maxTokens: longest answer, in tokens" },
-	{ "temperature", VG_SET_DOUBLE, offsetof(bedrock_conf, temperature), "-1", 0, -1, 1,
-	  NULL, "inferenceConfig.temperature (0..1); -1 = the model's default" },
-	{ "output", VG_SET_STRING, offsetof(bedrock_conf, output), "text", 0, 0, 0,
-	  "text|script", "artifact kind; \"script\" strips Markdown code fences" },
-	{ "timeout", VG_SET_INT, offsetof(bedrock_conf, timeout_s), "170", 0, 1, 3600, NULL,
-	  "seconds allowed for one HTTP request" },
-	{ "attempts", VG_SET_INT, offsetof(bedrock_conf, attempts), "4", 0, 1, 10, NULL,
-	  "HTTP tries on throttling and 5xx answers" },
+	VG_SETTING_STR("endpoint", bedrock_conf, endpoint, "",
+		       "Bedrock Runtime base URL; empty = https://bedrock-runtime.REGION.amazonaws.com"),
+	VG_SETTING_STR("region", bedrock_conf, region, "",
+		       "AWS region; empty = AWS_REGION, else eu-west-3"),
+	VG_SETTING_REQUIRED("prompt", VG_SET_PATH, bedrock_conf, prompt,
+			    "prompt template file: optional [system] part, then [user] part"),
+	VG_SETTING_INT("max_tokens", bedrock_conf, max_tokens, "4000", 1, 200000,
+		       "inferenceConfig.maxTokens: longest answer, in tokens"),
+	VG_SETTING_DOUBLE("temperature", bedrock_conf, temperature, "-1", -1, 1,
+			  "inferenceConfig.temperature (0..1); -1 = the model's default"),
+	VG_SETTING_CHOICE("output", bedrock_conf, output, "text", "text|script",
+			  "artifact kind; \"script\" strips Markdown code fences"),
+	VG_SETTING_INT("timeout", bedrock_conf, timeout_s, "170", 1, 3600,
+		       "seconds allowed for one HTTP request"),
+	VG_SETTING_INT("attempts", bedrock_conf, attempts, "4", 1, 10,
+		       "HTTP tries on throttling and 5xx answers"),
 	VG_SETTINGS_END
 };
-
-#include "../common/aws_error.h"
-#include "../common/aws_region.h"
-#include "../common/model_call.h"
 
 /* ---- the plugin --------------------------------------------------------- */
 
@@ -196,8 +196,8 @@ static int call_converse(const bedrock_conf *c, vg_stage *st, const char *body,
 {
 	char mpath[BEDROCK_MAX_MODEL_ID * 3 + 1], url[8192], err[512] = "";
 	const char *hdrs[] = { "Content-Type: application/json", "Accept: application/json", NULL };
-	vg_aws_sign_opts sign = { .service = "bedrock", .region = region };
-	vg_http_request req = { 0 };
+	vg_aws_sign_opts sign = VG_AWS_SIGN_OPTS_INIT(.service = "bedrock", .region = region);
+	vg_http_request req = VG_HTTP_REQUEST_INIT();
 	int rc;
 
 	if (model_path(st->model_id, mpath, sizeof(mpath))) {

@@ -19,23 +19,22 @@ typedef struct espeak_conf {
 	const char *voices;  /* "Joanna=en-us+f3,Matthew=en-us+m3,..." */
 	const char *fallback; /* espeak voice for names not in the map */
 	long speed;          /* words per minute */
-	long timeout_ms;     /* per sentence */
+	long timeout_s;      /* per sentence */
 	const char *program;
 } espeak_conf;
 
 static const vg_setting espeak_settings[] = {
-	{ "voices", VG_SET_STRING, offsetof(espeak_conf, voices),
-	  "Joanna=en-us+f3,Matthew=en-us+m3,Ruth=en-us+f4,Stephen=en-us+m7",
-	  0, 0, 0, NULL,
-	  "job voice name to espeak-ng voice[+variant], comma separated" },
-	{ "fallback_voice", VG_SET_STRING, offsetof(espeak_conf, fallback),
-	  "en-us", 0, 0, 0, NULL, "espeak-ng voice for a voice not in the map" },
-	{ "speed", VG_SET_INT, offsetof(espeak_conf, speed), "165", 0, 80, 400,
-	  NULL, "speaking rate, words per minute" },
-	{ "timeout", VG_SET_INT, offsetof(espeak_conf, timeout_ms), "30000", 0,
-	  100, 600000, NULL, "milliseconds allowed per sentence" },
-	{ "program", VG_SET_STRING, offsetof(espeak_conf, program), "espeak-ng",
-	  0, 0, 0, NULL, "the espeak-ng executable (looked up in PATH)" },
+	VG_SETTING_STR("voices", espeak_conf, voices,
+		       "Joanna=en-us+f3,Matthew=en-us+m3,Ruth=en-us+f4,Stephen=en-us+m7",
+		       "job voice name to espeak-ng voice[+variant], comma separated"),
+	VG_SETTING_STR("fallback_voice", espeak_conf, fallback, "en-us",
+		       "espeak-ng voice for a voice not in the map"),
+	VG_SETTING_INT("speed", espeak_conf, speed, "165", 80, 400,
+		       "speaking rate, words per minute"),
+	VG_SETTING_INT("timeout", espeak_conf, timeout_s, "30", 1, 600,
+		       "seconds allowed per sentence"),
+	VG_SETTING_STR("program", espeak_conf, program, "espeak-ng",
+		       "the espeak-ng executable (looked up in PATH)"),
 	VG_SETTINGS_END
 };
 
@@ -166,8 +165,8 @@ static int espeak_say(const espeak_conf *c, vg_stage *st, const char *voice,
 			       "-f", txt, NULL };
 	static const char *const env[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
 					   "LANG=C.UTF-8", NULL };
-	vg_proc p = { .argv = argv, .envp = env, .cwd = st->dir,
-		      .stderr_path = errf, .timeout_ms = c->timeout_ms };
+	vg_proc p = VG_PROC_INIT(.argv = argv, .envp = env, .cwd = st->dir,
+				 .stderr_path = errf, .timeout_ms = c->timeout_s * 1000);
 	rc = st->svc->spawn(st, &p, &code);
 	if (rc == VG_ECANCELED)
 		return rc;
@@ -200,8 +199,8 @@ static int espeak_run(void *instance, vg_stage *st)
 	const char *vname = st->job ? st->job->voice : NULL;
 	if (espeak_map_voice(c->voices, vname, voice, sizeof voice) != 1)
 		snprintf(voice, sizeof voice, "%s", c->fallback);
-	if (!(segs = narration_sentences(st, "espeak", in->data, in->len,
-					 ESPEAK_MAX_SEGMENTS, &n)))
+	if (!(segs = narration_sentences(st, in->data, in->len, ESPEAK_MAX_SEGMENTS,
+					 &n)))
 		goto out;
 	if (n == 0) {
 		st->svc->fail(st, "narration text is empty");

@@ -3,8 +3,6 @@
  * answers where it is: base_url + name when one is set (the daemon serves
  * /media/), else the file's absolute path.
  */
-#include <vidgen/plugin.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,17 +12,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct file_store {
+#include "vidgen/plugin.h"
+
+typedef struct file_conf {
 	const char *dir;      /* "" = <job root>/videos */
 	const char *base_url; /* "" = answer the path */
-} file_store;
+} file_conf;
 
-static const vg_setting settings[] = {
-	{ "dir", VG_SET_PATH, offsetof(file_store, dir), "", 0, 0, 0, NULL,
-	  "folder for finished videos (default: videos/ beside the job folders)" },
-	{ "base_url", VG_SET_STRING, offsetof(file_store, base_url), "${VIDGEN_MEDIA_URL:-}",
-	  0, 0, 0, NULL, "URL prefix the video is served under, e.g. /media/ (default: "
-	  "answer the file path)" },
+static const vg_setting file_settings[] = {
+	VG_SETTING_PATH("dir", file_conf, dir, "",
+			"folder for finished videos (default: videos/ beside the job folders)"),
+	VG_SETTING_STR("base_url", file_conf, base_url, "${VIDGEN_MEDIA_URL:-}",
+		       "URL prefix the video is served under, e.g. /media/ (default: answer "
+		       "the file path)"),
 	VG_SETTINGS_END
 };
 
@@ -98,9 +98,9 @@ static const vg_artifact *find_video(const vg_stage *st)
 	return NULL;
 }
 
-static int file_run(void *inst, vg_stage *st)
+static int file_run(void *instance, vg_stage *st)
 {
-	const file_store *fs = inst;
+	const file_conf *fs = instance;
 	const vg_artifact *video = find_video(st);
 	char dir[PATH_MAX], dest[PATH_MAX], url[PATH_MAX + 256];
 	const char *slash;
@@ -142,7 +142,7 @@ VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
 	.kind = "store",
 	.version = "1.0.0",
 	.description = "keeps finished videos in a local folder",
-	.settings = settings,
-	.instance_size = sizeof(file_store),
+	.settings = file_settings,
+	.instance_size = sizeof(file_conf),
 	.run = file_run,
 };

@@ -3,6 +3,7 @@
 # tree when vidgen runs uninstalled).
 plugin_LTLIBRARIES += plugins/manim.la
 plugins_manim_la_SOURCES = plugins/manim/manim.c
+plugins_manim_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_DATADIR='"$(datadir)/vidgen"'
 plugins_manim_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_manim_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -pthread \
 	-DVG_MANIM_SRCDIR='"$(abs_top_srcdir)/plugins/manim/python"'
@@ -16,9 +17,9 @@ dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_manim
 TESTS += tests/unit/test_manim
-tests_unit_test_manim_SOURCES = tests/unit/test_manim.c
+tests_unit_test_manim_SOURCES = tests/unit/test_manim.c $(PLUGIN_TEST_SOURCES)
 tests_unit_test_manim_CFLAGS = $(plugins_manim_la_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_manim_LDADD = libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS) -ldl -lm -lpthread
+tests_unit_test_manim_LDADD = $(PLUGIN_TEST_LDADD) -lm -lpthread
 endif
 
 # End-to-end: the static check, the sandbox (as root and as nobody; the host
@@ -31,5 +32,4 @@ RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
 	tests/e2e/render_stall.sh tests/e2e/render_quality.sh tests/e2e/render_cache.sh \
 	tests/e2e/render_slices.sh tests/e2e/render_scenes.sh
 TESTS += $(RENDER_E2E)
-EXTRA_DIST += $(RENDER_E2E) tests/e2e/render_repair.cfg tests/e2e/render_answers \
-	tests/e2e/render_layout.cfg
+EXTRA_DIST += $(RENDER_E2E) tests/e2e/render

@@ -69,69 +69,66 @@ typedef struct manim_conf {
 	long per_second;
 } manim_conf;
 
-#define S(name, type, field, def, min, max, choices, help) \
-	{ name, type, offsetof(manim_conf, field), def, 0, min, max, choices, help }
 static const vg_setting manim_settings[] = {
-	S("quality", VG_SET_STRING, quality, "480p15", 0, 0, "480p15|720p30|1080p60",
-	  "the final video's preset: 480p15, 720p30, 1080p60"),
-	S("sandbox", VG_SET_STRING, sandbox, "required", 0, 0, "required|best-effort",
-	  "required: refuse to render without bubblewrap; best-effort: fall "
-	  "back to limits and a clean environment"),
-	S("render_timeout", VG_SET_INT, timeout_s, "300", 1, 7200, NULL,
-	  "wall-clock seconds for the render, plus timeout_per_second for each "
-	  "second of narration; the whole tree is killed"),
-	S("cpu", VG_SET_INT, cpu_seconds, "600", 1, 86400, NULL,
-	  "CPU seconds per render process (RLIMIT_CPU), plus timeout_per_second "
-	  "for each second of narration"),
-	S("memory", VG_SET_INT, memory_mb, "4096", 256, 1048576, NULL,
-	  "address space per render process, MB (RLIMIT_AS)"),
-	S("file_size", VG_SET_INT, file_size_mb, "2048", 1, 1048576, NULL,
-	  "largest file a render may write, MB (RLIMIT_FSIZE)"),
-	S("processes", VG_SET_INT, max_processes, "256", 8, 100000, NULL,
-	  "processes of the render user (RLIMIT_NPROC)"),
-	S("tmp_size", VG_SET_INT, tmp_mb, "1024", 16, 1048576, NULL,
-	  "size of the sandbox's private /tmp, MB"),
-	S("venv", VG_SET_STRING, venv, NULL, 0, 0, NULL,
-	  "the Manim venv; default ${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}"),
-	S("scene", VG_SET_STRING, scene, NULL, 0, 0, NULL,
-	  "Scene subclass to render; default: the script's only one"),
-	S("user", VG_SET_STRING, user, "private", 0, 0, NULL,
-	  "when vidgen runs as root, who the render runs as (root ignores the "
-	  "process limit): \"private\" = an unused uid of its own per render, "
-	  "or an account name; \"\" keeps root"),
-	S("python_dir", VG_SET_PATH, python_dir, NULL, 0, 0, NULL,
-	  "where vidgen_narration.py and the checker live; default: found "
-	  "next to the plugin"),
-	S("bwrap", VG_SET_STRING, bwrap, "bwrap", 0, 0, NULL,
-	  "the bubblewrap executable"),
-	S("check", VG_SET_BOOL, check, "true", 0, 0, NULL,
-	  "run the static check first (turn off only for trusted scripts; "
-	  "the sandbox still applies)"),
-	S("layout", VG_SET_STRING, layout, "warn", 0, 0, "warn|repair|off",
-	  "after each animation, look for text off screen and texts on top of "
-	  "each other: warn = log them (and layout.txt), repair = send them "
-	  "back for a repair, off = do not look"),
-	S("on_segment_failure", VG_SET_STRING, on_segment_failure, "fallback", 0, 0,
-	  "fallback|fail",
-	  "a narration segment that still fails after the last repair: fallback "
-	  "= its narration over a card with its text, the rest of the video "
-	  "kept; fail = the job fails"),
-	S("stall_timeout", VG_SET_INT, stall_s, "60", 0, 3600, NULL,
-	  "stop a render that draws no frame and finishes no animation for this "
-	  "many seconds (an endless loop) and send it for repair; 0 = never"),
-	S("timeout_per_second", VG_SET_INT, per_second, "30", 0, 3600, NULL,
-	  "seconds added to render_timeout and cpu for each second of "
-	  "narration, so a long video at 1080p60 is never cut"),
-	S("draft_quality", VG_SET_STRING, draft_quality, "480p15", 0, 0,
-	  "480p15|720p30|1080p60",
-	  "attempts render at this preset until one is clean, then one final "
-	  "render at quality (one render only when it is not lower)"),
-	S("render_jobs", VG_SET_INT, render_jobs, "0", 0, 64, NULL,
-	  "render in this many slices of the animations at once, joined by "
-	  "stream copy; 0 = one per CPU vidgen may use, 1 = one process"),
+	VG_SETTING_CHOICE("quality", manim_conf, quality, "480p15", "480p15|720p30|1080p60",
+			  "the final video's preset: 480p15, 720p30, 1080p60"),
+	VG_SETTING_CHOICE("sandbox", manim_conf, sandbox, "required", "required|best-effort",
+			  "required: refuse to render without bubblewrap; best-effort: fall "
+			  "back to limits and a clean environment"),
+	VG_SETTING_INT("render_timeout", manim_conf, timeout_s, "300", 1, 7200,
+		       "wall-clock seconds for the render, plus timeout_per_second for each "
+		       "second of narration; the whole tree is killed"),
+	VG_SETTING_INT("cpu", manim_conf, cpu_seconds, "600", 1, 86400,
+		       "CPU seconds per render process (RLIMIT_CPU), plus timeout_per_second "
+		       "for each second of narration"),
+	VG_SETTING_INT("memory", manim_conf, memory_mb, "4096", 256, 1048576,
+		       "address space per render process, MB (RLIMIT_AS)"),
+	VG_SETTING_INT("file_size", manim_conf, file_size_mb, "2048", 1, 1048576,
+		       "largest file a render may write, MB (RLIMIT_FSIZE)"),
+	VG_SETTING_INT("processes", manim_conf, max_processes, "256", 8, 100000,
+		       "processes of the render user (RLIMIT_NPROC)"),
+	VG_SETTING_INT("tmp_size", manim_conf, tmp_mb, "1024", 16, 1048576,
+		       "size of the sandbox's private /tmp, MB"),
+	VG_SETTING_STR("venv", manim_conf, venv, "${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}",
+		       "the Manim venv (its bin/python runs the render)"),
+	VG_SETTING_STR("scene", manim_conf, scene, NULL,
+		       "the one Scene subclass to render; default: all of them, in the "
+		       "file's order, as consecutive parts of one video"),
+	VG_SETTING_STR("user", manim_conf, user, "private",
+		       "when vidgen runs as root, who the render runs as (root ignores the "
+		       "process limit): \"private\" = an unused uid of its own per render, "
+		       "or an account name; \"\" keeps root"),
+	VG_SETTING_PATH("python_dir", manim_conf, python_dir, NULL,
+			"where vidgen_narration.py and the checker live; default: found "
+			"next to the plugin"),
+	VG_SETTING_STR("bwrap", manim_conf, bwrap, "bwrap", "the bubblewrap executable"),
+	VG_SETTING_BOOL("check", manim_conf, check, "true",
+			"run the static check first (turn off only for trusted scripts; "
+			"the sandbox still applies)"),
+	VG_SETTING_CHOICE("layout", manim_conf, layout, "warn", "warn|repair|off",
+			  "after each animation, look for text off screen and texts on top of "
+			  "each other: warn = log them (and layout.txt), repair = send them "
+			  "back for a repair, off = do not look"),
+	VG_SETTING_CHOICE("on_segment_failure", manim_conf, on_segment_failure, "fallback",
+			  "fallback|fail",
+			  "a narration segment that still fails after the last repair: fallback "
+			  "= its narration over a card with its text, the rest of the video "
+			  "kept; fail = the job fails"),
+	VG_SETTING_INT("stall_timeout", manim_conf, stall_s, "60", 0, 3600,
+		       "stop a render that draws no frame and finishes no animation for this "
+		       "many seconds (an endless loop) and send it for repair; 0 = never"),
+	VG_SETTING_INT("timeout_per_second", manim_conf, per_second, "30", 0, 3600,
+		       "seconds added to render_timeout and cpu for each second of "
+		       "narration, so a long video at 1080p60 is never cut"),
+	VG_SETTING_CHOICE("draft_quality", manim_conf, draft_quality, "480p15",
+			  "480p15|720p30|1080p60",
+			  "attempts render at this preset until one is clean, then one final "
+			  "render at quality (one render only when it is not lower)"),
+	VG_SETTING_INT("render_jobs", manim_conf, render_jobs, "0", 0, 64,
+		       "render in this many slices of the animations at once, joined by "
+		       "stream copy; 0 = one per CPU vidgen may use, 1 = one process"),
 	VG_SETTINGS_END
 };
-#undef S
 
 /* Everything one render run needs, built in manim_run. */
 typedef struct render_ctx {
@@ -313,33 +310,15 @@ static int have_program(const char *name)
 
 /* ---- init -------------------------------------------------------------- */
 
-/* 1 when value is one of the |-separated choices. */
-static int is_choice(const char *choices, const char *value)
-{
-	size_t n = strlen(value);
-	for (const char *p = choices; p; p = strchr(p, '|')) {
-		if (*p == '|')
-			p++;
-		if (strncmp(p, value, n) == 0 && (p[n] == '|' || p[n] == 0))
-			return 1;
-	}
-	return 0;
-}
-
 static int manim_init(void *instance, char *err, size_t errlen)
 {
 	manim_conf *c = instance;
-	/* The engine does not check a pipeline's choices; a wrong quality
-	 * would reach the mux's frame-rate parsing. */
-	for (const vg_setting *s = manim_settings; s->name; s++) {
-		if (s->type != VG_SET_STRING || !s->choices)
-			continue;
-		const char *v = *(const char **)((char *)c + s->offset);
-		if (v && !is_choice(s->choices, v)) {
-			snprintf(err, errlen, "%s: \"%s\" is not one of %s", s->name,
-				 v, s->choices);
-			return VG_EINVAL;
-		}
+	/* The engine has checked quality, sandbox and layout against their
+	 * choices (the table lists them). */
+	if (!*c->venv) {
+		snprintf(err, errlen, "venv: empty (the default is "
+			 "${VIDGEN_MANIM_VENV:-/opt/vidgen/venv})");
+		return VG_EINVAL;
 	}
 	if (c->scene && *c->scene) {
 		for (const char *p = c->scene; *p; p++)
@@ -364,9 +343,8 @@ static int manim_init(void *instance, char *err, size_t errlen)
 static int locate(render_ctx *x, char *err, size_t errlen)
 {
 	const manim_conf *c = x->c;
-	const char *venv = c->venv && *c->venv ? c->venv : getenv("VIDGEN_MANIM_VENV");
 	char py[PATH_MAX + 32], real[PATH_MAX];
-	snprintf(x->venv, sizeof x->venv, "%s", venv && *venv ? venv : "/opt/vidgen/venv");
+	snprintf(x->venv, sizeof x->venv, "%s", c->venv);
 	snprintf(py, sizeof py, "%s/bin/python", x->venv);
 	if (access(py, X_OK) != 0 || !realpath(py, real)) {
 		snprintf(err, errlen, "no Manim venv at %s (run scripts/install-deps.sh "
@@ -715,13 +693,13 @@ static int sandbox_run(render_ctx *x, const argv_b *cmd, const char *log,
 	for (int i = 0; i < cmd->n; i++)
 		av_add(&a, cmd->v[i]);
 	snprintf(logpath, sizeof logpath, "%s/%s", x->work, log);
-	vg_proc p = { .argv = a.v, .envp = env.v, .cwd = x->work,
+	vg_proc p = VG_PROC_INIT(.argv = a.v, .envp = env.v, .cwd = x->work,
 		      .stdout_path = logpath, .stderr_path = logpath,
 		      .timeout_ms = timeout_ms,
 		      .cpu_seconds = x->cpu_s ? x->cpu_s : x->c->cpu_seconds,
 		      .memory_mb = x->c->memory_mb,
 		      .file_size_mb = x->c->file_size_mb,
-		      .max_processes = x->c->max_processes };
+		      .max_processes = x->c->max_processes);
 	/* Under bwrap the environment is set by --setenv; the vg_proc env is
 	 * the same clean one, which the best-effort path uses directly. */
 	rc = (a.overflow || env.overflow) ? VG_ENOMEM
@@ -786,9 +764,9 @@ static int run_check(render_ctx *x, char *err, size_t errlen)
 	const char *scene = x->c->scene && *x->c->scene ? x->c->scene : NULL;
 	const char *argv[] = { py, "-E", "-s", "-B", chk, script, scene, NULL };
 	const char *env[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL };
-	vg_proc p = { .argv = argv, .envp = env, .cwd = x->work,
-		      .stdout_path = outp, .stderr_path = outp,
-		      .timeout_ms = 30000, .cpu_seconds = 20, .memory_mb = 2048 };
+	vg_proc p = VG_PROC_INIT(.argv = argv, .envp = env, .cwd = x->work,
+				 .stdout_path = outp, .stderr_path = outp,
+				 .timeout_ms = 30000, .cpu_seconds = 20, .memory_mb = 2048);
 	int rc = x->st->svc->spawn(x->st, &p, &code);
 	if (rc == VG_ECANCELED)
 		return rc;
@@ -1008,13 +986,6 @@ static int fallback_mode(const manim_conf *c)
 	return !c->on_segment_failure || strcmp(c->on_segment_failure, "fail") != 0;
 }
 
-/* 1 when this run is the last its repairs allow (ABI 1.2). */
-static int last_repair(const vg_stage *st)
-{
-	return st->struct_size >= offsetof(vg_stage, last_repair) + sizeof(int) &&
-	       st->last_repair;
-}
-
 static const char *layout_mode(const manim_conf *c)
 {
 	return c->layout && *c->layout ? c->layout : "warn";
@@ -1050,7 +1021,7 @@ static int check_layout(render_ctx *x, char *err, size_t errlen)
 	}
 	if (strcmp(layout_mode(x->c), "repair") != 0)
 		return VG_OK;
-	if (last_repair(x->st)) {
+	if (x->st->last_repair) {
 		/* Failing now would throw the video away with the job. */
 		x->st->svc->log(x->st, VG_LOG_WARN, "layout: %d problem%s left after the last "
 				"repair; keeping the video (see layout.txt)", n, n == 1 ? "" : "s");
@@ -1135,7 +1106,7 @@ static int check_segments(render_ctx *x, char *err, size_t errlen)
 	int n = read_fallbacks(x, list, sizeof list);
 	if (!*rep && n == 0)
 		goto out;
-	if (!last_repair(x->st)) {
+	if (!x->st->last_repair) {
 		snprintf(err, errlen, "the script failed in %s of its narration "
 			 "segments (each one below: where, the error, the segment's "
 			 "code); the rest of it rendered:\n%s",
@@ -1678,8 +1649,7 @@ static int manim_run(void *instance, vg_stage *st)
 		goto out;
 	}
 	rc = st->svc->output_file(st, "video", video);
-	if (rc == VG_OK && x->n_fallbacks && st->svc->struct_size >=
-	    offsetof(vg_services, note) + sizeof st->svc->note)
+	if (rc == VG_OK && x->n_fallbacks && VG_HAS(st->svc, vg_services, note))
 		st->svc->note(st, "narration segment%s %s could not be rendered and "
 			      "show%s the narration over a card with %s text",
 			      x->n_fallbacks > 1 ? "s" : "", x->fallbacks,
@@ -1688,7 +1658,7 @@ static int manim_run(void *instance, vg_stage *st)
 out:
 	if (x && *x->work)
 		discard_scratch(x); /* also after a failure: logs stay, media goes */
-	if (x && (rc == VG_OK || last_repair(st)))
+	if (x && (rc == VG_OK || st->last_repair))
 		drop_cache(x);
 	if (rc != VG_OK && rc != VG_ECANCELED && *err)
 		st->svc->fail(st, "%s", err);

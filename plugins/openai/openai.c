@@ -11,6 +11,9 @@
 #include <jansson.h>
 
 #include "vidgen/plugin.h"
+#include "../common/model_call.h"
+#include "../common/prompt_file.h"
+#include "../common/url.h"
 
 #define OPENAI_DEFAULT_BASE "https://api.openai.com/v1"
 
@@ -30,31 +33,31 @@ typedef struct openai_conf {
 } openai_conf;
 
 static const vg_setting openai_settings[] = {
-	{ "base_url", VG_SET_STRING, offsetof(openai_conf, base_url), "", 0, 0, 0, NULL,
-	  "API base URL (…/v1); empty = $OPENAI_BASE_URL, else " OPENAI_DEFAULT_BASE },
-	{ "api_key_env", VG_SET_STRING, offsetof(openai_conf, key_name), "OPENAI_API_KEY", 0, 0,
-	  0, NULL, "secret holding the API key (read from NAME or the file NAME_FILE)" },
-	{ "require_key", VG_SET_BOOL, offsetof(openai_conf, require_key), "1", 0, 0, 0, NULL,
-	  "fail without a key; set false for local servers (Ollama, llama.cpp, vLLM)" },
-	{ "prompt", VG_SET_PATH, offsetof(openai_conf, prompt), NULL, 1, 0, 0, NULL,
-	  "prompt template file: optional [system] part, then [user] part" },
-	{ "max_tokens", VG_SET_INT, offsetof(openai_conf, max_tokens), "8000", 0, 1, 200000,
-	  NULL, "longest answer (max_completion_tokens for GPT-5/o-series, else max_tokens)" },
-	{ "temperature", VG_SET_DOUBLE, offsetof(openai_conf, temperature), "-1", 0, -1, 2,
-	  NULL, "sampling temperature; -1 = not sent (GPT-5 accepts none)" },
-	{ "reasoning_effort", VG_SET_STRING, offsetof(openai_conf, reasoning_effort), "", 0, 0,
-	  0, "|minimal|low|medium|high", "GPT-5/o-series reasoning effort; empty = default" },
-	{ "output", VG_SET_STRING, offsetof(openai_conf, output), "text", 0, 0, 0,
-	  "text|script", "artifact kind; \"script\" strips Markdown code fences" },
-	{ "timeout", VG_SET_INT, offsetof(openai_conf, timeout_s), "300", 0, 1, 3600, NULL,
-	  "seconds allowed for one HTTP request" },
-	{ "attempts", VG_SET_INT, offsetof(openai_conf, attempts), "4", 0, 1, 10, NULL,
-	  "HTTP tries on rate limits and 5xx answers" },
+	VG_SETTING_STR("base_url", openai_conf, base_url, "",
+		       "API base URL (…/v1); empty = $OPENAI_BASE_URL, else " OPENAI_DEFAULT_BASE),
+	VG_SETTING_STR("api_key_env", openai_conf, key_name, "OPENAI_API_KEY",
+		       "secret holding the API key (read from NAME or the file NAME_FILE)"),
+	VG_SETTING_BOOL("require_key", openai_conf, require_key, "true",
+			"fail without a key; set false for local servers (Ollama, llama.cpp, "
+			"vLLM)"),
+	VG_SETTING_REQUIRED("prompt", VG_SET_PATH, openai_conf, prompt,
+			    "prompt template file: optional [system] part, then [user] part"),
+	VG_SETTING_INT("max_tokens", openai_conf, max_tokens, "8000", 1, 200000,
+		       "longest answer (max_completion_tokens for GPT-5/o-series, else "
+		       "max_tokens)"),
+	VG_SETTING_DOUBLE("temperature", openai_conf, temperature, "-1", -1, 2,
+			  "sampling temperature; -1 = not sent (GPT-5 accepts none)"),
+	VG_SETTING_CHOICE("reasoning_effort", openai_conf, reasoning_effort, "",
+			  "|minimal|low|medium|high",
+			  "GPT-5/o-series reasoning effort; empty = default"),
+	VG_SETTING_CHOICE("output", openai_conf, output, "text", "text|script",
+			  "artifact kind; \"script\" strips Markdown code fences"),
+	VG_SETTING_INT("timeout", openai_conf, timeout_s, "300", 1, 3600,
+		       "seconds allowed for one HTTP request"),
+	VG_SETTING_INT("attempts", openai_conf, attempts, "4", 1, 10,
+		       "HTTP tries on rate limits and 5xx answers"),
 	VG_SETTINGS_END
 };
-
-#include "../common/model_call.h"
-#include "../common/url.h"
 
 /* ---- the plugin --------------------------------------------------------- */
 
@@ -167,7 +170,7 @@ static int call_chat(const openai_conf *c, vg_stage *st, const char *body,
 	const char *key = *c->key_name ? st->svc->secret(st, c->key_name) : NULL;
 	const char *hdrs[4] = { "Content-Type: application/json", "Accept: application/json" };
 	char url[4096], err[512] = "", *auth = NULL;
-	vg_http_request req = { 0 };
+	vg_http_request req = VG_HTTP_REQUEST_INIT();
 	size_t blen;
 	int rc;
 

@@ -35,25 +35,25 @@ typedef struct polly_conf {
 } polly_conf;
 
 static const vg_setting polly_settings[] = {
-	{ "endpoint", VG_SET_STRING, offsetof(polly_conf, endpoint), "", 0, 0, 0, NULL,
-	  "Polly base URL; empty = https://polly.REGION.amazonaws.com" },
-	{ "region", VG_SET_STRING, offsetof(polly_conf, region), "", 0, 0, 0, NULL,
-	  "AWS region; empty = AWS_REGION, else eu-west-3" },
-	{ "engine", VG_SET_STRING, offsetof(polly_conf, engine), "neural", 0, 0, 0,
-	  "neural|standard|generative|long-form", "Polly engine tried first" },
-	{ "fallback_engine", VG_SET_STRING, offsetof(polly_conf, fallback), "standard", 0, 0, 0,
-	  "|standard|neural", "engine used where the voice or region lacks `engine`; "
-	  "empty = fail instead" },
-	{ "language", VG_SET_STRING, offsetof(polly_conf, language), "en-US", 0, 0, 0, NULL,
-	  "LanguageCode sent with each request" },
-	{ "sample_rate", VG_SET_STRING, offsetof(polly_conf, sample_rate), "", 0, 0, 0,
-	  "|8000|16000|22050|24000", "MP3 sample rate; empty = the engine's default" },
-	{ "max_chars", VG_SET_INT, offsetof(polly_conf, max_chars), "2900", 0, 100, 3000, NULL,
-	  "longest text per request (Polly bills and limits 3000 characters)" },
-	{ "timeout", VG_SET_INT, offsetof(polly_conf, timeout_s), "60", 0, 1, 600, NULL,
-	  "seconds allowed for one HTTP request" },
-	{ "attempts", VG_SET_INT, offsetof(polly_conf, attempts), "4", 0, 1, 10, NULL,
-	  "HTTP tries on throttling and 5xx answers" },
+	VG_SETTING_STR("endpoint", polly_conf, endpoint, "",
+		       "Polly base URL; empty = https://polly.REGION.amazonaws.com"),
+	VG_SETTING_STR("region", polly_conf, region, "",
+		       "AWS region; empty = AWS_REGION, else eu-west-3"),
+	VG_SETTING_CHOICE("engine", polly_conf, engine, "neural",
+			  "neural|standard|generative|long-form", "Polly engine tried first"),
+	VG_SETTING_CHOICE("fallback_engine", polly_conf, fallback, "standard", "|standard|neural",
+			  "engine used where the voice or region lacks `engine`; empty = fail "
+			  "instead"),
+	VG_SETTING_STR("language", polly_conf, language, "en-US",
+		       "LanguageCode sent with each request"),
+	VG_SETTING_CHOICE("sample_rate", polly_conf, sample_rate, "", "|8000|16000|22050|24000",
+			  "MP3 sample rate; empty = the engine's default"),
+	VG_SETTING_INT("max_chars", polly_conf, max_chars, "2900", 100, 3000,
+		       "longest text per request (Polly bills and limits 3000 characters)"),
+	VG_SETTING_INT("timeout", polly_conf, timeout_s, "60", 1, 600,
+		       "seconds allowed for one HTTP request"),
+	VG_SETTING_INT("attempts", polly_conf, attempts, "4", 1, 10,
+		       "HTTP tries on throttling and 5xx answers"),
 	VG_SETTINGS_END
 };
 
@@ -102,7 +102,7 @@ static int seg_list_add(seg_list *l, const char *s, size_t n)
 static int polly_split(const vg_stage *st, const char *text, size_t len, seg_list *out)
 {
 	size_t n = 0;
-	char **s = narration_sentences(st, "polly", text, len, POLLY_MAX_SEGMENTS, &n);
+	char **s = narration_sentences(st, text, len, POLLY_MAX_SEGMENTS, &n);
 	int rc = 0;
 
 	if (!s)
@@ -285,8 +285,8 @@ static int polly_say(const polly_conf *c, vg_stage *st, polly_call *pc, const ch
 {
 	char url[1024], err[512] = "", type[128], msg[301];
 	const char *hdrs[] = { "Content-Type: application/json", NULL };
-	vg_aws_sign_opts sign = { .service = "polly", .region = pc->region };
-	vg_http_request req = { 0 };
+	vg_aws_sign_opts sign = VG_AWS_SIGN_OPTS_INIT(.service = "polly", .region = pc->region);
+	vg_http_request req = VG_HTTP_REQUEST_INIT();
 	vg_http_response resp = { 0 };
 	json_t *body;
 	char *json = NULL;

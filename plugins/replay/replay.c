@@ -5,50 +5,51 @@
  * present, for a retry or repair run). A `fallback` folder answers any other
  * question (API tests whose questions are generated).
  */
-#include <vidgen/plugin.h>
-
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <fcntl.h>
 #include <unistd.h>
+
+#include "vidgen/plugin.h"
 
 #define MAX_ANSWER (8u << 20)
 
-typedef struct replay {
+typedef struct replay_conf {
 	const char *dir;    /* answers folder */
 	const char *answer; /* file stem; "" = the stage id */
 	const char *kind;   /* output artifact kind */
 	long delay_ms;      /* simulated model latency */
 	const char *log;    /* append one line per call here ("" = VIDGEN_REPLAY_LOG) */
 	const char *fallback; /* subfolder for a question none matches ("" = fail) */
-} replay;
+} replay_conf;
 
-static const vg_setting settings[] = {
-	{ "dir", VG_SET_PATH, offsetof(replay, dir), NULL, 1, 0, 0, NULL,
-	  "folder of recorded answers: one subfolder per question" },
-	{ "answer", VG_SET_STRING, offsetof(replay, answer), "", 0, 0, 0, NULL,
-	  "answer file stem to play (default: the stage id)" },
-	{ "kind", VG_SET_STRING, offsetof(replay, kind), "text", 0, 0, 0, "text|script",
-	  "artifact kind of the output" },
-	{ "delay_ms", VG_SET_INT, offsetof(replay, delay_ms), "0", 0, 0, 600000, NULL,
-	  "wait this long before answering, like a slow model" },
-	{ "log", VG_SET_PATH, offsetof(replay, log), "", 0, 0, 0, NULL,
-	  "append \"stage<TAB>job<TAB>attempt\" per call (default: $VIDGEN_REPLAY_LOG)" },
-	{ "fallback", VG_SET_STRING, offsetof(replay, fallback), "", 0, 0, 0, NULL,
-	  "subfolder whose answers are played for a question no question.txt matches "
-	  "(default: none, the stage fails)" },
+static const vg_setting replay_settings[] = {
+	VG_SETTING_REQUIRED("dir", VG_SET_PATH, replay_conf, dir,
+			    "folder of recorded answers: one subfolder per question"),
+	VG_SETTING_STR("answer", replay_conf, answer, "",
+		       "answer file stem to play (default: the stage id)"),
+	VG_SETTING_CHOICE("kind", replay_conf, kind, "text", "text|script",
+			  "artifact kind of the output"),
+	VG_SETTING_INT("delay_ms", replay_conf, delay_ms, "0", 0, 600000,
+		       "wait this long before answering, like a slow model"),
+	VG_SETTING_PATH("log", replay_conf, log, "",
+			"append \"stage<TAB>job<TAB>attempt\" per call (default: "
+			"$VIDGEN_REPLAY_LOG)"),
+	VG_SETTING_STR("fallback", replay_conf, fallback, "",
+		       "subfolder whose answers are played for a question no question.txt "
+		       "matches (default: none, the stage fails)"),
 	VG_SETTINGS_END
 };
 
-static int replay_init(void *inst, char *err, size_t errlen)
+static int replay_init(void *instance, char *err, size_t errlen)
 {
-	replay *r = inst;
+	replay_conf *r = instance;
 	struct stat sb;
 
 	if (stat(r->dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
@@ -114,7 +115,7 @@ static char *read_small(const char *path, size_t max, size_t *len)
 }
 
 /* Finds the subfolder whose question.txt matches; returns its name in out. */
-static int find_question(const replay *r, const char *question, char *out, size_t n)
+static int find_question(const replay_conf *r, const char *question, char *out, size_t n)
 {
 	char got[16384], path[4096];
 	DIR *d = opendir(r->dir);
@@ -149,7 +150,7 @@ static int find_question(const replay *r, const char *question, char *out, size_
 	return found;
 }
 
-static int wait_delay(const replay *r, vg_stage *st)
+static int wait_delay(const replay_conf *r, vg_stage *st)
 {
 	long left = r->delay_ms;
 
@@ -165,7 +166,7 @@ static int wait_delay(const replay *r, vg_stage *st)
 	return st->svc->cancelled(st) ? VG_ECANCELED : VG_OK;
 }
 
-static void log_call(const replay *r, const vg_stage *st)
+static void log_call(const replay_conf *r, const vg_stage *st)
 {
 	const char *path = r->log[0] ? r->log : getenv("VIDGEN_REPLAY_LOG");
 	char line[512];
@@ -196,9 +197,9 @@ static int quote_len(const char *s, size_t max)
 	return (int)max;
 }
 
-static int replay_run(void *inst, vg_stage *st)
+static int replay_run(void *instance, vg_stage *st)
 {
-	const replay *r = inst;
+	const replay_conf *r = instance;
 	const char *stem = r->answer[0] ? r->answer : st->id;
 	char folder[256], path[4096];
 	char *text = NULL;
@@ -248,8 +249,8 @@ VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
 	.kind = "model",
 	.version = "1.0.0",
 	.description = "plays back recorded model answers (offline runs and tests)",
-	.settings = settings,
-	.instance_size = sizeof(replay),
+	.settings = replay_settings,
+	.instance_size = sizeof(replay_conf),
 	.init = replay_init,
 	.run = replay_run,
 };

@@ -41,34 +41,34 @@ typedef struct s3_conf {
 } s3_conf;
 
 static const vg_setting s3_settings[] = {
-	{ "bucket", VG_SET_STRING, offsetof(s3_conf, bucket), "loli", 0, 0, 0, NULL,
-	  "bucket name (S3 naming rules)" },
-	{ "region", VG_SET_STRING, offsetof(s3_conf, region), "", 0, 0, 0, NULL,
-	  "AWS region; empty = AWS_REGION, else eu-west-3" },
-	{ "endpoint", VG_SET_STRING, offsetof(s3_conf, endpoint), "", 0, 0, 0, NULL,
-	  "S3-compatible endpoint URL (e.g. $S3_ENDPOINT_URL); empty = AWS" },
-	{ "path_style", VG_SET_BOOL, offsetof(s3_conf, path_style), "0", 0, 0, 0, NULL,
-	  "address objects as ENDPOINT/BUCKET/KEY instead of BUCKET.HOST/KEY" },
-	{ "acl", VG_SET_STRING, offsetof(s3_conf, acl), "public-read", 0, 0, 0, "public-read|none",
-	  "canned ACL, or none; dropped (with a warning) when the bucket has ACLs disabled" },
-	{ "public_url", VG_SET_STRING, offsetof(s3_conf, public_url), "", 0, 0, 0, NULL,
-	  "base of the returned URL (e.g. a CDN); empty = the bucket's own URL" },
-	{ "multipart_threshold_mb", VG_SET_INT, offsetof(s3_conf, multipart_mb), "64", 0, 0,
-	  5120, NULL, "files larger than this go up in parts (0: every file)" },
-	{ "part_size_mb", VG_SET_INT, offsetof(s3_conf, part_mb), "16", 0, 5, 512, NULL,
-	  "size of each multipart part (S3 minimum 5)" },
-	{ "sidecar", VG_SET_BOOL, offsetof(s3_conf, sidecar), "1", 0, 0, 0, NULL,
-	  "also store the full texts as {video_id}.json" },
-	{ "initial_from", VG_SET_STRING, offsetof(s3_conf, initial_from), "explain", 0, 0, 0,
-	  NULL, "input stage whose text is the initial explanation" },
-	{ "refined_from", VG_SET_STRING, offsetof(s3_conf, refined_from), "refine", 0, 0, 0,
-	  NULL, "input stage whose text is the refined explanation" },
-	{ "timeout", VG_SET_INT, offsetof(s3_conf, timeout_s), "600", 0, 1, 7200, NULL,
-	  "seconds allowed for one HTTP request" },
-	{ "attempts", VG_SET_INT, offsetof(s3_conf, attempts), "4", 0, 1, 10, NULL,
-	  "HTTP tries on throttling and 5xx answers" },
-	{ "unsigned_payload", VG_SET_BOOL, offsetof(s3_conf, unsigned_payload), "0", 0, 0, 0,
-	  NULL, "sign UNSIGNED-PAYLOAD instead of hashing the file (TLS only)" },
+	VG_SETTING_STR("bucket", s3_conf, bucket, "loli", "bucket name (S3 naming rules)"),
+	VG_SETTING_STR("region", s3_conf, region, "",
+		       "AWS region; empty = AWS_REGION, else eu-west-3"),
+	VG_SETTING_STR("endpoint", s3_conf, endpoint, "",
+		       "S3-compatible endpoint URL (e.g. $S3_ENDPOINT_URL); empty = AWS"),
+	VG_SETTING_BOOL("path_style", s3_conf, path_style, "false",
+			"address objects as ENDPOINT/BUCKET/KEY instead of BUCKET.HOST/KEY"),
+	VG_SETTING_CHOICE("acl", s3_conf, acl, "public-read", "public-read|none",
+			  "canned ACL, or none; dropped (with a warning) when the bucket has "
+			  "ACLs disabled"),
+	VG_SETTING_STR("public_url", s3_conf, public_url, "",
+		       "base of the returned URL (e.g. a CDN); empty = the bucket's own URL"),
+	VG_SETTING_INT("multipart_threshold_mb", s3_conf, multipart_mb, "64", 0, 5120,
+		       "files larger than this go up in parts (0: every file)"),
+	VG_SETTING_INT("part_size_mb", s3_conf, part_mb, "16", 5, 512,
+		       "size of each multipart part (S3 minimum 5)"),
+	VG_SETTING_BOOL("sidecar", s3_conf, sidecar, "true",
+			"also store the full texts as {video_id}.json"),
+	VG_SETTING_STR("initial_from", s3_conf, initial_from, "explain",
+		       "input stage whose text is the initial explanation"),
+	VG_SETTING_STR("refined_from", s3_conf, refined_from, "refine",
+		       "input stage whose text is the refined explanation"),
+	VG_SETTING_INT("timeout", s3_conf, timeout_s, "600", 1, 7200,
+		       "seconds allowed for one HTTP request"),
+	VG_SETTING_INT("attempts", s3_conf, attempts, "4", 1, 10,
+		       "HTTP tries on throttling and 5xx answers"),
+	VG_SETTING_BOOL("unsigned_payload", s3_conf, unsigned_payload, "false",
+			"sign UNSIGNED-PAYLOAD instead of hashing the file (TLS only)"),
 	VG_SETTINGS_END
 };
 
@@ -323,7 +323,7 @@ static int s3_http(s3_ctx *x, const char *method, const char *url, const strlist
 		   const void *body, size_t body_len, const char *body_path,
 		   vg_http_response *resp)
 {
-	vg_http_request req = { 0 };
+	vg_http_request req = VG_HTTP_REQUEST_INIT();
 	char err[512] = "";
 	int rc;
 
@@ -633,10 +633,9 @@ static int s3_run(void *instance, vg_stage *st)
 	int rc;
 
 	aws_region_pick(st, c->region, x.region, sizeof(x.region));
-	x.sign.service = "s3";
-	x.sign.region = x.region;
-	x.sign.s3_rules = 1;
-	x.sign.unsigned_payload = c->unsigned_payload;
+	x.sign = (vg_aws_sign_opts)VG_AWS_SIGN_OPTS_INIT(.service = "s3", .region = x.region,
+							 .s3_rules = 1,
+							 .unsigned_payload = c->unsigned_payload);
 	if (!st->job || !valid_id(st->job->id)) {
 		st->svc->fail(st, "s3: the job has no usable id");
 		return VG_EINVAL;

@@ -53,13 +53,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# playwright-core and axe-core from the lock file. A read-only source tree (make distcheck)
-# gets its node_modules in the temporary folder instead.
+# playwright-core and axe-core from the lock file, kept in the build tree
+# (top_builddir/tests/browser/node_modules), never written into a source tree
+# that is not also the build tree; run by hand on a read-only one, in $tmp.
 nodedir=$here
-if [ ! -w "$here" ]; then
+if [ -n "${top_builddir:-}" ]; then
+	nodedir=$(cd "$top_builddir" && pwd -P)/tests/browser
+elif [ ! -w "$here" ]; then
 	nodedir=$tmp/node
+fi
+if [ "$nodedir" != "$(cd "$here" && pwd -P)" ]; then
 	mkdir -p "$nodedir"
-	cp "$here/package.json" "$here/package-lock.json" "$nodedir/"
+	cp -f "$here/package.json" "$here/package-lock.json" "$nodedir/"
 fi
 # Installed already when every dependency is there at its pinned version.
 installed() {

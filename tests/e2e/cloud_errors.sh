@@ -9,8 +9,8 @@
 
 N=19
 plan $N
-PIPE=$top_srcdir/tests/e2e/pipelines/cloud.cfg
-PIPE_S3=$top_srcdir/tests/e2e/pipelines/cloud-s3.cfg
+PIPE=$top_srcdir/tests/e2e/cloud/cloud.cfg
+PIPE_S3=$top_srcdir/tests/e2e/cloud/cloud-s3.cfg
 Q="Explain the Pythagorean theorem with visual proof"
 
 cloud_start

@@ -166,7 +166,7 @@ def serve_under_unit(t, base, rw):
     trace = os.path.join(rw, "serve.trace")
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     cmd = hardened(rw, ["strace", "-f", "-qq", "-o", trace, os.path.abspath(vidgen_path()),
-                        "serve", "-p", os.path.join(HERE, "serve_pipeline.cfg"),
+                        "serve", "-p", os.path.join(HERE, "serve", "pipeline.cfg"),
                         "-l", "127.0.0.1:0", "--data-dir", data])
     err = open(os.path.join(base, "serve.err"), "wb")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)

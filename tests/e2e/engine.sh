@@ -1,6 +1,6 @@
 #!/bin/sh
 # End-to-end tests of the engine: the real vidgen binary, run as a user runs
-# it, on the pipelines of tests/e2e/pipelines and pipelines/ (TAP output).
+# it, on the pipelines of tests/e2e/replay and pipelines/ (TAP output).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -10,7 +10,7 @@ VIDGEN=${VIDGEN:-$top_builddir/vidgen}
 VIDGEN_PLUGIN_PATH=${VIDGEN_PLUGIN_PATH:-$top_builddir/plugins/.libs:$top_builddir/tests/.libs}
 export VIDGEN_PLUGIN_PATH
 unset TEMP_DIR REPLAY_DELAY_MS VIDGEN_REPLAY_LOG
-PIPES=$top_srcdir/tests/e2e/pipelines
+PIPES=$top_srcdir/tests/e2e/replay
 REPLAY=$PIPES/replay.cfg
 BAD_DIR=$top_builddir/tests/bad/.libs
 Q="What is two plus two?"

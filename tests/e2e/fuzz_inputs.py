@@ -475,7 +475,7 @@ def config_part(tmp):
         f.write("leak:libconfig.so\n")
     env = dict(os.environ)
     env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % supp
-    base_path = os.path.join(HERE, "serve_pipeline.cfg")
+    base_path = os.path.join(HERE, "serve", "pipeline.cfg")
     with open(base_path) as f:
         base = f.read()
     value = '"${SERVE_DELAY_MS:-0}"'

@@ -10,6 +10,12 @@
 #
 # The script should end with `exit 0`; the TAP driver judges the ok lines.
 # `ok` returns COND's status (for `ok ... || diag ...`), so do not use set -e.
+#
+# Fixtures live beside the scripts, one folder per area: render_*.sh read
+# render/, serve_*.sh serve/, cloud_*.sh cloud/, hooks_*.sh hooks/; engine.sh
+# and run_tty.sh replay/, question_hook.sh qhook/, external_plugin.sh
+# external/. A folder is never named like a script (engine/ beside
+# engine.sh): make's built-in rule would take it for the script's target.
 
 TAP_N=0
 TAP_FAILED=0
@@ -65,6 +71,15 @@ skip() {
 # diag TEXT...: a comment line; each line of TEXT is prefixed with "# ".
 diag() {
 	printf '%s\n' "$*" | sed 's/^/# /'
+}
+
+# doc_block FILE LANG [N]: the text of the Nth (default first) ```LANG
+# block of a Markdown file, so that a test runs the code a document shows.
+doc_block() {
+	awk -v fence="\`\`\`$2" -v want="${3:-1}" '
+		$0 == fence { n++; inside = (n == want); next }
+		/^```/ { inside = 0; next }
+		inside' "$1"
 }
 
 # bail_out REASON: stops the whole run (e.g. the binary is missing).

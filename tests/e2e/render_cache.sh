@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
+CFG=${top_srcdir:-.}/tests/e2e/render/repair.cfg
 render_setup 6
 
 "$VIDGEN" run -p "$CFG" -o "$TMP/jobs" --json "Render six segments where the fourth is repaired" \

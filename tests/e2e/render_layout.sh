@@ -8,7 +8,7 @@
 VIDGEN=${VIDGEN:-./vidgen}
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 SRC=${top_srcdir:-.}
-CFG=$SRC/tests/e2e/render_layout.cfg
+CFG=$SRC/tests/e2e/render/layout.cfg
 N=18
 plan $N
 if [ ! -x "$VENV/bin/python" ] || ! command -v espeak-ng >/dev/null; then
@@ -58,7 +58,7 @@ ok "grep -q 'off screen or on top of each other' '$TMP/repair.err' && grep -q 'l
 ok "[ ! -s '$TMP/repair.layout' ]" "repair: the repaired script's render leaves no report"
 
 # 10: a clean script (the repaired one) reports nothing in warn mode either.
-cat "$SRC/tests/e2e/render_answers/layout-overlap/validate.1.txt" >"$TMP/clean.py"
+cat "$SRC/tests/e2e/render/answers/layout-overlap/validate.1.txt" >"$TMP/clean.py"
 "$VIDGEN" render -o "$TMP/clean.mp4" "$TMP/clean.py" >/dev/null 2>"$TMP/clean.err"
 ok "[ $? -eq 0 ] && ! grep -q 'layout:' '$TMP/clean.err'" "a clean script reports nothing" ||
 	diag "$(tail -5 "$TMP/clean.err")"
@@ -81,11 +81,11 @@ ok "[ \"\$(cat '$TMP/progress.rc')\" -eq 0 ] &&
 	"progress lines between 71% and 87% appear while rendering" ||
 	diag "$(grep '%' "$TMP/progress.err" | tr '\n' ' ')"
 # 15-16: vidgen render --layout: the same check on a user's own script.
-"$VIDGEN" render --layout repair -o "$TMP/own.mp4" "$SRC/tests/e2e/render_answers/layout-overlap/validate.txt" \
+"$VIDGEN" render --layout repair -o "$TMP/own.mp4" "$SRC/tests/e2e/render/answers/layout-overlap/validate.txt" \
 	>"$TMP/own.out" 2>"$TMP/own.err"
 ok "[ $? -ne 0 ] && grep -q 'overlaps' '$TMP/own.err'" "vidgen render --layout repair fails on overlapping text" ||
 	diag "$(tail -5 "$TMP/own.err")"
-"$VIDGEN" render --layout off -o "$TMP/own2.mp4" "$SRC/tests/e2e/render_answers/layout-overlap/validate.txt" \
+"$VIDGEN" render --layout off -o "$TMP/own2.mp4" "$SRC/tests/e2e/render/answers/layout-overlap/validate.txt" \
 	>"$TMP/own2.out" 2>"$TMP/own2.err"
 ok "[ $? -eq 0 ] && [ -s '$TMP/own2.mp4' ]" "vidgen render --layout off renders it" ||
 	diag "$(tail -5 "$TMP/own2.err")"

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
+CFG=${top_srcdir:-.}/tests/e2e/render/repair.cfg
 render_setup 5
 # geometry FILE: "WIDTHxHEIGHT@RATE" of its video stream.
 geometry() {

@@ -8,7 +8,7 @@
 
 VIDGEN=${VIDGEN:-./vidgen}
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
-CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
+CFG=${top_srcdir:-.}/tests/e2e/render/repair.cfg
 N=11
 plan $N
 if [ ! -x "$VENV/bin/python" ]; then

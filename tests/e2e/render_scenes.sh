@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
+CFG=${top_srcdir:-.}/tests/e2e/render/repair.cfg
 CHECK="${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}/bin/python ${top_srcdir:-.}/plugins/manim/python/vidgen_check.py"
 render_setup 7
 

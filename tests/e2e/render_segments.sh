@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
+CFG=${top_srcdir:-.}/tests/e2e/render/repair.cfg
 render_setup 11
 
 field() { # field FILE NAME: a string field of a VideoResponse

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
+CFG=${top_srcdir:-.}/tests/e2e/render/repair.cfg
 render_setup 7
 PY=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}/bin/python
 

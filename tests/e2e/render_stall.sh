@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VIDGEN=${VIDGEN:-./vidgen}
-CFG=${top_srcdir:-.}/tests/e2e/render_repair.cfg
+CFG=${top_srcdir:-.}/tests/e2e/render/repair.cfg
 render_setup 5
 
 # 1-3: the loop is stopped (by the watchdog, not the wall-clock limit of

@@ -15,7 +15,7 @@ from serve_lib import (Daemon, Tap, UUID_RE, ISO_RE, RESPONSE_KEYS, workdir, cle
 
 PROMPT = "Explain the Pythagorean theorem with visual proof"
 PRIMES = "Why are prime numbers infinite? Explain Euclid."
-ANSWERS = os.path.join(HERE, "serve_answers", "pythagoras")
+ANSWERS = os.path.join(HERE, "serve", "answers", "pythagoras")
 
 
 def read(path):

@@ -4,8 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 plan 4
 { sed 's/^name = "serve-test";/name = "serve-test";\ncors_origins = ["https:\/\/app.example"];/' \
-	"$top_srcdir/tests/e2e/serve_pipeline.cfg"; } >"$TMP/cors.cfg"
-cp -r "$top_srcdir/tests/e2e/serve_answers" "$TMP/serve_answers"
+	"$top_srcdir/tests/e2e/serve/pipeline.cfg"; } >"$TMP/cors.cfg"
+cp -r "$top_srcdir/tests/e2e/serve/answers" "$TMP/answers"
 
 start() { # start [ENV=VALUE]: runs the daemon, sets $pid and $url
 	env "$@" "$VIDGEN" serve -p "$TMP/cors.cfg" -l 127.0.0.1:0 --data-dir "$TMP/data" \

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PIPELINE = os.path.join(HERE, "serve_pipeline.cfg")
+PIPELINE = os.path.join(HERE, "serve", "pipeline.cfg")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 RESPONSE_KEYS = {"video_id", "status", "message", "video_url", "s3_url", "created_at",

@@ -500,7 +500,7 @@ def test_data_dir(t, base):
     for name, args, env, path, why in cases:
         e = dict(os.environ, **env)
         cmd = [os.environ.get("VIDGEN", "vidgen"), "serve", "-p",
-               os.path.join(HERE, "serve_pipeline.cfg"), "-l", "127.0.0.1:0",
+               os.path.join(HERE, "serve", "pipeline.cfg"), "-l", "127.0.0.1:0",
                "--db", os.path.join(base, "refused.db")] + args
         try:
             p = subprocess.run(cmd, env=e, capture_output=True, timeout=20)
@@ -613,10 +613,10 @@ def test_public_message(t, base):
                                "model": "claude-4-sonnet"})
         final, _ = d.wait_for(doc["video_id"], lambda x: x["status"] == "failed")
         msg = (final or {}).get("message") or ""
-        answers_dir = os.path.join(HERE, "serve_answers")
+        answers_dir = os.path.join(HERE, "serve", "answers")
         listed = get(d, "/api/v1/videos?limit=1")[2]["videos"][0]["message"]
         _, _, evs = d.events(doc["video_id"], timeout=5)
-        t.ok(final and "serve_answers" in msg and answers_dir not in msg and
+        t.ok(final and "in answers" in msg and answers_dir not in msg and
              not re.search(r"(^|[\s\"'(=,:])/[^/\s]", msg) and listed == msg and
              evs and evs[-1][1]["message"] == msg,
              "a failed job's message (status, list, events) names no host path", msg)

@@ -16,7 +16,7 @@ import time
 from serve_lib import Daemon, Tap, HERE, workdir, cleanup
 
 PROMPT = "Explain the Pythagorean theorem with visual proof"
-ANSWERS = os.path.join(HERE, "serve_answers", "pythagoras")
+ANSWERS = os.path.join(HERE, "serve", "answers", "pythagoras")
 
 PIPELINE = """# pipeline {name}
 name = "{name}";

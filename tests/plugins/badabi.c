@@ -3,10 +3,11 @@
  * under tests/bad/ (never on the plugin path): badabi (ABI major 99),
  * dupname (-DVG_BAD_DUPLICATE: a valid "replay" that duplicates the real
  * one), norun (-DVG_BAD_NORUN: no run callback), small (-DVG_BAD_SMALL: a
- * descriptor shorter than ABI 1.0's) and badname (-DVG_BAD_NAME: a name that
- * could not be a file or setting name).
+ * descriptor shorter than ABI 2.0's), badname (-DVG_BAD_NAME: a name that
+ * could not be a file or setting name) and badtable (-DVG_BAD_TABLE: a
+ * setting whose field lies outside the instance).
  */
-#include <vidgen/plugin.h>
+#include "vidgen/plugin.h"
 
 #ifndef VG_BAD_NORUN
 static int bad_run(void *instance, vg_stage *st)
@@ -40,6 +41,24 @@ VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
 	.name = "../Bad Name",
 	.kind = "model",
 	.version = "0.0.1",
+	.run = bad_run,
+};
+#elif defined(VG_BAD_TABLE)
+typedef struct badtable_conf { long n; } badtable_conf;
+/* The entry claims a field 64 bytes in, past the 8-byte instance: a plugin
+ * whose table and struct disagree is refused before anything is filled. */
+static const vg_setting badtable_settings[] = {
+	{ .struct_size = sizeof(vg_setting), .type = VG_SET_INT, .name = "n", .offset = 64,
+	  .def = "1", .help = "a setting past the end of the instance" },
+	VG_SETTINGS_END
+};
+VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
+	VG_PLUGIN_HEADER,
+	.name = "badtable",
+	.kind = "model",
+	.version = "0.0.1",
+	.settings = badtable_settings,
+	.instance_size = sizeof(badtable_conf),
 	.run = bad_run,
 };
 #elif defined(VG_BAD_NORUN)

@@ -2,7 +2,7 @@
  * nosym: a test-only shared object with no `vidgen_plugin` symbol (a stray
  * library in a plugin folder); the loader must refuse it by name.
  */
-#include <vidgen/plugin.h>
+#include "vidgen/plugin.h"
 
 /* Looks like a plugin, under the wrong name. */
 VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin_v2 = {

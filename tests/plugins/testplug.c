@@ -3,8 +3,6 @@
  * cancellation), fails on chosen attempts, asks for repairs, records when
  * it ran (to prove stages overlap) and echoes its inputs as its output.
  */
-#include <vidgen/plugin.h>
-
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct testplug {
+#include "vidgen/plugin.h"
+
+typedef struct testplug_conf {
 	long sleep_ms;
 	long fail_times;    /* VG_EFAIL while attempt < fail_times */
 	long script_errors; /* VG_ESCRIPT while attempt < script_errors */
@@ -20,23 +20,21 @@ typedef struct testplug {
 	const char *text;   /* output prefix */
 	const char *kind;
 	const char *note;   /* svc->note on every run ("" = none) */
-} testplug;
+} testplug_conf;
 
-static const vg_setting settings[] = {
-	{ "sleep_ms", VG_SET_INT, offsetof(testplug, sleep_ms), "0", 0, 0, 3600000, NULL,
-	  "sleep this long, checking for cancellation" },
-	{ "fail_times", VG_SET_INT, offsetof(testplug, fail_times), "0", 0, 0, 100, NULL,
-	  "fail (retryable) on the first N attempts" },
-	{ "script_errors", VG_SET_INT, offsetof(testplug, script_errors), "0", 0, 0, 100, NULL,
-	  "return VG_ESCRIPT on the first N attempts" },
-	{ "ignore_cancel", VG_SET_BOOL, offsetof(testplug, ignore_cancel), "false", 0, 0, 0,
-	  NULL, "keep sleeping when cancelled" },
-	{ "text", VG_SET_STRING, offsetof(testplug, text), "", 0, 0, 0, NULL,
-	  "text to put first in the output" },
-	{ "kind", VG_SET_STRING, offsetof(testplug, kind), "text", 0, 0, 0, NULL,
-	  "output artifact kind" },
-	{ "note", VG_SET_STRING, offsetof(testplug, note), "", 0, 0, 0, NULL,
-	  "leave this note (svc->note) on every run, failed or not" },
+static const vg_setting testplug_settings[] = {
+	VG_SETTING_INT("sleep_ms", testplug_conf, sleep_ms, "0", 0, 3600000,
+		       "sleep this long, checking for cancellation"),
+	VG_SETTING_INT("fail_times", testplug_conf, fail_times, "0", 0, 100,
+		       "fail (retryable) on the first N attempts"),
+	VG_SETTING_INT("script_errors", testplug_conf, script_errors, "0", 0, 100,
+		       "return VG_ESCRIPT on the first N attempts"),
+	VG_SETTING_BOOL("ignore_cancel", testplug_conf, ignore_cancel, "false",
+			"keep sleeping when cancelled"),
+	VG_SETTING_STR("text", testplug_conf, text, "", "text to put first in the output"),
+	VG_SETTING_STR("kind", testplug_conf, kind, "text", "output artifact kind"),
+	VG_SETTING_STR("note", testplug_conf, note, "",
+		       "leave this note (svc->note) on every run, failed or not"),
 	VG_SETTINGS_END
 };
 
@@ -65,7 +63,7 @@ static void timeline(const vg_stage *st, long long start, long long end)
 
 static int testplug_run(void *inst, vg_stage *st)
 {
-	const testplug *t = inst;
+	const testplug_conf *t = inst;
 	long long start = now_ms();
 	char *out;
 	size_t cap = 256, len;
@@ -115,7 +113,7 @@ VG_PLUGIN_EXPORT const vg_plugin vidgen_plugin = {
 	.kind = "model",
 	.version = "0.0.1",
 	.description = "test-only plugin: sleeps, fails, repairs, echoes",
-	.settings = settings,
-	.instance_size = sizeof(testplug),
+	.settings = testplug_settings,
+	.instance_size = sizeof(testplug_conf),
 	.run = testplug_run,
 };

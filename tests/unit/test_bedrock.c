@@ -6,7 +6,7 @@
 /* The plugin first: cmocka defines a fail() macro that svc->fail would
  * trip over. */
 #include "../../plugins/bedrock/bedrock.c"
-#include "cloud_mock.h"
+#include "svc_mock.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -201,10 +201,10 @@ static void test_prompt_without_markers(void **state)
 	assert_null(sys);
 	assert_string_equal(user, "just a user prompt");
 	free(user);
-	char *s = strip_fences("no fences here");
+	char *s = prompt_strip_fences("no fences here");
 	assert_string_equal(s, "no fences here");
 	free(s);
-	s = strip_fences("```\nunclosed\n");
+	s = prompt_strip_fences("```\nunclosed\n");
 	assert_string_equal(s, "unclosed\n");
 	free(s);
 }

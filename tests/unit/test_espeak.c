@@ -1,12 +1,13 @@
 /*
  * Unit tests for the espeak plugin: voice mapping, WAV durations, sentence
  * cutting through svc->split_sentences (the core's rule, checked here on the
- * cases narration depends on), and a whole run against a small fake of the
- * services table (real espeak-ng through proc_run; skipped without it).
+ * cases narration depends on), and a whole run against the fake services
+ * table (real espeak-ng through proc_run; skipped without it).
  */
 /* The plugin first: cmocka defines a fail() macro that would rewrite its
  * svc->fail calls. */
 #include "../../plugins/espeak/espeak.c"
+#include "svc_mock.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,64 +16,15 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
-#include "proc.h"
-#include "sentences.h"
 #include "util.h"
-
-/* ---- a fake services table --------------------------------------------- */
-static char fake_fail[1024];
-static char fake_kind[32];
-static char fake_out[4096];
-
-static void fake_log(const vg_stage *st, int level, const char *fmt, ...) {}
-static void fake_failf(const vg_stage *st, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(fake_fail, sizeof fake_fail, fmt, ap);
-	va_end(ap);
-}
-static int fake_write(const vg_stage *st, const char *kind, const char *name,
-		      const void *data, size_t len)
-{
-	snprintf(fake_kind, sizeof fake_kind, "%s", kind);
-	snprintf(fake_out, sizeof fake_out, "%s/%s", st->dir, name);
-	return util_write_file_atomic(fake_out, data, len) == 0 ? VG_OK : VG_EIO;
-}
-static void fake_progress(const vg_stage *st, double f, const char *note) {}
-static int fake_cancelled(const vg_stage *st) { return 0; }
-static int fake_spawn(const vg_stage *st, const vg_proc *p, int *code)
-{
-	vg_proc q = *p;
-	if (!q.cwd)
-		q.cwd = st->dir;
-	return proc_run(&q, NULL, NULL, code);
-}
-static char **fake_split(const vg_stage *st, const char *text, size_t len,
-			 size_t *n)
-{
-	return sentences_split(text, len, n);
-}
-static const vg_services fake_svc = {
-	.abi_minor = VIDGEN_ABI_MINOR, .struct_size = sizeof(vg_services),
-	.log = fake_log, .output_write = fake_write, .progress = fake_progress,
-	.cancelled = fake_cancelled, .fail = fake_failf, .spawn = fake_spawn,
-	.split_sentences = fake_split,
-};
-/* A core from before ABI 1.1: no sentence splitting. */
-static const vg_services old_svc = {
-	.abi_minor = 0, .struct_size = offsetof(vg_services, split_sentences),
-	.log = fake_log, .output_write = fake_write, .progress = fake_progress,
-	.cancelled = fake_cancelled, .fail = fake_failf, .spawn = fake_spawn,
-};
 
 /* ---- splitting --------------------------------------------------------- */
 static void expect_split(const char *text, const char *const *want, size_t n)
 {
-	vg_stage st = { .struct_size = sizeof st, .svc = &fake_svc };
+	vg_stage st = { .struct_size = sizeof st, .svc = &mock_svc };
 	size_t got = 0;
-	char **l = narration_sentences(&st, "espeak", text, strlen(text),
-				       ESPEAK_MAX_SEGMENTS, &got);
+	char **l = narration_sentences(&st, text, strlen(text), ESPEAK_MAX_SEGMENTS,
+				       &got);
 	assert_non_null(l);
 	if (got != n)
 		for (size_t i = 0; i < got; i++)
@@ -111,16 +63,6 @@ static void test_split_quotes_paragraphs_markdown(void **state)
 	expect_split("He said \"stop.\" \n\n## Heading\n\n**Bold** text here "
 		     "(really!) End.", w, 4);
 	expect_split(" \n\t \n ", NULL, 0);
-}
-
-static void test_needs_abi_1_1(void **state)
-{
-	vg_stage st = { .struct_size = sizeof st, .svc = &old_svc };
-	size_t n = 7;
-	fake_fail[0] = 0;
-	assert_null(narration_sentences(&st, "espeak", "One. Two.", 9,
-					 ESPEAK_MAX_SEGMENTS, &n));
-	assert_non_null(strstr(fake_fail, "ABI 1.1"));
 }
 
 /* ---- voices ------------------------------------------------------------ */
@@ -191,25 +133,22 @@ static void test_run_real_espeak(void **state)
 			   .len = strlen(text) };
 	vg_job_info job = { .id = "x", .voice = "Matthew", .job_dir = dir };
 	vg_stage st = { .struct_size = sizeof st, .id = "narrate", .dir = dir,
-			.job = &job, .svc = &fake_svc, .n_inputs = 1,
+			.job = &job, .svc = &mock_svc, .n_inputs = 1,
 			.inputs = &in };
-	espeak_conf c = { 0 };
-	for (const vg_setting *s = espeak_settings; s->name; s++)
-		if (s->type == VG_SET_STRING)
-			*(const char **)((char *)&c + s->offset) = s->def;
-		else
-			*(long *)((char *)&c + s->offset) = atol(s->def);
+	espeak_conf c;
+	mock_defaults(&vidgen_plugin, &c);
 	char err[256];
 	assert_int_equal(espeak_init(&c, err, sizeof err), VG_OK);
-	fake_fail[0] = 0;
+	mock_reset();
+	mock.write_files = 1;
 	int rc = espeak_run(&c, &st);
 	if (rc != VG_OK)
-		fprintf(stderr, "fail: %s\n", fake_fail);
+		fprintf(stderr, "fail: %s\n", mock.fail);
 	assert_int_equal(rc, VG_OK);
-	assert_string_equal(fake_kind, "narration");
+	assert_string_equal(mock.out_kind, "narration");
 
 	json_error_t jerr;
-	json_t *root = json_load_file(fake_out, 0, &jerr);
+	json_t *root = json_load_file(mock.out_path, 0, &jerr);
 	assert_non_null(root);
 	json_t *segs = json_object_get(root, "segments");
 	assert_int_equal(json_array_size(segs), 3);
@@ -242,7 +181,7 @@ static void test_run_real_espeak(void **state)
 			      .len = 2 };
 	st.inputs = &empty;
 	assert_int_equal(espeak_run(&c, &st), VG_EINVAL);
-	assert_non_null(strstr(fake_fail, "empty"));
+	assert_non_null(strstr(mock.fail, "empty"));
 	util_rm_rf(dir);
 }
 
@@ -252,7 +191,6 @@ int main(void)
 		cmocka_unit_test(test_split_basic),
 		cmocka_unit_test(test_split_abbrev_numbers),
 		cmocka_unit_test(test_split_quotes_paragraphs_markdown),
-		cmocka_unit_test(test_needs_abi_1_1),
 		cmocka_unit_test(test_voice_map),
 		cmocka_unit_test(test_wav_duration),
 		cmocka_unit_test(test_run_real_espeak),

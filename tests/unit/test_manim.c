@@ -1,6 +1,6 @@
 /*
- * Unit tests for the manim plugin against a small fake of the services
- * table: the sandbox command line and environment, narration staging, the
+ * Unit tests for the manim plugin against the fake services table
+ * (svc_mock.h): the sandbox command line and environment, narration staging, the
  * split between script errors (repairable) and infrastructure errors, the
  * settings checks, and (with a simulated render) live progress and the
  * layout modes. Rendering itself is covered end to end (tests/e2e).
@@ -8,6 +8,7 @@
 /* The plugin first: cmocka defines a fail() macro that would rewrite its
  * svc->fail calls. */
 #include "../../plugins/manim/manim.c"
+#include "svc_mock.h"
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -17,48 +18,6 @@
 #include "proc.h"
 #include "util.h"
 
-static char fake_fail[8192];
-static vg_proc last_proc;
-static char last_argv[8192];
-static char last_env[4096];
-
-static void fake_log(const vg_stage *st, int level, const char *fmt, ...) {}
-static void fake_failf(const vg_stage *st, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(fake_fail, sizeof fake_fail, fmt, ap);
-	va_end(ap);
-}
-/* Progress calls come from the plugin's watcher thread too. */
-static pthread_mutex_t prog_mu = PTHREAD_MUTEX_INITIALIZER;
-static double prog_f[64];
-static char prog_note[64][96];
-static int prog_n;
-static void fake_progress(const vg_stage *st, double f, const char *note)
-{
-	pthread_mutex_lock(&prog_mu);
-	if (prog_n < 64) {
-		prog_f[prog_n] = f;
-		snprintf(prog_note[prog_n], sizeof prog_note[0], "%s", note ? note : "");
-		prog_n++;
-	}
-	pthread_mutex_unlock(&prog_mu);
-}
-static int fake_output(const vg_stage *st, const char *kind, const char *path)
-{
-	return access(path, R_OK) == 0 ? VG_OK : VG_EIO;
-}
-static int fake_cancelled(const vg_stage *st) { return 0; }
-static char fake_note_text[1024];
-static void fake_note(const vg_stage *st, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(fake_note_text, sizeof fake_note_text, fmt, ap);
-	va_end(ap);
-}
-
 static int has_line_start(const char *list, const char *word)
 {
 	size_t n = strlen(word);
@@ -66,15 +25,6 @@ static int has_line_start(const char *list, const char *word)
 		if ((p == list || p[-1] == '\n') && p[n] == '\n')
 			return 1;
 	return 0;
-}
-
-static void join(char *out, size_t n, const char *const *v)
-{
-	out[0] = 0;
-	for (; v && *v; v++) {
-		strncat(out, *v, n - strlen(out) - 2);
-		strncat(out, "\n", n - strlen(out) - 1);
-	}
 }
 
 /* A simulated render (fake_render set): progress lines written over time,
@@ -117,34 +67,28 @@ static void simulate_render(const char *work)
 		put(work, "segment_errors.txt", fake_seg_errors, 0);
 }
 
-/* Records the command; runs it only when it is the static checker. */
-static int fake_spawn(const vg_stage *st, const vg_proc *p, int *code)
+/* The spawn hook: the fake has recorded the command (mock.last_argv); the
+ * static checker really runs, the render and the mux are simulated. */
+static int manim_spawn(const vg_stage *st, const vg_proc *p, int *code)
 {
-	last_proc = *p;
-	join(last_argv, sizeof last_argv, p->argv);
-	join(last_env, sizeof last_env, p->envp);
 	*code = 0;
-	if (strstr(last_argv, "vidgen_check.py"))
+	if (strstr(mock.last_argv, "vidgen_check.py"))
 		return proc_run(p, NULL, NULL, code);
-	if (fake_render && strstr(last_argv, "vidgen_render.py")) {
-		memcpy(render_argv, last_argv, sizeof render_argv);
+	if (fake_render && strstr(mock.last_argv, "vidgen_render.py")) {
+		memcpy(render_argv, mock.last_argv, sizeof render_argv);
 		simulate_render(p->cwd);
-	} else if (fake_render && has_line_start(last_argv, "ffmpeg")) {
+	} else if (fake_render && has_line_start(mock.last_argv, "ffmpeg")) {
 		put(p->cwd, "video.mp4", "muxed", 0);
 	}
 	return VG_OK;
 }
-static const vg_services fake_svc = {
-	.abi_minor = VIDGEN_ABI_MINOR, .struct_size = sizeof(vg_services),
-	.log = fake_log, .progress = fake_progress, .cancelled = fake_cancelled,
-	.fail = fake_failf, .spawn = fake_spawn, .output_file = fake_output,
-	.note = fake_note,
-};
 
 static char tmpdir[64];
 
 static int setup(void **state)
 {
+	mock_reset();
+	mock.spawn = manim_spawn;
 	strcpy(tmpdir, "/tmp/test_manim.XXXXXX");
 	return mkdtemp(tmpdir) ? 0 : -1;
 }
@@ -157,18 +101,7 @@ static int teardown(void **state)
 
 static void conf_defaults(manim_conf *c)
 {
-	memset(c, 0, sizeof *c);
-	for (const vg_setting *s = manim_settings; s->name; s++) {
-		void *f = (char *)c + s->offset;
-		if (!s->def)
-			continue;
-		if (s->type == VG_SET_STRING || s->type == VG_SET_PATH)
-			*(const char **)f = s->def;
-		else if (s->type == VG_SET_BOOL)
-			*(int *)f = !strcmp(s->def, "true");
-		else
-			*(long *)f = atol(s->def);
-	}
+	mock_defaults(&vidgen_plugin, c);
 	c->python_dir = VG_MANIM_SRCDIR;
 }
 
@@ -176,19 +109,39 @@ static void test_settings(void **state)
 {
 	manim_conf c;
 	char err[256];
+	plugin_inst *pi;
 	conf_defaults(&c);
 	assert_int_equal(manim_init(&c, err, sizeof err), VG_OK);
-	/* Choices are checked here (the engine does not). */
-	c.layout = "repair";
-	assert_int_equal(manim_init(&c, err, sizeof err), VG_OK);
-	c.layout = "rep";
-	assert_int_equal(manim_init(&c, err, sizeof err), VG_EINVAL);
-	assert_non_null(strstr(err, "layout: \"rep\" is not one of warn|repair|off"));
-	c.layout = "off";
-	c.quality = "4k";
-	assert_int_equal(manim_init(&c, err, sizeof err), VG_EINVAL);
-	c.quality = "1080p60";
-	assert_int_equal(manim_init(&c, err, sizeof err), VG_OK);
+	/* Choices are the engine's: a pipeline or `vidgen render` gets the
+	 * same refusal, before init() runs. */
+	pi = mock_instance(&vidgen_plugin, (const char *[]){ "layout=rep", NULL });
+	assert_null(pi);
+	assert_non_null(strstr(mock.fail, "setting \"layout\" is \"rep\", must be one of "
+			       "warn|repair|off"));
+	assert_null(mock_instance(&vidgen_plugin, (const char *[]){ "quality=4k", NULL }));
+	assert_non_null(strstr(mock.fail, "480p15|720p30|1080p60"));
+	pi = mock_instance(&vidgen_plugin, (const char *[]){ "layout=repair",
+							     "quality=1080p60", NULL });
+	assert_non_null(pi);
+	assert_string_equal(((manim_conf *)pi->data)->layout, "repair");
+	mock_release(pi);
+	/* The venv default is the table's, ${VIDGEN_MANIM_VENV:-...} expanded. */
+	char *was = getenv("VIDGEN_MANIM_VENV") ? strdup(getenv("VIDGEN_MANIM_VENV")) : NULL;
+	setenv("VIDGEN_MANIM_VENV", "/elsewhere/venv", 1);
+	pi = mock_instance(&vidgen_plugin, NULL);
+	assert_non_null(pi);
+	assert_string_equal(((manim_conf *)pi->data)->venv, "/elsewhere/venv");
+	mock_release(pi);
+	unsetenv("VIDGEN_MANIM_VENV");
+	pi = mock_instance(&vidgen_plugin, NULL);
+	assert_string_equal(((manim_conf *)pi->data)->venv, "/opt/vidgen/venv");
+	mock_release(pi);
+	if (was)
+		setenv("VIDGEN_MANIM_VENV", was, 1);
+	free(was);
+	assert_null(mock_instance(&vidgen_plugin, (const char *[]){ "venv=", NULL }));
+	assert_non_null(strstr(mock.fail, "venv: empty"));
+	/* What only init() can judge. */
 	c.scene = "Bad Name";
 	assert_int_equal(manim_init(&c, err, sizeof err), VG_EINVAL);
 	assert_non_null(strstr(err, "class name"));
@@ -225,7 +178,7 @@ static void test_sandbox_command(void **state)
 	conf_defaults(&c);
 	render_ctx x = { .c = &c, .sandboxed = 1, .inner = MANIM_INNER,
 			 .has_narration = 1 };
-	vg_stage st = { .dir = tmpdir, .svc = &fake_svc };
+	vg_stage st = { .dir = tmpdir, .svc = &mock_svc };
 	x.st = &st;
 	snprintf(x.venv, sizeof x.venv, "/opt/venv");
 	snprintf(x.pyhome, sizeof x.pyhome, "/root/.pyenv/versions/3.11");
@@ -237,45 +190,45 @@ static void test_sandbox_command(void **state)
 	av_add(&cmd, "true");
 	int code = -1;
 	assert_int_equal(sandbox_run(&x, &cmd, "t.log", 1234, &code), VG_OK);
-	assert_true(has_line(last_argv, "bwrap"));
-	assert_true(has_line(last_argv, "--unshare-all"));
-	assert_true(has_line(last_argv, "--die-with-parent"));
-	assert_true(has_line(last_argv, "--clearenv"));
-	assert_true(has_line(last_argv, "--new-session"));
+	assert_true(has_line(mock.last_argv, "bwrap"));
+	assert_true(has_line(mock.last_argv, "--unshare-all"));
+	assert_true(has_line(mock.last_argv, "--die-with-parent"));
+	assert_true(has_line(mock.last_argv, "--clearenv"));
+	assert_true(has_line(mock.last_argv, "--new-session"));
 	/* An allowlist, not the host's root: /usr and a few files of /etc
 	 * and /var, the interpreter, the venv, the helpers. */
-	assert_null(strstr(last_argv, "--ro-bind\n/\n/\n"));
-	assert_non_null(strstr(last_argv, "--ro-bind\n/usr\n/usr\n"));
-	assert_non_null(strstr(last_argv, "--ro-bind-try\n/etc/ld.so.cache\n"));
-	assert_non_null(strstr(last_argv, "--ro-bind-try\n/etc/fonts\n"));
-	assert_null(strstr(last_argv, "\n/etc\n/etc\n"));
-	assert_null(strstr(last_argv, "\n/var\n/var\n"));
-	assert_null(strstr(last_argv, "/home"));
-	assert_non_null(strstr(last_argv, "--tmpfs\n/tmp\n"));
+	assert_null(strstr(mock.last_argv, "--ro-bind\n/\n/\n"));
+	assert_non_null(strstr(mock.last_argv, "--ro-bind\n/usr\n/usr\n"));
+	assert_non_null(strstr(mock.last_argv, "--ro-bind-try\n/etc/ld.so.cache\n"));
+	assert_non_null(strstr(mock.last_argv, "--ro-bind-try\n/etc/fonts\n"));
+	assert_null(strstr(mock.last_argv, "\n/etc\n/etc\n"));
+	assert_null(strstr(mock.last_argv, "\n/var\n/var\n"));
+	assert_null(strstr(mock.last_argv, "/home"));
+	assert_non_null(strstr(mock.last_argv, "--tmpfs\n/tmp\n"));
 	/* Parents are made crossable before the bind, once each. */
 	const char *once = "--perms\n0755\n--dir\n/root/.pyenv\n";
-	const char *pyenv = strstr(last_argv, once);
+	const char *pyenv = strstr(mock.last_argv, once);
 	assert_non_null(pyenv);
 	assert_null(strstr(pyenv + strlen(once), "--dir\n/root/.pyenv\n"));
-	assert_non_null(strstr(last_argv, "--dir\n/root\n"));
-	assert_non_null(strstr(last_argv, "--ro-bind\n/root/.pyenv/versions/3.11\n"));
-	assert_non_null(strstr(last_argv, "--ro-bind\n/opt/venv\n/opt/venv\n"));
+	assert_non_null(strstr(mock.last_argv, "--dir\n/root\n"));
+	assert_non_null(strstr(mock.last_argv, "--ro-bind\n/root/.pyenv/versions/3.11\n"));
+	assert_non_null(strstr(mock.last_argv, "--ro-bind\n/opt/venv\n/opt/venv\n"));
 	/* The helpers are under /usr, bound already. */
-	assert_null(strstr(last_argv, "--ro-bind\n/usr/share/vidgen/python\n"));
+	assert_null(strstr(mock.last_argv, "--ro-bind\n/usr/share/vidgen/python\n"));
 	char bind[256];
 	snprintf(bind, sizeof bind, "--bind\n%s\n/tmp/job\n--remount-ro\n/\n", tmpdir);
-	assert_non_null(strstr(last_argv, bind));
-	assert_non_null(strstr(last_argv, "--setenv\nHOME\n/tmp\n"));
-	assert_non_null(strstr(last_argv,
+	assert_non_null(strstr(mock.last_argv, bind));
+	assert_non_null(strstr(mock.last_argv, "--setenv\nHOME\n/tmp\n"));
+	assert_non_null(strstr(mock.last_argv,
 		"--setenv\nVIDGEN_NARRATION\n/tmp/job/narration/narration.json\n"));
-	assert_null(strstr(last_argv, "sekrit"));
-	assert_null(strstr(last_env, "sekrit"));
-	assert_null(strstr(last_env, "AWS_"));
-	assert_true(has_line(last_argv, "true"));
-	assert_int_equal(last_proc.timeout_ms, 1234);
-	assert_int_equal(last_proc.memory_mb, 4096);
-	assert_int_equal(last_proc.max_processes, 256);
-	assert_int_equal(last_proc.cpu_seconds, 600);
+	assert_null(strstr(mock.last_argv, "sekrit"));
+	assert_null(strstr(mock.last_env, "sekrit"));
+	assert_null(strstr(mock.last_env, "AWS_"));
+	assert_true(has_line(mock.last_argv, "true"));
+	assert_int_equal(mock.last_proc.timeout_ms, 1234);
+	assert_int_equal(mock.last_proc.memory_mb, 4096);
+	assert_int_equal(mock.last_proc.max_processes, 256);
+	assert_int_equal(mock.last_proc.cpu_seconds, 600);
 
 	/* Helpers elsewhere are bound with their parents made crossable. */
 	snprintf(x.pydir, sizeof x.pydir, "%s/py/helpers", tmpdir);
@@ -283,26 +236,26 @@ static void test_sandbox_command(void **state)
 	char cross[256];
 	snprintf(cross, sizeof cross, "--dir\n%s/py\n--ro-bind\n%s/py/helpers\n",
 		 tmpdir, tmpdir);
-	assert_non_null(strstr(last_argv, cross));
+	assert_non_null(strstr(mock.last_argv, cross));
 
 	/* As root with a render user: host user table, setpriv, no caps. */
 	x.drop = 1;
 	x.uid = 65534;
 	x.gid = 65534;
 	assert_int_equal(sandbox_run(&x, &cmd, "t.log", 1000, &code), VG_OK);
-	assert_false(has_line(last_argv, "--unshare-all"));
-	assert_true(has_line(last_argv, "--unshare-net"));
-	assert_true(has_line(last_argv, "--unshare-pid"));
-	assert_non_null(strstr(last_argv, "setpriv\n--reuid=65534\n--regid=65534\n"
+	assert_false(has_line(mock.last_argv, "--unshare-all"));
+	assert_true(has_line(mock.last_argv, "--unshare-net"));
+	assert_true(has_line(mock.last_argv, "--unshare-pid"));
+	assert_non_null(strstr(mock.last_argv, "setpriv\n--reuid=65534\n--regid=65534\n"
 				       "--clear-groups\n--inh-caps=-all\n--bounding-set=-all\n"));
 
 	/* Best-effort (no bwrap): the command alone, still a clean env. */
 	x.sandboxed = 0;
 	x.drop = 0;
 	assert_int_equal(sandbox_run(&x, &cmd, "t.log", 1000, &code), VG_OK);
-	assert_string_equal(last_argv, "true\n");
-	assert_non_null(strstr(last_env, "HOME=/tmp\n"));
-	assert_null(strstr(last_env, "sekrit"));
+	assert_string_equal(mock.last_argv, "true\n");
+	assert_non_null(strstr(mock.last_env, "HOME=/tmp\n"));
+	assert_null(strstr(mock.last_env, "sekrit"));
 	av_free(&cmd);
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 }
@@ -369,7 +322,7 @@ static void test_narration_staging(void **state)
 static vg_stage make_stage(vg_job_info *job, const vg_artifact *in, size_t n)
 {
 	vg_stage st = { .struct_size = sizeof st, .id = "render", .dir = tmpdir,
-			.job = job, .svc = &fake_svc, .n_inputs = n, .inputs = in };
+			.job = job, .svc = &mock_svc, .n_inputs = n, .inputs = in };
 	return st;
 }
 
@@ -387,9 +340,9 @@ static void test_errors_classified(void **state)
 
 	/* No venv: an infrastructure error, not a script error. */
 	c.venv = "/nonexistent/venv";
-	fake_fail[0] = 0;
+	mock.fail[0] = 0;
 	assert_int_equal(manim_run(&c, &st), VG_EFAIL);
-	assert_non_null(strstr(fake_fail, "no Manim venv at /nonexistent/venv"));
+	assert_non_null(strstr(mock.fail, "no Manim venv at /nonexistent/venv"));
 
 	/* No script input at all. */
 	vg_stage none = make_stage(&job, NULL, 0);
@@ -402,11 +355,11 @@ static void test_errors_classified(void **state)
 	snprintf(py, sizeof py, "%s/bin/python", c.venv);
 	if (access(py, X_OK) != 0 || access("/usr/bin/ffmpeg", X_OK) != 0)
 		skip();
-	fake_fail[0] = 0;
+	mock.fail[0] = 0;
 	assert_int_equal(manim_run(&c, &st), VG_ESCRIPT);
-	assert_non_null(strstr(fake_fail, "static check"));
-	assert_non_null(strstr(fake_fail, "line 1: import of 'os'"));
-	assert_non_null(strstr(fake_fail, "line 5: 'eval' is not allowed"));
+	assert_non_null(strstr(mock.fail, "static check"));
+	assert_non_null(strstr(mock.fail, "line 1: import of 'os'"));
+	assert_non_null(strstr(mock.fail, "line 5: 'eval' is not allowed"));
 }
 
 static void test_parse_progress(void **state)
@@ -499,10 +452,10 @@ static void test_live_progress(void **state)
 	render_fixture(&c, in, narpath, sizeof narpath);
 	vg_job_info job = { .id = "j", .voice = "Joanna", .job_dir = tmpdir };
 	vg_stage st = make_stage(&job, in, 2);
-	prog_n = 0;
+	mock.n_progress = 0;
 	fake_render = fake_slow = 1;
 	fake_layout = NULL;
-	fake_fail[0] = 0;
+	mock.fail[0] = 0;
 	assert_int_equal(manim_run(&c, &st), VG_OK);
 	fake_render = fake_slow = 0;
 	/* The render's arguments name the layout and progress files. */
@@ -511,20 +464,20 @@ static void test_live_progress(void **state)
 	assert_true(has_line(render_argv, "segments=fallback"));
 	/* 0.05 (checked), the watcher's steps, 0.85 (rendered). */
 	int during = 0;
-	for (int i = 0; i < prog_n; i++) {
+	for (int i = 0; i < mock.n_progress; i++) {
 		if (i > 0)
-			assert_true(prog_f[i] > prog_f[i - 1]);
-		if (prog_f[i] > 0.05 && prog_f[i] < 0.85) {
+			assert_true(mock.progress[i] > mock.progress[i - 1]);
+		if (mock.progress[i] > 0.05 && mock.progress[i] < 0.85) {
 			during++;
-			assert_non_null(strstr(prog_note[i], "rendering"));
+			assert_non_null(strstr(mock.progress_note[i], "rendering"));
 		}
 	}
 	assert_true(during >= 3);
-	assert_true(fabs(prog_f[0] - 0.05) < 1e-9);
+	assert_true(fabs(mock.progress[0] - 0.05) < 1e-9);
 	/* Segments 2 of 4 done: at least half the render span. */
 	int seen_half = 0;
-	for (int i = 0; i < prog_n; i++)
-		if (strstr(prog_note[i], "segment 2 of 4") && prog_f[i] >= 0.45 - 1e-9)
+	for (int i = 0; i < mock.n_progress; i++)
+		if (strstr(mock.progress_note[i], "segment 2 of 4") && mock.progress[i] >= 0.45 - 1e-9)
 			seen_half = 1;
 	assert_true(seen_half);
 	/* A clean layout leaves no layout.txt. */
@@ -560,11 +513,11 @@ static void test_layout_modes(void **state)
 
 	/* repair: a script error carrying the problems. */
 	c.layout = "repair";
-	fake_fail[0] = 0;
+	mock.fail[0] = 0;
 	assert_int_equal(manim_run(&c, &st), VG_ESCRIPT);
-	assert_non_null(strstr(fake_fail, "off screen or on top of each other"));
-	assert_non_null(strstr(fake_fail, "line 4: Text \"x\" extends past"));
-	assert_non_null(strstr(fake_fail, "(40% of the smaller)"));
+	assert_non_null(strstr(mock.fail, "off screen or on top of each other"));
+	assert_non_null(strstr(mock.fail, "line 4: Text \"x\" extends past"));
+	assert_non_null(strstr(mock.fail, "(40% of the smaller)"));
 
 	/* A clean render in repair mode passes and clears the old report. */
 	fake_layout = "";
@@ -600,19 +553,19 @@ static void test_segment_fallback(void **state)
 			"5 2.000 3.000 fallback\n6 3.0 4.0 rendered\x1b[2J\n";
 	fake_seg_errors = "segment 3 (script lines 13-23): NameError: x\n"
 			  "segment 5 (script lines 30-31): TypeError: y\n";
-	fake_fail[0] = fake_note_text[0] = 0;
+	mock.fail[0] = mock.note[0] = 0;
 	st.last_repair = 0;
 	assert_int_equal(manim_run(&c, &st), VG_ESCRIPT);
-	assert_non_null(strstr(fake_fail, "failed in some of its narration segments"));
-	assert_non_null(strstr(fake_fail, "segment 3 (script lines 13-23): NameError: x"));
-	assert_non_null(strstr(fake_fail, "segment 5 (script lines 30-31)"));
-	assert_string_equal(fake_note_text, "");
+	assert_non_null(strstr(mock.fail, "failed in some of its narration segments"));
+	assert_non_null(strstr(mock.fail, "segment 3 (script lines 13-23): NameError: x"));
+	assert_non_null(strstr(mock.fail, "segment 5 (script lines 30-31)"));
+	assert_string_equal(mock.note, "");
 
 	/* The last repair: the video is kept, the note names 3 and 5 only. */
 	st.last_repair = 1;
-	fake_fail[0] = 0;
+	mock.fail[0] = 0;
 	assert_int_equal(manim_run(&c, &st), VG_OK);
-	assert_string_equal(fake_note_text, "narration segments 3, 5 could not be "
+	assert_string_equal(mock.note, "narration segments 3, 5 could not be "
 			    "rendered and show the narration over a card with their text");
 
 	/* fail mode asks the wrapper to stop at the first failure. */

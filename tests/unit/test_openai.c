@@ -6,7 +6,7 @@
  */
 /* The plugin first: cmocka defines a fail() macro. */
 #include "../../plugins/openai/openai.c"
-#include "cloud_mock.h"
+#include "svc_mock.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -561,7 +561,7 @@ static void test_valid_full(void **state)
 	assert_int_equal(st->repair_idx, 3);
 	assert_int_equal(st->max_repairs, 2); /* the default */
 	assert_null(st->model);
-	tp = st->instance;
+	tp = st->inst.data;
 	assert_int_equal(tp->sleep_ms, 15);
 	assert_int_equal(tp->fail_times, 2);
 	assert_int_equal(tp->script_errors, 0); /* default "0" */
@@ -580,14 +580,14 @@ static void test_valid_full(void **state)
 	st = &p->stages[2];
 	assert_int_equal(st->progress, -1); /* none given */
 	assert_int_equal(st->input_idx[0], SIZE_MAX); /* the question */
-	tp = st->instance;
+	tp = st->inst.data;
 	assert_string_equal(tp->kind, "text"); /* defaults fill the instance */
 	assert_string_equal(tp->text, "");
 
 	st = &p->stages[3];
 	assert_string_equal(st->plugin_name, "replay");
 	assert_string_equal(st->plugin->desc->name, "replay");
-	rp = st->instance;
+	rp = st->inst.data;
 	want = util_path_join(p->dir, "answers"); /* paths: against the file's folder */
 	assert_string_equal(rp->dir, want);
 	free(want);
@@ -644,7 +644,7 @@ static void test_print_settings(void **state)
 	(void)state;
 	assert_non_null(lp);
 	f = open_memstream(&buf, &len);
-	config_print_settings(lp->desc, f);
+	settings_print(lp->desc, f);
 	fclose(f);
 	assert_non_null(strstr(buf, "replay"));
 	assert_non_null(strstr(buf, "dir"));

@@ -1,8 +1,9 @@
 /*
- * Unit tests for core/registry.c: the search path; the built plugins load, and
- * the bad ones of tests/bad/ (ABI 99, no symbol, duplicate name, no run
- * callback, short descriptor, bad name, not an ELF file) are refused with the
- * file and the reason, which registry_find and pipeline_load pass on.
+ * Unit tests for core/registry.c: the search path; the built plugins load,
+ * and the bad ones of tests/bad/ (ABI 99, no symbol, duplicate name, no run
+ * callback, short descriptor, bad name, a settings table past its struct,
+ * not an ELF file) are refused with the file and the reason, which
+ * registry_find and pipeline_load pass on.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,6 +177,22 @@ static void test_short_descriptor(void **state)
 	registry_free(reg);
 }
 
+/* A settings table that writes past its instance struct is refused at load,
+ * before any pipeline fills it. */
+static void test_bad_table(void **state)
+{
+	plugin_registry *reg = th_registry();
+	char err[1024] = "", *path = bad("badtable");
+
+	(void)state;
+	assert_int_equal(registry_load_file(reg, path, err, sizeof(err)), -1);
+	assert_mentions(err, path);
+	assert_mentions(err, "plugin \"badtable\": setting \"n\" fills bytes 64..72 of a "
+			"8-byte instance");
+	free(path);
+	registry_free(reg);
+}
+
 static void test_bad_name(void **state)
 {
 	plugin_registry *reg = th_registry();
@@ -309,13 +326,13 @@ static void test_scan_order_and_refusals(void **state)
 		}
 		if (ends_with(it->path, "badabi.so") || ends_with(it->path, "nosym.so") ||
 		    ends_with(it->path, "norun.so") || ends_with(it->path, "small.so") ||
-		    ends_with(it->path, "badname.so")) {
+		    ends_with(it->path, "badname.so") || ends_with(it->path, "badtable.so")) {
 			assert_null(it->desc);
 			assert_non_null(it->error);
 			refused++;
 		}
 	}
-	assert_int_equal(refused, 6);
+	assert_int_equal(refused, 7);
 	/* The rest of the normal plugins are there. */
 	assert_non_null(registry_find(reg, "file", err, sizeof(err)));
 	assert_non_null(registry_find(reg, "testplug", err, sizeof(err)));
@@ -365,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_library),
 		cmocka_unit_test(test_scan_order_and_refusals),
 		cmocka_unit_test(test_pipeline_names_refused_plugin),
+		cmocka_unit_test(test_bad_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

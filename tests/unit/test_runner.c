@@ -811,12 +811,7 @@ static void svc_env_init(svc_env *e, job *j)
 	e->info.id = j->id;
 	e->info.question = j->question;
 	e->info.job_dir = j->dir;
-	e->run.st.struct_size = sizeof(vg_stage);
-	e->run.st.id = "a";
-	e->run.st.dir = dir;
-	e->run.st.job = &e->info;
-	e->run.st.svc = services_table();
-	e->run.st.core = &e->run;
+	stage_run_init(&e->run, &(stage_params){ .id = "a", .dir = dir, .job = &e->info });
 	e->run.job = j;
 }
 

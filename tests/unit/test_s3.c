@@ -5,7 +5,7 @@
  */
 /* The plugin first: cmocka defines a fail() macro. */
 #include "../../plugins/s3/s3.c"
-#include "cloud_mock.h"
+#include "svc_mock.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -62,16 +62,11 @@ static int setup(void **state)
 				      "\"total_duration\":1.75}", 0 };
 	e->inputs[2].len = strlen(e->inputs[2].data);
 	e->previous = (vg_artifact){ "script", "script", NULL, "old script", 10 };
-	e->run.st.struct_size = sizeof(vg_stage);
-	e->run.st.id = "script";
-	e->run.st.dir = util_path_join(e->j->dir, "stages/script");
+	stage_run_init(&e->run, &(stage_params){
+		.id = "script", .dir = util_path_join(e->j->dir, "stages/script"),
+		.model = "claude-4-sonnet", .job = &e->info, .inputs = e->inputs, .n_inputs = 3,
+	});
 	util_mkdir_p(e->run.st.dir, 0755);
-	e->run.st.model = "claude-4-sonnet";
-	e->run.st.job = &e->info;
-	e->run.st.svc = services_table();
-	e->run.st.n_inputs = 3;
-	e->run.st.inputs = e->inputs;
-	e->run.st.core = &e->run;
 	e->run.job = e->j;
 	e->run.on_progress = capture_progress;
 	e->run.ud = e;
@@ -249,10 +244,108 @@ static void test_fail_message(void **state)
 	assert_string_equal(stage_run_error(&e->run, VG_EHTTP), "second"); /* the last wins */
 }
 
+/* The one builder of a vg_stage: every field from the params, the size,
+ * the services table and the way back to the stage_run. */
+static void test_stage_run_init(void **state)
+{
+	vg_artifact prev = { "script", "script", NULL, "x", 1 };
+	vg_job_info info = { .id = "j" };
+	stage_run run;
+
+	(void)state;
+	memset(&run, 0x5a, sizeof(run));
+	atomic_store(&run.stop, 1);
+	stage_run_init(&run, &(stage_params){ .id = "s", .dir = "/d", .model = "m",
+					       .model_id = "mid", .job = &info, .n_inputs = 0,
+					       .attempt = 2, .feedback = "fb", .previous = &prev,
+					       .last_repair = 1 });
+	assert_int_equal(run.st.struct_size, sizeof(vg_stage));
+	assert_string_equal(run.st.id, "s");
+	assert_string_equal(run.st.dir, "/d");
+	assert_string_equal(run.st.model, "m");
+	assert_string_equal(run.st.model_id, "mid");
+	assert_ptr_equal(run.st.job, &info);
+	assert_ptr_equal(run.st.svc, services_table());
+	assert_null(run.st.inputs);
+	assert_int_equal(run.st.attempt, 2);
+	assert_string_equal(run.st.feedback, "fb");
+	assert_ptr_equal(run.st.previous, &prev);
+	assert_int_equal(run.st.last_repair, 1);
+	assert_ptr_equal(run.st.core, &run);
+	assert_int_equal(atomic_load(&run.stop), 0);
+}
+
+/* A plugin built against a later 2.x header hands a longer vg_proc: the
+ * core reads the fields it knows. */
+typedef struct wider_proc {
+	vg_proc p;
+	long later_field;
+} wider_proc;
+
+/* The core reads a plugin's vg_proc by its struct_size: one built without
+ * VG_PROC_INIT (size 0) is refused with a message saying so. */
+static void test_spawn_reads_struct_size(void **state)
+{
+	env *e = *state;
+	const char *const argv[] = { "/bin/sh", "-c", "exit 3", NULL };
+	vg_proc bare = { .argv = argv };
+	vg_proc p = VG_PROC_INIT(.argv = argv, .timeout_ms = 10000);
+	wider_proc w = { .p = p, .later_field = 77 };
+	int code = -1;
+
+	assert_int_equal(e->run.st.svc->spawn(&e->run.st, &bare, &code), VG_EINVAL);
+	assert_non_null(strstr(stage_run_error(&e->run, VG_EINVAL), "VG_PROC_INIT"));
+	assert_int_equal(e->run.st.svc->spawn(&e->run.st, &p, &code), VG_OK);
+	assert_int_equal(code, 3);
+	w.p.struct_size = sizeof(w);
+	code = -1;
+	assert_int_equal(e->run.st.svc->spawn(&e->run.st, &w.p, &code), VG_OK);
+	assert_int_equal(code, 3);
+}
+
+static void test_http_reads_struct_size(void **state)
+{
+	env *e = *state;
+	vg_http_request bare = { .method = "GET", .url = "http://127.0.0.1:9/" };
+	vg_aws_sign_opts sign = { .service = "s3" };
+	vg_http_request signed_req = VG_HTTP_REQUEST_INIT(.method = "GET",
+							  .url = "http://127.0.0.1:9/",
+							  .aws = &sign);
+	vg_http_response resp = { 0 };
+	char err[256] = "";
+
+	assert_int_equal(e->run.st.svc->http(&e->run.st, &bare, &resp, err, sizeof(err)),
+			 VG_EINVAL);
+	assert_non_null(strstr(err, "VG_HTTP_REQUEST_INIT"));
+	err[0] = '\0';
+	assert_int_equal(e->run.st.svc->http(&e->run.st, &signed_req, &resp, err, sizeof(err)),
+			 VG_EINVAL);
+	assert_non_null(strstr(err, "VG_AWS_SIGN_OPTS_INIT"));
+}
+
+/* VG_HAS: a field counts only when the struct_size the other side wrote
+ * covers all of it. */
+static void test_vg_has(void **state)
+{
+	vg_services old = *services_table();
+
+	(void)state;
+	assert_true(VG_HAS(&old, vg_services, aws_region));
+	old.struct_size = offsetof(vg_services, aws_region);
+	assert_false(VG_HAS(&old, vg_services, aws_region));
+	assert_true(VG_HAS(&old, vg_services, split_sentences));
+	old.struct_size = offsetof(vg_services, aws_region) + sizeof(old.aws_region) - 1;
+	assert_false(VG_HAS(&old, vg_services, aws_region));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_header),
+		cmocka_unit_test(test_stage_run_init),
+		cmocka_unit_test(test_vg_has),
+		cmocka_unit_test_setup_teardown(test_spawn_reads_struct_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_reads_struct_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_template_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_template_repair_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_template_narration, setup, teardown),

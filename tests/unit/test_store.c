@@ -1,7 +1,8 @@
 /*
- * Unit tests of the SQLite job store (core/serve/store.c): create/get/update,
- * progress that never goes back, newest-first pages, the restart queue,
- * stage records, concurrent group commits, and durability across reopen.
+ * Unit tests of the SQLite job store (core/serve/store.c), the contract a
+ * second backend must keep too: create/get/update, progress that never goes
+ * back, newest-first pages, the restart queue, stage records, concurrent
+ * group commits, and durability across reopen.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,46 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A create that returns once the row is committed: store_create_async and
+ * a wait for its callback, as the daemon's POST does. 0 ok, with rec->seq. */
+typedef struct create_wait_ctx {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, rc;
+	long long seq;
+} create_wait_ctx;
+
+static void create_done(void *ud, int rc, long long seq)
+{
+	create_wait_ctx *w = ud;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	w->rc = rc;
+	w->seq = seq;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int create_wait(job_store *s, store_job *rec, char *err, size_t errlen)
+{
+	create_wait_ctx w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0 };
+
+	if (store_create_async(s, rec, create_done, &w) != 0) {
+		snprintf(err, errlen, "job store: closing");
+		return -1;
+	}
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	if (w.rc != 0)
+		snprintf(err, errlen, "job store: create refused");
+	else
+		rec->seq = w.seq;
+	return w.rc;
+}
+
 static void make_job(store_job *r, const char *question)
 {
 	memset(r, 0, sizeof(*r));
@@ -78,7 +120,7 @@ static void test_create_get(void **state)
 	char err[256];
 
 	make_job(&r, "What is a prime number?");
-	assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+	assert_int_equal(create_wait(f->s, &r, err, sizeof(err)), 0);
 	assert_true(r.seq > 0);
 	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
 	assert_string_equal(g.id, r.id);
@@ -99,8 +141,7 @@ static void test_create_get(void **state)
 	/* A duplicate id is refused and does not disturb the first row. */
 	store_job dup;
 	store_job_copy(&dup, &r);
-	assert_int_not_equal(store_create(f->s, &dup, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "UNIQUE"));
+	assert_int_not_equal(create_wait(f->s, &dup, err, sizeof(err)), 0);
 	store_job_clear(&dup);
 	store_job_clear(&r);
 }
@@ -122,7 +163,7 @@ static void test_update_progress_monotonic(void **state)
 	char err[256];
 
 	make_job(&r, "Why is the sky blue at noon?");
-	assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+	assert_int_equal(create_wait(f->s, &r, err, sizeof(err)), 0);
 
 	free(r.status);
 	r.status = xstrdup("refining_explanation");
@@ -156,7 +197,7 @@ static void test_async_update_then_flush(void **state)
 	char err[256];
 
 	make_job(&r, "How do rainbows form?");
-	assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+	assert_int_equal(create_wait(f->s, &r, err, sizeof(err)), 0);
 	for (int p = 1; p <= 100; p++) {
 		r.progress = p;
 		assert_int_equal(store_update(f->s, &r, 0, err, sizeof(err)), 0);
@@ -189,7 +230,7 @@ static void test_list_pages(void **state)
 		char q[64];
 		snprintf(q, sizeof(q), "question number %d", i);
 		make_job(&r, q);
-		assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+		assert_int_equal(create_wait(f->s, &r, err, sizeof(err)), 0);
 		memcpy(ids[i], r.id, 37);
 		store_job_clear(&r);
 	}
@@ -217,14 +258,13 @@ static void test_list_pages(void **state)
 static void test_unfinished_and_counts(void **state)
 {
 	fixture *f = *state;
-	store_job r[4];
+	store_job r[4], v[4];
 	char err[256];
-	store_job *v;
-	size_t n;
+	size_t n = 0;
 
 	for (int i = 0; i < 4; i++) {
 		make_job(&r[i], "a question for the queue");
-		assert_int_equal(store_create(f->s, &r[i], err, sizeof(err)), 0);
+		assert_int_equal(create_wait(f->s, &r[i], err, sizeof(err)), 0);
 	}
 	free(r[1].status);
 	r[1].status = xstrdup("failed");
@@ -234,13 +274,17 @@ static void test_unfinished_and_counts(void **state)
 	r[2].status = xstrdup("rendering_video");
 	assert_int_equal(store_update(f->s, &r[2], 1, err, sizeof(err)), 0);
 
-	assert_int_equal(store_list_unfinished(f->s, &v, &n, err, sizeof(err)), 0);
+	/* The restart queue: the unfinished ones, oldest first. */
+	for (long long after = 0; store_next_unfinished(f->s, after, &v[n], err,
+							 sizeof(err)) == 0; n++)
+		after = v[n].seq;
 	assert_int_equal(n, 3);
-	assert_string_equal(v[0].id, r[0].id); /* oldest first */
+	assert_string_equal(v[0].id, r[0].id);
 	assert_string_equal(v[1].id, r[2].id);
 	assert_string_equal(v[1].status, "rendering_video");
 	assert_string_equal(v[2].id, r[3].id);
-	store_jobs_free(v, n);
+	for (size_t i = 0; i < n; i++)
+		store_job_clear(&v[i]);
 	for (int i = 0; i < 4; i++)
 		store_job_clear(&r[i]);
 }
@@ -256,7 +300,7 @@ static void test_next_unfinished(void **state)
 
 	for (int i = 0; i < 3; i++) {
 		make_job(&r[i], "queued question text");
-		assert_int_equal(store_create(f->s, &r[i], err, sizeof(err)), 0);
+		assert_int_equal(create_wait(f->s, &r[i], err, sizeof(err)), 0);
 	}
 	assert_int_equal(store_count_unfinished(f->s, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 3);
@@ -339,7 +383,7 @@ static void test_count_by_status(void **state)
 	for (int i = 0; i < 3; i++) {
 		store_job r;
 		make_job(&r, "count this question");
-		assert_int_equal(store_create(f->s, &r, err, sizeof(err)), 0);
+		assert_int_equal(create_wait(f->s, &r, err, sizeof(err)), 0);
 		store_job_clear(&r);
 	}
 	count_want = "queued";
@@ -348,24 +392,33 @@ static void test_count_by_status(void **state)
 	assert_int_equal(count_of, 3);
 }
 
+/* store_set_stage queues a row per stage (read back here with SQLite
+ * itself: the daemon only writes them). */
 static void test_stages(void **state)
 {
 	fixture *f = *state;
-	char *kind, *path;
-	int ok = 0;
+	sqlite3 *db;
+	sqlite3_stmt *st;
 	char id[37];
 
 	util_uuid4(id);
 	assert_int_equal(store_set_stage(f->s, id, "explain", "text", "/d/stages/explain/out.txt",
 					 1, 1234), 0);
 	assert_int_equal(store_flush(f->s), 0);
-	assert_int_equal(store_get_stage(f->s, id, "explain", &kind, &path, &ok), 0);
-	assert_string_equal(kind, "text");
-	assert_string_equal(path, "/d/stages/explain/out.txt");
-	assert_int_equal(ok, 1);
-	free(kind);
-	free(path);
-	assert_int_equal(store_get_stage(f->s, id, "render", &kind, &path, &ok), 1);
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT kind, path, ok FROM stages WHERE job_id = ?"
+					    " AND stage_id = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, "explain", -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "text");
+	assert_string_equal((const char *)sqlite3_column_text(st, 1), "/d/stages/explain/out.txt");
+	assert_int_equal(sqlite3_column_int(st, 2), 1);
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 2, "render", -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 
 /* Many threads create at once: every create returns only once its row is
@@ -384,7 +437,7 @@ static void *creator(void *p)
 	for (int i = 0; i < a->n; i++) {
 		store_job r, g;
 		make_job(&r, "concurrent question text");
-		if (store_create(a->s, &r, err, sizeof(err)) != 0 ||
+		if (create_wait(a->s, &r, err, sizeof(err)) != 0 ||
 		    store_get(a->s, r.id, &g, err, sizeof(err)) != 0)
 			a->failures++;
 		else
