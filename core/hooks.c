@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -926,6 +927,21 @@ int hook_set_limits(hook *h, long long instructions, size_t memory,
 	return VG_OK;
 }
 
+/* GCC 12's AddressSanitizer does not lock its allocator around fork(): a
+ * child forked while another thread held an allocator lock waits for it
+ * forever (seen: a hook child stuck in lua_newstate until the call's
+ * deadline). glibc's malloc, in every other build, is safe after fork. In
+ * a sanitizer build hook calls take turns, so that the threads calling
+ * hooks are never inside the allocator when one of them forks. */
+#if defined(__SANITIZE_ADDRESS__)
+static pthread_mutex_t asan_fork_lock = PTHREAD_MUTEX_INITIALIZER;
+#define ASAN_FORK_LOCK() pthread_mutex_lock(&asan_fork_lock)
+#define ASAN_FORK_UNLOCK() pthread_mutex_unlock(&asan_fork_lock)
+#else
+#define ASAN_FORK_LOCK() ((void)0)
+#define ASAN_FORK_UNLOCK() ((void)0)
+#endif
+
 int hook_call(const hook *h, const char *text, const hook_job_view *job,
 	      char **out, char *err, size_t errlen)
 {
@@ -935,7 +951,10 @@ int hook_call(const hook *h, const char *text, const hook_job_view *job,
 		util_errf(err, errlen, "hook: no hook or no text");
 		return VG_EINVAL;
 	}
-	return call_in_child(h, text, job, out, err, errlen);
+	ASAN_FORK_LOCK();
+	int rc = call_in_child(h, text, job, out, err, errlen);
+	ASAN_FORK_UNLOCK();
+	return rc;
 }
 
 const char *hook_spec(const hook *h)
