@@ -16,9 +16,10 @@ libvgcore_la_SOURCES = \
 	core/proc.c core/proc.h \
 	core/hooks.c core/hooks.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
-	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS)
+	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS) \
+	$(LIBPQ_CFLAGS)
 libvgcore_la_LIBADD = $(LIBCONFIG_LIBS) $(JANSSON_LIBS) \
-	$(LUA_LIBS) $(MHD_LIBS) $(SQLITE_LIBS) -lm
+	$(LUA_LIBS) $(MHD_LIBS) $(SQLITE_LIBS) $(LIBPQ_LIBS) -lm
 
 # Plugins resolve nothing from the executable; no -rdynamic needed.
 bin_PROGRAMS += vidgen

@@ -15,7 +15,7 @@ with_manim=1
 APT_PACKAGES=(
   build-essential autoconf automake libtool pkg-config
   libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev
-  liblua5.4-dev lua5.4 libmicrohttpd-dev libsqlite3-dev sqlite3 libpq-dev
+  liblua5.4-dev lua5.4 libmicrohttpd-dev libsqlite3-dev sqlite3 libpq-dev postgresql
   libcmocka-dev valgrind curl jq python3 python3-venv python3-yaml strace systemd
   man-db groff-base
   bubblewrap espeak-ng ffmpeg sox

@@ -22,12 +22,13 @@
 #include "registry.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 #include "util.h"
 
 static void serve_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vidgen serve [-p PIPELINE] [-l HOST:PORT] [--db PATH] [--data-dir DIR]\n"
+		"usage: vidgen serve [-p PIPELINE] [-l HOST:PORT] [--db PATH|URL] [--data-dir DIR]\n"
 		"                    [--plugin-dir DIR] [--web-dir DIR] [--paused]\n"
 		"\n"
 		"Runs the HTTP API (doc/api.md) and the web page.\n"
@@ -35,7 +36,8 @@ static void serve_usage(FILE *f)
 		"                       default: default.cfg\n"
 		"  -l, --listen H:P     IPv4 address and port (default 127.0.0.1:8000;\n"
 		"                       port 0 picks a free one, printed on stdout)\n"
-		"      --db PATH        SQLite job store (default DATA_DIR/vidgen.db)\n"
+		"      --db PATH|URL    job store: a SQLite file, or a postgresql:// URL\n"
+		"                       (default $VIDGEN_DB, else DATA_DIR/vidgen.db)\n"
 		"      --data-dir DIR   job directories and videos (default $TEMP_DIR,\n"
 		"                       else /tmp/manim_videos)\n"
 		"      --plugin-dir DIR extra plugin directory, searched first\n"
@@ -243,7 +245,8 @@ static void serve_paths_resolve(const serve_args *a, serve_paths *sp)
 		setenv("TEMP_DIR", sp->data_dir, 1);
 	/* The file store answers /media/<id>.mp4, which this daemon serves. */
 	setenv("VIDGEN_MEDIA_URL", "/media/", 0);
-	sp->db = a->db ? xstrdup(a->db) : util_path_join(sp->data_dir, "vidgen.db");
+	const char *db = a->db ? a->db : getenv("VIDGEN_DB");
+	sp->db = db && *db ? xstrdup(db) : util_path_join(sp->data_dir, "vidgen.db");
 	sp->web_dir = a->web_dir ? xstrdup(a->web_dir) : default_path("web", VG_DATADIR "/web");
 	sp->keys = split_list(getenv("VIDGEN_API_KEYS"));
 	/* Read once: no child process (renderers, narrators) inherits them. */
@@ -392,8 +395,10 @@ int cmd_serve(int argc, char **argv)
 	printf("listening on http://%s:%d\n", strcmp(a.host, "localhost") ? a.host : "127.0.0.1",
 	       server_port(srv));
 	fflush(stdout);
+	char shown[512];
 	log_msg(VG_LOG_INFO, "serve: pipeline %s, %d worker(s)%s, store %s", sp.pipeline,
-		o.max_concurrent, o.paused ? " (paused)" : "", sp.db);
+		o.max_concurrent, o.paused ? " (paused)" : "",
+		store_locator_show(sp.db, shown, sizeof(shown)));
 
 	sig = serve_wait(srv, &set, sp.pipeline, reg);
 	log_msg(VG_LOG_INFO, "serve: %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

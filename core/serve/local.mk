@@ -1,7 +1,8 @@
 # `vidgen serve`: the HTTP daemon, its status cache, its listening sockets,
-# its fair-share client table, its SQLite job store, the serve command and
-# their tests.
-libvgcore_la_SOURCES += core/serve/store.c core/serve/store.h \
+# its fair-share client table, its job store (SQLite and PostgreSQL
+# backends), the serve command and their tests.
+libvgcore_la_SOURCES += core/serve/store.c core/serve/store.h core/serve/store_impl.h \
+	core/serve/store_sqlite.c core/serve/store_pg.c \
 	core/serve/status_cache.c core/serve/status_cache.h \
 	core/serve/server.c core/serve/server.h \
 	core/serve/listen.c core/serve/listen.h \
@@ -20,13 +21,23 @@ core/serve/openapi_spec.c: $(srcdir)/doc/openapi.yaml $(srcdir)/scripts/openapi_
 		$(PYTHON3) $(srcdir)/scripts/openapi_embed.py $(srcdir)/doc/openapi.yaml $@
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_store tests/unit/test_status_cache tests/unit/test_server \
+check_PROGRAMS += tests/unit/test_store tests/unit/test_store_pg tests/unit/test_status_cache tests/unit/test_server \
 	tests/unit/test_listen tests/unit/test_openapi tests/unit/test_clients
-TESTS += tests/unit/test_store tests/unit/test_status_cache tests/unit/test_server \
+TESTS += tests/unit/test_store tests/unit/store_contract_pg.sh tests/unit/test_store_pg \
+	tests/unit/test_status_cache tests/unit/test_server \
 	tests/unit/test_listen tests/unit/test_openapi tests/unit/test_clients
-tests_unit_test_store_SOURCES = tests/unit/test_store.c
-tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
-tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS) $(SQLITE_LIBS)
+# The store's contract: on SQLite here, on PostgreSQL by test_store_pg.sh
+# (the same binary, a server's URL in $VIDGEN_TEST_PG).
+tests_unit_test_store_SOURCES = tests/unit/test_store.c tests/unit/pg_helpers.c \
+	tests/unit/pg_helpers.h
+tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS) $(LIBPQ_CFLAGS)
+tests_unit_test_store_LDADD = libvgcore.la $(CMOCKA_LIBS) $(SQLITE_LIBS) $(LIBPQ_LIBS)
+EXTRA_DIST += tests/unit/store_contract_pg.sh tests/pg_server.sh
+# What the PostgreSQL backend adds: migrations, secrets, a server restart.
+tests_unit_test_store_pg_SOURCES = tests/unit/test_store_pg.c tests/unit/pg_helpers.c \
+	tests/unit/pg_helpers.h
+tests_unit_test_store_pg_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBPQ_CFLAGS)
+tests_unit_test_store_pg_LDADD = libvgcore.la $(CMOCKA_LIBS) $(LIBPQ_LIBS)
 # The status cache alone, threads included (its locking contract).
 tests_unit_test_status_cache_SOURCES = tests/unit/test_status_cache.c
 tests_unit_test_status_cache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)

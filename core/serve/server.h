@@ -16,7 +16,7 @@
 typedef struct server_opts {
 	const char *host;         /* IPv4 literal or "localhost" */
 	int port;                 /* 0 = ephemeral */
-	const char *db_path;      /* SQLite file */
+	const char *db_path;      /* job store: SQLite file or postgresql:// URL */
 	const char *data_dir;     /* jobs/<id>/ and videos/<id>.mp4 live here */
 	const char *web_dir;      /* index.html and assets; NULL = none */
 	int max_concurrent;       /* worker threads (MAX_CONCURRENT_VIDEOS) */

@@ -1,7 +1,8 @@
 /*
  * The daemon's job store: every job's VideoResponse fields, its status walk
- * and its stage artifacts' locations. One small interface, so a PostgreSQL
- * backend can sit behind it later; this build implements it with SQLite.
+ * and its stage artifacts' locations. One small interface over two backends
+ * chosen at run time by the locator: a SQLite file (store_sqlite.c) or a
+ * PostgreSQL database (store_pg.c, a postgresql:// URL).
  */
 #ifndef VG_STORE_H
 #define VG_STORE_H
@@ -34,9 +35,18 @@ void store_job_clear(store_job *r);
 void store_job_copy(store_job *dst, const store_job *src);
 void store_jobs_free(store_job *v, size_t n);
 
-/* Opens (creating if needed) the store at path: a SQLite file in WAL mode.
- * Starts the writer thread. Caller closes with store_close. */
-int store_open(const char *path, job_store **out, char *err, size_t errlen);
+/* 1 if locator is a PostgreSQL URL (postgresql:// or postgres://); anything
+ * else is a SQLite path. */
+int store_is_url(const char *locator);
+/* locator as it may be shown (logs, errors): a URL's password, in the user
+ * part or a password= parameter, becomes "***". Returns out. */
+const char *store_locator_show(const char *locator, char *out, size_t outlen);
+
+/* Opens the store at locator: a PostgreSQL URL (the schema is created or
+ * upgraded by numbered migrations under an advisory lock; a database newer
+ * than this binary is refused), else a SQLite file in WAL mode, created if
+ * needed. Starts the writer thread. Caller closes with store_close. */
+int store_open(const char *locator, job_store **out, char *err, size_t errlen);
 /* Writes what is pending, stops the writer, closes. NULL is fine. */
 void store_close(job_store *s);
 
@@ -63,7 +73,7 @@ int store_set_stage(job_store *s, const char *job_id, const char *stage_id,
 int store_flush(job_store *s);
 
 /* Reads one job. 0 found (out filled, caller clears), 1 not found, -1
- * error. Never waits for the writer (WAL readers). */
+ * error. Never waits for the writer (its own connections). */
 int store_get(job_store *s, const char *id, store_job *out, char *err, size_t errlen);
 
 /* Newest first: up to limit jobs with seq < before (before <= 0: from the

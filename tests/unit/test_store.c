@@ -1,8 +1,10 @@
 /*
- * Unit tests of the SQLite job store (core/serve/store.c), the contract a
- * second backend must keep too: create/get/update, progress that never goes
- * back, newest-first pages, the restart queue, stage records, concurrent
- * group commits, and durability across reopen.
+ * The job store's contract (core/serve/store.h), kept by each backend:
+ * create/get/update, progress that never goes back, newest-first pages, the
+ * restart queue, stage records, concurrent group commits, and durability
+ * across reopen. Run on SQLite, and again on PostgreSQL when $VIDGEN_TEST_PG
+ * names a server (tests/pg_server.sh run; tests/unit/test_store_pg.sh): then
+ * each test gets a new database of its own.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,12 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pg_helpers.h"
 #include "serve/store.h"
 #include "util.h"
 
 typedef struct fixture {
 	char dir[64];
-	char path[96];
+	char path[256]; /* the store's locator: a SQLite file or a database's URL */
 	job_store *s;
 } fixture;
 
@@ -31,10 +34,15 @@ static int setup(void **state)
 	fixture *f = calloc(1, sizeof(*f));
 	char err[256];
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/vg_test_store.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/jobs.db", f->dir);
+	if (pgtest_server()) {
+		if (pgtest_createdb(f->path, sizeof(f->path)) != 0)
+			return -1;
+	} else {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/vg_test_store.XXXXXX");
+		if (!mkdtemp(f->dir))
+			return -1;
+		snprintf(f->path, sizeof(f->path), "%s/jobs.db", f->dir);
+	}
 	if (store_open(f->path, &f->s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
@@ -46,9 +54,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	char cmd[128];
+	char cmd[300];
 
 	store_close(f->s);
+	if (pgtest_server()) {
+		pgtest_dropdb(f->path);
+		free(f);
+		return 0;
+	}
 	/* The directory is ours alone (mkdtemp); remove its three files. */
 	snprintf(cmd, sizeof(cmd), "%s", f->path);
 	unlink(cmd);
@@ -392,33 +405,61 @@ static void test_count_by_status(void **state)
 	assert_int_equal(count_of, 3);
 }
 
-/* store_set_stage queues a row per stage (read back here with SQLite
- * itself: the daemon only writes them). */
+/* A stage row as the database itself has it (the daemon only writes them):
+ * 1 found (kind, path and ok filled), 0 not there. */
+static int stage_row(const fixture *f, const char *id, const char *stage, char *kind,
+		     char *path, int *ok)
+{
+	char sql[256], out[256];
+	int found = 0;
+
+	if (pgtest_server()) {
+		snprintf(sql, sizeof(sql), "SELECT kind || '|' || path || '|' || ok::int FROM stages"
+			 " WHERE job_id = '%s' AND stage_id = '%s'", id, stage);
+		assert_int_equal(pgtest_query(f->path, sql, out, sizeof(out)), 0);
+		if (!*out)
+			return 0;
+		char *bar1 = strchr(out, '|'), *bar2 = strrchr(out, '|');
+		assert_true(bar1 && bar2 > bar1);
+		snprintf(kind, 64, "%.*s", (int)(bar1 - out), out);
+		snprintf(path, 256, "%.*s", (int)(bar2 - bar1 - 1), bar1 + 1);
+		*ok = atoi(bar2 + 1);
+		return 1;
+	}
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT kind, path, ok FROM stages WHERE job_id = ?"
+					    " AND stage_id = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(kind, 64, "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(path, 256, "%s", (const char *)sqlite3_column_text(st, 1));
+		*ok = sqlite3_column_int(st, 2);
+		found = 1;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return found;
+}
+
+/* store_set_stage queues a row per stage. */
 static void test_stages(void **state)
 {
 	fixture *f = *state;
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	char id[37];
+	char id[37], kind[64], path[256];
+	int ok = -1;
 
 	util_uuid4(id);
 	assert_int_equal(store_set_stage(f->s, id, "explain", "text", "/d/stages/explain/out.txt",
 					 1, 1234), 0);
 	assert_int_equal(store_flush(f->s), 0);
-	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT kind, path, ok FROM stages WHERE job_id = ?"
-					    " AND stage_id = ?", -1, &st, NULL), SQLITE_OK);
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, "explain", -1, SQLITE_STATIC);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "text");
-	assert_string_equal((const char *)sqlite3_column_text(st, 1), "/d/stages/explain/out.txt");
-	assert_int_equal(sqlite3_column_int(st, 2), 1);
-	sqlite3_reset(st);
-	sqlite3_bind_text(st, 2, "render", -1, SQLITE_STATIC);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	assert_int_equal(stage_row(f, id, "explain", kind, path, &ok), 1);
+	assert_string_equal(kind, "text");
+	assert_string_equal(path, "/d/stages/explain/out.txt");
+	assert_int_equal(ok, 1);
+	assert_int_equal(stage_row(f, id, "render", kind, path, &ok), 0);
 }
 
 /* Many threads create at once: every create returns only once its row is

@@ -1,0 +1,594 @@
+/*
+ * The PostgreSQL job store backend (store_impl.h), through libpq. The schema
+ * is created and upgraded by numbered migrations, applied once under an
+ * advisory lock; the writer thread's batches commit in one transaction each
+ * on a connection of their own; reads go to a small pool of connections.
+ * A lost connection is opened again on next use. The URL's password never
+ * reaches a message.
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+#include "util.h"
+
+#define PG_READERS 4
+/* The advisory lock migrations run under: "vidgen" in ASCII. */
+#define PG_MIGRATION_LOCK "126943170078062"
+
+/* Migration N is MIGRATIONS[N - 1]. Append only: a released one never
+ * changes, since databases that applied it do not run it again. */
+static const char *const MIGRATIONS[] = {
+	/* 1: the jobs and their stages, as the SQLite store keeps them. */
+	"CREATE TABLE jobs("
+	" seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	" id text NOT NULL UNIQUE,"
+	" created_at text NOT NULL,"
+	" question text NOT NULL, model text NOT NULL, voice text NOT NULL,"
+	" status text NOT NULL, progress integer NOT NULL DEFAULT 0,"
+	" message text, initial_explanation text, refined_explanation text,"
+	" video_url text, s3_url text,"
+	" finished boolean NOT NULL DEFAULT false);"
+	"CREATE INDEX jobs_unfinished ON jobs(seq) WHERE NOT finished;"
+	"CREATE TABLE stages("
+	" job_id text NOT NULL, stage_id text NOT NULL, kind text, path text,"
+	" ok boolean NOT NULL, duration_ms bigint NOT NULL,"
+	" PRIMARY KEY(job_id, stage_id));",
+};
+#define N_MIGRATIONS ((long long)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
+
+#define JOB_COLUMNS "seq, id, created_at, question, model, voice, status, progress," \
+	" message, initial_explanation, refined_explanation, video_url, s3_url, finished"
+
+/* Every connection prepares these once (again after a reconnect). */
+static const struct {
+	const char *name, *sql;
+} STATEMENTS[] = {
+	{ "ins", "INSERT INTO jobs(id, created_at, question, model, voice, status, progress,"
+		 " message) VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING"
+		 " RETURNING seq" },
+	{ "upd", "UPDATE jobs SET status=$1, progress=greatest(progress, $2), message=$3,"
+		 " initial_explanation=$4, refined_explanation=$5, video_url=$6, s3_url=$7,"
+		 " finished=$8 WHERE id=$9" },
+	{ "stage", "INSERT INTO stages(job_id, stage_id, kind, path, ok, duration_ms)"
+		   " VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT (job_id, stage_id) DO UPDATE SET"
+		   " kind=excluded.kind, path=excluded.path, ok=excluded.ok,"
+		   " duration_ms=excluded.duration_ms" },
+	{ "get", "SELECT " JOB_COLUMNS " FROM jobs WHERE id = $1" },
+	{ "list", "SELECT " JOB_COLUMNS " FROM jobs WHERE seq < $1 ORDER BY seq DESC LIMIT $2" },
+	{ "next", "SELECT " JOB_COLUMNS " FROM jobs WHERE NOT finished AND seq > $1"
+		  " ORDER BY seq LIMIT 1" },
+	{ "nunf", "SELECT count(*) FROM jobs WHERE NOT finished" },
+	{ "bystatus", "SELECT status, count(*) FROM jobs GROUP BY status" },
+};
+
+typedef struct pg_conn {
+	PGconn *c;
+	int prepared; /* STATEMENTS are prepared on c */
+} pg_conn;
+
+typedef struct pg_store {
+	char *url;          /* as given: never shown */
+	char shown[512];    /* the URL without its password */
+	char *secrets[2];   /* the password as written and decoded: scrubbed from messages */
+	pg_conn w;          /* the writer thread's */
+	int aborted;        /* a statement of the writer's open transaction failed */
+	char abort_msg[256];
+	pg_conn readers[PG_READERS];
+	store_pool pool;
+} pg_store;
+
+/* ---------------------------------------------------------------------
+ * Messages: one line, the password scrubbed.
+ * --------------------------------------------------------------------- */
+
+/* The password of url as written (between the user's ':' and '@') and as
+ * libpq decodes it, either of which a libpq message might quote. */
+static void secrets_find(pg_store *s, const char *url)
+{
+	const char *auth = strstr(url, "://");
+	if (auth) {
+		auth += 3;
+		size_t hostpart = strcspn(auth, "/?");
+		const char *at = NULL, *colon;
+		for (const char *p = auth; p < auth + hostpart; p++)
+			if (*p == '@')
+				at = p;
+		if (at && (colon = memchr(auth, ':', (size_t)(at - auth))) && at > colon + 1) {
+			size_t n = (size_t)(at - colon - 1);
+			s->secrets[0] = xmalloc(n + 1);
+			memcpy(s->secrets[0], colon + 1, n);
+			s->secrets[0][n] = '\0';
+		}
+	}
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+			s->secrets[1] = xstrdup(o->val);
+	PQconninfoFree(opts);
+}
+
+/* err = prefix ": " msg, on one line, without any secret of s. */
+static void pg_errf(const pg_store *s, char *err, size_t errlen, const char *prefix,
+		    const char *msg)
+{
+	char line[512];
+	size_t o = 0;
+
+	if (!msg || !*msg)
+		msg = "unknown error";
+	while (*msg && o + 1 < sizeof(line)) {
+		size_t skip = 0;
+		for (int i = 0; i < 2 && !skip; i++)
+			if (s->secrets[i] && strncmp(msg, s->secrets[i], strlen(s->secrets[i])) == 0)
+				skip = strlen(s->secrets[i]);
+		if (skip) {
+			for (const char *r = "***"; *r && o + 1 < sizeof(line); r++)
+				line[o++] = *r;
+			msg += skip;
+			continue;
+		}
+		char ch = *msg++;
+		if (ch == '\n' || ch == '\t' || ch == '\r')
+			ch = ' ';
+		if (ch == ' ' && (o == 0 || line[o - 1] == ' '))
+			continue;
+		line[o++] = ch;
+	}
+	while (o && line[o - 1] == ' ')
+		o--;
+	line[o] = '\0';
+	util_errf(err, errlen, "%s: %s", prefix, line);
+}
+
+static void notice_ignore(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* ---------------------------------------------------------------------
+ * Connections.
+ * --------------------------------------------------------------------- */
+
+static int pg_connect(pg_store *s, pg_conn *pc, char *err, size_t errlen)
+{
+	/* dbname last: what the URL says wins over these defaults. */
+	const char *const keys[] = { "connect_timeout", "fallback_application_name", "dbname",
+				     NULL };
+	const char *const vals[] = { "10", "vidgen", s->url, NULL };
+	char prefix[600];
+
+	pc->prepared = 0;
+	pc->c = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(pc->c) != CONNECTION_OK) {
+		snprintf(prefix, sizeof(prefix), "%s: cannot connect to the job store", s->shown);
+		pg_errf(s, err, errlen, prefix, pc->c ? PQerrorMessage(pc->c) : "out of memory");
+		PQfinish(pc->c);
+		pc->c = NULL;
+		return -1;
+	}
+	PQsetNoticeProcessor(pc->c, notice_ignore, NULL);
+	return 0;
+}
+
+/* Makes pc usable: connected (again, if the server went away) and its
+ * statements prepared. 0 ok. */
+static int pg_ready(pg_store *s, pg_conn *pc, char *err, size_t errlen)
+{
+	if (pc->c && PQstatus(pc->c) != CONNECTION_OK) {
+		PQfinish(pc->c);
+		pc->c = NULL;
+	}
+	if (!pc->c && pg_connect(s, pc, err, errlen) != 0)
+		return -1;
+	for (size_t i = 0; !pc->prepared && i < sizeof(STATEMENTS) / sizeof(STATEMENTS[0]); i++) {
+		PGresult *res = PQprepare(pc->c, STATEMENTS[i].name, STATEMENTS[i].sql, 0, NULL);
+		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			pg_errf(s, err, errlen, "job store", PQerrorMessage(pc->c));
+		PQclear(res);
+		if (!ok)
+			return -1;
+	}
+	pc->prepared = 1;
+	return 0;
+}
+
+/* 1 if res failed because the connection is gone: libpq's own errors have
+ * no SQLSTATE, and the server says 08xxx (connection exception) or 57P0x
+ * (shut down, crashed, starting) when it drops us. libpq may still report
+ * CONNECTION_OK right after the server closed the socket. */
+static int pg_conn_lost(PGconn *c, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return PQstatus(c) != CONNECTION_OK || !state || strncmp(state, "08", 2) == 0 ||
+	       strncmp(state, "57P0", 4) == 0;
+}
+
+/* Runs a prepared statement (or, with n < 0, the SQL text name) on pc.
+ * retry: once more on a new connection if this one was lost (never inside a
+ * transaction). The result on success (caller PQclears), else NULL. */
+static PGresult *pg_call(pg_store *s, pg_conn *pc, const char *name, int n,
+			 const char *const *vals, int retry, char *err, size_t errlen)
+{
+	for (int attempt = 0;; attempt++) {
+		if (pg_ready(s, pc, err, errlen) != 0)
+			return NULL;
+		PGresult *res = n < 0 ? PQexec(pc->c, name) :
+			PQexecPrepared(pc->c, name, n, vals, NULL, NULL, 0);
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+			return res;
+		pg_errf(s, err, errlen, "job store", PQerrorMessage(pc->c));
+		int lost = pg_conn_lost(pc->c, res);
+		PQclear(res);
+		if (lost) { /* opened again by the next pg_ready */
+			PQfinish(pc->c);
+			pc->c = NULL;
+		}
+		if (!retry || attempt > 0 || !lost)
+			return NULL;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * The schema.
+ * --------------------------------------------------------------------- */
+
+/* Runs sql on the writer's connection as it is (no statement prepared:
+ * the tables may not exist yet). The result or NULL. */
+static PGresult *pg_sql(pg_store *s, const char *sql, int nargs, const char *const *args,
+			const char *what, char *err, size_t errlen)
+{
+	PGresult *res = PQexecParams(s->w.c, sql, nargs, NULL, args, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	pg_errf(s, err, errlen, what, PQerrorMessage(s->w.c));
+	PQclear(res);
+	return NULL;
+}
+
+/* Brings the schema to N_MIGRATIONS in one transaction under the advisory
+ * lock, so opens racing on a new database apply each migration once. */
+static int pg_migrate(pg_store *s, char *err, size_t errlen)
+{
+	static const char *const setup[] = {
+		"BEGIN",
+		"SELECT pg_advisory_xact_lock(" PG_MIGRATION_LOCK ")",
+		"CREATE TABLE IF NOT EXISTS vidgen_schema(version integer PRIMARY KEY,"
+		" applied_at timestamptz NOT NULL DEFAULT now())",
+	};
+	char what[600];
+	PGresult *res;
+	long long have;
+	int ret = -1;
+
+	snprintf(what, sizeof(what), "%s: job store schema", s->shown);
+	for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
+		if (!(res = pg_sql(s, setup[i], 0, NULL, what, err, errlen)))
+			goto out;
+		PQclear(res);
+	}
+	if (!(res = pg_sql(s, "SELECT coalesce(max(version), 0) FROM vidgen_schema", 0, NULL,
+			   what, err, errlen)))
+		goto out;
+	have = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (have > N_MIGRATIONS) {
+		util_errf(err, errlen, "%s: the job store's schema is version %lld, newer than "
+			  "this vidgen knows (%lld): run a newer vidgen, or give another database",
+			  s->shown, have, N_MIGRATIONS);
+		goto out;
+	}
+	for (long long v = have + 1; v <= N_MIGRATIONS; v++) {
+		char num[24];
+		const char *arg[] = { num };
+		snprintf(num, sizeof(num), "%lld", v);
+		snprintf(what, sizeof(what), "%s: schema migration %lld", s->shown, v);
+		/* PQexec: a migration may hold several statements. */
+		res = PQexec(s->w.c, MIGRATIONS[v - 1]);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			pg_errf(s, err, errlen, what, PQerrorMessage(s->w.c));
+			PQclear(res);
+			goto out;
+		}
+		PQclear(res);
+		if (!(res = pg_sql(s, "INSERT INTO vidgen_schema(version) VALUES($1)", 1, arg, what,
+				   err, errlen)))
+			goto out;
+		PQclear(res);
+	}
+	if ((res = pg_sql(s, "COMMIT", 0, NULL, what, err, errlen))) {
+		PQclear(res);
+		ret = 0;
+	}
+out:
+	if (ret != 0)
+		PQclear(PQexec(s->w.c, "ROLLBACK"));
+	return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * The writer's side: one transaction a batch.
+ * --------------------------------------------------------------------- */
+
+static int pg_begin(void *impl, char *err, size_t errlen)
+{
+	pg_store *s = impl;
+	PGresult *res = pg_call(s, &s->w, "BEGIN", -1, NULL, 1, err, errlen);
+
+	s->aborted = 0;
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+static int pg_exec(void *impl, const store_op *op, long long *seq, char *err, size_t errlen)
+{
+	pg_store *s = impl;
+	const store_job *r = &op->rec;
+	char num[24], dur[24];
+	const char *v[9];
+	const char *name;
+	int n;
+
+	/* A failed statement aborts the transaction: the rest of the batch
+	 * fails with the first error. */
+	if (s->aborted) {
+		util_errf(err, errlen, "%s", s->abort_msg);
+		return -1;
+	}
+	switch (op->type) {
+	case OP_CREATE:
+		snprintf(num, sizeof(num), "%d", r->progress);
+		name = "ins";
+		n = 8;
+		v[0] = r->id, v[1] = r->created_at, v[2] = r->question, v[3] = r->model;
+		v[4] = r->voice, v[5] = r->status, v[6] = num, v[7] = r->message;
+		break;
+	case OP_UPDATE:
+		snprintf(num, sizeof(num), "%d", r->progress);
+		name = "upd";
+		n = 9;
+		v[0] = r->status, v[1] = num, v[2] = r->message, v[3] = r->initial_explanation;
+		v[4] = r->refined_explanation, v[5] = r->video_url, v[6] = r->s3_url;
+		v[7] = r->finished ? "t" : "f", v[8] = r->id;
+		break;
+	case OP_STAGE:
+		snprintf(dur, sizeof(dur), "%lld", op->duration_ms);
+		name = "stage";
+		n = 6;
+		v[0] = r->id, v[1] = op->stage_id, v[2] = op->kind, v[3] = op->path;
+		v[4] = op->ok ? "t" : "f", v[5] = dur;
+		break;
+	default:
+		return 0;
+	}
+	PGresult *res = pg_call(s, &s->w, name, n, v, 0, err, errlen);
+	if (!res) {
+		s->aborted = 1;
+		snprintf(s->abort_msg, sizeof(s->abort_msg), "%s", err);
+		return -1;
+	}
+	int ret = 0;
+	if (op->type == OP_CREATE && PQntuples(res) == 0) {
+		util_errf(err, errlen, "job store: a job %s exists already", r->id);
+		ret = -1;
+	} else if (op->type == OP_CREATE) {
+		*seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	} else if (op->type == OP_UPDATE && strcmp(PQcmdTuples(res), "0") == 0) {
+		util_errf(err, errlen, "job store: no job %s", r->id);
+		ret = 1;
+	}
+	PQclear(res);
+	return ret;
+}
+
+static int pg_commit(void *impl, char *err, size_t errlen)
+{
+	pg_store *s = impl;
+	PGresult *res;
+
+	if (s->aborted) {
+		PQclear(PQexec(s->w.c, "ROLLBACK"));
+		util_errf(err, errlen, "job store: commit failed: %s", s->abort_msg);
+		return -1;
+	}
+	res = pg_call(s, &s->w, "COMMIT", -1, NULL, 0, err, errlen);
+	/* A transaction the server had aborted answers COMMIT with ROLLBACK. */
+	if (res && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		util_errf(err, errlen, "job store: commit failed: the server rolled back");
+		PQclear(res);
+		return -1;
+	}
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Opening and closing.
+ * --------------------------------------------------------------------- */
+
+static void pg_close(void *impl)
+{
+	pg_store *s = impl;
+
+	PQfinish(s->w.c);
+	for (int i = 0; i < PG_READERS; i++)
+		PQfinish(s->readers[i].c);
+	store_pool_destroy(&s->pool);
+	free(s->secrets[0]);
+	free(s->secrets[1]);
+	free(s->url);
+	free(s);
+}
+
+int store_pg_open(const char *url, void **impl, char *err, size_t errlen)
+{
+	pg_store *s = xcalloc(1, sizeof(*s));
+
+	*impl = NULL;
+	s->url = xstrdup(url);
+	store_locator_show(url, s->shown, sizeof(s->shown));
+	secrets_find(s, url);
+	store_pool_init(&s->pool, PG_READERS);
+	if (pg_connect(s, &s->w, err, errlen) != 0 || pg_migrate(s, err, errlen) != 0 ||
+	    pg_ready(s, &s->w, err, errlen) != 0)
+		goto fail;
+	for (int i = 0; i < PG_READERS; i++)
+		if (pg_ready(s, &s->readers[i], err, errlen) != 0)
+			goto fail;
+	*impl = s;
+	return 0;
+fail:
+	pg_close(s);
+	return -1;
+}
+
+/* ---------------------------------------------------------------------
+ * Reads: a pool of connections.
+ * --------------------------------------------------------------------- */
+
+static char *val_or_null(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}
+
+static void row_to_job(const PGresult *res, int row, store_job *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+	snprintf(r->id, sizeof(r->id), "%s", PQgetvalue(res, row, 1));
+	snprintf(r->created_at, sizeof(r->created_at), "%s", PQgetvalue(res, row, 2));
+	r->question = val_or_null(res, row, 3);
+	r->model = val_or_null(res, row, 4);
+	r->voice = val_or_null(res, row, 5);
+	r->status = val_or_null(res, row, 6);
+	r->progress = atoi(PQgetvalue(res, row, 7));
+	r->message = val_or_null(res, row, 8);
+	r->initial_explanation = val_or_null(res, row, 9);
+	r->refined_explanation = val_or_null(res, row, 10);
+	r->video_url = val_or_null(res, row, 11);
+	r->s3_url = val_or_null(res, row, 12);
+	r->finished = PQgetvalue(res, row, 13)[0] == 't';
+}
+
+/* Runs a prepared read on a pooled connection. The result or NULL. */
+static PGresult *pg_read(pg_store *s, const char *name, int n, const char *const *vals,
+			 char *err, size_t errlen)
+{
+	int slot = store_pool_take(&s->pool);
+	PGresult *res = pg_call(s, &s->readers[slot], name, n, vals, 1, err, errlen);
+	store_pool_give(&s->pool, slot);
+	return res;
+}
+
+/* Runs a prepared read of JOB_COLUMNS and collects the rows. */
+static int pg_select_jobs(pg_store *s, const char *name, int n, const char *const *vals,
+			  store_job **out, size_t *len, char *err, size_t errlen)
+{
+	PGresult *res = pg_read(s, name, n, vals, err, errlen);
+
+	*out = NULL;
+	*len = 0;
+	if (!res)
+		return -1;
+	int rows = PQntuples(res);
+	if (rows > 0) {
+		*out = xcalloc((size_t)rows, sizeof(**out));
+		for (int i = 0; i < rows; i++)
+			row_to_job(res, i, &(*out)[i]);
+	}
+	*len = (size_t)rows;
+	PQclear(res);
+	return 0;
+}
+
+/* The one job a read of at most one row finds: 0 found (out filled), 1
+ * none, -1 error. */
+static int pg_select_one(pg_store *s, const char *name, const char *arg, store_job *out,
+			 char *err, size_t errlen)
+{
+	const char *v[] = { arg };
+	store_job *rows;
+	size_t n;
+
+	if (pg_select_jobs(s, name, 1, v, &rows, &n, err, errlen) != 0)
+		return -1;
+	if (n == 0)
+		return 1;
+	*out = rows[0];
+	free(rows);
+	return 0;
+}
+
+static int pg_get(void *impl, const char *id, store_job *out, char *err, size_t errlen)
+{
+	return pg_select_one(impl, "get", id, out, err, errlen);
+}
+
+static int pg_list(void *impl, long long before, int limit, store_job **out, size_t *n,
+		   char *err, size_t errlen)
+{
+	char b[24], l[24];
+	const char *v[] = { b, l };
+
+	snprintf(b, sizeof(b), "%lld", before);
+	snprintf(l, sizeof(l), "%d", limit);
+	return pg_select_jobs(impl, "list", 2, v, out, n, err, errlen);
+}
+
+static int pg_next_unfinished(void *impl, long long after, store_job *out, char *err,
+			      size_t errlen)
+{
+	char a[24];
+
+	snprintf(a, sizeof(a), "%lld", after);
+	return pg_select_one(impl, "next", a, out, err, errlen);
+}
+
+static int pg_count_unfinished(void *impl, long long *n, char *err, size_t errlen)
+{
+	PGresult *res = pg_read(impl, "nunf", 0, NULL, err, errlen);
+
+	if (!res)
+		return -1;
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+static int pg_count_by_status(void *impl, void (*cb)(void *ud, const char *status, long long n),
+			      void *ud, char *err, size_t errlen)
+{
+	PGresult *res = pg_read(impl, "bystatus", 0, NULL, err, errlen);
+
+	if (!res)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++)
+		cb(ud, PQgetvalue(res, i, 0), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+	PQclear(res);
+	return 0;
+}
+
+const store_backend store_pg_backend = {
+	.name = "postgresql",
+	.begin = pg_begin,
+	.exec = pg_exec,
+	.commit = pg_commit,
+	.get = pg_get,
+	.list = pg_list,
+	.next_unfinished = pg_next_unfinished,
+	.count_unfinished = pg_count_unfinished,
+	.count_by_status = pg_count_by_status,
+	.close = pg_close,
+};

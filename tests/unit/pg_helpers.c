@@ -1,0 +1,82 @@
+/*
+ * Throw-away PostgreSQL databases for the store tests (pg_helpers.h).
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pg_helpers.h"
+
+const char *pgtest_server(void)
+{
+	const char *u = getenv("VIDGEN_TEST_PG");
+	return u && *u ? u : NULL;
+}
+
+/* url with its database (the path after the host part) replaced by db. */
+static int url_with_db(const char *url, const char *db, char *out, size_t len)
+{
+	const char *auth = strstr(url, "://");
+	if (!auth)
+		return -1;
+	auth += 3;
+	const char *path = auth + strcspn(auth, "/?");
+	const char *query = path + strcspn(path, "?");
+	int n = snprintf(out, len, "%.*s/%s%s", (int)(path - url), url, db, query);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+int pgtest_query(const char *url, const char *sql, char *out, size_t outlen)
+{
+	PGconn *c = PQconnectdb(url);
+	int rc = -1;
+
+	if (PQstatus(c) == CONNECTION_OK) {
+		PGresult *res = PQexec(c, sql);
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+			rc = 0;
+			if (out)
+				snprintf(out, outlen, "%s", st == PGRES_TUPLES_OK &&
+					 PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+		} else {
+			fprintf(stderr, "pgtest: %s: %s", sql, PQerrorMessage(c));
+		}
+		PQclear(res);
+	} else {
+		fprintf(stderr, "pgtest: %s", PQerrorMessage(c));
+	}
+	PQfinish(c);
+	return rc;
+}
+
+int pgtest_createdb(char *url, size_t len)
+{
+	static int n;
+	char db[64], sql[128];
+
+	snprintf(db, sizeof(db), "vg_test_%d_%d", (int)getpid(), __atomic_add_fetch(&n, 1,
+		 __ATOMIC_SEQ_CST));
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+	if (!pgtest_server() || url_with_db(pgtest_server(), db, url, len) != 0)
+		return -1;
+	return pgtest_query(pgtest_server(), sql, NULL, 0);
+}
+
+void pgtest_dropdb(const char *url)
+{
+	const char *p = strstr(url, "://");
+	char db[64], sql[128];
+
+	if (!p || !pgtest_server())
+		return;
+	p += 3;
+	p += strcspn(p, "/?");
+	if (*p == '/')
+		p++;
+	snprintf(db, sizeof(db), "%.*s", (int)strcspn(p, "?"), p);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+	pgtest_query(pgtest_server(), sql, NULL, 0);
+}

@@ -1,0 +1,20 @@
+/*
+ * Throw-away PostgreSQL databases for the store tests, on the server
+ * tests/pg_server.sh started (its URL in $VIDGEN_TEST_PG).
+ */
+#ifndef VG_TEST_PG_HELPERS_H
+#define VG_TEST_PG_HELPERS_H
+
+#include <stddef.h>
+
+/* $VIDGEN_TEST_PG, or NULL when the tests run without a server. */
+const char *pgtest_server(void);
+/* Makes a new empty database; its URL goes to url. 0 ok. */
+int pgtest_createdb(char *url, size_t len);
+/* Drops the database of url (its connections are closed first). */
+void pgtest_dropdb(const char *url);
+/* Runs sql on url; with out, copies the first column of the first row (""
+ * if none). 0 ok. */
+int pgtest_query(const char *url, const char *sql, char *out, size_t outlen);
+
+#endif
