@@ -4,10 +4,10 @@ stage that had already succeeded; a 202 survives an immediate kill -9; a
 SIGTERM stops gracefully and the job continues at the next start. TAP."""
 
 import os
-import sqlite3
 import time
 
-from serve_lib import Daemon, Tap, workdir, cleanup, replay_calls, walk_ok
+from serve_lib import (Daemon, Tap, UUID_RE, workdir, cleanup, replay_calls, walk_ok,
+                       store_rows)
 
 PROMPT = "Explain the Pythagorean theorem with visual proof"
 PRIMES = "Why are prime numbers infinite? Explain Euclid."
@@ -18,23 +18,17 @@ MID = ("refining_explanation", "generating_script", "validating_script")
 def done_stages(db):
     """job id -> set of stages the store recorded as succeeded."""
     out = {}
-    con = sqlite3.connect(db)
-    try:
-        for job, stage in con.execute("SELECT job_id, stage_id FROM stages WHERE ok = 1"):
-            out.setdefault(job, set()).add(stage)
-    finally:
-        con.close()
+    for job, stage in store_rows(db, "SELECT job_id, stage_id FROM stages WHERE ok"):
+        out.setdefault(job, set()).add(stage)
     return out
 
 
 def db_status(db, vid):
-    con = sqlite3.connect(db)
-    try:
-        row = con.execute("SELECT status, progress, finished FROM jobs WHERE id = ?",
-                          (vid,)).fetchone()
-    finally:
-        con.close()
-    return row
+    """(status, progress, finished) of a job as the store has it, or None."""
+    assert UUID_RE.match(vid)
+    rows = store_rows(db, "SELECT status, progress, CAST(finished AS INTEGER) FROM jobs"
+                      " WHERE id = '%s'" % vid)
+    return (rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else None
 
 
 def test_kill9(t, base):

@@ -2,12 +2,14 @@
 daemon on an ephemeral loopback port, and small HTTP/SSE clients built on the
 standard library only (http.client), so the tests talk real HTTP."""
 
+import hashlib
 import http.client
 import json
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -68,7 +70,7 @@ class Daemon:
     def __init__(self, workdir, env=None, args=None, pipeline=PIPELINE, web_dir=None):
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "data")
-        self.db = os.path.join(workdir, "jobs.db")
+        self.db = store_for(workdir)
         self.env = dict(os.environ)
         # The tests create jobs faster than a public demo's client may
         # (doc/api.md, "Fair share"); the tests of those limits set them.
@@ -82,8 +84,9 @@ class Daemon:
         self.stderr_path = os.path.join(workdir, "daemon.err")
 
     def start(self, timeout=10):
-        cmd = [vidgen_path(), "serve", "-p", self.pipeline, "-l", "127.0.0.1:0",
-               "--db", self.db, "--data-dir", self.data_dir]
+        # db None: no --db, the daemon reads VIDGEN_DB.
+        cmd = [vidgen_path(), "serve", "-p", self.pipeline, "-l", "127.0.0.1:0"] + \
+            (["--db", self.db] if self.db else []) + ["--data-dir", self.data_dir]
         if self.web_dir:
             cmd += ["--web-dir", self.web_dir]
         cmd += self.args
@@ -205,6 +208,47 @@ class Daemon:
             return r.status, ctype, out
         finally:
             c.close()
+
+
+PG_BIN = os.environ.get("PG_BINDIR") or (sorted(
+    [d for d in (os.path.join("/usr/lib/postgresql", v, "bin") for v in
+                 (os.listdir("/usr/lib/postgresql") if os.path.isdir("/usr/lib/postgresql")
+                  else [])) if os.path.isdir(d)]) or [""])[-1]
+
+
+def store_for(workdir):
+    """The job store of a daemon working in workdir: a SQLite file there, or,
+    when $VIDGEN_TEST_PG names a PostgreSQL server (tests/pg_server.sh), a
+    database of its own on it, the same one each time for the same workdir
+    (a restart finds its jobs)."""
+    server = os.environ.get("VIDGEN_TEST_PG")
+    if not server:
+        return os.path.join(workdir, "jobs.db")
+    name = "vg_e2e_" + hashlib.sha1(os.path.abspath(workdir).encode()).hexdigest()[:16]
+    url = re.sub(r"^(postgres(?:ql)?://[^/?]*)/[^?]*", r"\1/" + name, server)
+    exists = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-At", "-d", server, "-c",
+                             "SELECT 1 FROM pg_database WHERE datname = '%s'" % name],
+                            capture_output=True, check=True).stdout.strip()
+    if not exists:
+        subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-d", server, "-c",
+                        "CREATE DATABASE %s" % name], capture_output=True, check=True)
+    return url
+
+
+def store_rows(db, sql):
+    """Rows of a query on a daemon's store (a SQLite path or a PostgreSQL
+    URL), as tuples of strings (None for NULL). Write the SQL both accept."""
+    if db.startswith(("postgresql://", "postgres://")):
+        out = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-F", "\x1f",
+                              "-P", "null=\x1e", "-d", db, "-c", sql],
+                             capture_output=True, check=True).stdout.decode()
+        return [tuple(None if v == "\x1e" else v for v in line.split("\x1f"))
+                for line in out.splitlines() if line]
+    con = sqlite3.connect(db)
+    try:
+        return [tuple(None if v is None else str(v) for v in row) for row in con.execute(sql)]
+    finally:
+        con.close()
 
 
 def workdir():
