@@ -425,3 +425,57 @@ int store_count_by_status(job_store *s, void (*cb)(void *ud, const char *status,
 {
 	return s->be->count_by_status(s->impl, cb, ud, err, errlen);
 }
+
+/* ---------------------------------------------------------------------
+ * A shared store.
+ * --------------------------------------------------------------------- */
+
+int store_is_shared(job_store *s)
+{
+	return s->be->claim != NULL;
+}
+
+/* -1 with the reason when s is not shared. */
+static int not_shared(job_store *s, char *err, size_t errlen)
+{
+	util_errf(err, errlen, "job store: the %s store is one process's own; API nodes and "
+		  "workers share a PostgreSQL store (--db postgresql://...)", s->be->name);
+	return -1;
+}
+
+int store_claim(job_store *s, int lease_ms, store_job *out, char *err, size_t errlen)
+{
+	if (!s->be->claim)
+		return not_shared(s, err, errlen);
+	return s->be->claim(s->impl, lease_ms, out, err, errlen);
+}
+
+int store_renew(job_store *s, const char *id, const char *lease, int lease_ms, char *err,
+		size_t errlen)
+{
+	if (!s->be->renew)
+		return not_shared(s, err, errlen);
+	return s->be->renew(s->impl, id, lease, lease_ms, err, errlen);
+}
+
+int store_release(job_store *s, const char *id, const char *lease, char *err, size_t errlen)
+{
+	if (!s->be->release)
+		return not_shared(s, err, errlen);
+	return s->be->release(s->impl, id, lease, err, errlen);
+}
+
+int store_cancel(job_store *s, const char *id, const char *message, store_job *out, char *err,
+		 size_t errlen)
+{
+	if (!s->be->cancel)
+		return not_shared(s, err, errlen);
+	return s->be->cancel(s->impl, id, message, out, err, errlen);
+}
+
+int store_listen(job_store *s, void (*wake)(void *ud), void *ud, char *err, size_t errlen)
+{
+	if (!s->be->listen)
+		return not_shared(s, err, errlen);
+	return s->be->listen(s->impl, wake, ud, err, errlen);
+}

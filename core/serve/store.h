@@ -28,6 +28,12 @@ typedef struct store_job {
 	char *video_url;
 	char *s3_url;
 	int finished;       /* 1 once completed or failed */
+	/* Shared stores only (store_is_shared). lease: the claim's token, set by
+	 * store_claim; an update carrying it is written only while the job is
+	 * still leased under it (a worker that lost its lease writes nothing).
+	 * cancel_requested: a DELETE asked the worker running it to stop. */
+	char lease[37];
+	int cancel_requested;
 } store_job;
 
 void store_job_clear(store_job *r);
@@ -93,5 +99,45 @@ int store_count_unfinished(job_store *s, long long *n, char *err, size_t errlen)
 /* Calls cb once per distinct status with its job count. 0 ok. */
 int store_count_by_status(job_store *s, void (*cb)(void *ud, const char *status, long long n),
 			  void *ud, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------
+ * A store several processes share (PostgreSQL): API nodes and workers on
+ * any machines. A worker claims a job under a lease it renews while the job
+ * runs; a job whose lease ran out (its worker died) is claimed again and
+ * continues from its last completed stage. The SQLite backend is never
+ * shared: these return -1 with a message on it.
+ * --------------------------------------------------------------------- */
+
+/* 1 if several processes may share this store (PostgreSQL). */
+int store_is_shared(job_store *s);
+
+/* Claims the oldest unfinished job nobody holds a live lease on (SELECT ...
+ * FOR UPDATE SKIP LOCKED: claimers never wait for each other) and leases it
+ * for lease_ms under a new token (out->lease). 0 claimed (out filled,
+ * caller clears), 1 none, -1 error. */
+int store_claim(job_store *s, int lease_ms, store_job *out, char *err, size_t errlen);
+
+/* Extends the lease of job id held under token lease by lease_ms from now.
+ * 0 still ours, 1 lost (expired and claimed again, or finished), 2 ours but
+ * a cancel was asked for, -1 error (the store cannot be reached: the
+ * caller's own clock decides when the lease is gone). */
+int store_renew(job_store *s, const char *id, const char *lease, int lease_ms, char *err,
+		size_t errlen);
+
+/* Gives a leased job back unfinished (a worker stopping): it is claimable at
+ * once, and the workers are woken. 0 ok. */
+int store_release(job_store *s, const char *id, const char *lease, char *err, size_t errlen);
+
+/* Cancels job id from any node. 0: it was queued (no live lease) and is now
+ * failed with message (out filled, caller clears); 2: a worker holds it, the
+ * cancel is recorded for that worker to see (out filled); 1 unknown id; 3
+ * already finished; -1 error. */
+int store_cancel(job_store *s, const char *id, const char *message, store_job *out, char *err,
+		 size_t errlen);
+
+/* Calls wake(ud) from a thread of the store whenever a job may have become
+ * claimable (a create committed anywhere, a lease given back, the store
+ * reconnected): LISTEN/NOTIFY. Once, before any claim. 0 ok. */
+int store_listen(job_store *s, void (*wake)(void *ud), void *ud, char *err, size_t errlen);
 
 #endif

@@ -56,6 +56,14 @@ typedef struct store_backend {
 	int (*count_by_status)(void *impl,
 			       void (*cb)(void *ud, const char *status, long long n), void *ud,
 			       char *err, size_t errlen);
+	/* A shared store's (store.h); NULL in a backend that is not shared. */
+	int (*claim)(void *impl, int lease_ms, store_job *out, char *err, size_t errlen);
+	int (*renew)(void *impl, const char *id, const char *lease, int lease_ms, char *err,
+		     size_t errlen);
+	int (*release)(void *impl, const char *id, const char *lease, char *err, size_t errlen);
+	int (*cancel)(void *impl, const char *id, const char *message, store_job *out, char *err,
+		      size_t errlen);
+	int (*listen)(void *impl, void (*wake)(void *ud), void *ud, char *err, size_t errlen);
 	void (*close)(void *impl);
 } store_backend;
 

@@ -7,9 +7,13 @@
  * reaches a message.
  */
 #include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store_impl.h"
 #include "util.h"
@@ -36,11 +40,24 @@ static const char *const MIGRATIONS[] = {
 	" job_id text NOT NULL, stage_id text NOT NULL, kind text, path text,"
 	" ok boolean NOT NULL, duration_ms bigint NOT NULL,"
 	" PRIMARY KEY(job_id, stage_id));",
+	/* 2: leases for workers on many machines, the cancel a DELETE leaves
+	 * for the worker running the job, and a wake-up when jobs arrive. */
+	"ALTER TABLE jobs ADD COLUMN lease_owner text, ADD COLUMN lease_until timestamptz,"
+	" ADD COLUMN attempts integer NOT NULL DEFAULT 0,"
+	" ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false;"
+	"CREATE FUNCTION vidgen_jobs_queued() RETURNS trigger LANGUAGE plpgsql AS"
+	" $$BEGIN PERFORM pg_notify('vidgen_jobs', ''); RETURN NULL; END$$;"
+	"CREATE TRIGGER jobs_queued AFTER INSERT ON jobs FOR EACH STATEMENT"
+	" EXECUTE FUNCTION vidgen_jobs_queued();",
 };
 #define N_MIGRATIONS ((long long)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
 #define JOB_COLUMNS "seq, id, created_at, question, model, voice, status, progress," \
-	" message, initial_explanation, refined_explanation, video_url, s3_url, finished"
+	" message, initial_explanation, refined_explanation, video_url, s3_url, finished," \
+	" cancel_requested"
+/* A lease's end: $N milliseconds from now (the server's clock, the one
+ * clock every node agrees on). */
+#define LEASE_END(n) "clock_timestamp() + $" #n "::int * interval '1 millisecond'"
 
 /* Every connection prepares these once (again after a reconnect). */
 static const struct {
@@ -60,6 +77,24 @@ static const struct {
 	{ "list", "SELECT " JOB_COLUMNS " FROM jobs WHERE seq < $1 ORDER BY seq DESC LIMIT $2" },
 	{ "next", "SELECT " JOB_COLUMNS " FROM jobs WHERE NOT finished AND seq > $1"
 		  " ORDER BY seq LIMIT 1" },
+	{ "upd_leased", "UPDATE jobs SET status=$1, progress=greatest(progress, $2), message=$3,"
+			" initial_explanation=$4, refined_explanation=$5, video_url=$6,"
+			" s3_url=$7, finished=$8 WHERE id=$9 AND lease_owner=$10" },
+	{ "claim", "UPDATE jobs SET lease_owner=$1, lease_until=" LEASE_END(2) ","
+		   " attempts=attempts + 1 WHERE seq = (SELECT seq FROM jobs WHERE NOT finished"
+		   " AND (lease_until IS NULL OR lease_until < clock_timestamp())"
+		   " ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " JOB_COLUMNS },
+	{ "renew", "UPDATE jobs SET lease_until=" LEASE_END(3) " WHERE id=$1 AND lease_owner=$2"
+		   " AND NOT finished AND lease_until >= clock_timestamp()"
+		   " RETURNING cancel_requested" },
+	{ "release", "WITH u AS (UPDATE jobs SET lease_owner=NULL, lease_until=NULL"
+		     " WHERE id=$1 AND lease_owner=$2 AND NOT finished RETURNING 1)"
+		     " SELECT pg_notify('vidgen_jobs', '') FROM u" },
+	{ "cancel_queued", "UPDATE jobs SET status='failed', message=$2, finished=true"
+			   " WHERE id=$1 AND NOT finished AND (lease_until IS NULL"
+			   " OR lease_until < clock_timestamp()) RETURNING " JOB_COLUMNS },
+	{ "cancel_running", "UPDATE jobs SET cancel_requested=true WHERE id=$1 AND NOT finished"
+			    " RETURNING " JOB_COLUMNS },
 	{ "nunf", "SELECT count(*) FROM jobs WHERE NOT finished" },
 	{ "bystatus", "SELECT status, count(*) FROM jobs GROUP BY status" },
 };
@@ -78,6 +113,13 @@ typedef struct pg_store {
 	char abort_msg[256];
 	pg_conn readers[PG_READERS];
 	store_pool pool;
+
+	/* LISTEN vidgen_jobs: a thread and a connection of their own. */
+	pthread_t listener;
+	int listener_started;
+	atomic_int listener_stop;
+	void (*wake)(void *ud);
+	void *wake_ud;
 } pg_store;
 
 /* ---------------------------------------------------------------------
@@ -335,7 +377,7 @@ static int pg_exec(void *impl, const store_op *op, long long *seq, char *err, si
 	pg_store *s = impl;
 	const store_job *r = &op->rec;
 	char num[24], dur[24];
-	const char *v[9];
+	const char *v[10];
 	const char *name;
 	int n;
 
@@ -355,8 +397,9 @@ static int pg_exec(void *impl, const store_op *op, long long *seq, char *err, si
 		break;
 	case OP_UPDATE:
 		snprintf(num, sizeof(num), "%d", r->progress);
-		name = "upd";
-		n = 9;
+		name = r->lease[0] ? "upd_leased" : "upd";
+		n = r->lease[0] ? 10 : 9;
+		v[9] = r->lease;
 		v[0] = r->status, v[1] = num, v[2] = r->message, v[3] = r->initial_explanation;
 		v[4] = r->refined_explanation, v[5] = r->video_url, v[6] = r->s3_url;
 		v[7] = r->finished ? "t" : "f", v[8] = r->id;
@@ -422,6 +465,10 @@ static void pg_close(void *impl)
 {
 	pg_store *s = impl;
 
+	if (s->listener_started) {
+		atomic_store(&s->listener_stop, 1);
+		pthread_join(s->listener, NULL);
+	}
 	PQfinish(s->w.c);
 	for (int i = 0; i < PG_READERS; i++)
 		PQfinish(s->readers[i].c);
@@ -480,6 +527,7 @@ static void row_to_job(const PGresult *res, int row, store_job *r)
 	r->video_url = val_or_null(res, row, 11);
 	r->s3_url = val_or_null(res, row, 12);
 	r->finished = PQgetvalue(res, row, 13)[0] == 't';
+	r->cancel_requested = PQgetvalue(res, row, 14)[0] == 't';
 }
 
 /* Runs a prepared read on a pooled connection. The result or NULL. */
@@ -580,6 +628,151 @@ static int pg_count_by_status(void *impl, void (*cb)(void *ud, const char *statu
 	return 0;
 }
 
+/* ---------------------------------------------------------------------
+ * Sharing: claims, leases, cancels from any node, wake-ups.
+ * --------------------------------------------------------------------- */
+
+static int pg_claim(void *impl, int lease_ms, store_job *out, char *err, size_t errlen)
+{
+	char token[37], ms[24];
+	const char *v[] = { token, ms };
+	store_job *rows;
+	size_t n;
+
+	util_uuid4(token);
+	snprintf(ms, sizeof(ms), "%d", lease_ms);
+	if (pg_select_jobs(impl, "claim", 2, v, &rows, &n, err, errlen) != 0)
+		return -1;
+	if (n == 0)
+		return 1;
+	*out = rows[0];
+	free(rows);
+	memcpy(out->lease, token, sizeof(out->lease));
+	return 0;
+}
+
+static int pg_renew(void *impl, const char *id, const char *lease, int lease_ms, char *err,
+		    size_t errlen)
+{
+	char ms[24];
+	const char *v[] = { id, lease, ms };
+
+	snprintf(ms, sizeof(ms), "%d", lease_ms);
+	PGresult *res = pg_read(impl, "renew", 3, v, err, errlen);
+	if (!res)
+		return -1;
+	int rc = PQntuples(res) == 0 ? 1 : PQgetvalue(res, 0, 0)[0] == 't' ? 2 : 0;
+	PQclear(res);
+	return rc;
+}
+
+static int pg_release(void *impl, const char *id, const char *lease, char *err, size_t errlen)
+{
+	const char *v[] = { id, lease };
+	PGresult *res = pg_read(impl, "release", 2, v, err, errlen);
+
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+static int pg_cancel(void *impl, const char *id, const char *message, store_job *out,
+		     char *err, size_t errlen)
+{
+	const char *v[] = { id, message };
+	store_job *rows;
+	size_t n;
+
+	/* Queued (or left by a dead worker): failed here and now. Else the
+	 * worker holding it sees the request at its next renewal. */
+	if (pg_select_jobs(impl, "cancel_queued", 2, v, &rows, &n, err, errlen) != 0)
+		return -1;
+	if (n == 1) {
+		*out = rows[0];
+		free(rows);
+		return 0;
+	}
+	if (pg_select_jobs(impl, "cancel_running", 1, v, &rows, &n, err, errlen) != 0)
+		return -1;
+	if (n == 1) {
+		*out = rows[0];
+		free(rows);
+		return 2;
+	}
+	int rc = pg_get(impl, id, out, err, errlen);
+	if (rc == 0) {
+		store_job_clear(out);
+		return 3;
+	}
+	return rc;
+}
+
+/* Sleeps ms in short steps, returning early once the listener is stopped. */
+static void listener_nap(pg_store *s, int ms)
+{
+	for (int t = 0; t < ms && !atomic_load(&s->listener_stop); t += 50)
+		usleep(50 * 1000);
+}
+
+static void *listener_main(void *arg)
+{
+	pg_store *s = arg;
+	pg_conn pc = { 0 };
+	char err[512];
+
+	while (!atomic_load(&s->listener_stop)) {
+		if (!pc.c) {
+			if (pg_connect(s, &pc, err, sizeof(err)) != 0) {
+				listener_nap(s, 1000);
+				continue;
+			}
+			PGresult *res = PQexec(pc.c, "LISTEN vidgen_jobs");
+			int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+			PQclear(res);
+			if (!ok) {
+				PQfinish(pc.c);
+				pc.c = NULL;
+				listener_nap(s, 1000);
+				continue;
+			}
+			/* Jobs may have come while nobody listened. */
+			s->wake(s->wake_ud);
+		}
+		struct pollfd pfd = { PQsocket(pc.c), POLLIN, 0 };
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		if (!PQconsumeInput(pc.c) || PQstatus(pc.c) != CONNECTION_OK) {
+			PQfinish(pc.c);
+			pc.c = NULL;
+			continue;
+		}
+		int got = 0;
+		for (PGnotify *nf; (nf = PQnotifies(pc.c)) != NULL; got = 1)
+			PQfreemem(nf);
+		if (got)
+			s->wake(s->wake_ud);
+	}
+	PQfinish(pc.c);
+	return NULL;
+}
+
+static int pg_listen(void *impl, void (*wake)(void *ud), void *ud, char *err, size_t errlen)
+{
+	pg_store *s = impl;
+
+	if (s->listener_started)
+		return 0;
+	s->wake = wake;
+	s->wake_ud = ud;
+	if (pthread_create(&s->listener, NULL, listener_main, s) != 0) {
+		util_errf(err, errlen, "job store: cannot start the LISTEN thread");
+		return -1;
+	}
+	s->listener_started = 1;
+	return 0;
+}
+
 const store_backend store_pg_backend = {
 	.name = "postgresql",
 	.begin = pg_begin,
@@ -590,5 +783,10 @@ const store_backend store_pg_backend = {
 	.next_unfinished = pg_next_unfinished,
 	.count_unfinished = pg_count_unfinished,
 	.count_by_status = pg_count_by_status,
+	.claim = pg_claim,
+	.renew = pg_renew,
+	.release = pg_release,
+	.cancel = pg_cancel,
+	.listen = pg_listen,
 	.close = pg_close,
 };

@@ -2,7 +2,10 @@
  * What the PostgreSQL job store (core/serve/store_pg.c) adds to the store's
  * contract (test_store.c runs that on both backends): migrations applied
  * once, also by opens racing on a new database; a database newer than the
- * binary refused; a URL's password in no message; a server restart survived.
+ * binary refused; a URL's password in no message; a server restart survived;
+ * what sharing adds: claims under leases (never one job to two claimers),
+ * leases renewed, lost and given back, updates fenced by the lease, cancels
+ * from any node, and the LISTEN wake-up.
  * Uses $VIDGEN_TEST_PG, or starts its own server with tests/pg_server.sh.
  */
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,27 +216,51 @@ static void test_password_never_shown(void **state)
 	assert_false(store_is_url("postgresql.db"));
 }
 
+/* Creates n jobs in s (their ids in order into ids, if given). */
+static void add_jobs(job_store *s, int n, char (*ids)[37])
+{
+	for (int i = 0; i < n; i++) {
+		store_job r;
+		memset(&r, 0, sizeof(r));
+		util_uuid4(r.id);
+		util_now_iso8601(r.created_at);
+		r.question = xstrdup("a question for the workers");
+		r.model = xstrdup("m");
+		r.voice = xstrdup("v");
+		r.status = xstrdup("queued");
+		assert_int_equal(store_create_async(s, &r, NULL, NULL), 0);
+		if (ids)
+			memcpy(ids[i], r.id, 37);
+		store_job_clear(&r);
+	}
+	assert_int_equal(store_flush(s), 0);
+}
+
+/* A new store on a new database, and n jobs in it. */
+static job_store *store_with_jobs(char *url, size_t len, int n, char (*ids)[37])
+{
+	job_store *s;
+	char err[512];
+
+	assert_int_equal(pgtest_createdb(url, len), 0);
+	if (store_open(url, &s, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	add_jobs(s, n, ids);
+	return s;
+}
+
 /* The server restarts under an open store: reads and writes carry on, on
  * new connections, and nothing committed before is lost. */
 static void test_server_restart(void **state)
 {
 	char url[256], host[200], args[300], err[512];
 	job_store *s;
+	char ids[1][37];
 	store_job r, g;
 
 	(void)state;
-	assert_int_equal(pgtest_createdb(url, sizeof(url)), 0);
-	if (store_open(url, &s, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
-	memset(&r, 0, sizeof(r));
-	util_uuid4(r.id);
-	util_now_iso8601(r.created_at);
-	r.question = xstrdup("Does the store survive a restart?");
-	r.model = xstrdup("m");
-	r.voice = xstrdup("v");
-	r.status = xstrdup("queued");
-	assert_int_equal(store_create_async(s, &r, NULL, NULL), 0);
-	assert_int_equal(store_flush(s), 0);
+	s = store_with_jobs(url, sizeof(url), 1, ids);
+	assert_int_equal(store_get(s, ids[0], &r, err, sizeof(err)), 0);
 	server_host(host, sizeof(host));
 	snprintf(args, sizeof(args), "kill %s", host);
 	assert_int_equal(pg_server(args, NULL, 0), 0);
@@ -258,6 +286,216 @@ static void test_server_restart(void **state)
 	pgtest_dropdb(url);
 }
 
+static void test_claim_oldest_then_none(void **state)
+{
+	char url[256], ids[2][37], err[512];
+	store_job a, b, c;
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), 2, ids);
+	assert_true(store_is_shared(s));
+	assert_int_equal(store_claim(s, 20000, &a, err, sizeof(err)), 0);
+	assert_string_equal(a.id, ids[0]);
+	assert_int_equal(strlen(a.lease), 36);
+	assert_int_equal(store_claim(s, 20000, &b, err, sizeof(err)), 0);
+	assert_string_equal(b.id, ids[1]);
+	assert_string_not_equal(a.lease, b.lease);
+	assert_int_equal(store_claim(s, 20000, &c, err, sizeof(err)), 1);
+	assert_int_equal(store_renew(s, a.id, a.lease, 20000, err, sizeof(err)), 0);
+	assert_int_equal(store_renew(s, a.id, b.lease, 20000, err, sizeof(err)), 1);
+	/* Given back: claimable at once, under a new token. */
+	assert_int_equal(store_release(s, a.id, a.lease, err, sizeof(err)), 0);
+	assert_int_equal(store_claim(s, 20000, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.id, a.id);
+	assert_string_not_equal(c.lease, a.lease);
+	store_job_clear(&a);
+	store_job_clear(&b);
+	store_job_clear(&c);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
+/* A lease that ran out is lost: renewing fails, another claim takes the
+ * job, and the old holder's updates are not written. */
+static void test_lease_expires_fences_writes(void **state)
+{
+	char url[256], ids[1][37], err[512];
+	store_job old, again, g;
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), 1, ids);
+	assert_int_equal(store_claim(s, 300, &old, err, sizeof(err)), 0);
+	assert_int_equal(store_claim(s, 300, &again, err, sizeof(err)), 1); /* still leased */
+	usleep(500 * 1000);
+	assert_int_equal(store_renew(s, old.id, old.lease, 20000, err, sizeof(err)), 1);
+	assert_int_equal(store_claim(s, 20000, &again, err, sizeof(err)), 0);
+	assert_string_equal(again.id, old.id);
+
+	free(old.status);
+	old.status = xstrdup("completed");
+	old.finished = 1;
+	assert_int_equal(store_update(s, &old, 1, err, sizeof(err)), 1); /* fenced */
+	assert_int_equal(store_get(s, old.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.status, "queued");
+	assert_int_equal(g.finished, 0);
+	store_job_clear(&g);
+	free(again.status);
+	again.status = xstrdup("generating_script");
+	again.progress = 60;
+	assert_int_equal(store_update(s, &again, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_get(s, old.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.status, "generating_script");
+	store_job_clear(&g);
+	char attempts[16];
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT attempts FROM jobs WHERE id = '%s'", old.id);
+	query(url, sql, attempts, sizeof(attempts));
+	assert_string_equal(attempts, "2");
+	store_job_clear(&old);
+	store_job_clear(&again);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
+typedef struct claimer {
+	job_store *s;
+	int n;
+	char ids[64][37];
+} claimer;
+
+static void *claim_all(void *p)
+{
+	claimer *c = p;
+	char err[512];
+	store_job r;
+
+	while (c->n < 64 && store_claim(c->s, 20000, &r, err, sizeof(err)) == 0) {
+		memcpy(c->ids[c->n++], r.id, 37);
+		store_job_clear(&r);
+	}
+	return NULL;
+}
+
+/* Claimers racing on two stores (two nodes) never get one job twice, and
+ * every job is claimed. */
+static void test_concurrent_claims_once(void **state)
+{
+	enum { T = 6, N = 60 };
+	char url[256], ids[N][37], err[512];
+	static claimer c[T];
+	pthread_t th[T];
+	job_store *other;
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), N, ids);
+	if (store_open(url, &other, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	for (int i = 0; i < T; i++) {
+		c[i].s = i % 2 ? other : s;
+		c[i].n = 0;
+		pthread_create(&th[i], NULL, claim_all, &c[i]);
+	}
+	int total = 0;
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		total += c[i].n;
+	}
+	assert_int_equal(total, N);
+	for (int k = 0; k < N; k++) {
+		int seen = 0;
+		for (int i = 0; i < T; i++)
+			for (int j = 0; j < c[i].n; j++)
+				seen += strcmp(c[i].ids[j], ids[k]) == 0;
+		assert_int_equal(seen, 1);
+	}
+	store_close(other);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
+static void test_cancel_any_node(void **state)
+{
+	char url[256], ids[3][37], err[512];
+	store_job r, held;
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), 3, ids);
+	assert_int_equal(store_claim(s, 20000, &held, err, sizeof(err)), 0); /* ids[0] */
+	/* Queued: failed at once. */
+	assert_int_equal(store_cancel(s, ids[1], "Video generation cancelled", &r, err,
+				      sizeof(err)), 0);
+	assert_string_equal(r.status, "failed");
+	assert_string_equal(r.message, "Video generation cancelled");
+	assert_int_equal(r.finished, 1);
+	store_job_clear(&r);
+	/* Held by a worker: recorded, and its next renewal says so. */
+	assert_int_equal(store_cancel(s, ids[0], "Video generation cancelled", &r, err,
+				      sizeof(err)), 2);
+	assert_int_equal(r.finished, 0);
+	store_job_clear(&r);
+	assert_int_equal(store_renew(s, held.id, held.lease, 20000, err, sizeof(err)), 2);
+	assert_int_equal(store_cancel(s, ids[1], "x", &r, err, sizeof(err)), 3);
+	assert_int_equal(store_cancel(s, "00000000-0000-4000-8000-000000000000", "x", &r, err,
+				      sizeof(err)), 1);
+	/* The cancelled job is never claimed; the third one is. */
+	store_job next;
+	assert_int_equal(store_claim(s, 20000, &next, err, sizeof(err)), 0);
+	assert_string_equal(next.id, ids[2]);
+	store_job_clear(&next);
+	store_job_clear(&held);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
+static atomic_int woken;
+static void on_wake(void *ud)
+{
+	(void)ud;
+	atomic_fetch_add(&woken, 1);
+}
+
+/* A create on one node wakes the listener of another within moments. */
+static void test_listen_wakes(void **state)
+{
+	char url[256], err[512];
+	job_store *node;
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), 0, NULL);
+	if (store_open(url, &node, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(store_listen(node, on_wake, NULL, err, sizeof(err)), 0);
+	for (int i = 0; i < 100 && atomic_load(&woken) == 0; i++)
+		usleep(20 * 1000); /* the wake-up a new listener owes */
+	int before = atomic_load(&woken);
+	assert_true(before >= 1);
+	add_jobs(s, 1, NULL);
+	for (int i = 0; i < 150 && atomic_load(&woken) == before; i++)
+		usleep(20 * 1000);
+	assert_true(atomic_load(&woken) > before);
+	store_close(node);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
+static void test_sqlite_not_shared(void **state)
+{
+	char dir[] = "/tmp/vg_test_store_pg.XXXXXX", path[64], err[512];
+	job_store *s;
+	store_job r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/jobs.db", dir);
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	assert_false(store_is_shared(s));
+	assert_int_equal(store_claim(s, 1000, &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "PostgreSQL"));
+	store_close(s);
+	snprintf(err, sizeof(err), "rm -rf %s", dir);
+	assert_int_equal(system(err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +504,12 @@ int main(void)
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_password_never_shown),
 		cmocka_unit_test(test_server_restart),
+		cmocka_unit_test(test_claim_oldest_then_none),
+		cmocka_unit_test(test_lease_expires_fences_writes),
+		cmocka_unit_test(test_concurrent_claims_once),
+		cmocka_unit_test(test_cancel_any_node),
+		cmocka_unit_test(test_listen_wakes),
+		cmocka_unit_test(test_sqlite_not_shared),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
