@@ -21,6 +21,7 @@ int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_render(int argc, char **argv); /* core/cmd_render.c */
 int cmd_serve(int argc, char **argv);  /* core/serve/cmd_serve.c */
+int cmd_worker(int argc, char **argv); /* core/serve/cmd_serve.c */
 int cmd_hook(int argc, char **argv);   /* core/cmd_hook.c */
 
 /* Prints "vidgen VERSION (plugin ABI M.m)" on stdout: every --version. */

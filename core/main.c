@@ -78,6 +78,7 @@ static void usage(FILE *out)
 		"commands:\n"
 		"  run      make one video in the foreground\n"
 		"  serve    run the HTTP API and web page\n"
+		"  worker   run jobs from a job store shared with API nodes\n"
 		"  render   render your own Manim script with narration, sandboxed\n"
 		"  check    validate pipeline files\n"
 		"  hook     try a Lua hook on a text\n"
@@ -90,7 +91,8 @@ int main(int argc, char **argv)
 {
 	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 		{ "run", cmd_run }, { "check", cmd_check }, { "plugins", cmd_plugins },
-		{ "render", cmd_render }, { "serve", cmd_serve }, { "hook", cmd_hook },
+		{ "render", cmd_render }, { "serve", cmd_serve }, { "worker", cmd_worker },
+		{ "hook", cmd_hook },
 	};
 
 	if (argc < 2) {

@@ -1,8 +1,9 @@
 /*
- * `vidgen serve`: reads options and the settings of doc/api.md from the
- * environment, loads the pipeline, runs the HTTP daemon (server.c) until
- * SIGTERM or SIGINT (SIGHUP reloads the pipeline file), then stops it
- * gracefully and exits 0.
+ * `vidgen serve` and `vidgen worker`: reads options and the settings of
+ * doc/api.md from the environment, loads the pipeline, runs the daemon
+ * (server.c) in its role until SIGTERM or SIGINT (SIGHUP reloads the
+ * pipeline file), then stops it gracefully and exits 0. A worker runs jobs
+ * from a shared store and answers only /healthz and /metrics.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +44,8 @@ static void serve_usage(FILE *f)
 		"      --plugin-dir DIR extra plugin directory, searched first\n"
 		"      --web-dir DIR    the web page's files (index.html, app.js, ...)\n"
 		"      --paused         store jobs but run none (benchmarks)\n"
+		"      --no-workers     serve the API only; `vidgen worker`s run the jobs\n"
+		"                       (needs a PostgreSQL store)\n"
 		"  -h, --help           this text\n"
 		"  -V, --version        print the version\n"
 		"\n"
@@ -58,6 +61,7 @@ static void serve_usage(FILE *f)
 		"VIDGEN_HTTP_MAX_STREAMS (1024), VIDGEN_HTTP_STREAMS_PER_CLIENT (32),\n"
 		"VIDGEN_MAX_QUEUED (200), VIDGEN_QUEUED_PER_CLIENT (10),\n"
 		"VIDGEN_CREATE_RATE (2 a minute per client), VIDGEN_CREATE_BURST (5).\n"
+		"VIDGEN_LEASE_MS (20000): a job's lease on a PostgreSQL store.\n"
 		"\n"
 		"SIGHUP reloads the pipeline file (running jobs finish on the old one);\n"
 		"SIGTERM or SIGINT stops the daemon.\n");
@@ -143,6 +147,34 @@ static char *default_path(const char *rel, const char *installed)
 	return xstrdup(installed);
 }
 
+static void worker_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vidgen worker [-p PIPELINE] [-l HOST:PORT] [--db URL] [--data-dir DIR]\n"
+		"                     [--plugin-dir DIR] [--paused]\n"
+		"\n"
+		"Runs jobs from a job store shared with `vidgen serve --no-workers` nodes\n"
+		"(doc/deploy.md): claims the oldest queued job under a lease it renews, and\n"
+		"continues jobs whose worker died from their last completed stage.\n"
+		"  -p, --pipeline FILE  pipeline file, or NAME of an installed one (NAME.cfg);\n"
+		"                       default: default.cfg\n"
+		"  -l, --listen H:P     /healthz and /metrics only (default 127.0.0.1:8001;\n"
+		"                       port 0 picks a free one, printed on stdout)\n"
+		"      --db URL         the shared job store, postgresql://... (default\n"
+		"                       $VIDGEN_DB)\n"
+		"      --data-dir DIR   job folders, a cache of the shared store (default\n"
+		"                       $TEMP_DIR, else /tmp/manim_videos)\n"
+		"      --plugin-dir DIR extra plugin directory, searched first\n"
+		"      --paused         claim no job\n"
+		"  -h, --help           this text\n"
+		"  -V, --version        print the version\n"
+		"\n"
+		"Environment: MAX_CONCURRENT_VIDEOS (2 jobs at once), VIDEO_RETENTION_DAYS (7),\n"
+		"TEMP_DIR, VIDGEN_DB (as --db), VIDGEN_LEASE_MS (20000: a job's lease, renewed\n"
+		"every quarter of it; a worker that cannot renew stops the job at three\n"
+		"quarters). SIGTERM or SIGINT stops it, giving running jobs back.\n");
+}
+
 typedef struct serve_args {
 	const char *pipeline;
 	char host[256];
@@ -152,12 +184,17 @@ typedef struct serve_args {
 	const char *plugin_dir;
 	const char *web_dir;
 	int paused;
+	int role;           /* SERVER_ROLE_*: the command, and --no-workers */
 } serve_args;
 
-/* 0 ok, 1 done (help/version printed), 2 usage error. */
+/* 0 ok, 1 done (help/version printed), 2 usage error. a->role says which
+ * command parses (serve: SERVER_ROLE_ALL, worker: SERVER_ROLE_WORKER). */
 static int serve_parse(int argc, char **argv, serve_args *a)
 {
-	enum { O_DB = 256, O_DATA, O_PLUGIN, O_WEB, O_PAUSED };
+	enum { O_DB = 256, O_DATA, O_PLUGIN, O_WEB, O_PAUSED, O_NO_WORKERS };
+	int worker = a->role == SERVER_ROLE_WORKER;
+	const char *me = worker ? "vidgen worker" : "vidgen serve";
+	void (*usage)(FILE *) = worker ? worker_usage : serve_usage;
 	static const struct option opts[] = {
 		{ "pipeline", required_argument, NULL, 'p' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -166,6 +203,7 @@ static int serve_parse(int argc, char **argv, serve_args *a)
 		{ "plugin-dir", required_argument, NULL, O_PLUGIN },
 		{ "web-dir", required_argument, NULL, O_WEB },
 		{ "paused", no_argument, NULL, O_PAUSED },
+		{ "no-workers", no_argument, NULL, O_NO_WORKERS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -173,14 +211,14 @@ static int serve_parse(int argc, char **argv, serve_args *a)
 	int c;
 
 	snprintf(a->host, sizeof(a->host), "127.0.0.1");
-	a->port = 8000;
+	a->port = worker ? 8001 : 8000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:l:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': a->pipeline = optarg; break;
 		case 'l':
 			if (parse_listen(optarg, a->host, sizeof(a->host), &a->port) != 0) {
-				fprintf(stderr, "vidgen serve: -l \"%s\": expected HOST:PORT\n",
+				fprintf(stderr, "%s: -l \"%s\": expected HOST:PORT\n", me,
 					optarg);
 				return 2;
 			}
@@ -188,15 +226,26 @@ static int serve_parse(int argc, char **argv, serve_args *a)
 		case O_DB: a->db = optarg; break;
 		case O_DATA: a->data_dir = optarg; break;
 		case O_PLUGIN: a->plugin_dir = optarg; break;
-		case O_WEB: a->web_dir = optarg; break;
+		case O_WEB:
+		case O_NO_WORKERS:
+			if (worker) {
+				fprintf(stderr, "%s: %s is an option of vidgen serve\n", me,
+					c == O_WEB ? "--web-dir" : "--no-workers");
+				return 2;
+			}
+			if (c == O_WEB)
+				a->web_dir = optarg;
+			else
+				a->role = SERVER_ROLE_API;
+			break;
 		case O_PAUSED: a->paused = 1; break;
-		case 'h': serve_usage(stdout); return 1;
+		case 'h': usage(stdout); return 1;
 		case 'V': cli_print_version(); return 1;
-		default: serve_usage(stderr); return 2;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "vidgen serve: unexpected argument \"%s\"\n", argv[optind]);
+		fprintf(stderr, "%s: unexpected argument \"%s\"\n", me, argv[optind]);
 		return 2;
 	}
 	return 0;
@@ -222,7 +271,8 @@ static int serve_env(server_opts *o, char *err, size_t errlen)
 	    env_int("VIDGEN_MAX_QUEUED", 0, 100000000, &o->max_queued, err, errlen) ||
 	    env_int("VIDGEN_QUEUED_PER_CLIENT", 0, 100000000, &o->client_queued, err, errlen) ||
 	    env_int("VIDGEN_CREATE_RATE", 0, 6000000, &o->create_rate, err, errlen) ||
-	    env_int("VIDGEN_CREATE_BURST", 1, 1000000, &o->create_burst, err, errlen))
+	    env_int("VIDGEN_CREATE_BURST", 1, 1000000, &o->create_burst, err, errlen) ||
+	    env_int("VIDGEN_LEASE_MS", 1000, 3600000, &o->lease_ms, err, errlen))
 		return -1;
 	if (pause)
 		o->paused = 1;
@@ -324,9 +374,11 @@ static int serve_wait(server *srv, const sigset_t *set, const char *path,
 	}
 }
 
-int cmd_serve(int argc, char **argv)
+/* Both commands: role is SERVER_ROLE_ALL (serve) or SERVER_ROLE_WORKER. */
+static int serve_main(int argc, char **argv, int role)
 {
-	serve_args a = { 0 };
+	const char *me = role == SERVER_ROLE_WORKER ? "vidgen worker" : "vidgen serve";
+	serve_args a = { .role = role };
 	serve_paths sp = { 0 };
 	server_opts o;
 	char err[1024];
@@ -341,7 +393,7 @@ int cmd_serve(int argc, char **argv)
 		return rc == 1 ? EXIT_OK : EXIT_USAGE;
 	server_opts_default(&o);
 	if (serve_env(&o, err, sizeof(err)) != 0) {
-		fprintf(stderr, "vidgen serve: %s\n", err);
+		fprintf(stderr, "%s: %s\n", me, err);
 		return EXIT_USAGE;
 	}
 	o.paused |= a.paused;
@@ -351,8 +403,8 @@ int cmd_serve(int argc, char **argv)
 	int want_keys = keys && *keys;
 	serve_paths_resolve(&a, &sp);
 	if (want_keys && !sp.keys) {
-		fprintf(stderr, "vidgen serve: VIDGEN_API_KEYS is set but holds no key (only "
-			"commas and spaces); unset it to serve without keys\n");
+		fprintf(stderr, "%s: VIDGEN_API_KEYS is set but holds no key (only "
+			"commas and spaces); unset it to serve without keys\n", me);
 		ret = EXIT_USAGE;
 		goto out;
 	}
@@ -363,21 +415,22 @@ int cmd_serve(int argc, char **argv)
 	serve_fd_budget(&o);
 
 	if (util_data_dir_make(sp.data_dir, err, sizeof(err)) != 0) {
-		fprintf(stderr, "vidgen serve: %s (--data-dir or TEMP_DIR chooses the "
-			"folder)\n", err);
+		fprintf(stderr, "%s: %s (--data-dir or TEMP_DIR chooses the "
+			"folder)\n", me, err);
 		goto out;
 	}
 	sp.pipeline = cli_pipeline_path(a.pipeline, err, sizeof(err));
 	if (!sp.pipeline) {
-		fprintf(stderr, "vidgen serve: %s\n", err);
+		fprintf(stderr, "%s: %s\n", me, err);
 		goto out;
 	}
 	reg = registry_open(a.plugin_dir);
 	p = pipeline_load(sp.pipeline, reg, err, sizeof(err));
 	if (!p) {
-		fprintf(stderr, "vidgen serve: %s\n", err);
+		fprintf(stderr, "%s: %s\n", me, err);
 		goto out;
 	}
+	o.role = a.role;
 	o.host = a.host;
 	o.port = a.port;
 	o.db_path = sp.db;
@@ -390,19 +443,19 @@ int cmd_serve(int argc, char **argv)
 	rc = server_start(p, &o, &srv, err, sizeof(err));
 	p = NULL; /* the server's now */
 	if (rc != 0) {
-		fprintf(stderr, "vidgen serve: %s\n", err);
+		fprintf(stderr, "%s: %s\n", me, err);
 		goto out;
 	}
 	printf("listening on http://%s:%d\n", strcmp(a.host, "localhost") ? a.host : "127.0.0.1",
 	       server_port(srv));
 	fflush(stdout);
 	char shown[512];
-	log_msg(VG_LOG_INFO, "serve: pipeline %s, %d worker(s)%s, store %s", sp.pipeline,
-		o.max_concurrent, o.paused ? " (paused)" : "",
+	log_msg(VG_LOG_INFO, "%s: pipeline %s, %d worker(s)%s, store %s", me + 7, sp.pipeline,
+		o.role == SERVER_ROLE_API ? 0 : o.max_concurrent, o.paused ? " (paused)" : "",
 		store_locator_show(sp.db, shown, sizeof(shown)));
 
 	sig = serve_wait(srv, &set, sp.pipeline, reg);
-	log_msg(VG_LOG_INFO, "serve: %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	log_msg(VG_LOG_INFO, "%s: %s, stopping", me + 7, sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_stop(srv);
 	ret = EXIT_OK;
 out:
@@ -410,4 +463,14 @@ out:
 	registry_free(reg);
 	serve_paths_free(&sp);
 	return ret;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	return serve_main(argc, argv, SERVER_ROLE_ALL);
+}
+
+int cmd_worker(int argc, char **argv)
+{
+	return serve_main(argc, argv, SERVER_ROLE_WORKER);
 }

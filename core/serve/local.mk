@@ -2,7 +2,7 @@
 # its fair-share client table, its job store (SQLite and PostgreSQL
 # backends), the serve command and their tests.
 libvgcore_la_SOURCES += core/serve/store.c core/serve/store.h core/serve/store_impl.h \
-	core/serve/store_sqlite.c core/serve/store_pg.c \
+	core/serve/store_sqlite.c core/serve/store_pg.c core/serve/lease.c core/serve/lease.h \
 	core/serve/status_cache.c core/serve/status_cache.h \
 	core/serve/server.c core/serve/server.h \
 	core/serve/listen.c core/serve/listen.h \

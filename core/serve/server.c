@@ -25,6 +25,7 @@
 
 #include "clients.h"
 #include "job.h"
+#include "lease.h"
 #include "listen.h"
 #include "log.h"
 #include "openapi.h"
@@ -42,6 +43,9 @@
 #define RETENTION_EVERY_S 3600
 #define MSG_STARTED "Video generation started"
 #define MSG_CANCELLED "Video generation cancelled"
+/* A shared store's workers look for jobs whose lease ran out (their worker
+ * died) this often; new jobs wake them at once (LISTEN/NOTIFY). */
+#define CLAIM_POLL_MS 1000
 /* Spelled out: their MHD names changed across versions. */
 #define HTTP_UNPROCESSABLE 422
 #define HTTP_TOO_LARGE 413
@@ -182,6 +186,11 @@ struct server {
 
 	pthread_t *workers;
 	int n_workers;
+	/* A shared store (PostgreSQL): workers claim jobs under leases instead
+	 * of following q_cursor; wakeups counts the store's notifications. */
+	int shared;
+	lease_table *leases;
+	unsigned long wakeups;  /* guarded by qlock */
 	atomic_int stopping;
 	atomic_int pending_creates; /* suspended POSTs the store has not answered */
 
@@ -479,7 +488,9 @@ static blob *status_lookup(server *s, const char *id, int *code)
 {
 	pthread_mutex_lock(&s->cache.lock);
 	entry *e = status_cache_find(&s->cache, id);
-	if (e && e->version) {
+	/* On a shared store another node may be running the job: the cache
+	 * answers for it once it finished, or while this node runs it. */
+	if (e && e->version && (!s->shared || e->finished || e->claimed)) {
 		blob *b = blob_ref(e->resp);
 		status_cache_touch(&s->cache, e);
 		pthread_mutex_unlock(&s->cache.lock);
@@ -500,6 +511,11 @@ static blob *status_lookup(server *s, const char *id, int *code)
 	pthread_mutex_lock(&s->cache.lock);
 	/* A writer may have published meanwhile: its state wins. */
 	e = status_cache_add(&s->cache, id, b, r.finished);
+	if (s->shared && !e->claimed) { /* newer than what the cache had */
+		status_cache_set(e, b);
+		e->finished = r.finished;
+		sse_wake_locked(e);
+	}
 	status_cache_fill(e, b, r.finished);
 	blob *out = blob_ref(e->resp);
 	status_cache_touch(&s->cache, e);
@@ -604,7 +620,17 @@ typedef struct run_ctx {
 	server *s;
 	entry *e;
 	held_pipeline *h; /* the pipeline the job runs on */
+	const char *lease; /* a shared job's lease token; "" for none */
+	int lease_slot;    /* its slot in s->leases; -1 for none */
 } run_ctx;
+
+/* 1 if the job of rc may no longer write: the server is stopping (the job
+ * resumes later), or its lease is lost (another worker may hold it). */
+static int run_fenced(const run_ctx *rc)
+{
+	return atomic_load(&rc->s->stopping) ||
+	       (rc->lease_slot >= 0 && lease_is_lost(rc->s->leases, rc->lease_slot));
+}
 
 static void on_update(void *ud, job *j)
 {
@@ -614,10 +640,12 @@ static void on_update(void *ud, job *j)
 	char err[256];
 
 	/* A shutdown cancels running jobs only to stop them: that failure must
-	 * not reach the store, the job continues at the next start. */
-	if (atomic_load(&s->stopping))
+	 * not reach the store, the job continues at the next start. A lost
+	 * lease stops the job the same way, and it writes nothing more. */
+	if (run_fenced(rc))
 		return;
 	job_view_locked(j, &r);
+	memcpy(r.lease, rc->lease, sizeof(r.lease));
 	store_update(s->store, &r, 0, err, sizeof(err));
 	cache_publish(s, &r);
 }
@@ -664,12 +692,16 @@ static void job_seed(job *j, const store_job *r)
 	pthread_mutex_unlock(&j->lock);
 }
 
-/* Records how a run ended, unless a shutdown interrupted it. */
-static void job_finish(server *s, entry *e, job *j, int cancel_requested)
+/* Records how a run ended, unless a shutdown interrupted it (a shared job
+ * is given back for another worker) or its lease was lost. */
+static void job_finish(const run_ctx *rc, job *j, int cancel_requested)
 {
+	server *s = rc->s;
 	store_job r;
 	char err[256];
 
+	if (rc->lease_slot >= 0 && lease_is_lost(s->leases, rc->lease_slot))
+		return;
 	pthread_mutex_lock(&j->lock);
 	if (cancel_requested && !j->finished)
 		job_set_locked(j, "failed", -1, MSG_CANCELLED);
@@ -683,13 +715,17 @@ static void job_finish(server *s, entry *e, job *j, int cancel_requested)
 	}
 	int interrupted = atomic_load(&s->stopping) && !cancel_requested &&
 			  strcmp(r.status, "completed") != 0;
+	memcpy(r.lease, rc->lease, sizeof(r.lease));
 	if (!interrupted) {
 		if (store_update(s->store, &r, 1, err, sizeof(err)) != 0)
 			log_msg(VG_LOG_ERROR, "serve: job %s: %s", j->id, err);
 		cache_publish(s, &r);
+	} else if (rc->lease[0] && store_release(s->store, r.id, rc->lease, err,
+						 sizeof(err)) != 0) {
+		log_msg(VG_LOG_WARN, "serve: job %s: %s (it waits for its lease to end)", j->id,
+			err);
 	}
 	pthread_mutex_unlock(&j->lock);
-	(void)e;
 }
 
 /* Records a job that cannot start (r) as failed, saying why. */
@@ -731,13 +767,14 @@ static int job_fits(const pipeline *p, const store_job *r, char *err, size_t err
 /* Runs the job read from the store (r, which this function clears) on the
  * pipeline loaded now; a reload while it runs does not touch it: the job
  * finishes on this one. */
-static void job_execute(server *s, store_job *r, entry *e)
+static void job_execute(server *s, store_job *r, entry *e, int lease_slot)
 {
-	char err[256];
+	char err[256], lease[37];
 	job *j = NULL;
 	int cancel_requested;
 	held_pipeline *h = held_current(s);
 
+	memcpy(lease, r->lease, sizeof(lease));
 	blob *b = response_blob(r);
 	pthread_mutex_lock(&s->cache.lock);
 	status_cache_fill(e, b, r->finished);
@@ -764,7 +801,7 @@ static void job_execute(server *s, store_job *r, entry *e)
 		job_cancel(j);
 	pthread_mutex_unlock(&s->cache.lock);
 
-	run_ctx ctx = { s, e, h };
+	run_ctx ctx = { s, e, h, lease, lease_slot };
 	runner_events ev = { on_update, on_stage, &ctx };
 	atomic_fetch_add(&s->running, 1);
 	runner_run(h->p, j, &ev);
@@ -773,7 +810,7 @@ static void job_execute(server *s, store_job *r, entry *e)
 	pthread_mutex_lock(&s->cache.lock);
 	cancel_requested = e->cancel_requested;
 	pthread_mutex_unlock(&s->cache.lock);
-	job_finish(s, e, j, cancel_requested);
+	job_finish(&ctx, j, cancel_requested);
 out:
 	pthread_mutex_lock(&s->cache.lock);
 	e->running = NULL;
@@ -804,6 +841,26 @@ static int queue_claim_locked(server *s, store_job *r)
 	return 0;
 }
 
+/* The entry of a claimed job r, pinned, marked claimed (a placeholder of
+ * version 0 if the cache did not have it: job_execute fills it). */
+static entry *entry_claim(server *s, const store_job *r)
+{
+	pthread_mutex_lock(&s->cache.lock);
+	entry *e = status_cache_find(&s->cache, r->id);
+	if (!e) {
+		blob *b = blob_new("{}", 2);
+		e = status_cache_add(&s->cache, r->id, b, 0);
+		blob_unref(b);
+		e->version = 0;
+	}
+	e->claimed = 1;
+	if (r->cancel_requested) /* asked while its last worker ran it */
+		e->cancel_requested = 1;
+	status_cache_pin(&s->cache, e);
+	pthread_mutex_unlock(&s->cache.lock);
+	return e;
+}
+
 static void *worker_main(void *arg)
 {
 	server *s = arg;
@@ -822,24 +879,98 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		/* Claimed under qlock: a DELETE sees the job either queued or
-		 * claimed, never in between. A new entry is a placeholder
-		 * (version 0) until job_execute fills it from r. */
-		pthread_mutex_lock(&s->cache.lock);
-		entry *e = status_cache_find(&s->cache, r.id);
-		if (!e) {
-			blob *b = blob_new("{}", 2);
-			e = status_cache_add(&s->cache, r.id, b, 0);
-			blob_unref(b);
-			e->version = 0;
-		}
-		e->claimed = 1;
-		status_cache_pin(&s->cache, e);
-		pthread_mutex_unlock(&s->cache.lock);
+		 * claimed, never in between. */
+		entry *e = entry_claim(s, &r);
 		pthread_mutex_unlock(&s->qlock);
 
-		job_execute(s, &r, e);
+		job_execute(s, &r, e, -1);
 	}
 	return NULL;
+}
+
+/* A worker of a shared store: claims the oldest job nobody holds, under a
+ * lease the lease table renews, runs it, and claims again; with nothing to
+ * claim it sleeps until the store's LISTEN wakes it (a job was created
+ * anywhere) or CLAIM_POLL_MS passes (a dead worker's lease ran out). */
+static void *shared_worker_main(void *arg)
+{
+	server *s = arg;
+	unsigned long seen = 0;
+	int idle = 0;
+
+	for (;;) {
+		store_job r;
+		char err[256];
+		pthread_mutex_lock(&s->qlock);
+		if (!atomic_load(&s->stopping) && (s->o.paused || (idle && seen == s->wakeups))) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += CLAIM_POLL_MS / 1000;
+			ts.tv_nsec += (CLAIM_POLL_MS % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&s->qcv, &s->qlock, &ts);
+		}
+		seen = s->wakeups;
+		pthread_mutex_unlock(&s->qlock);
+		if (atomic_load(&s->stopping))
+			break;
+		if (s->o.paused)
+			continue;
+		long long claimed_ms = util_now_ms();
+		int rc = store_claim(s->store, s->o.lease_ms, &r, err, sizeof(err));
+		idle = rc != 0;
+		if (rc < 0)
+			log_msg(VG_LOG_ERROR, "serve: claim: %s", err);
+		if (rc != 0)
+			continue;
+		int slot = lease_hold(s->leases, r.id, r.lease, claimed_ms);
+		if (slot < 0) { /* more claims than slots: cannot happen, give it back */
+			store_release(s->store, r.id, r.lease, err, sizeof(err));
+			store_job_clear(&r);
+			continue;
+		}
+		pthread_mutex_lock(&s->qlock);
+		if (atomic_fetch_sub(&s->qlen, 1) <= 0)
+			atomic_store(&s->qlen, 0);
+		queue_left_locked(s, r.id);
+		pthread_mutex_unlock(&s->qlock);
+		entry *e = entry_claim(s, &r);
+		job_execute(s, &r, e, slot);
+		lease_drop(s->leases, slot);
+	}
+	return NULL;
+}
+
+/* The store says a job may be claimable: wake the idle workers. */
+static void on_store_wake(void *ud)
+{
+	server *s = ud;
+
+	pthread_mutex_lock(&s->qlock);
+	s->wakeups++;
+	pthread_cond_broadcast(&s->qcv);
+	pthread_mutex_unlock(&s->qlock);
+}
+
+/* The lease table's news about a job this process runs: lost, it stops
+ * (and writes nothing: run_fenced); cancelled from another node, it stops
+ * and is recorded as cancelled. */
+static void on_lease_event(void *ud, const char *id, enum lease_event ev)
+{
+	server *s = ud;
+
+	pthread_mutex_lock(&s->cache.lock);
+	entry *e = status_cache_find(&s->cache, id);
+	if (e && e->claimed) {
+		if (ev == LEASE_CANCEL)
+			e->cancel_requested = 1;
+		if (e->running)
+			job_cancel(e->running);
+	}
+	pthread_mutex_unlock(&s->cache.lock);
 }
 
 /* ===================================================================
@@ -1509,6 +1640,52 @@ static enum MHD_Result cancel_queued(server *s, struct MHD_Connection *c, store_
 	return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
 }
 
+/* DELETE on a shared store, where any node may run the job. Running here:
+ * it stops at once. Queued (or left by a dead worker): failed at once.
+ * Held by another node's worker: recorded, and that worker stops at its
+ * next lease renewal. */
+static enum MHD_Result cancel_shared(server *s, struct MHD_Connection *c, const char *id)
+{
+	store_job r;
+	char err[256];
+	blob *b = NULL;
+
+	pthread_mutex_lock(&s->cache.lock);
+	entry *e = status_cache_find(&s->cache, id);
+	if (e && e->claimed && !e->finished) {
+		e->cancel_requested = 1;
+		if (e->running)
+			job_cancel(e->running);
+		b = blob_ref(e->resp);
+	}
+	pthread_mutex_unlock(&s->cache.lock);
+	if (b)
+		return respond_blob(s, c, MHD_HTTP_ACCEPTED, b, "application/json");
+	int rc = store_cancel(s->store, id, MSG_CANCELLED, &r, err, sizeof(err));
+	if (rc == 1)
+		return respond_video_not_found(s, c);
+	if (rc == 3)
+		return respond_error(s, c, MHD_HTTP_CONFLICT, "already_finished", "video_id",
+				     "not_finished", "The job has already finished");
+	if (rc < 0) {
+		log_msg(VG_LOG_ERROR, "serve: cancel %s: %s", id, err);
+		return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+				     NULL, NULL, "The job store cannot record the cancel");
+	}
+	if (rc == 0) {
+		pthread_mutex_lock(&s->qlock);
+		if (atomic_fetch_sub(&s->qlen, 1) <= 0)
+			atomic_store(&s->qlen, 0);
+		queue_left_locked(s, r.id);
+		pthread_mutex_unlock(&s->qlock);
+		cache_publish(s, &r);
+	}
+	b = response_blob(&r);
+	store_job_clear(&r);
+	return respond_blob(s, c, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED, b,
+			    "application/json");
+}
+
 static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const char *id)
 {
 	store_job r;
@@ -1516,6 +1693,8 @@ static enum MHD_Result handle_cancel(server *s, struct MHD_Connection *c, const 
 
 	if (!authorized(s, c))
 		return respond_unauthorized(s, c);
+	if (s->shared)
+		return cancel_shared(s, c, id);
 	/* Read under qlock: two DELETEs of one queued job must not both find
 	 * it unfinished (both were answered 200 and the queue length dropped
 	 * twice, leaving a queued job no worker woke for). */
@@ -2088,6 +2267,10 @@ static enum MHD_Result route_video(server *s, struct MHD_Connection *c, const ch
 static enum MHD_Result route(server *s, struct MHD_Connection *c, const char *url,
 			     const char *m, req_ctx *rq)
 {
+	/* A worker's small port answers its health and metrics only. */
+	if (s->o.role == SERVER_ROLE_WORKER && strcmp(url, "/healthz") != 0 &&
+	    strcmp(url, "/metrics") != 0)
+		return respond_not_found(s, c);
 	if (strncmp(url, "/api/v1/videos/", 15) == 0)
 		return route_video(s, c, m, url + 15);
 	if (strcmp(url, "/api/v1/videos") == 0) {
@@ -2432,10 +2615,67 @@ static void retention_sweep(server *s)
 		closedir(dir);
 }
 
+/* Clients get back their share of the queue for their jobs another node's
+ * worker took (a local claim gives it back at once). */
+static void owners_refresh(server *s)
+{
+	char (*ids)[37] = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&s->qlock);
+	for (size_t b = 0; b < OWNER_BUCKETS; b++)
+		for (owner *o = s->owners[b]; o; o = o->next) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				ids = xrealloc(ids, cap * sizeof(*ids));
+			}
+			memcpy(ids[n++], o->id, 37);
+		}
+	pthread_mutex_unlock(&s->qlock);
+	for (size_t i = 0; i < n; i++) {
+		store_job r;
+		char err[256];
+		int rc = store_get(s->store, ids[i], &r, err, sizeof(err));
+		if (rc < 0)
+			break;
+		int left = rc == 1 || r.finished || strcmp(r.status, "queued") != 0;
+		if (rc == 0)
+			store_job_clear(&r);
+		if (!left)
+			continue;
+		pthread_mutex_lock(&s->qlock);
+		client_id who = owner_take_locked(s, ids[i]);
+		pthread_mutex_unlock(&s->qlock);
+		if (who)
+			client_queued_done(s->clients, who, util_now_ms());
+	}
+	free(ids);
+}
+
+/* A shared store's queue as this node counts it (qlen, the cap's count)
+ * brought back to the store's: other nodes create and claim too. Jobs
+ * running elsewhere count as waiting here: the cap errs on the safe side. */
+static void shared_refresh(server *s)
+{
+	long long n = 0;
+	char err[256];
+
+	if (store_count_unfinished(s->store, &n, err, sizeof(err)) == 0) {
+		long waiting = (long)n - atomic_load(&s->running);
+		atomic_store(&s->qlen, waiting > 0 ? waiting : 0);
+		atomic_store(&s->admitted, waiting > 0 ? waiting : 0);
+	}
+	if (s->o.client_queued > 0)
+		owners_refresh(s);
+}
+
 static void *ticker_main(void *arg)
 {
 	server *s = arg;
-	long long last_sweep = 0;
+	long long last_sweep = 0, last_keepalive = util_now_ms();
+	/* A shared store's counts are refreshed each second; the keepalives
+	 * keep their own pace. */
+	int wait_s = s->shared ? 1 : SSE_KEEPALIVE_S;
 
 	pthread_mutex_lock(&s->tick_lock);
 	while (!atomic_load(&s->stopping)) {
@@ -2448,10 +2688,18 @@ static void *ticker_main(void *arg)
 		}
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += SSE_KEEPALIVE_S;
+		ts.tv_sec += wait_s;
 		pthread_cond_timedwait(&s->tick_cv, &s->tick_lock, &ts);
 		if (atomic_load(&s->stopping))
 			break;
+		if (s->shared) {
+			pthread_mutex_unlock(&s->tick_lock);
+			shared_refresh(s);
+			pthread_mutex_lock(&s->tick_lock);
+			if (util_now_ms() - last_keepalive < SSE_KEEPALIVE_S * 1000LL - 500)
+				continue;
+		}
+		last_keepalive = util_now_ms();
 		/* Keepalives let an idle /events stream notice a gone client. */
 		pthread_mutex_lock(&s->cache.lock);
 		for (sse_conn *c = s->sse_all; c; c = c->next_all)
@@ -2491,6 +2739,7 @@ void server_opts_default(server_opts *o)
 	o->client_queued = 10;
 	o->create_rate = 2;
 	o->create_burst = 5;
+	o->lease_ms = 20000;
 }
 
 static blob *config_blob(const pipeline *p)
@@ -2516,6 +2765,36 @@ static blob *config_blob(const pipeline *p)
 	blob *b = blob_new(sb.buf, sb.len);
 	sb_free(&sb);
 	return b;
+}
+
+/* On a shared store: workers claim under leases renewed by a table of
+ * their own, woken by the store's LISTEN. The API alone or workers alone
+ * need a shared store: with a store of its own nobody else would run or
+ * see the jobs. */
+static int shared_start(server *s, char *err, size_t errlen)
+{
+	s->shared = store_is_shared(s->store);
+	if (!s->shared && s->o.role != SERVER_ROLE_ALL) {
+		util_errf(err, errlen, "%s needs a store the API nodes and workers share: "
+			  "--db postgresql://... (or VIDGEN_DB); a SQLite file is one process's "
+			  "own", s->o.role == SERVER_ROLE_API ? "--no-workers" : "a worker");
+		return -1;
+	}
+	if (!s->shared)
+		return 0;
+	if (s->o.lease_ms < 1000)
+		s->o.lease_ms = 1000;
+	if (s->o.role != SERVER_ROLE_API) {
+		s->leases = lease_table_new(s->store, s->o.max_concurrent, s->o.lease_ms,
+					    on_lease_event, s);
+		if (!s->leases) {
+			util_errf(err, errlen, "cannot start the lease thread");
+			return -1;
+		}
+		if (store_listen(s->store, on_store_wake, s, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Every unfinished job of the store waits for a worker again, oldest
@@ -2662,11 +2941,13 @@ int server_start(pipeline *p, const server_opts *o, server **out,
 	    util_data_dir_make(s->videos_dir, err, errlen) != 0)
 		goto fail;
 	if (store_open(o->db_path, &s->store, err, errlen) != 0 ||
-	    requeue_unfinished(s, err, errlen) != 0)
+	    requeue_unfinished(s, err, errlen) != 0 || shared_start(s, err, errlen) != 0)
 		goto fail;
+	int n_workers = s->o.role == SERVER_ROLE_API ? 0 : s->o.max_concurrent;
 	s->workers = xcalloc((size_t)s->o.max_concurrent, sizeof(pthread_t));
-	for (int i = 0; i < s->o.max_concurrent; i++) {
-		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+	for (int i = 0; i < n_workers; i++) {
+		if (pthread_create(&s->workers[i], NULL, s->shared ? shared_worker_main : worker_main,
+				   s) != 0) {
 			util_errf(err, errlen, "cannot start worker threads");
 			goto fail;
 		}
@@ -2761,6 +3042,7 @@ static void server_stop_http(server *s)
 
 static void server_free(server *s)
 {
+	lease_table_free(s->leases);
 	store_close(s->store);
 	status_cache_destroy(&s->cache);
 	held_release(s->cur);

@@ -42,7 +42,14 @@ typedef struct server_opts {
 	const char *const *api_keys;     /* NULL-terminated; NULL = open */
 	const char *const *cors_origins; /* NULL-terminated; "*" = any; NULL =
 					  * the pipeline's cors_origins */
+	/* Roles (doc/deploy.md): API and workers (serve), the API alone
+	 * (serve --no-workers), or workers alone (worker: HTTP answers only
+	 * /healthz and /metrics). The last two need a shared store. */
+	int role;                 /* SERVER_ROLE_* */
+	int lease_ms;             /* a shared job's lease (VIDGEN_LEASE_MS) */
 } server_opts;
+
+enum { SERVER_ROLE_ALL = 0, SERVER_ROLE_API, SERVER_ROLE_WORKER };
 
 typedef struct server server;
 

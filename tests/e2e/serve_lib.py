@@ -67,7 +67,9 @@ def vidgen_path():
 class Daemon:
     """One `vidgen serve` process with its own data directory and store."""
 
-    def __init__(self, workdir, env=None, args=None, pipeline=PIPELINE, web_dir=None):
+    def __init__(self, workdir, env=None, args=None, pipeline=PIPELINE, web_dir=None,
+                 command="serve"):
+        self.command = command  # "serve", or "worker" (runs jobs of a shared store)
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "data")
         self.db = store_for(workdir)
@@ -85,7 +87,7 @@ class Daemon:
 
     def start(self, timeout=10):
         # db None: no --db, the daemon reads VIDGEN_DB.
-        cmd = [vidgen_path(), "serve", "-p", self.pipeline, "-l", "127.0.0.1:0"] + \
+        cmd = [vidgen_path(), self.command, "-p", self.pipeline, "-l", "127.0.0.1:0"] + \
             (["--db", self.db] if self.db else []) + ["--data-dir", self.data_dir]
         if self.web_dir:
             cmd += ["--web-dir", self.web_dir]

@@ -1,0 +1,213 @@
+"""Scale-out on one shared PostgreSQL store (run by serve_cluster.sh, which
+starts the server): 2 API nodes (`vidgen serve --no-workers`) and 3 workers
+(`vidgen worker`) on one shared data folder. 30 jobs created through both API
+nodes each complete once, each replayed model stage called once per job; a
+worker killed with -9 mid-job: another worker completes that job, and no
+stage that had completed runs again; a cancel through an API node reaches a
+job another node's worker runs; the roles refuse a store of their own. TAP."""
+
+import os
+import subprocess
+import time
+
+from serve_lib import (Daemon, Tap, PIPELINE, vidgen_path, workdir, cleanup, replay_calls,
+                       store_for, store_rows)
+
+QUESTIONS = ("Explain the Pythagorean theorem with visual proof",
+             "Why are prime numbers infinite? Explain Euclid.")
+STAGES = ("explain", "refine", "script", "validate")
+MID = ("refining_explanation", "generating_script", "validating_script")
+LEASE_MS = "2000"
+
+
+class Cluster:
+    """API nodes and workers on one database and one data folder."""
+
+    def __init__(self, base, log, delay_ms):
+        self.base = base
+        self.url = store_for(base)
+        self.data = os.path.join(base, "shared")
+        self.env = {"VIDGEN_REPLAY_LOG": log, "SERVE_DELAY_MS": str(delay_ms),
+                    "MAX_CONCURRENT_VIDEOS": "2", "VIDGEN_LEASE_MS": LEASE_MS}
+        self.apis, self.workers = [], []
+
+    def node(self, name, command, args=()):
+        d = Daemon(os.path.join(self.base, name), env=self.env, args=list(args),
+                   command=command)
+        os.makedirs(d.workdir, exist_ok=True)
+        d.db, d.data_dir = self.url, self.data
+        return d.start()
+
+    def start(self, n_api, n_workers):
+        self.apis = [self.node("api%d" % i, "serve", ["--no-workers"]) for i in range(n_api)]
+        self.workers = [self.node("worker%d" % i, "worker") for i in range(n_workers)]
+        return self
+
+    def stop(self):
+        for d in self.apis + self.workers:
+            d.stop()
+
+    def logs(self):
+        return "\n".join(d.log()[-1500:] for d in self.apis + self.workers)
+
+
+def wait_all(api_nodes, ids, pred, timeout):
+    """Polls the jobs' status through the API nodes in turn until pred holds
+    for every one; returns {id: last doc}."""
+    last = {}
+    end = time.time() + timeout
+    while time.time() < end:
+        for i, vid in enumerate(ids):
+            if vid in last and pred(last[vid]):
+                continue
+            st, _, doc = api_nodes[i % len(api_nodes)].status(vid)
+            if st == 200:
+                last[vid] = doc
+        if len(last) == len(ids) and all(pred(d) for d in last.values()):
+            break
+        time.sleep(0.1)
+    return last
+
+
+def stage_runs(worker):
+    """How many stages a worker ran, from its /metrics."""
+    st, _, body = worker.request("GET", "/metrics")
+    n = 0
+    for line in body.decode().splitlines():
+        if line.startswith("vidgen_stage_duration_seconds_count{"):
+            n += int(float(line.rsplit(" ", 1)[1]))
+    return n
+
+
+def test_thirty_jobs(t, base):
+    log = os.path.join(base, "replay30.log")
+    c = Cluster(os.path.join(base, "thirty"), log, 20)
+    os.makedirs(c.base)
+    c.start(2, 3)
+    try:
+        ids = []
+        for i in range(30):
+            st, _, doc = c.apis[i % 2].create(QUESTIONS[i % 2])
+            if st == 202:
+                ids.append(doc["video_id"])
+        t.ok(len(ids) == 30, "30 jobs created through 2 API nodes (--no-workers)", len(ids))
+        last = wait_all(c.apis, ids, lambda d: d["status"] in ("completed", "failed"), 120)
+        done = [v for v in ids if last.get(v, {}).get("status") == "completed"]
+        t.ok(len(done) == 30, "3 workers completed all 30 jobs",
+             (len(done), [last.get(v) for v in ids if v not in done][:3], c.logs()))
+        calls = {v: replay_calls(log, v) for v in ids}
+        bad = {v: n for v, n in calls.items() if n != {s: 1 for s in STAGES}}
+        t.ok(not bad, "each job's replayed model stages were called once each", bad)
+        rows = store_rows(c.url, "SELECT id, attempts, status FROM jobs")
+        t.ok(len(rows) == 30 and all(r[1] == "1" and r[2] == "completed" for r in rows),
+             "each job was claimed once and completed once (the store's attempts)", rows[:5])
+        runs = [stage_runs(w) for w in c.workers]
+        t.ok(sum(runs) == 30 * len(STAGES) and sum(1 for n in runs if n) >= 2,
+             "the workers shared the jobs: stages run by each worker %s" % runs, runs)
+        st, _, doc = c.workers[0].json("GET", "/healthz")
+        st2, _, _ = c.workers[0].json("GET", "/api/v1/videos")
+        t.ok(st == 200 and doc and doc.get("status") == "ok" and st2 == 404,
+             "a worker answers /healthz (and /metrics) on its own port, not the API",
+             (st, doc, st2))
+    finally:
+        c.stop()
+
+
+def holder(workers):
+    """The worker running a job now (its /healthz says running 1), or None."""
+    for w in workers:
+        st, _, doc = w.json("GET", "/healthz")
+        if st == 200 and doc.get("running", 0) > 0:
+            return w
+    return None
+
+
+def test_kill_worker(t, base):
+    log = os.path.join(base, "replaykill.log")
+    c = Cluster(os.path.join(base, "kill"), log, 600)
+    os.makedirs(c.base)
+    c.start(1, 3)
+    try:
+        st, _, doc = c.apis[0].create(QUESTIONS[0])
+        vid = doc["video_id"] if st == 202 else None
+        mid, _ = c.apis[0].wait_for(vid, lambda d: d["status"] in MID, timeout=30)
+        w = holder(c.workers)
+        t.ok(mid is not None and w is not None, "a worker runs the job past its first stage",
+             (mid, c.logs()))
+        done_before = {r[0] for r in store_rows(
+            c.url, "SELECT stage_id FROM stages WHERE ok AND job_id = '%s'" % vid)}
+        t.ok(w is not None and w.kill9() is not None and done_before,
+             "kill -9 that worker mid-job (stages done: %s)" % sorted(done_before))
+        end, _ = c.apis[0].wait_for(vid, lambda d: d["status"] in ("completed", "failed"),
+                                    timeout=60)
+        t.ok(end is not None and end["status"] == "completed",
+             "another worker completes the job once the lease runs out", (end, c.logs()))
+        calls = replay_calls(log, vid)
+        again = {s: calls.get(s) for s in done_before if calls.get(s) != 1}
+        t.ok(not again and all(calls.get(s, 0) >= 1 for s in STAGES),
+             "no stage that had completed ran again", calls)
+        rows = store_rows(c.url, "SELECT attempts FROM jobs WHERE id = '%s'" % vid)
+        t.ok(rows == [("2",)], "the job was claimed twice: once by each worker", rows)
+    finally:
+        c.stop()
+
+
+def test_cancel_from_api(t, base):
+    log = os.path.join(base, "replaycancel.log")
+    c = Cluster(os.path.join(base, "cancel"), log, 800)
+    os.makedirs(c.base)
+    c.start(2, 1)
+    try:
+        st, _, doc = c.apis[0].create(QUESTIONS[1])
+        vid = doc["video_id"]
+        mid, _ = c.apis[1].wait_for(vid, lambda d: d["status"] in MID, timeout=30)
+        st, _, doc = c.apis[1].json("DELETE", "/api/v1/videos/%s" % vid)
+        t.ok(mid is not None and st == 202,
+             "DELETE through the other API node of a job a worker runs: 202", (st, doc))
+        end, _ = c.apis[0].wait_for(vid, lambda d: d["status"] in ("completed", "failed"),
+                                    timeout=30)
+        t.ok(end is not None and end["status"] == "failed" and "cancel" in end["message"],
+             "the worker stops it and records the cancel", end)
+        # A queued job (no worker free): cancelled at once.
+        st, _, a = c.apis[0].create(QUESTIONS[0])
+        st, _, b = c.apis[0].create(QUESTIONS[1])
+        st, _, doc = c.apis[1].json("DELETE", "/api/v1/videos/%s" % b["video_id"])
+        t.ok(st in (200, 202) and doc.get("video_id") == b["video_id"],
+             "DELETE of a queued job through another API node", (st, doc))
+        end, _ = c.apis[0].wait_for(b["video_id"], lambda d: d["status"] == "failed",
+                                    timeout=30)
+        t.ok(end is not None and "cancel" in end["message"], "it ends cancelled", end)
+    finally:
+        c.stop()
+
+
+def test_roles_need_shared_store(t, base):
+    for args, what in ((["worker"], "vidgen worker"), (["serve", "--no-workers"],
+                                                        "serve --no-workers")):
+        cmd = [vidgen_path()] + args[:1] + ["-p", PIPELINE, "-l", "127.0.0.1:0", "--db",
+                                           os.path.join(base, "own.db"), "--data-dir",
+                                           os.path.join(base, "own")] + args[1:]
+        p = subprocess.run(cmd, capture_output=True, timeout=30)
+        err = p.stderr.decode(errors="replace")
+        t.ok(p.returncode != 0 and "postgresql://" in err,
+             "%s on a SQLite store: refused, saying it needs a shared one" % what, err)
+
+
+def main():
+    t = Tap()
+    if not os.environ.get("VIDGEN_TEST_PG"):
+        t.skip("no PostgreSQL server: VIDGEN_TEST_PG is not set (serve_cluster.sh sets it)")
+        return t.done()
+    base = workdir()
+    try:
+        test_roles_need_shared_store(t, base)
+        test_thirty_jobs(t, base)
+        test_kill_worker(t, base)
+        test_cancel_from_api(t, base)
+    finally:
+        cleanup(base)
+    return t.done()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
