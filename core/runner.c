@@ -546,6 +546,10 @@ static void finish(runner *r, exec *e)
 
 	pthread_join(e->th, NULL);
 	r->n_running--;
+	if (rc == VG_OK && r->ev && r->ev->may_record && !r->ev->may_record(r->ev->ud, r->j)) {
+		job_cancel(r->j);
+		rc = VG_ECANCELED;
+	}
 	if (rc == VG_OK && record(r, e, err, sizeof(err)) < 0) {
 		free(e->run.error);
 		e->run.error = xstrdup(err);

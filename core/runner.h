@@ -19,6 +19,11 @@ typedef struct runner_events {
 	void (*on_stage)(void *ud, job *j, const stage_def *st, int ok,
 			 long long duration_ms);
 	void *ud;
+	/* Called before a finished stage is recorded as done (result.json),
+	 * lock not held: 0 cancels the job instead and records nothing (a
+	 * worker that lost its lease: another one may hold the job now). May
+	 * be NULL. */
+	int (*may_record)(void *ud, job *j);
 } runner_events;
 
 /* Runs j to completion, failure or cancellation; blocks. Stages already

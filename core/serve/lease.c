@@ -22,7 +22,7 @@ typedef struct lease {
 	 * cancellation takes effect) before another worker can claim it. */
 	long long ends_ms;
 	atomic_int lost;
-	int cancel_told;
+	int lost_told, cancel_told;
 } lease;
 
 struct lease_table {
@@ -38,6 +38,16 @@ struct lease_table {
 	lease slots[];
 };
 
+/* Marks l lost, saying why in the log the first time. */
+static void lease_mark_lost(lease *l, const char *why)
+{
+	int was = 0;
+
+	if (atomic_compare_exchange_strong(&l->lost, &was, 1))
+		log_msg(VG_LOG_WARN, "worker: job %s: lease lost (%s); stopping it, writing "
+			"nothing more of it", l->id, why);
+}
+
 /* Renews one lease (its id and token copied out under the lock). */
 static void lease_renew(lease_table *t, int i)
 {
@@ -46,8 +56,16 @@ static void lease_renew(lease_table *t, int i)
 
 	pthread_mutex_lock(&t->lock);
 	lease *l = &t->slots[i];
-	if (!l->used || atomic_load(&l->lost)) {
+	if (!l->used || l->lost_told) {
 		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	if (atomic_load(&l->lost)) {
+		/* Found lost by the clock (lease_is_lost) before a renewal. */
+		l->lost_told = 1;
+		memcpy(id, l->id, sizeof(id));
+		pthread_mutex_unlock(&t->lock);
+		t->on_event(t->ud, id, LEASE_LOST);
 		return;
 	}
 	memcpy(id, l->id, sizeof(id));
@@ -70,10 +88,9 @@ static void lease_renew(lease_table *t, int i)
 	} else if (rc == 1 || util_now_ms() >= l->ends_ms) {
 		/* Lost for sure, or unknown past its end: another worker may
 		 * hold it now. */
-		atomic_store(&l->lost, 1);
+		lease_mark_lost(l, rc == 1 ? "claimed again or finished elsewhere" : err);
+		l->lost_told = 1;
 		ev = LEASE_LOST;
-		log_msg(VG_LOG_WARN, "worker: job %s: lease lost (%s); stopping it", id,
-			rc == 1 ? "claimed again or finished elsewhere" : err);
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (ev)
@@ -158,6 +175,7 @@ int lease_hold(lease_table *t, const char *id, const char *token, long long clai
 		snprintf(l->token, sizeof(l->token), "%s", token);
 		l->ends_ms = claimed_ms + t->lease_ms - t->lease_ms / 4;
 		atomic_store(&l->lost, 0);
+		l->lost_told = 0;
 		l->cancel_told = 0;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -173,9 +191,9 @@ int lease_is_lost(lease_table *t, int slot)
 	/* The renewal thread may be late: the clock alone decides too. */
 	pthread_mutex_lock(&t->lock);
 	int lost = util_now_ms() >= l->ends_ms;
-	pthread_mutex_unlock(&t->lock);
 	if (lost)
-		atomic_store(&l->lost, 1);
+		lease_mark_lost(l, "not renewed in time");
+	pthread_mutex_unlock(&t->lock);
 	return lost;
 }
 

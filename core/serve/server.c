@@ -642,12 +642,24 @@ static void on_update(void *ud, job *j)
 	/* A shutdown cancels running jobs only to stop them: that failure must
 	 * not reach the store, the job continues at the next start. A lost
 	 * lease stops the job the same way, and it writes nothing more. */
-	if (run_fenced(rc))
+	if (run_fenced(rc)) {
+		if (!atomic_load(&s->stopping))
+			job_cancel(j); /* the lease is lost: stop at once */
 		return;
+	}
 	job_view_locked(j, &r);
 	memcpy(r.lease, rc->lease, sizeof(r.lease));
 	store_update(s->store, &r, 0, err, sizeof(err));
 	cache_publish(s, &r);
+}
+
+/* A shared job's stage output is recorded only while its lease holds. */
+static int may_record(void *ud, job *j)
+{
+	run_ctx *rc = ud;
+
+	(void)j;
+	return rc->lease_slot < 0 || !lease_is_lost(rc->s->leases, rc->lease_slot);
 }
 
 static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long duration_ms)
@@ -656,6 +668,9 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long du
 	server *s = rc->s;
 	size_t idx = (size_t)(st - rc->h->p->stages);
 	char *kind = NULL, *path = NULL;
+
+	if (rc->lease_slot >= 0 && lease_is_lost(s->leases, rc->lease_slot))
+		return;
 
 	if (idx < rc->h->p->n_stages) {
 		stage_stat *stat = rc->h->stats[idx];
@@ -802,7 +817,7 @@ static void job_execute(server *s, store_job *r, entry *e, int lease_slot)
 	pthread_mutex_unlock(&s->cache.lock);
 
 	run_ctx ctx = { s, e, h, lease, lease_slot };
-	runner_events ev = { on_update, on_stage, &ctx };
+	runner_events ev = { on_update, on_stage, &ctx, may_record };
 	atomic_fetch_add(&s->running, 1);
 	runner_run(h->p, j, &ev);
 	atomic_fetch_sub(&s->running, 1);
@@ -2653,17 +2668,15 @@ static void owners_refresh(server *s)
 }
 
 /* A shared store's queue as this node counts it (qlen, the cap's count)
- * brought back to the store's: other nodes create and claim too. Jobs
- * running elsewhere count as waiting here: the cap errs on the safe side. */
+ * brought back to the store's: other nodes create and claim too. */
 static void shared_refresh(server *s)
 {
 	long long n = 0;
 	char err[256];
 
-	if (store_count_unfinished(s->store, &n, err, sizeof(err)) == 0) {
-		long waiting = (long)n - atomic_load(&s->running);
-		atomic_store(&s->qlen, waiting > 0 ? waiting : 0);
-		atomic_store(&s->admitted, waiting > 0 ? waiting : 0);
+	if (store_count_waiting(s->store, &n, err, sizeof(err)) == 0) {
+		atomic_store(&s->qlen, (long)n);
+		atomic_store(&s->admitted, (long)n);
 	}
 	if (s->o.client_queued > 0)
 		owners_refresh(s);

@@ -465,6 +465,13 @@ int store_release(job_store *s, const char *id, const char *lease, char *err, si
 	return s->be->release(s->impl, id, lease, err, errlen);
 }
 
+int store_count_waiting(job_store *s, long long *n, char *err, size_t errlen)
+{
+	if (!s->be->count_waiting)
+		return not_shared(s, err, errlen);
+	return s->be->count_waiting(s->impl, n, err, errlen);
+}
+
 int store_cancel(job_store *s, const char *id, const char *message, store_job *out, char *err,
 		 size_t errlen)
 {

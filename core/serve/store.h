@@ -124,6 +124,10 @@ int store_claim(job_store *s, int lease_ms, store_job *out, char *err, size_t er
 int store_renew(job_store *s, const char *id, const char *lease, int lease_ms, char *err,
 		size_t errlen);
 
+/* Number of unfinished jobs no live lease holds: those waiting for a
+ * worker. 0 ok. */
+int store_count_waiting(job_store *s, long long *n, char *err, size_t errlen);
+
 /* Gives a leased job back unfinished (a worker stopping): it is claimable at
  * once, and the workers are woken. 0 ok. */
 int store_release(job_store *s, const char *id, const char *lease, char *err, size_t errlen);

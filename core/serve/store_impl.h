@@ -61,6 +61,7 @@ typedef struct store_backend {
 	int (*renew)(void *impl, const char *id, const char *lease, int lease_ms, char *err,
 		     size_t errlen);
 	int (*release)(void *impl, const char *id, const char *lease, char *err, size_t errlen);
+	int (*count_waiting)(void *impl, long long *n, char *err, size_t errlen);
 	int (*cancel)(void *impl, const char *id, const char *message, store_job *out, char *err,
 		      size_t errlen);
 	int (*listen)(void *impl, void (*wake)(void *ud), void *ud, char *err, size_t errlen);

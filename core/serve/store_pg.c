@@ -96,6 +96,8 @@ static const struct {
 	{ "cancel_running", "UPDATE jobs SET cancel_requested=true WHERE id=$1 AND NOT finished"
 			    " RETURNING " JOB_COLUMNS },
 	{ "nunf", "SELECT count(*) FROM jobs WHERE NOT finished" },
+	{ "nwait", "SELECT count(*) FROM jobs WHERE NOT finished"
+		   " AND (lease_until IS NULL OR lease_until < clock_timestamp())" },
 	{ "bystatus", "SELECT status, count(*) FROM jobs GROUP BY status" },
 };
 
@@ -604,15 +606,26 @@ static int pg_next_unfinished(void *impl, long long after, store_job *out, char 
 	return pg_select_one(impl, "next", a, out, err, errlen);
 }
 
-static int pg_count_unfinished(void *impl, long long *n, char *err, size_t errlen)
+/* The count a prepared read of one count(*) answers. 0 ok. */
+static int pg_count(pg_store *s, const char *name, long long *n, char *err, size_t errlen)
 {
-	PGresult *res = pg_read(impl, "nunf", 0, NULL, err, errlen);
+	PGresult *res = pg_read(s, name, 0, NULL, err, errlen);
 
 	if (!res)
 		return -1;
 	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return 0;
+}
+
+static int pg_count_unfinished(void *impl, long long *n, char *err, size_t errlen)
+{
+	return pg_count(impl, "nunf", n, err, errlen);
+}
+
+static int pg_count_waiting(void *impl, long long *n, char *err, size_t errlen)
+{
+	return pg_count(impl, "nwait", n, err, errlen);
 }
 
 static int pg_count_by_status(void *impl, void (*cb)(void *ud, const char *status, long long n),
@@ -786,6 +799,7 @@ const store_backend store_pg_backend = {
 	.claim = pg_claim,
 	.renew = pg_renew,
 	.release = pg_release,
+	.count_waiting = pg_count_waiting,
 	.cancel = pg_cancel,
 	.listen = pg_listen,
 	.close = pg_close,

@@ -7,6 +7,7 @@ stage that had completed runs again; a cancel through an API node reaches a
 job another node's worker runs; the roles refuse a store of their own. TAP."""
 
 import os
+import signal
 import subprocess
 import time
 
@@ -43,12 +44,26 @@ class Cluster:
         self.workers = [self.node("worker%d" % i, "worker") for i in range(n_workers)]
         return self
 
+    def logs(self):
+        return "\n".join(d.log()[-1500:] for d in self.apis + self.workers)
+
     def stop(self):
         for d in self.apis + self.workers:
             d.stop()
 
-    def logs(self):
-        return "\n".join(d.log()[-1500:] for d in self.apis + self.workers)
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def cluster(base, name, delay_ms, n_api, n_workers):
+    """A Cluster in base/name, started (a context manager that stops it); its
+    replay log is base/name.log."""
+    c = Cluster(os.path.join(base, name), os.path.join(base, name + ".log"), delay_ms)
+    os.makedirs(c.base)
+    return c.start(n_api, n_workers)
 
 
 def wait_all(api_nodes, ids, pred, timeout):
@@ -80,11 +95,8 @@ def stage_runs(worker):
 
 
 def test_thirty_jobs(t, base):
-    log = os.path.join(base, "replay30.log")
-    c = Cluster(os.path.join(base, "thirty"), log, 20)
-    os.makedirs(c.base)
-    c.start(2, 3)
-    try:
+    with cluster(base, "thirty", 20, 2, 3) as c:
+        log = os.path.join(base, "thirty.log")
         ids = []
         for i in range(30):
             st, _, doc = c.apis[i % 2].create(QUESTIONS[i % 2])
@@ -109,8 +121,6 @@ def test_thirty_jobs(t, base):
         t.ok(st == 200 and doc and doc.get("status") == "ok" and st2 == 404,
              "a worker answers /healthz (and /metrics) on its own port, not the API",
              (st, doc, st2))
-    finally:
-        c.stop()
 
 
 def holder(workers):
@@ -122,24 +132,40 @@ def holder(workers):
     return None
 
 
+def run_to_mid(c, question):
+    """Creates a job through the first API node and waits until a worker runs
+    it past its first stage: (its id, that worker or None, the stages done
+    by then)."""
+    st, _, doc = c.apis[0].create(question)
+    vid = doc["video_id"] if st == 202 else None
+    mid, _ = c.apis[-1].wait_for(vid, lambda d: d["status"] in MID, timeout=30)
+    done = {r[0] for r in store_rows(
+        c.url, "SELECT stage_id FROM stages WHERE ok AND job_id = '%s'" % vid)}
+    return vid, holder(c.workers) if mid else None, done
+
+
+def snapshot(c, vid):
+    """What the store holds of a job: its row and its stages."""
+    return (store_rows(c.url, "SELECT status, progress, message, video_url, attempts"
+                       " FROM jobs WHERE id = '%s'" % vid),
+            store_rows(c.url, "SELECT stage_id, duration_ms FROM stages"
+                       " WHERE job_id = '%s' ORDER BY stage_id" % vid))
+
+
+def wait_end(c, vid, timeout):
+    end, _ = c.apis[0].wait_for(vid, lambda d: d["status"] in ("completed", "failed"),
+                                timeout=timeout)
+    return end
+
+
 def test_kill_worker(t, base):
-    log = os.path.join(base, "replaykill.log")
-    c = Cluster(os.path.join(base, "kill"), log, 600)
-    os.makedirs(c.base)
-    c.start(1, 3)
-    try:
-        st, _, doc = c.apis[0].create(QUESTIONS[0])
-        vid = doc["video_id"] if st == 202 else None
-        mid, _ = c.apis[0].wait_for(vid, lambda d: d["status"] in MID, timeout=30)
-        w = holder(c.workers)
-        t.ok(mid is not None and w is not None, "a worker runs the job past its first stage",
-             (mid, c.logs()))
-        done_before = {r[0] for r in store_rows(
-            c.url, "SELECT stage_id FROM stages WHERE ok AND job_id = '%s'" % vid)}
+    with cluster(base, "kill", 600, 1, 3) as c:
+        log = os.path.join(base, "kill.log")
+        vid, w, done_before = run_to_mid(c, QUESTIONS[0])
+        t.ok(w is not None, "a worker runs the job past its first stage", c.logs())
         t.ok(w is not None and w.kill9() is not None and done_before,
              "kill -9 that worker mid-job (stages done: %s)" % sorted(done_before))
-        end, _ = c.apis[0].wait_for(vid, lambda d: d["status"] in ("completed", "failed"),
-                                    timeout=60)
+        end = wait_end(c, vid, 60)
         t.ok(end is not None and end["status"] == "completed",
              "another worker completes the job once the lease runs out", (end, c.logs()))
         calls = replay_calls(log, vid)
@@ -148,24 +174,39 @@ def test_kill_worker(t, base):
              "no stage that had completed ran again", calls)
         rows = store_rows(c.url, "SELECT attempts FROM jobs WHERE id = '%s'" % vid)
         t.ok(rows == [("2",)], "the job was claimed twice: once by each worker", rows)
-    finally:
-        c.stop()
+
+
+def test_frozen_worker(t, base):
+    """A worker frozen (SIGSTOP) past its lease loses the job to another; woken
+    again, it writes nothing of it."""
+    with cluster(base, "frozen", 600, 1, 2) as c:
+        log = os.path.join(base, "frozen.log")
+        vid, w, done_before = run_to_mid(c, QUESTIONS[1])
+        t.ok(w is not None, "a worker runs the job", c.logs())
+        w.proc.send_signal(signal.SIGSTOP)
+        end = wait_end(c, vid, 60)
+        t.ok(end is not None and end["status"] == "completed",
+             "the other worker takes the job over and completes it", (end, c.logs()))
+        before = snapshot(c, vid)
+        w.proc.send_signal(signal.SIGCONT)
+        time.sleep(3)
+        after = snapshot(c, vid)
+        t.ok(before == after and before[0][0][4] == "2",
+             "woken, the worker that lost the lease wrote nothing of the job",
+             (before, after))
+        t.ok("lease lost" in w.log(), "its log says it lost the lease", w.log()[-800:])
+        calls = replay_calls(log, vid)
+        t.ok(all(calls.get(s) == 1 for s in done_before),
+             "no stage that had completed ran again", (done_before, calls))
 
 
 def test_cancel_from_api(t, base):
-    log = os.path.join(base, "replaycancel.log")
-    c = Cluster(os.path.join(base, "cancel"), log, 800)
-    os.makedirs(c.base)
-    c.start(2, 1)
-    try:
-        st, _, doc = c.apis[0].create(QUESTIONS[1])
-        vid = doc["video_id"]
-        mid, _ = c.apis[1].wait_for(vid, lambda d: d["status"] in MID, timeout=30)
+    with cluster(base, "cancel", 800, 2, 1) as c:
+        vid, w, _ = run_to_mid(c, QUESTIONS[1])
         st, _, doc = c.apis[1].json("DELETE", "/api/v1/videos/%s" % vid)
-        t.ok(mid is not None and st == 202,
+        t.ok(w is not None and st == 202,
              "DELETE through the other API node of a job a worker runs: 202", (st, doc))
-        end, _ = c.apis[0].wait_for(vid, lambda d: d["status"] in ("completed", "failed"),
-                                    timeout=30)
+        end = wait_end(c, vid, 30)
         t.ok(end is not None and end["status"] == "failed" and "cancel" in end["message"],
              "the worker stops it and records the cancel", end)
         # A queued job (no worker free): cancelled at once.
@@ -177,8 +218,6 @@ def test_cancel_from_api(t, base):
         end, _ = c.apis[0].wait_for(b["video_id"], lambda d: d["status"] == "failed",
                                     timeout=30)
         t.ok(end is not None and "cancel" in end["message"], "it ends cancelled", end)
-    finally:
-        c.stop()
 
 
 def test_roles_need_shared_store(t, base):
@@ -203,6 +242,7 @@ def main():
         test_roles_need_shared_store(t, base)
         test_thirty_jobs(t, base)
         test_kill_worker(t, base)
+        test_frozen_worker(t, base)
         test_cancel_from_api(t, base)
     finally:
         cleanup(base)

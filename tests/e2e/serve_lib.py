@@ -245,7 +245,7 @@ def store_rows(db, sql):
                               "-P", "null=\x1e", "-d", db, "-c", sql],
                              capture_output=True, check=True).stdout.decode()
         return [tuple(None if v == "\x1e" else v for v in line.split("\x1f"))
-                for line in out.splitlines() if line]
+                for line in out.split("\n") if line]  # not splitlines: \x1e splits
     con = sqlite3.connect(db)
     try:
         return [tuple(None if v is None else str(v) for v in row) for row in con.execute(sql)]

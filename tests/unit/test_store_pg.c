@@ -301,6 +301,11 @@ static void test_claim_oldest_then_none(void **state)
 	assert_string_equal(b.id, ids[1]);
 	assert_string_not_equal(a.lease, b.lease);
 	assert_int_equal(store_claim(s, 20000, &c, err, sizeof(err)), 1);
+	long long waiting = -1, unfinished = -1;
+	assert_int_equal(store_count_waiting(s, &waiting, err, sizeof(err)), 0);
+	assert_int_equal(store_count_unfinished(s, &unfinished, err, sizeof(err)), 0);
+	assert_int_equal(waiting, 0); /* both held */
+	assert_int_equal(unfinished, 2);
 	assert_int_equal(store_renew(s, a.id, a.lease, 20000, err, sizeof(err)), 0);
 	assert_int_equal(store_renew(s, a.id, b.lease, 20000, err, sizeof(err)), 1);
 	/* Given back: claimable at once, under a new token. */
