@@ -959,15 +959,58 @@ static void *shared_worker_main(void *arg)
 	return NULL;
 }
 
-/* The store says a job may be claimable: wake the idle workers. */
-static void on_store_wake(void *ud)
+/* A job this node does not run changed: its watched entry takes the
+ * store's state, so /events streams here follow a job any node runs. */
+static void shared_refresh_job(server *s, const char *id)
+{
+	store_job r;
+	char err[256];
+
+	pthread_mutex_lock(&s->cache.lock);
+	entry *e = status_cache_find(&s->cache, id);
+	int watched = e && !e->claimed && e->listeners;
+	pthread_mutex_unlock(&s->cache.lock);
+	if (!watched)
+		return;
+	if (store_get(s->store, id, &r, err, sizeof(err)) != 0)
+		return;
+	blob *b = response_blob(&r);
+	pthread_mutex_lock(&s->cache.lock);
+	e = status_cache_find(&s->cache, id);
+	if (e && !e->claimed && !e->finished) {
+		status_cache_set(e, b);
+		e->finished = r.finished;
+		sse_wake_locked(e);
+	}
+	pthread_mutex_unlock(&s->cache.lock);
+	blob_unref(b);
+	store_job_clear(&r);
+}
+
+/* What the shared store tells every node (store_listen): a job may be
+ * claimable (wake the idle workers), a job changed (refresh what streams
+ * here watch), a cancel was asked (stop the job if it runs here). */
+static void on_store_note(void *ud, int what, const char *id)
 {
 	server *s = ud;
 
-	pthread_mutex_lock(&s->qlock);
-	s->wakeups++;
-	pthread_cond_broadcast(&s->qcv);
-	pthread_mutex_unlock(&s->qlock);
+	if (what == STORE_NOTE_QUEUED) {
+		pthread_mutex_lock(&s->qlock);
+		s->wakeups++;
+		pthread_cond_broadcast(&s->qcv);
+		pthread_mutex_unlock(&s->qlock);
+	} else if (what == STORE_NOTE_CHANGED) {
+		shared_refresh_job(s, id);
+	} else if (what == STORE_NOTE_CANCEL) {
+		pthread_mutex_lock(&s->cache.lock);
+		entry *e = status_cache_find(&s->cache, id);
+		if (e && e->claimed) {
+			e->cancel_requested = 1;
+			if (e->running)
+				job_cancel(e->running);
+		}
+		pthread_mutex_unlock(&s->cache.lock);
+	}
 }
 
 /* The lease table's news about a job this process runs: lost, it stops
@@ -2804,10 +2847,8 @@ static int shared_start(server *s, char *err, size_t errlen)
 			util_errf(err, errlen, "cannot start the lease thread");
 			return -1;
 		}
-		if (store_listen(s->store, on_store_wake, s, err, errlen) != 0)
-			return -1;
 	}
-	return 0;
+	return store_listen(s->store, on_store_note, s, err, errlen);
 }
 
 /* Every unfinished job of the store waits for a worker again, oldest

@@ -480,9 +480,10 @@ int store_cancel(job_store *s, const char *id, const char *message, store_job *o
 	return s->be->cancel(s->impl, id, message, out, err, errlen);
 }
 
-int store_listen(job_store *s, void (*wake)(void *ud), void *ud, char *err, size_t errlen)
+int store_listen(job_store *s, void (*note)(void *ud, int what, const char *id), void *ud,
+		 char *err, size_t errlen)
 {
 	if (!s->be->listen)
 		return not_shared(s, err, errlen);
-	return s->be->listen(s->impl, wake, ud, err, errlen);
+	return s->be->listen(s->impl, note, ud, err, errlen);
 }

@@ -139,9 +139,19 @@ int store_release(job_store *s, const char *id, const char *lease, char *err, si
 int store_cancel(job_store *s, const char *id, const char *message, store_job *out, char *err,
 		 size_t errlen);
 
-/* Calls wake(ud) from a thread of the store whenever a job may have become
- * claimable (a create committed anywhere, a lease given back, the store
- * reconnected): LISTEN/NOTIFY. Once, before any claim. 0 ok. */
-int store_listen(job_store *s, void (*wake)(void *ud), void *ud, char *err, size_t errlen);
+/* What store_listen's callback hears. */
+enum store_note {
+	STORE_NOTE_QUEUED = 1, /* a job may have become claimable: a create
+				* committed anywhere, a lease given back, or
+				* the store reconnected (id NULL) */
+	STORE_NOTE_CHANGED,    /* job id's VideoResponse changed (any node) */
+	STORE_NOTE_CANCEL,     /* a cancel of job id was recorded (any node) */
+};
+
+/* Calls note(ud, what, id) from a thread of the store for each of the
+ * events above, on every node (LISTEN/NOTIFY: triggers on the jobs table
+ * notify). note must not block for long; it may read the store. Once. 0 ok. */
+int store_listen(job_store *s, void (*note)(void *ud, int what, const char *id), void *ud,
+		 char *err, size_t errlen);
 
 #endif

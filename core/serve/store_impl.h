@@ -64,7 +64,8 @@ typedef struct store_backend {
 	int (*count_waiting)(void *impl, long long *n, char *err, size_t errlen);
 	int (*cancel)(void *impl, const char *id, const char *message, store_job *out, char *err,
 		      size_t errlen);
-	int (*listen)(void *impl, void (*wake)(void *ud), void *ud, char *err, size_t errlen);
+	int (*listen)(void *impl, void (*note)(void *ud, int what, const char *id), void *ud,
+		      char *err, size_t errlen);
 	void (*close)(void *impl);
 } store_backend;
 

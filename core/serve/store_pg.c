@@ -49,6 +49,21 @@ static const char *const MIGRATIONS[] = {
 	" $$BEGIN PERFORM pg_notify('vidgen_jobs', ''); RETURN NULL; END$$;"
 	"CREATE TRIGGER jobs_queued AFTER INSERT ON jobs FOR EACH STATEMENT"
 	" EXECUTE FUNCTION vidgen_jobs_queued();",
+	/* 3: every node hears a job's new state (its /events streams) and a
+	 * cancel (the worker running the job stops within a second). */
+	"CREATE FUNCTION vidgen_job_changed() RETURNS trigger LANGUAGE plpgsql AS"
+	" $$BEGIN PERFORM pg_notify('vidgen_job', NEW.id); RETURN NULL; END$$;"
+	"CREATE TRIGGER jobs_changed AFTER UPDATE ON jobs FOR EACH ROW WHEN"
+	" ((OLD.status, OLD.progress, OLD.message, OLD.initial_explanation,"
+	" OLD.refined_explanation, OLD.video_url, OLD.s3_url, OLD.finished) IS DISTINCT FROM"
+	" (NEW.status, NEW.progress, NEW.message, NEW.initial_explanation,"
+	" NEW.refined_explanation, NEW.video_url, NEW.s3_url, NEW.finished))"
+	" EXECUTE FUNCTION vidgen_job_changed();"
+	"CREATE FUNCTION vidgen_job_cancel() RETURNS trigger LANGUAGE plpgsql AS"
+	" $$BEGIN PERFORM pg_notify('vidgen_cancel', NEW.id); RETURN NULL; END$$;"
+	"CREATE TRIGGER jobs_cancel AFTER UPDATE OF cancel_requested ON jobs FOR EACH ROW"
+	" WHEN (NEW.cancel_requested AND NOT OLD.cancel_requested)"
+	" EXECUTE FUNCTION vidgen_job_cancel();",
 };
 #define N_MIGRATIONS ((long long)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -120,8 +135,8 @@ typedef struct pg_store {
 	pthread_t listener;
 	int listener_started;
 	atomic_int listener_stop;
-	void (*wake)(void *ud);
-	void *wake_ud;
+	void (*note)(void *ud, int what, const char *id);
+	void *note_ud;
 } pg_store;
 
 /* ---------------------------------------------------------------------
@@ -740,7 +755,8 @@ static void *listener_main(void *arg)
 				listener_nap(s, 1000);
 				continue;
 			}
-			PGresult *res = PQexec(pc.c, "LISTEN vidgen_jobs");
+			PGresult *res = PQexec(pc.c, "LISTEN vidgen_jobs; LISTEN vidgen_job;"
+					       " LISTEN vidgen_cancel");
 			int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 			PQclear(res);
 			if (!ok) {
@@ -750,7 +766,7 @@ static void *listener_main(void *arg)
 				continue;
 			}
 			/* Jobs may have come while nobody listened. */
-			s->wake(s->wake_ud);
+			s->note(s->note_ud, STORE_NOTE_QUEUED, NULL);
 		}
 		struct pollfd pfd = { PQsocket(pc.c), POLLIN, 0 };
 		if (poll(&pfd, 1, 200) <= 0)
@@ -760,24 +776,30 @@ static void *listener_main(void *arg)
 			pc.c = NULL;
 			continue;
 		}
-		int got = 0;
-		for (PGnotify *nf; (nf = PQnotifies(pc.c)) != NULL; got = 1)
-			PQfreemem(nf);
-		if (got)
-			s->wake(s->wake_ud);
+		int queued = 0;
+		for (PGnotify *nf; (nf = PQnotifies(pc.c)) != NULL; PQfreemem(nf)) {
+			if (strcmp(nf->relname, "vidgen_jobs") == 0)
+				queued = 1; /* one wake-up for a burst of creates */
+			else if (util_uuid_valid(nf->extra))
+				s->note(s->note_ud, strcmp(nf->relname, "vidgen_cancel") == 0 ?
+					STORE_NOTE_CANCEL : STORE_NOTE_CHANGED, nf->extra);
+		}
+		if (queued)
+			s->note(s->note_ud, STORE_NOTE_QUEUED, NULL);
 	}
 	PQfinish(pc.c);
 	return NULL;
 }
 
-static int pg_listen(void *impl, void (*wake)(void *ud), void *ud, char *err, size_t errlen)
+static int pg_listen(void *impl, void (*note)(void *ud, int what, const char *id), void *ud,
+		     char *err, size_t errlen)
 {
 	pg_store *s = impl;
 
 	if (s->listener_started)
 		return 0;
-	s->wake = wake;
-	s->wake_ud = ud;
+	s->note = note;
+	s->note_ud = ud;
 	if (pthread_create(&s->listener, NULL, listener_main, s) != 0) {
 		util_errf(err, errlen, "job store: cannot start the LISTEN thread");
 		return -1;

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from serve_lib import (Daemon, Tap, PIPELINE, vidgen_path, workdir, cleanup, replay_calls,
-                       store_for, store_rows)
+                       store_for, store_rows, walk_ok)
 
 QUESTIONS = ("Explain the Pythagorean theorem with visual proof",
              "Why are prime numbers infinite? Explain Euclid.")
@@ -24,12 +24,12 @@ LEASE_MS = "2000"
 class Cluster:
     """API nodes and workers on one database and one data folder."""
 
-    def __init__(self, base, log, delay_ms):
+    def __init__(self, base, log, delay_ms, lease_ms=LEASE_MS):
         self.base = base
         self.url = store_for(base)
         self.data = os.path.join(base, "shared")
         self.env = {"VIDGEN_REPLAY_LOG": log, "SERVE_DELAY_MS": str(delay_ms),
-                    "MAX_CONCURRENT_VIDEOS": "2", "VIDGEN_LEASE_MS": LEASE_MS}
+                    "MAX_CONCURRENT_VIDEOS": "2", "VIDGEN_LEASE_MS": lease_ms}
         self.apis, self.workers = [], []
 
     def node(self, name, command, args=()):
@@ -58,10 +58,11 @@ class Cluster:
         self.stop()
 
 
-def cluster(base, name, delay_ms, n_api, n_workers):
+def cluster(base, name, delay_ms, n_api, n_workers, lease_ms=LEASE_MS):
     """A Cluster in base/name, started (a context manager that stops it); its
     replay log is base/name.log."""
-    c = Cluster(os.path.join(base, name), os.path.join(base, name + ".log"), delay_ms)
+    c = Cluster(os.path.join(base, name), os.path.join(base, name + ".log"), delay_ms,
+                lease_ms)
     os.makedirs(c.base)
     return c.start(n_api, n_workers)
 
@@ -200,6 +201,35 @@ def test_frozen_worker(t, base):
              "no stage that had completed ran again", (done_before, calls))
 
 
+def test_events_any_node(t, base):
+    """/events on an API node follows a job created through another node and
+    run by a worker: the nodes hear each other only through PostgreSQL."""
+    with cluster(base, "events", 300, 2, 1) as c:
+        st, _, doc = c.apis[1].create(QUESTIONS[0])
+        st, ctype, evs = c.apis[0].events(doc["video_id"], timeout=60)
+        docs = [e[1] for e in evs]
+        ok, why = walk_ok(docs)
+        t.ok(st == 200 and len(docs) >= 4 and ok and docs[-1]["status"] == "completed",
+             "/events on node A shows every step of a job node B created and a worker "
+             "ran (%d events)" % len(docs),
+             (st, why, [(d["status"], d["progress"]) for d in docs], c.logs()))
+
+
+def test_cancel_within_a_second(t, base):
+    """A cancel reaches the worker through NOTIFY, not its next renewal (the
+    lease here is 20 s: renewals every 5 s)."""
+    with cluster(base, "cancelfast", 2000, 1, 1, lease_ms="20000") as c:
+        vid, w, _ = run_to_mid(c, QUESTIONS[0])
+        t0 = time.time()
+        st, _, _ = c.apis[0].json("DELETE", "/api/v1/videos/%s" % vid)
+        end, _ = c.apis[0].wait_for(vid, lambda d: d["status"] == "failed", timeout=10,
+                                    interval=0.05)
+        took = time.time() - t0
+        t.ok(w is not None and st == 202 and end is not None and took < 1.5,
+             "a cancel through an API node stops the worker's job within a second "
+             "(%.2f s to failed)" % took, (st, end, c.logs()))
+
+
 def test_cancel_from_api(t, base):
     with cluster(base, "cancel", 800, 2, 1) as c:
         vid, w, _ = run_to_mid(c, QUESTIONS[1])
@@ -243,6 +273,8 @@ def main():
         test_thirty_jobs(t, base)
         test_kill_worker(t, base)
         test_frozen_worker(t, base)
+        test_events_any_node(t, base)
+        test_cancel_within_a_second(t, base)
         test_cancel_from_api(t, base)
     finally:
         cleanup(base)

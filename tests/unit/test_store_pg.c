@@ -452,32 +452,64 @@ static void test_cancel_any_node(void **state)
 	pgtest_dropdb(url);
 }
 
-static atomic_int woken;
-static void on_wake(void *ud)
+static atomic_int woken, changed, cancels;
+static char changed_id[37];
+
+static void on_note(void *ud, int what, const char *id)
 {
 	(void)ud;
-	atomic_fetch_add(&woken, 1);
+	if (what == STORE_NOTE_QUEUED) {
+		atomic_fetch_add(&woken, 1);
+	} else if (what == STORE_NOTE_CHANGED && id) {
+		snprintf(changed_id, sizeof(changed_id), "%s", id);
+		atomic_fetch_add(&changed, 1);
+	} else if (what == STORE_NOTE_CANCEL) {
+		atomic_fetch_add(&cancels, 1);
+	}
 }
 
-/* A create on one node wakes the listener of another within moments. */
-static void test_listen_wakes(void **state)
+/* Waits up to 3 s for *n to pass before. */
+static int waited_past(atomic_int *n, int before)
 {
-	char url[256], err[512];
+	for (int i = 0; i < 150 && atomic_load(n) <= before; i++)
+		usleep(20 * 1000);
+	return atomic_load(n) > before;
+}
+
+/* Another node's create, update and cancel reach this node's listener. */
+static void test_listen_notes(void **state)
+{
+	char url[256], err[512], ids[1][37];
 	job_store *node;
+	store_job r, held;
 
 	(void)state;
 	job_store *s = store_with_jobs(url, sizeof(url), 0, NULL);
 	if (store_open(url, &node, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(store_listen(node, on_wake, NULL, err, sizeof(err)), 0);
-	for (int i = 0; i < 100 && atomic_load(&woken) == 0; i++)
-		usleep(20 * 1000); /* the wake-up a new listener owes */
+	assert_int_equal(store_listen(node, on_note, NULL, err, sizeof(err)), 0);
+	assert_true(waited_past(&woken, 0)); /* the wake-up a new listener owes */
 	int before = atomic_load(&woken);
-	assert_true(before >= 1);
-	add_jobs(s, 1, NULL);
-	for (int i = 0; i < 150 && atomic_load(&woken) == before; i++)
-		usleep(20 * 1000);
-	assert_true(atomic_load(&woken) > before);
+	add_jobs(s, 1, ids);
+	assert_true(waited_past(&woken, before));
+
+	int ch = atomic_load(&changed);
+	assert_int_equal(store_claim(s, 20000, &held, err, sizeof(err)), 0);
+	assert_int_equal(store_renew(s, held.id, held.lease, 20000, err, sizeof(err)), 0);
+	usleep(300 * 1000);
+	assert_int_equal(atomic_load(&changed), ch); /* leases are no news */
+	free(held.status);
+	held.status = xstrdup("generating_initial_explanation");
+	held.progress = 20;
+	assert_int_equal(store_update(s, &held, 1, err, sizeof(err)), 0);
+	assert_true(waited_past(&changed, ch));
+	assert_string_equal(changed_id, ids[0]);
+
+	int ca = atomic_load(&cancels);
+	assert_int_equal(store_cancel(s, ids[0], "cancelled", &r, err, sizeof(err)), 2);
+	store_job_clear(&r);
+	assert_true(waited_past(&cancels, ca));
+	store_job_clear(&held);
 	store_close(node);
 	store_close(s);
 	pgtest_dropdb(url);
@@ -513,7 +545,7 @@ int main(void)
 		cmocka_unit_test(test_lease_expires_fences_writes),
 		cmocka_unit_test(test_concurrent_claims_once),
 		cmocka_unit_test(test_cancel_any_node),
-		cmocka_unit_test(test_listen_wakes),
+		cmocka_unit_test(test_listen_notes),
 		cmocka_unit_test(test_sqlite_not_shared),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
