@@ -707,6 +707,23 @@ static void job_seed(job *j, const store_job *r)
 	pthread_mutex_unlock(&j->lock);
 }
 
+/* Writes how a run ended. A shared job's end is tried again every 500 ms
+ * while the store cannot be reached (PostgreSQL restarting) and the lease
+ * holds, so the job is not left for another worker to finish again. */
+static int finish_write(const run_ctx *rc, const store_job *r, char *err, size_t errlen)
+{
+	int ret, logged = 0;
+
+	while ((ret = store_update(rc->s->store, r, 1, err, errlen)) < 0 && rc->lease_slot >= 0 &&
+	       !lease_is_lost(rc->s->leases, rc->lease_slot) && !atomic_load(&rc->s->stopping)) {
+		if (!logged++)
+			log_msg(VG_LOG_WARN, "serve: job %s: %s; trying again while its lease "
+				"holds", r->id, err);
+		usleep(500 * 1000);
+	}
+	return ret;
+}
+
 /* Records how a run ended, unless a shutdown interrupted it (a shared job
  * is given back for another worker) or its lease was lost. */
 static void job_finish(const run_ctx *rc, job *j, int cancel_requested)
@@ -732,7 +749,7 @@ static void job_finish(const run_ctx *rc, job *j, int cancel_requested)
 			  strcmp(r.status, "completed") != 0;
 	memcpy(r.lease, rc->lease, sizeof(r.lease));
 	if (!interrupted) {
-		if (store_update(s->store, &r, 1, err, sizeof(err)) != 0)
+		if (finish_write(rc, &r, err, sizeof(err)) != 0)
 			log_msg(VG_LOG_ERROR, "serve: job %s: %s", j->id, err);
 		cache_publish(s, &r);
 	} else if (rc->lease[0] && store_release(s->store, r.id, rc->lease, err,
@@ -1630,6 +1647,18 @@ static int parse_cursor(const char *v, long long *out)
 	return 0;
 }
 
+/* A read of the store failed: 500 store_error with a store of its own (a
+ * fault of this machine); 503 store_unavailable with a shared one, which is
+ * unreachable for a while (PostgreSQL restarting): the client tries again. */
+static enum MHD_Result respond_store_read_error(server *s, struct MHD_Connection *c)
+{
+	if (s->shared)
+		return respond_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", NULL,
+				     NULL, "The job store cannot be reached; try again shortly");
+	return respond_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error", NULL, NULL,
+			     "The job store cannot be read");
+}
+
 static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
 {
 	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
@@ -1649,8 +1678,7 @@ static enum MHD_Result handle_list(server *s, struct MHD_Connection *c)
 				     "before must be a next_cursor value from a previous page");
 	if (store_list(s->store, before, (int)limit, &v, &n, err, sizeof(err)) != 0) {
 		log_msg(VG_LOG_ERROR, "serve: %s", err);
-		return respond_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error", NULL,
-				     NULL, "The job store cannot be read");
+		return respond_store_read_error(s, c);
 	}
 	strbuf sb = { 0 };
 	sb_puts(&sb, "{\"videos\":[");
@@ -1936,8 +1964,7 @@ static enum MHD_Result handle_events(server *s, struct MHD_Connection *c, const 
 		if (!b) {
 			stream_release(s, shard, who);
 			return code == MHD_HTTP_NOT_FOUND ? respond_video_not_found(s, c) :
-				respond_error(s, c, code, "store_error", NULL, NULL,
-					      "The job store cannot be read");
+				respond_store_read_error(s, c);
 		}
 		blob_unref(b);
 		pthread_mutex_lock(&s->cache.lock);
@@ -2317,8 +2344,7 @@ static enum MHD_Result route_video(server *s, struct MHD_Connection *c, const ch
 	blob *b = status_lookup(s, id, &code);
 	if (!b)
 		return code == MHD_HTTP_NOT_FOUND ? respond_video_not_found(s, c) :
-			respond_error(s, c, code, "store_error", NULL, NULL,
-				      "The job store cannot be read");
+			respond_store_read_error(s, c);
 	return respond_blob(s, c, MHD_HTTP_OK, b, "application/json");
 }
 

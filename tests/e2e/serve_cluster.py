@@ -7,6 +7,7 @@ stage that had completed runs again; a cancel through an API node reaches a
 job another node's worker runs; the roles refuse a store of their own. TAP."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -230,6 +231,41 @@ def test_cancel_within_a_second(t, base):
              "(%.2f s to failed)" % took, (st, end, c.logs()))
 
 
+def pg_server(*args):
+    """tests/pg_server.sh ARGS on the server of $VIDGEN_TEST_PG (its folder)."""
+    folder = re.search(r"[?&]host=([^&]+)", os.environ["VIDGEN_TEST_PG"]).group(1)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg_server.sh")
+    return subprocess.run([script] + list(args) + [folder], capture_output=True).returncode
+
+
+def test_pg_outage(t, base):
+    """PostgreSQL stopped for 10 s mid-run: API nodes answer 503 with a JSON
+    error meanwhile, and every job still completes, once."""
+    with cluster(base, "outage", 500, 1, 2, lease_ms="20000") as c:
+        log = os.path.join(base, "outage.log")
+        ids = [c.apis[0].create(QUESTIONS[i % 2])[2]["video_id"] for i in range(6)]
+        c.apis[0].wait_for(ids[0], lambda d: d["status"] in MID, timeout=30)
+        t.ok(pg_server("stop") == 0, "PostgreSQL stopped mid-run")
+        t0 = time.time()
+        st, _, doc = c.apis[0].json("GET", "/api/v1/videos/%s/status" % ids[-1])
+        st2, _, doc2 = c.apis[0].create(QUESTIONS[0])
+        t.ok(st == 503 and doc and doc.get("error") == "store_unavailable" and
+             st2 == 503 and doc2 and doc2.get("error") == "store_unavailable",
+             "meanwhile the API node answers 503 store_unavailable (status, create)",
+             (st, doc, st2, doc2))
+        time.sleep(max(0, 10 - (time.time() - t0)))
+        t.ok(pg_server("restart") == 0, "PostgreSQL back after 10 s")
+        last = wait_all(c.apis, ids, lambda d: d["status"] in ("completed", "failed"), 90)
+        done = [v for v in ids if last.get(v, {}).get("status") == "completed"]
+        rows = store_rows(c.url, "SELECT attempts FROM jobs")
+        t.ok(len(done) == 6 and all(r[0] == "1" for r in rows),
+             "every job completes by itself, each claimed once (none lost or doubled)",
+             (len(done), rows, [last.get(v) for v in ids if v not in done][:2], c.logs()))
+        calls = {v: replay_calls(log, v) for v in ids}
+        bad = {v: n for v, n in calls.items() if n != {s: 1 for s in STAGES}}
+        t.ok(not bad, "each job's model stages were called once each", bad)
+
+
 def test_cancel_from_api(t, base):
     with cluster(base, "cancel", 800, 2, 1) as c:
         vid, w, _ = run_to_mid(c, QUESTIONS[1])
@@ -275,6 +311,7 @@ def main():
         test_frozen_worker(t, base)
         test_events_any_node(t, base)
         test_cancel_within_a_second(t, base)
+        test_pg_outage(t, base)
         test_cancel_from_api(t, base)
     finally:
         cleanup(base)
