@@ -34,6 +34,8 @@ struct lease_table {
 	pthread_cond_t cv;
 	int stop;
 	pthread_t thread;
+	long long claims_us[LEASE_CLAIMS_KEPT]; /* a ring, under lock */
+	long long claims;
 	int n;
 	lease slots[];
 };
@@ -195,6 +197,35 @@ int lease_is_lost(lease_table *t, int slot)
 		lease_mark_lost(l, "not renewed in time");
 	pthread_mutex_unlock(&t->lock);
 	return lost;
+}
+
+void lease_note_claim(lease_table *t, long long us)
+{
+	pthread_mutex_lock(&t->lock);
+	t->claims_us[t->claims++ % LEASE_CLAIMS_KEPT] = us;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return (x > y) - (x < y);
+}
+
+double lease_claim_quantile(lease_table *t, double q, long long *count)
+{
+	long long v[LEASE_CLAIMS_KEPT];
+
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->claims < LEASE_CLAIMS_KEPT ? (size_t)t->claims : LEASE_CLAIMS_KEPT;
+	memcpy(v, t->claims_us, n * sizeof(v[0]));
+	*count = t->claims;
+	pthread_mutex_unlock(&t->lock);
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(v[0]), cmp_ll);
+	size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+	return (double)v[i < n ? i : n - 1] / 1e6;
 }
 
 void lease_drop(lease_table *t, int slot)

@@ -34,4 +34,11 @@ int lease_is_lost(lease_table *t, int slot);
 /* Stops renewing slot (the job ended, or is given back). */
 void lease_drop(lease_table *t, int slot);
 
+/* Records how long a successful claim took (microseconds). */
+void lease_note_claim(lease_table *t, long long us);
+/* The q-quantile (0..1) of the last LEASE_CLAIMS_KEPT claims' durations
+ * in seconds, and how many claims there were in all; 0 claims: 0. */
+#define LEASE_CLAIMS_KEPT 4096
+double lease_claim_quantile(lease_table *t, double q, long long *count);
+
 #endif

@@ -920,6 +920,15 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* A monotonic clock in microseconds: a claim takes well under a millisecond. */
+static long long claim_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* A worker of a shared store: claims the oldest job nobody holds, under a
  * lease the lease table renews, runs it, and claims again; with nothing to
  * claim it sleeps until the store's LISTEN wakes it (a job was created
@@ -951,8 +960,10 @@ static void *shared_worker_main(void *arg)
 			break;
 		if (s->o.paused)
 			continue;
-		long long claimed_ms = util_now_ms();
+		long long claimed_ms = util_now_ms(), t0 = claim_clock_us();
 		int rc = store_claim(s->store, s->o.lease_ms, &r, err, sizeof(err));
+		if (rc == 0)
+			lease_note_claim(s->leases, claim_clock_us() - t0);
 		idle = rc != 0;
 		if (rc < 0)
 			log_msg(VG_LOG_ERROR, "serve: claim: %s", err);
@@ -2271,6 +2282,17 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 		  atomic_load(&s->running));
 	sb_printf(&sb, "# HELP vidgen_workers Jobs that may run at once.\n"
 		  "# TYPE vidgen_workers gauge\nvidgen_workers %d\n", s->o.max_concurrent);
+	if (s->leases) {
+		long long n = 0;
+		double p50 = lease_claim_quantile(s->leases, 0.5, &n);
+		double p99 = lease_claim_quantile(s->leases, 0.99, &n);
+		sb_printf(&sb, "# HELP vidgen_claim_seconds Time a worker took to claim a job from "
+			  "the shared store (quantiles of the last %d claims).\n"
+			  "# TYPE vidgen_claim_seconds summary\n"
+			  "vidgen_claim_seconds{quantile=\"0.5\"} %.6f\n"
+			  "vidgen_claim_seconds{quantile=\"0.99\"} %.6f\n"
+			  "vidgen_claim_seconds_count %lld\n", LEASE_CLAIMS_KEPT, p50, p99, n);
+	}
 	metrics_stages(s, &sb);
 	metrics_pipeline(s, &sb);
 	enum MHD_Result ret = respond_text(s, c, MHD_HTTP_OK, sb.buf ? sb.buf : "", sb.len,
