@@ -191,6 +191,8 @@ struct server {
 	int shared;
 	lease_table *leases;
 	unsigned long wakeups;  /* guarded by qlock */
+	atomic_ulong changes;   /* jobs changed anywhere (the store's notes) */
+	atomic_int deaf;        /* the store's listener is not connected */
 	atomic_int stopping;
 	atomic_int pending_creates; /* suspended POSTs the store has not answered */
 
@@ -489,8 +491,9 @@ static blob *status_lookup(server *s, const char *id, int *code)
 	pthread_mutex_lock(&s->cache.lock);
 	entry *e = status_cache_find(&s->cache, id);
 	/* On a shared store another node may be running the job: the cache
-	 * answers for it once it finished, or while this node runs it. */
-	if (e && e->version && (!s->shared || e->finished || e->claimed)) {
+	 * answers unless the store said the job changed since (stale), or
+	 * while this node runs it. */
+	if (e && e->version && (!s->shared || e->claimed || (!e->stale && !atomic_load(&s->deaf)))) {
 		blob *b = blob_ref(e->resp);
 		status_cache_touch(&s->cache, e);
 		pthread_mutex_unlock(&s->cache.lock);
@@ -500,6 +503,7 @@ static blob *status_lookup(server *s, const char *id, int *code)
 
 	store_job r;
 	char err[256];
+	unsigned long changes = atomic_load(&s->changes);
 	int rc = store_get(s->store, id, &r, err, sizeof(err));
 	if (rc != 0) {
 		if (rc < 0)
@@ -514,6 +518,8 @@ static blob *status_lookup(server *s, const char *id, int *code)
 	if (s->shared && !e->claimed) { /* newer than what the cache had */
 		status_cache_set(e, b);
 		e->finished = r.finished;
+		/* A change heard while reading may be newer than what was read. */
+		e->stale = !r.finished && atomic_load(&s->changes) != changes;
 		sse_wake_locked(e);
 	}
 	status_cache_fill(e, b, r.finished);
@@ -1008,6 +1014,7 @@ static void shared_refresh_job(server *s, const char *id)
 	if (e && !e->claimed && !e->finished) {
 		status_cache_set(e, b);
 		e->finished = r.finished;
+		e->stale = 0;
 		sse_wake_locked(e);
 	}
 	pthread_mutex_unlock(&s->cache.lock);
@@ -1015,19 +1022,43 @@ static void shared_refresh_job(server *s, const char *id)
 	store_job_clear(&r);
 }
 
+static void mark_stale(entry *e, void *ud)
+{
+	(void)ud;
+	if (!e->claimed && !e->finished)
+		e->stale = 1;
+}
+
 /* What the shared store tells every node (store_listen): a job may be
- * claimable (wake the idle workers), a job changed (refresh what streams
- * here watch), a cancel was asked (stop the job if it runs here). */
+ * claimable (wake the idle workers), a job changed (what the cache holds of
+ * it is stale; refresh what streams here watch), a cancel was asked (stop
+ * the job if it runs here), or the listener (re)connected (all is stale). */
 static void on_store_note(void *ud, int what, const char *id)
 {
 	server *s = ud;
 
-	if (what == STORE_NOTE_QUEUED) {
+	if (what == STORE_NOTE_QUEUED || what == STORE_NOTE_RESYNC) {
 		pthread_mutex_lock(&s->qlock);
 		s->wakeups++;
 		pthread_cond_broadcast(&s->qcv);
 		pthread_mutex_unlock(&s->qlock);
+		if (what == STORE_NOTE_RESYNC) { /* what changed meanwhile went unheard */
+			atomic_store(&s->deaf, 0);
+			atomic_fetch_add(&s->changes, 1);
+			pthread_mutex_lock(&s->cache.lock);
+			status_cache_each(&s->cache, mark_stale, NULL);
+			pthread_mutex_unlock(&s->cache.lock);
+		}
+	} else if (what == STORE_NOTE_DEAF) {
+		atomic_store(&s->deaf, 1);
+		atomic_fetch_add(&s->changes, 1);
 	} else if (what == STORE_NOTE_CHANGED) {
+		atomic_fetch_add(&s->changes, 1);
+		pthread_mutex_lock(&s->cache.lock);
+		entry *e = status_cache_find(&s->cache, id);
+		if (e)
+			mark_stale(e, NULL);
+		pthread_mutex_unlock(&s->cache.lock);
 		shared_refresh_job(s, id);
 	} else if (what == STORE_NOTE_CANCEL) {
 		pthread_mutex_lock(&s->cache.lock);
@@ -2274,9 +2305,13 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 	sb_puts(&sb, "# HELP vidgen_jobs Jobs in the store, by status.\n# TYPE vidgen_jobs gauge\n");
 	if (store_count_by_status(s->store, metrics_status_cb, &sb, err, sizeof(err)) != 0)
 		log_msg(VG_LOG_ERROR, "serve: metrics: %s", err);
+	long qlen = atomic_load(&s->qlen);
+	long long waiting;
+	/* A shared queue's length is the store's: every node adds and takes. */
+	if (s->shared && store_count_waiting(s->store, &waiting, err, sizeof(err)) == 0)
+		qlen = (long)waiting;
 	sb_printf(&sb, "# HELP vidgen_queue_length Jobs waiting for a worker.\n"
-		  "# TYPE vidgen_queue_length gauge\nvidgen_queue_length %ld\n",
-		  atomic_load(&s->qlen));
+		  "# TYPE vidgen_queue_length gauge\nvidgen_queue_length %ld\n", qlen);
 	sb_printf(&sb, "# HELP vidgen_jobs_running Jobs a worker is running.\n"
 		  "# TYPE vidgen_jobs_running gauge\nvidgen_jobs_running %d\n",
 		  atomic_load(&s->running));
@@ -2896,6 +2931,7 @@ static int shared_start(server *s, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	atomic_store(&s->deaf, 1); /* until the listener's first RESYNC */
 	return store_listen(s->store, on_store_note, s, err, errlen);
 }
 

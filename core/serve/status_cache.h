@@ -53,6 +53,8 @@ struct status_entry {
 	/* The daemon's own fields, guarded by the same lock. */
 	int claimed;                 /* a worker took the job off the queue */
 	int cancel_requested;        /* DELETE arrived while claimed */
+	int stale;                   /* shared store: another node changed the
+				      * job since resp was read */
 	struct job *running;
 	struct sse_conn *listeners;  /* open /events streams */
 	/* private to status_cache.c */

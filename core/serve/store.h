@@ -142,10 +142,14 @@ int store_cancel(job_store *s, const char *id, const char *message, store_job *o
 /* What store_listen's callback hears. */
 enum store_note {
 	STORE_NOTE_QUEUED = 1, /* a job may have become claimable: a create
-				* committed anywhere, a lease given back, or
-				* the store reconnected (id NULL) */
+				* committed anywhere, a lease given back (id
+				* NULL) */
 	STORE_NOTE_CHANGED,    /* job id's VideoResponse changed (any node) */
 	STORE_NOTE_CANCEL,     /* a cancel of job id was recorded (any node) */
+	STORE_NOTE_RESYNC,     /* listening (again): anything may have changed
+				* unheard before (id NULL) */
+	STORE_NOTE_DEAF,       /* the listener lost the store: nothing is heard
+				* until the next RESYNC (id NULL) */
 };
 
 /* Calls note(ud, what, id) from a thread of the store for each of the

@@ -765,8 +765,8 @@ static void *listener_main(void *arg)
 				listener_nap(s, 1000);
 				continue;
 			}
-			/* Jobs may have come while nobody listened. */
-			s->note(s->note_ud, STORE_NOTE_QUEUED, NULL);
+			/* Jobs may have come and changed while nobody listened. */
+			s->note(s->note_ud, STORE_NOTE_RESYNC, NULL);
 		}
 		struct pollfd pfd = { PQsocket(pc.c), POLLIN, 0 };
 		if (poll(&pfd, 1, 200) <= 0)
@@ -774,6 +774,7 @@ static void *listener_main(void *arg)
 		if (!PQconsumeInput(pc.c) || PQstatus(pc.c) != CONNECTION_OK) {
 			PQfinish(pc.c);
 			pc.c = NULL;
+			s->note(s->note_ud, STORE_NOTE_DEAF, NULL);
 			continue;
 		}
 		int queued = 0;

@@ -458,7 +458,7 @@ static char changed_id[37];
 static void on_note(void *ud, int what, const char *id)
 {
 	(void)ud;
-	if (what == STORE_NOTE_QUEUED) {
+	if (what == STORE_NOTE_QUEUED || what == STORE_NOTE_RESYNC || what == STORE_NOTE_DEAF) {
 		atomic_fetch_add(&woken, 1);
 	} else if (what == STORE_NOTE_CHANGED && id) {
 		snprintf(changed_id, sizeof(changed_id), "%s", id);
