@@ -4,7 +4,10 @@
 # side by side for GET .../status (daemon holding JOBS stored jobs vs nginx
 # serving the same JSON body as a static file) and POST /api/v1/videos (jobs
 # really stored, execution paused with --paused), then checks that every
-# answered create survived a kill -9 of the daemon.
+# answered create survived a kill -9 of the daemon. Status requests cycle
+# over a working set of 1,000 random job ids. A PostgreSQL round (a
+# throw-away server, tests/pg_server.sh; PG=0 skips it) runs the status
+# benchmark again against a daemon on that store.
 #
 #   bench/api/run.sh [path/to/vidgen]      (default: ./vidgen)
 #   DURATION=10 JOBS=10000 ROUNDS=1 bench/api/run.sh
@@ -38,9 +41,14 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vidgen-bench.XXXXXX")
 chmod 755 "$tmp" # nginx's worker runs as another user
 pids=()
+pgdir=""
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [ -n "$pgdir" ]; then
+		"$src/tests/pg_server.sh" kill "$pgdir" >/dev/null 2>&1 || true
+		rm -rf "$pgdir"
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -54,7 +62,7 @@ start_daemon() {
 	VIDGEN_HTTP_THREADS=${HTTP_THREADS:-} VIDGEN_CREATE_RATE=0 VIDGEN_MAX_QUEUED=0 \
 		VIDGEN_QUEUED_PER_CLIENT=0 \
 		"$VIDGEN" serve --paused -p "$src/tests/e2e/serve/pipeline.cfg" -l 127.0.0.1:0 \
-		--db "$dir/jobs.db" --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
+		--db "${DB:-$dir/jobs.db}" --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
 	DPID=$!
 	pids+=("$DPID")
 	for _ in $(seq 100); do
@@ -145,9 +153,9 @@ start_daemon "$tmp/status"
 SPID=$DPID SPORT=$DPORT
 python3 "$here/fill.py" "$SPORT" "$JOBS"
 stored=$(curl -s "http://127.0.0.1:$SPORT/metrics" | awk '/^vidgen_jobs\{status="queued"\}/ { print $2 }')
-curl -s "http://127.0.0.1:$SPORT/api/v1/videos?limit=100" |
-	python3 -c 'import json,sys; [print(v["video_id"]) for v in json.load(sys.stdin)["videos"]]' \
-	>"$tmp/ids"
+python3 -c 'import sqlite3,sys
+for (i,) in sqlite3.connect(sys.argv[1]).execute("SELECT id FROM jobs ORDER BY random() LIMIT 1000"):
+    print(i)' "$tmp/status/jobs.db" >"$tmp/ids"
 export BENCH_IDS=$tmp/ids
 
 # --- 2. nginx serving one status body as a static file. -------------------
@@ -211,7 +219,30 @@ WRK_THREADS=1 rounds nginx1 status1 "$SPID" "$DPORT"
 read -r d1_rps d1_p50 d1_p99 d1_n d1_bad d1_err d1_cpu d1_wait d1_busy d1_share <<<"$best_d"
 read -r n1_rps n1_p50 n1_p99 n1_n n1_bad n1_err n1_cpu n1_wait n1_busy n1_share <<<"$best_n"
 rounds_n1=$all_n rounds_d1=$all_d
-kill "$SPID" "$NPID" 2>/dev/null || true
+kill "$SPID" 2>/dev/null || true
+
+# --- 3b. The same status benchmark on a PostgreSQL store. ------------------
+pg_line=""
+if [ "${PG:-1}" = 1 ] && pgdir=$(mktemp -d /tmp/vg-pg.XXXXXX) &&
+	pgurl=$("$src/tests/pg_server.sh" start "$pgdir"); then
+	pgdb=$("$src/tests/pg_server.sh" createdb "$pgurl" bench)
+	DB=$pgdb start_daemon "$tmp/pg"
+	PPID_=$DPID PPORT=$DPORT
+	python3 "$here/fill.py" "$PPORT" "$JOBS"
+	PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+	"$PG_BIN/psql" -X -A -t -d "$pgdb" \
+		-c "SELECT id FROM jobs ORDER BY random() LIMIT 1000" >"$tmp/ids_pg"
+	BENCH_IDS=$tmp/ids_pg rounds nginxpg statuspg "$PPID_" "$PPORT"
+	read -r p_rps p_p50 p_p99 p_n p_bad p_err p_cpu p_wait p_busy p_share <<<"$best_d"
+	read -r np_rps np_p50 np_p99 _ <<<"$best_n"
+	pg_line=$(printf '%s %s %s %s %s' "$p_rps" "$p_p50" "$p_p99" "$np_rps" "$p_bad")
+	kill "$PPID_" 2>/dev/null || true
+	wait "$PPID_" 2>/dev/null || true
+	"$src/tests/pg_server.sh" kill "$pgdir" >/dev/null 2>&1 || true
+	rm -rf "$pgdir"
+	pgdir=""
+fi
+kill "$NPID" 2>/dev/null || true
 
 # --- 4. POST: creates really stored, then kill -9 and count. ---------------
 start_daemon "$tmp/create"
@@ -249,6 +280,13 @@ echo
 awk -v d="$d_rps" -v n="$n_rps" -v dc="$d_cpu" -v nc="$n_cpu" 'BEGIN {
 	printf "status: daemon/nginx = %.0f%% of the rate; CPU per request %.2fx nginx\n",
 		n ? 100 * d / n : 0, nc ? dc / nc : 0 }'
+if [ -n "$pg_line" ]; then
+	read -r p_rps p_p50 p_p99 np_rps p_bad <<<"$pg_line"
+	echo "status on PostgreSQL ($JOBS jobs, 1,000 ids): $p_rps requests/s," \
+		"p50 $(ms "$p_p50") ms, p99 $(ms "$p_p99") ms; nginx in the same rounds $np_rps:" \
+		"$(awk -v d="$p_rps" -v n="$np_rps" 'BEGIN { printf "%.0f%%", n ? 100 * d / n : 0 }')" \
+		"of its rate$([ "$p_bad" = 0 ] || echo ", $p_bad non-2xx")"
+fi
 echo "create: $answered answered 2xx, $rows rows in the store after kill -9" \
 	"($([ "$rows" -ge "$answered" ] && echo "none lost" || echo "LOST $((answered - rows))"))"
 [ "$d_bad$d1_bad" = 00 ] && [ "$n_bad$n1_bad" = 00 ] ||

@@ -61,7 +61,8 @@ static void serve_usage(FILE *f)
 		"VIDGEN_HTTP_MAX_STREAMS (1024), VIDGEN_HTTP_STREAMS_PER_CLIENT (32),\n"
 		"VIDGEN_MAX_QUEUED (200), VIDGEN_QUEUED_PER_CLIENT (10),\n"
 		"VIDGEN_CREATE_RATE (2 a minute per client), VIDGEN_CREATE_BURST (5).\n"
-		"VIDGEN_LEASE_MS (20000): a job's lease on a PostgreSQL store.\n"
+		"VIDGEN_LEASE_MS (20000): a job's lease on a PostgreSQL store;\n"
+		"VIDGEN_SHARED_DIR=1: every node mounts DATA_DIR (a file store is allowed).\n"
 		"\n"
 		"SIGHUP reloads the pipeline file (running jobs finish on the old one);\n"
 		"SIGTERM or SIGINT stops the daemon.\n");
@@ -172,7 +173,9 @@ static void worker_usage(FILE *f)
 		"Environment: MAX_CONCURRENT_VIDEOS (2 jobs at once), VIDEO_RETENTION_DAYS (7),\n"
 		"TEMP_DIR, VIDGEN_DB (as --db), VIDGEN_LEASE_MS (20000: a job's lease, renewed\n"
 		"every quarter of it; a worker that cannot renew stops the job at three\n"
-		"quarters). SIGTERM or SIGINT stops it, giving running jobs back.\n");
+		"quarters), VIDGEN_SHARED_DIR=1 (every node mounts DATA_DIR: a pipeline\n"
+		"storing videos with the file plugin is refused otherwise). SIGTERM or\n"
+		"SIGINT stops it, giving running jobs back.\n");
 }
 
 typedef struct serve_args {

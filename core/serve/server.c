@@ -46,6 +46,7 @@
 /* A shared store's workers look for jobs whose lease ran out (their worker
  * died) this often; new jobs wake them at once (LISTEN/NOTIFY). */
 #define CLAIM_POLL_MS 1000
+#define SHARED_CACHE_ENTRIES 4096
 /* Spelled out: their MHD names changed across versions. */
 #define HTTP_UNPROCESSABLE 422
 #define HTTP_TOO_LARGE 413
@@ -293,10 +294,36 @@ static held_pipeline *held_current(server *s)
 	return h;
 }
 
+/* On a shared store, videos another machine cannot reach are refused: the
+ * file plugin writes to a folder of this machine, which API nodes and
+ * workers elsewhere see only if every node mounts it (VIDGEN_SHARED_DIR=1
+ * declares so). 0 ok. */
+static int shared_pipeline_ok(const server *s, const pipeline *p, char *err, size_t errlen)
+{
+	const char *shared = getenv("VIDGEN_SHARED_DIR");
+
+	if (!s->shared || (shared && strcmp(shared, "1") == 0))
+		return 0;
+	for (size_t i = 0; i < p->n_stages; i++)
+		if (strcmp(p->stages[i].plugin_name, "file") == 0) {
+			util_errf(err, errlen, "%s:%d: stage \"%s\" keeps videos with the file "
+				  "plugin, in a folder of this machine, but the job store is shared "
+				  "with other machines: use the s3 plugin, or set "
+				  "VIDGEN_SHARED_DIR=1 if every node mounts the same folder",
+				  p->path, p->stages[i].line, p->stages[i].id);
+			return -1;
+		}
+	return 0;
+}
+
 int server_reload(server *s, const char *path, const plugin_registry *reg,
 		  char *err, size_t errlen)
 {
 	pipeline *p = pipeline_load(path, reg, err, errlen);
+	if (p && shared_pipeline_ok(s, p, err, errlen) != 0) {
+		pipeline_free(p);
+		p = NULL;
+	}
 	held_pipeline *h = p ? held_new(s, p, err, errlen) : NULL;
 
 	if (!h) {
@@ -3057,7 +3084,13 @@ int server_start(pipeline *p, const server_opts *o, server **out,
 	client_limits cl = { s->o.client_connections, s->o.client_streams, s->o.client_queued,
 			     s->o.create_rate, s->o.create_burst };
 	s->clients = client_table_new(&cl, 0);
-	status_cache_init(&s->cache, s->o.cache_entries);
+	/* A shared store is a round trip away: the cache holds a larger
+	 * working set of answers (4096 of about 600 bytes) than a local file
+	 * needs. */
+	size_t entries = s->o.cache_entries;
+	if (store_is_url(o->db_path) && entries < SHARED_CACHE_ENTRIES)
+		entries = SHARED_CACHE_ENTRIES;
+	status_cache_init(&s->cache, entries);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcv, NULL);
 	pthread_mutex_init(&s->tick_lock, NULL);
@@ -3079,7 +3112,8 @@ int server_start(pipeline *p, const server_opts *o, server **out,
 	    util_data_dir_make(s->videos_dir, err, errlen) != 0)
 		goto fail;
 	if (store_open(o->db_path, &s->store, err, errlen) != 0 ||
-	    requeue_unfinished(s, err, errlen) != 0 || shared_start(s, err, errlen) != 0)
+	    requeue_unfinished(s, err, errlen) != 0 || shared_start(s, err, errlen) != 0 ||
+	    shared_pipeline_ok(s, s->cur->p, err, errlen) != 0)
 		goto fail;
 	int n_workers = s->o.role == SERVER_ROLE_API ? 0 : s->o.max_concurrent;
 	s->workers = xcalloc((size_t)s->o.max_concurrent, sizeof(pthread_t));

@@ -298,6 +298,30 @@ def test_roles_need_shared_store(t, base):
              "%s on a SQLite store: refused, saying it needs a shared one" % what, err)
 
 
+def test_file_store_needs_shared_dir(t, base):
+    """A pipeline keeping videos with the file plugin is refused on a shared
+    store unless VIDGEN_SHARED_DIR=1 declares the folder shared."""
+    url = store_for(os.path.join(base, "filestore"))
+    pipeline = os.path.join(os.path.dirname(PIPELINE), "filestore.cfg")
+    cmd = [vidgen_path(), "worker", "-p", pipeline, "-l", "127.0.0.1:0", "--db", url,
+           "--data-dir", os.path.join(base, "filestore-data")]
+    p = subprocess.run(cmd, capture_output=True, timeout=30)
+    err = p.stderr.decode(errors="replace")
+    t.ok(p.returncode != 0 and "filestore.cfg:" in err and "VIDGEN_SHARED_DIR" in err,
+         "a file store on a shared store: the worker refuses to start, naming the stage", err)
+    os.makedirs(os.path.join(base, "filestore"), exist_ok=True)
+    d = Daemon(os.path.join(base, "filestore"), env={"VIDGEN_SHARED_DIR": "1"},
+               pipeline=pipeline, command="worker")
+    d.db = url
+    try:
+        d.start()
+        started = True
+    except RuntimeError as e:
+        started = str(e)
+    t.ok(started is True, "with VIDGEN_SHARED_DIR=1 it starts", started)
+    d.stop()
+
+
 def main():
     t = Tap()
     if not os.environ.get("VIDGEN_TEST_PG"):
@@ -306,6 +330,7 @@ def main():
     base = workdir()
     try:
         test_roles_need_shared_store(t, base)
+        test_file_store_needs_shared_dir(t, base)
         test_thirty_jobs(t, base)
         test_kill_worker(t, base)
         test_frozen_worker(t, base)
