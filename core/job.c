@@ -15,7 +15,15 @@
 #define JOB_FILE_MAX (16u << 20)
 
 static const char *const text_fields[] = {
-	"initial_explanation", "refined_explanation", "video_url", "s3_url", NULL
+	"initial_explanation", "refined_explanation", "video_url", "s3_url",
+	"captions_url", "captions_srt_url", "poster_url", "thumbnail_url", NULL
+};
+
+const job_media job_media_files[JOB_MEDIA_N] = {
+	{ "captions_url", ".vtt", "text/vtt; charset=utf-8" },
+	{ "captions_srt_url", ".srt", "application/x-subrip" },
+	{ "poster_url", ".jpg", "image/jpeg" },
+	{ "thumbnail_url", ".thumb.jpg", "image/jpeg" },
 };
 
 int job_field_valid(const char *name)
@@ -32,6 +40,9 @@ static char **field_slot(job *j, const char *name)
 	if (!strcmp(name, "refined_explanation")) return &j->refined_explanation;
 	if (!strcmp(name, "video_url")) return &j->video_url;
 	if (!strcmp(name, "s3_url")) return &j->s3_url;
+	for (int i = 0; i < JOB_MEDIA_N; i++)
+		if (!strcmp(name, job_media_files[i].field))
+			return &j->media[i];
 	return NULL;
 }
 
@@ -244,6 +255,8 @@ json_t *job_response_locked(const job *j)
 	json_object_set_new(o, "original_question", json_string(j->question));
 	json_object_set_new(o, "initial_explanation", str_or_null(j->initial_explanation));
 	json_object_set_new(o, "refined_explanation", str_or_null(j->refined_explanation));
+	for (int i = 0; i < JOB_MEDIA_N; i++)
+		json_object_set_new(o, job_media_files[i].field, str_or_null(j->media[i]));
 	return o;
 }
 

@@ -7,7 +7,7 @@ plugins_manim_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_DATADIR='"$(datadir)/vidgen"
 plugins_manim_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_manim_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -pthread \
 	-DVG_MANIM_SRCDIR='"$(abs_top_srcdir)/plugins/manim/python"'
-plugins_manim_la_LIBADD = $(JANSSON_LIBS) -ldl -lm -lpthread
+plugins_manim_la_LIBADD = plugins/libvgplugin.la $(JANSSON_LIBS) -ldl -lm -lpthread
 
 vgpythondir = $(datadir)/vidgen/python
 dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
