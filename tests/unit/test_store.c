@@ -476,6 +476,62 @@ static void test_concurrent_creates_durable(void **state)
 		}
 }
 
+/* The URLs of the files beside the video (captions, poster) are kept, and a
+ * store written by a vidgen from before them gets their columns when it is
+ * opened, its rows intact. */
+static void test_media_fields(void **state)
+{
+	fixture *f = *state;
+	char old[128], err[256];
+	sqlite3 *db = NULL;
+	job_store *s = NULL;
+	store_job r, g;
+
+	store_close(f->s);
+	f->s = NULL;
+	snprintf(old, sizeof(old), "%s/old.db", f->dir);
+	assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"CREATE TABLE jobs(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+		" created_at TEXT NOT NULL, question TEXT NOT NULL, model TEXT NOT NULL,"
+		" voice TEXT NOT NULL, status TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
+		" message TEXT, initial_explanation TEXT, refined_explanation TEXT,"
+		" video_url TEXT, s3_url TEXT, finished INTEGER NOT NULL DEFAULT 0);"
+		"INSERT INTO jobs(id, created_at, question, model, voice, status, progress,"
+		" video_url, finished) VALUES('00000000-0000-4000-8000-000000000001',"
+		" '2026-01-01T00:00:00.000Z', 'Old question?', 'm', 'v', 'completed', 100,"
+		" '/media/old.mp4', 1);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(old, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_get(s, "00000000-0000-4000-8000-000000000001", &g, err,
+				   sizeof(err)), 0);
+	assert_string_equal(g.video_url, "/media/old.mp4");
+	for (int i = 0; i < 4; i++)
+		assert_null(g.media[i]);
+	store_job_clear(&g);
+
+	make_job(&r, "Where are the captions?");
+	assert_int_equal(create_wait(s, &r, err, sizeof(err)), 0);
+	r.media[0] = xstrdup("/media/x.vtt");
+	r.media[2] = xstrdup("https://cdn.example/x.jpg");
+	assert_int_equal(store_update(s, &r, 1, err, sizeof(err)), 0);
+	store_close(s);
+	assert_int_equal(store_open(old, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_get(s, r.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.media[0], "/media/x.vtt");
+	assert_null(g.media[1]);
+	assert_string_equal(g.media[2], "https://cdn.example/x.jpg");
+	assert_null(g.media[3]);
+	store_job_clear(&g);
+	store_job_clear(&r);
+	store_close(s);
+	snprintf(err, sizeof(err), "%s-wal", old);
+	unlink(err);
+	snprintf(err, sizeof(err), "%s-shm", old);
+	unlink(err);
+	unlink(old);
+}
+
 static void test_open_bad_path(void **state)
 {
 	(void)state;
@@ -500,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_creates_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_media_fields, setup, teardown),
 		cmocka_unit_test(test_open_bad_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
