@@ -33,21 +33,7 @@ not_uniform() { # not_uniform FILE: a picture, grey levels spread (std > 5)
 	s=$(image_stats "$1") && [ "$(echo "$s" | awk '{print ($2 > 5)}')" = 1 ]
 }
 
-cat >"$TMP/synced.py" <<'PY'
-from manim import *
-from vidgen_narration import narration, segments
-
-
-class Synced(Scene):
-    def construct(self):
-        title = MathTex(r"a^2 + b^2 = c^2")
-        with narration(self, 0) as seg:
-            self.play(Write(title), run_time=seg.duration * 0.5)
-            self.play(title.animate.scale(1.4), run_time=seg.remaining)
-        for i in range(1, len(segments())):
-            with narration(self, i) as seg:
-                self.play(Indicate(title), run_time=seg.duration * 0.5)
-PY
+cp "${top_srcdir:-.}/tests/e2e/render/synced.py" "$TMP/synced.py"
 cat >"$TMP/text.txt" <<'TXT'
 Here is the Pythagorean theorem. The two legs of a right triangle, each squared and added together, always give the square of the hypotenuse, the side across from the right angle, whatever the triangle's size!
 Does it always hold? Yes, for every right triangle.

@@ -41,7 +41,8 @@ def main(path, narration, starts_src, fps, video):
         starts = [None] * len(segs)
         for line in open(starts_src):
             f = line.split()
-            starts[int(f[0])] = float(f[1])
+            if int(f[0]) < len(segs):  # a block past the narration has no cue
+                starts[int(f[0])] = float(f[1])
     length = float(subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", video],
         check=True, capture_output=True, text=True).stdout)
