@@ -1570,8 +1570,9 @@ static int write_captions(const render_ctx *x, const caption_seg *segs, size_t n
 /* The poster (video.jpg) and its thumbnail (video.thumb.jpg, 320 wide): of
  * a few frames late in the first segments (their animations drawn) and at
  * the middle, the one whose JPEG is largest: the most drawn on a plain
- * background, never the black first frame. 0 when made. */
-static int make_poster(render_ctx *x, const caption_seg *segs, size_t n, double length)
+ * background, never the black first frame. Returns the chosen frame's time
+ * (seconds), or -1 when none was made. */
+static double make_poster(render_ctx *x, const caption_seg *segs, size_t n, double length)
 {
 	double at[MANIM_POSTER_TRIES];
 	int k = 0;
@@ -1586,9 +1587,10 @@ static int make_poster(render_ctx *x, const caption_seg *segs, size_t n, double 
 	for (size_t i = 0; i < sizeof head / sizeof *head; i++)
 		av_add(&cmd, head[i]);
 	for (k = 0; k < MANIM_POSTER_TRIES; k++) {
-		double t = at[k] < length - 0.1 ? at[k] : length - 0.1;
+		at[k] = at[k] < length - 0.1 ? at[k] : length - 0.1;
+		at[k] = at[k] > 0 ? at[k] : 0;
 		av_add(&cmd, "-ss");
-		av_addf(&cmd, "%.3f", t > 0 ? t : 0);
+		av_addf(&cmd, "%.3f", at[k]);
 		av_add(&cmd, "-i");
 		av_addf(&cmd, "%s/video.mp4", x->inner);
 	}
@@ -1626,7 +1628,7 @@ static int make_poster(render_ctx *x, const caption_seg *segs, size_t n, double 
 				unlink(from);
 		}
 	}
-	return best >= 0 ? 0 : -1;
+	return best >= 0 ? at[best] : -1;
 }
 
 /* The captions and the poster beside the muxed video.mp4, for the stores
@@ -1647,8 +1649,16 @@ static void make_companions(render_ctx *x, const probe_info *pi)
 		? caption_segments(x, pi, length, &root, segs, MANIM_MAX_SEGMENTS) : 0;
 	if (n && write_captions(x, segs, n) != 0)
 		x->st->svc->log(x->st, VG_LOG_WARN, "cannot write the captions");
-	if (segs && make_poster(x, segs, n, length) != 0)
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double at = segs ? make_poster(x, segs, n, length) : -1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (at < 0)
 		x->st->svc->log(x->st, VG_LOG_WARN, "cannot make the poster (poster.log)");
+	else
+		x->st->svc->log(x->st, VG_LOG_INFO, "poster: the frame at %.2f s, of %d "
+				"(%.2f s)", at, MANIM_POSTER_TRIES, (double)(t1.tv_sec - t0.tv_sec) +
+				(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	json_decref(root);
 	free(segs);
 }
