@@ -19,9 +19,10 @@ static size_t utf8_chars(const char *s, size_t len)
 	return n;
 }
 
+/* Whitespace and the other control characters: the text is a model's. */
 static int is_space(char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+	return c == ' ' || (unsigned char)c < 0x20 || c == 0x7f;
 }
 
 typedef struct cue_list {
@@ -131,11 +132,19 @@ static void put_time(FILE *f, double t, char sep)
 		ms / 1000 % 60, sep, ms % 1000);
 }
 
-/* WebVTT cue text: & < > are markup there. */
-static void put_vtt_text(FILE *f, const char *s)
+/* Cue text: in WebVTT & < > are markup; in SRT a "-->" could pass for a
+ * timing line, so its arrow is parted from the dashes ("-- >"). */
+static void put_text(FILE *f, const char *s, int vtt)
 {
+	int dashes = 0;
+
 	for (; *s; s++) {
-		if (*s == '&')
+		if (!vtt) {
+			if (*s == '>' && dashes >= 2)
+				fputc(' ', f);
+			dashes = *s == '-' ? dashes + 1 : 0;
+			fputc(*s, f);
+		} else if (*s == '&')
 			fputs("&amp;", f);
 		else if (*s == '<')
 			fputs("&lt;", f);
@@ -163,10 +172,7 @@ static char *write_cues(const caption_cue *cues, size_t n, int vtt)
 		fputs(" --> ", f);
 		put_time(f, cues[i].end, vtt ? '.' : ',');
 		fputc('\n', f);
-		if (vtt)
-			put_vtt_text(f, cues[i].text);
-		else
-			fputs(cues[i].text, f);
+		put_text(f, cues[i].text, vtt);
 		fputs("\n\n", f);
 	}
 	if (fclose(f) != 0) {

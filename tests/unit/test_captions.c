@@ -3,8 +3,9 @@
  * in cues of at most two lines of 42 characters (counted in characters, not
  * bytes; a longer word alone on its line), the segment's span shared by the
  * cues' lengths with the first starting at the segment's start and the last
- * ending at its end, segments without a span or text skipped, and the WebVTT
- * (escaped) and SRT texts.
+ * ending at its end, segments without a span or text skipped, control
+ * characters taken for spaces, and the WebVTT (escaped) and SRT texts (no
+ * "-->" in a cue's text).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -111,7 +112,7 @@ static void test_long_word_and_escapes(void **state)
 	memset(word, 'x', 60);
 	word[60] = 0;
 	char text[200];
-	snprintf(text, sizeof text, "a<b & c>d %s end", word);
+	snprintf(text, sizeof text, "a<b & c>d\x1b\r\n%s end", word);
 	caption_seg seg = { 3661.5, 3663.0, text };
 	size_t n = 0;
 	caption_cue *c = captions_cut(&seg, 1, &n);
@@ -127,6 +128,17 @@ static void test_long_word_and_escapes(void **state)
 	assert_non_null(strstr(vtt, "\na&lt;b &amp; c&gt;d\n"));
 	assert_non_null(strstr(srt, "01:01:01,500 --> "));
 	assert_non_null(strstr(srt, "\na<b & c>d\n"));
+	free(vtt);
+	free(srt);
+	captions_free(c, n);
+
+	/* A sentence that reads like a timing line stays text. */
+	caption_seg fake = { 0, 1, "00:00:05,000 --> 00:00:09,000 x --->" };
+	c = captions_cut(&fake, 1, &n);
+	srt = captions_srt(c, n);
+	vtt = captions_vtt(c, n);
+	assert_non_null(strstr(srt, "\n00:00:05,000 -- > 00:00:09,000 x --- >\n"));
+	assert_non_null(strstr(vtt, "\n00:00:05,000 --&gt; 00:00:09,000 x ---&gt;\n"));
 	free(vtt);
 	free(srt);
 	captions_free(c, n);
