@@ -14,10 +14,14 @@
 
 #define JOB_FILE_MAX (16u << 20)
 
+/* Every text field job.json keeps; the first four are those a stage's
+ * `result` may fill (TEXT_RESULTS), the media ones come from the stores
+ * (svc->output_link). */
 static const char *const text_fields[] = {
 	"initial_explanation", "refined_explanation", "video_url", "s3_url",
 	"captions_url", "captions_srt_url", "poster_url", "thumbnail_url", NULL
 };
+#define TEXT_RESULTS 4
 
 const job_media job_media_files[JOB_MEDIA_N] = {
 	{ "captions_url", ".vtt", "text/vtt; charset=utf-8" },
@@ -28,8 +32,8 @@ const job_media job_media_files[JOB_MEDIA_N] = {
 
 int job_field_valid(const char *name)
 {
-	for (const char *const *f = text_fields; *f; f++)
-		if (!strcmp(*f, name))
+	for (int i = 0; i < TEXT_RESULTS; i++)
+		if (!strcmp(text_fields[i], name))
 			return 1;
 	return 0;
 }

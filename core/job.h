@@ -78,7 +78,8 @@ void job_set_locked(job *j, const char *status, int progress, const char *messag
  * -1 for another name. */
 int job_set_field_locked(job *j, const char *field, const char *value);
 
-/* 1 if name is a field job_set_field_locked accepts. */
+/* 1 if name is a field a stage's `result` may fill: "initial_explanation",
+ * "refined_explanation", "video_url", "s3_url". */
 int job_field_valid(const char *name);
 
 /* Builds the VideoResponse object of doc/api.md. Caller holds j->lock
