@@ -1567,6 +1567,48 @@ static int write_captions(const render_ctx *x, const caption_seg *segs, size_t n
 
 #define MANIM_POSTER_TRIES 4
 
+/* One ffmpeg run: for each time in at, that frame as poster.K.jpg and, 320
+ * wide, as thumb.K.jpg. */
+static void poster_command(const render_ctx *x, const double *at, argv_b *cmd)
+{
+	const char *head[] = { "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y" };
+	for (size_t i = 0; i < sizeof head / sizeof *head; i++)
+		av_add(cmd, head[i]);
+	for (int k = 0; k < MANIM_POSTER_TRIES; k++) {
+		av_add(cmd, "-ss");
+		av_addf(cmd, "%.3f", at[k]);
+		av_add(cmd, "-i");
+		av_addf(cmd, "%s/video.mp4", x->inner);
+	}
+	for (int k = 0; k < MANIM_POSTER_TRIES; k++) {
+		for (int thumb = 0; thumb < 2; thumb++) {
+			av_add(cmd, "-map"); av_addf(cmd, "%d:v:0", k);
+			av_add(cmd, "-frames:v"); av_add(cmd, "1");
+			if (thumb) {
+				av_add(cmd, "-vf"); av_add(cmd, "scale=320:-2");
+			}
+			av_add(cmd, "-q:v"); av_add(cmd, thumb ? "5" : "3");
+			av_addf(cmd, "%s/%s.%d.jpg", x->inner, thumb ? "thumb" : "poster", k);
+		}
+	}
+}
+
+/* Removes the candidates (thumbnails too), but keeps candidate best as
+ * video.jpg and video.thumb.jpg. */
+static void poster_keep(const render_ctx *x, int best)
+{
+	char from[PATH_MAX + 32], to[PATH_MAX + 32];
+	for (int k = 0; k < MANIM_POSTER_TRIES; k++) {
+		for (int thumb = 0; thumb < 2; thumb++) {
+			snprintf(from, sizeof from, "%s/%s.%d.jpg", x->work,
+				 thumb ? "thumb" : "poster", k);
+			snprintf(to, sizeof to, "%s/video%s.jpg", x->work, thumb ? ".thumb" : "");
+			if (k != best || rename(from, to) != 0)
+				unlink(from);
+		}
+	}
+}
+
 /* The poster (video.jpg) and its thumbnail (video.thumb.jpg, 320 wide): of
  * a few frames late in the first segments (their animations drawn) and at
  * the middle, the one whose JPEG is largest: the most drawn on a plain
@@ -1582,52 +1624,28 @@ static double make_poster(render_ctx *x, const caption_seg *segs, size_t n, doub
 	while (k < MANIM_POSTER_TRIES)
 		at[k] = length * (k + 1) / (MANIM_POSTER_TRIES + 1), k++;
 	at[MANIM_POSTER_TRIES - 1] = length / 2;
-	argv_b cmd = { .n = 0 };
-	const char *head[] = { "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y" };
-	for (size_t i = 0; i < sizeof head / sizeof *head; i++)
-		av_add(&cmd, head[i]);
 	for (k = 0; k < MANIM_POSTER_TRIES; k++) {
 		at[k] = at[k] < length - 0.1 ? at[k] : length - 0.1;
 		at[k] = at[k] > 0 ? at[k] : 0;
-		av_add(&cmd, "-ss");
-		av_addf(&cmd, "%.3f", at[k]);
-		av_add(&cmd, "-i");
-		av_addf(&cmd, "%s/video.mp4", x->inner);
 	}
-	for (k = 0; k < MANIM_POSTER_TRIES; k++) {
-		av_add(&cmd, "-map"); av_addf(&cmd, "%d:v:0", k);
-		av_add(&cmd, "-frames:v"); av_add(&cmd, "1");
-		av_add(&cmd, "-q:v"); av_add(&cmd, "3");
-		av_addf(&cmd, "%s/poster.%d.jpg", x->inner, k);
-		av_add(&cmd, "-map"); av_addf(&cmd, "%d:v:0", k);
-		av_add(&cmd, "-frames:v"); av_add(&cmd, "1");
-		av_add(&cmd, "-vf"); av_add(&cmd, "scale=320:-2");
-		av_add(&cmd, "-q:v"); av_add(&cmd, "5");
-		av_addf(&cmd, "%s/thumb.%d.jpg", x->inner, k);
-	}
+	poster_keep(x, -1); /* nothing the script left passes for a frame */
+	argv_b cmd = { .n = 0 };
+	poster_command(x, at, &cmd);
 	int code = -1, best = -1;
 	int rc = sandbox_run(x, &cmd, "poster.log", 120000, &code);
 	av_free(&cmd);
-	char from[PATH_MAX + 32], to[PATH_MAX + 32];
 	off_t size = 0;
-	for (k = 0; k < MANIM_POSTER_TRIES; k++) {
+	for (k = 0; k < MANIM_POSTER_TRIES && rc == VG_OK && code == 0; k++) {
+		char path[PATH_MAX + 32];
 		struct stat sb;
-		snprintf(from, sizeof from, "%s/poster.%d.jpg", x->work, k);
-		if (rc == VG_OK && code == 0 && lstat(from, &sb) == 0 &&
-		    S_ISREG(sb.st_mode) && sb.st_size > size && sb.st_size < (16L << 20)) {
+		snprintf(path, sizeof path, "%s/poster.%d.jpg", x->work, k);
+		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > size &&
+		    sb.st_size < (16L << 20)) {
 			size = sb.st_size;
 			best = k;
 		}
 	}
-	for (k = 0; k < MANIM_POSTER_TRIES; k++) {
-		for (int thumb = 0; thumb < 2; thumb++) {
-			snprintf(from, sizeof from, "%s/%s.%d.jpg", x->work,
-				 thumb ? "thumb" : "poster", k);
-			snprintf(to, sizeof to, "%s/video%s.jpg", x->work, thumb ? ".thumb" : "");
-			if (k != best || rename(from, to) != 0)
-				unlink(from);
-		}
-	}
+	poster_keep(x, best);
 	return best >= 0 ? at[best] : -1;
 }
 
