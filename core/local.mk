@@ -14,7 +14,10 @@ libvgcore_la_SOURCES = \
 	core/services.c core/services.h \
 	core/sentences.c core/sentences.h \
 	core/proc.c core/proc.h \
-	core/hooks.c core/hooks.h
+	core/hooks.c core/hooks.h \
+	core/sha256.c core/sha256.h \
+	core/filecache.c core/filecache.h \
+	core/usage.c core/usage.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS)
 libvgcore_la_LIBADD = $(LIBCONFIG_LIBS) $(JANSSON_LIBS) \

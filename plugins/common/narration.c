@@ -8,6 +8,26 @@
 
 #include "vidgen/plugin.h"
 #include "narration.h"
+#include "usage_report.h"
+
+int narration_cache_get(const vg_stage *st, const char *const *key, const char *path)
+{
+	if (!VG_HAS(st->svc, vg_services, usage) || !st->svc->cache_get)
+		return 0;
+	return st->svc->cache_get(st, key, path) == VG_OK;
+}
+
+void narration_cache_put(const vg_stage *st, const char *const *key, const char *path)
+{
+	if (VG_HAS(st->svc, vg_services, usage) && st->svc->cache_put)
+		st->svc->cache_put(st, key, path);
+}
+
+void narration_count_call(const vg_stage *st, const char *text, double chars)
+{
+	usage_report(st, "requests", 1);
+	usage_report(st, "characters", chars >= 0 ? chars : (double)usage_characters(text));
+}
 
 const vg_artifact *narration_text(const vg_stage *st, const char *plugin,
 				  size_t max)
