@@ -269,7 +269,9 @@ int job_save_locked(job *j)
 
 	json_object_set_new(o, "model", json_string(j->model));
 	json_object_set_new(o, "voice", json_string(j->voice));
-	text = json_dumps(o, JSON_INDENT(2));
+	/* Reals (the usage's seconds and cost) as the status response has
+	 * them: ten significant digits. */
+	text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
 	json_decref(o);
 	if (!text)
 		return -1;

@@ -2029,7 +2029,7 @@ static void metrics_usage(server *s, strbuf *sb)
 	if (t->currency[0])
 		sb_printf(sb, "# HELP vidgen_cost_total Estimated cost of the jobs' usage by "
 			  "the pipeline's prices.\n# TYPE vidgen_cost_total counter\n"
-			  "vidgen_cost_total{currency=\"%s\"} %.6f\n", t->currency, t->cost);
+			  "vidgen_cost_total{currency=\"%s\"} %.9f\n", t->currency, t->cost);
 	pthread_mutex_unlock(&t->lock);
 	file_cache_stats_get(&fc);
 	sb_printf(sb, "# HELP vidgen_cache_hits_total File cache (narration audio) lookups "
