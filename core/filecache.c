@@ -137,6 +137,27 @@ out:
 	return rc;
 }
 
+/* Makes dest a second name of the entry (no copy: entries are never
+ * written in place, only replaced by rename), through a temporary name and
+ * a rename so that dest appears whole. -1 when the file system refuses
+ * (another device, no hard links): the caller copies instead. */
+static int link_atomic(const char *entry, const char *dest)
+{
+	static atomic_uint seq;
+	size_t n = strlen(dest) + 48;
+	char *tmp = xmalloc(n);
+	int rc = -1;
+
+	snprintf(tmp, n, "%s.tmp-%ld-%u", dest, (long)getpid(), atomic_fetch_add(&seq, 1));
+	if (link(entry, tmp) == 0) {
+		rc = rename(tmp, dest);
+		if (rc < 0)
+			unlink(tmp);
+	}
+	free(tmp);
+	return rc;
+}
+
 int file_cache_get(file_cache *c, const char *const *key, const char *dest, char *err,
 		   size_t errlen)
 {
@@ -161,7 +182,9 @@ int file_cache_get(file_cache *c, const char *const *key, const char *dest, char
 	/* Marks it used; an eviction that already unlinked it does not
 	 * matter: the open file stays readable whole. */
 	futimens(fd, NULL);
-	rc = copy_atomic(fd, dest, 0, &size, err, errlen);
+	rc = link_atomic(path, dest);
+	if (rc < 0)
+		rc = copy_atomic(fd, dest, 0, &size, err, errlen);
 	close(fd);
 	atomic_fetch_add(rc == 0 ? &n_hits : &n_misses, 1);
 	return rc;

@@ -30,8 +30,10 @@ file_cache *file_cache_open(const char *dir, long long max_bytes);
  * so no two different keys share an input. key is NULL-terminated. */
 void file_cache_key(const char *const *key, char out[65]);
 
-/* Copies key's entry to dest (via a temporary file beside dest and a
- * rename) and marks it used now. 0 hit, 1 miss, -1 error (err says why;
+/* Puts key's entry at dest, as a hard link to it (entries are only ever
+ * replaced by rename, never written in place) or, across file systems, a
+ * copy; either through a temporary name and a rename, so dest appears
+ * whole. Marks the entry used now. 0 hit, 1 miss, -1 error (err says why;
  * count it as a miss). */
 int file_cache_get(file_cache *c, const char *const *key, const char *dest, char *err,
 		   size_t errlen);

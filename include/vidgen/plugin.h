@@ -341,8 +341,10 @@ struct vg_services {
 
 	/* --- ABI 2.2 (test with VG_HAS(st->svc, vg_services, usage)) --- */
 
-	/* Copies the cached file for key to path (written whole, then renamed
-	 * into place). key is a NULL-terminated list of strings naming what
+	/* Puts the cached file for key at path: a second name (hard link) of
+	 * the cache's file where the file system allows, else a copy; either
+	 * appears whole, by a rename. Never write into it: make a new file
+	 * (unlink first) to replace it. key is a NULL-terminated list of strings naming what
 	 * the file was made from, e.g. { "polly", voice, engine, language,
 	 * "mp3", text, NULL }: the core hashes it, so any change of one part
 	 * is another entry. The cache is one content-addressed folder under

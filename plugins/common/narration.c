@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vidgen/plugin.h"
 #include "narration.h"
@@ -12,9 +13,14 @@
 
 int narration_cache_get(const vg_stage *st, const char *const *key, const char *path)
 {
-	if (!VG_HAS(st->svc, vg_services, usage) || !st->svc->cache_get)
-		return 0;
-	return st->svc->cache_get(st, key, path) == VG_OK;
+	if (VG_HAS(st->svc, vg_services, usage) && st->svc->cache_get &&
+	    st->svc->cache_get(st, key, path) == VG_OK)
+		return 1;
+	/* A file an earlier run left at path may be a cache entry under a
+	 * second name (a hit links it): the synthesis must make a new file,
+	 * never write into that one. */
+	unlink(path);
+	return 0;
 }
 
 void narration_cache_put(const vg_stage *st, const char *const *key, const char *path)

@@ -23,8 +23,10 @@ char **narration_sentences(const vg_stage *st, const char *text, size_t len, siz
 /* Fetches a sentence's audio from the core's file cache into path (ABI
  * 2.2; a miss on an older core). key names everything the audio depends
  * on: { plugin, voice, engine, language, format, text, NULL } and any
- * setting that changes the sound. 1 when path now holds the cached file,
- * 0 otherwise (synthesize it, then narration_cache_put). */
+ * setting that changes the sound. 1 when path now holds the cached file
+ * (possibly as a second name of the cache's entry: never write into it),
+ * 0 otherwise, with no file left at path (synthesize it, then
+ * narration_cache_put). */
 int narration_cache_get(const vg_stage *st, const char *const *key, const char *path);
 
 /* Offers a freshly synthesized file to the cache (failures only logged by

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vidgen/plugin.h"
 #include "../common/narration.h"
@@ -202,6 +203,9 @@ static int espeak_segment(const espeak_conf *c, vg_stage *st, const char *voice,
 			return VG_OK;
 		st->svc->log(st, VG_LOG_WARN, "cached audio of sentence %zu unusable; "
 			     "synthesizing it again", i);
+		/* It may share its storage with the cache's entry: a new file,
+		 * not a rewrite of this one. */
+		unlink(wav);
 	}
 	rc = espeak_say(c, st, voice, i, text, dur);
 	if (rc == VG_OK)

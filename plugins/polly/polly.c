@@ -395,6 +395,9 @@ static int polly_segment(const polly_conf *c, vg_stage *st, polly_call *pc, size
 			return VG_OK;
 		st->svc->log(st, VG_LOG_WARN, "cached audio of sentence %zu unusable; "
 			     "synthesizing it again", i);
+		/* It may share its storage with the cache's entry: a new file,
+		 * not a rewrite of this one. */
+		unlink(path);
 	}
 	rc = polly_say(c, st, pc, text, path);
 	if (rc != VG_OK)
