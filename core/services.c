@@ -487,10 +487,11 @@ static int svc_cache_get(const vg_stage *st, const char *const *key, const char 
 		rc = file_cache_get(run->cache, key, abs, err, sizeof(err));
 	if (rc < 0)
 		svc_log(st, VG_LOG_WARN, "cache: %s", err);
-	if (abs)
-		stage_usage_add(&run->usage, rc == 0 ? "cache_hits" : "cache_misses", 1);
+	if (!abs)
+		return VG_EINVAL;
+	stage_usage_add(&run->usage, rc == 0 ? "cache_hits" : "cache_misses", 1);
 	free(abs);
-	return rc == 0 ? VG_OK : abs ? VG_ENOTSUP : VG_EINVAL;
+	return rc == 0 ? VG_OK : VG_ENOTSUP;
 }
 
 static int svc_cache_put(const vg_stage *st, const char *const *key, const char *path)

@@ -368,7 +368,10 @@ struct vg_services {
 	 * negative, non-finite or absurd value (over 1e12) is refused with
 	 * VG_EINVAL and logged: report what upstream said, checked, not
 	 * trusted. The core records wall_seconds, cpu_seconds (of children
-	 * run with svc->spawn) and attempts itself. */
+	 * run with svc->spawn, and the descendants they waited for) and
+	 * attempts itself; a plugin whose children run in a pid namespace of
+	 * their own (bwrap --unshare-pid), where that count cannot reach,
+	 * reports their cpu_seconds. */
 	int (*usage)(const vg_stage *st, const char *name, double value);
 };
 
