@@ -244,7 +244,7 @@ ok "jq -e '.status == \"failed\" and .progress == 100 and (.message | contains(\
 # the response keeps its message (invalid UTF-8 would drop it from JSON).
 long="$(printf '%0199d' 0 | tr 0 a)é and more"
 "$VIDGEN" run -p "$REPLAY" -o "$JOBS" --json "$long" >"$TMP/long.json" 2>/dev/null
-ok "jq -e '(keys | length) == 10 and (.message | contains(\"aaaa\")) and .status == \"failed\"' '$TMP/long.json'" \
+ok "jq -e '(keys | length) == 11 and (.message | contains(\"aaaa\")) and .status == \"failed\"' '$TMP/long.json'" \
 	"an error quoting a long non-ASCII question keeps the response whole"
 
 # Choices the pipeline does not offer.
