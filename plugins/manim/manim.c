@@ -1052,6 +1052,11 @@ static void log_cache_use(const render_ctx *x)
 	x->st->svc->log(x->st, VG_LOG_INFO, "%s animations: %ld rendered, %ld from "
 			"the cache, in %ld slice%s, %.1f CPU s", x->quality, drawn, cached,
 			slices, slices == 1 ? "" : "s", cpu > 0 ? cpu : 0.0);
+	/* bwrap's own pid namespace hides the render's processes from the
+	 * CPU time svc->spawn counts: the wrapper's count is the render's.
+	 * (Unsandboxed, the core counted it already.) */
+	if (x->sandboxed && cpu > 0 && VG_HAS(x->st->svc, vg_services, usage))
+		x->st->svc->usage(x->st, "cpu_seconds", cpu);
 }
 
 /* ---- failed segments ---------------------------------------------------- */
