@@ -21,8 +21,8 @@
 
 static const char *const spec_fields[] = {
 	"video_id", "status", "message", "video_url", "s3_url", "created_at", "progress",
-	"original_question", "initial_explanation", "refined_explanation",
-	/* after the seed's fields: the files beside the video */
+	"original_question", "initial_explanation", "refined_explanation", "usage",
+	/* then the files beside the video */
 	"captions_url", "captions_srt_url", "poster_url", "thumbnail_url", NULL
 };
 
@@ -137,7 +137,9 @@ static void test_response_fields(void **state)
 			fail_msg("unexpected field \"%s\" in the VideoResponse", key);
 		n++;
 	}
-	assert_int_equal(n, 14);
+	assert_int_equal(n, 15);
+	/* no stage has run: no usage yet */
+	assert_true(json_is_null(json_object_get(o, "usage")));
 	assert_true(json_is_integer(json_object_get(o, "progress")));
 	assert_true(json_is_null(json_object_get(o, "captions_url")));
 	assert_true(json_is_null(json_object_get(o, "thumbnail_url")));
