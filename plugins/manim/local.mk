@@ -31,6 +31,7 @@ RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
 	tests/e2e/render_nonroot.sh tests/e2e/render_files.sh tests/e2e/render_cmd.sh tests/e2e/render_repair.sh \
 	tests/e2e/render_demo.sh tests/e2e/render_layout.sh tests/e2e/render_segments.sh \
 	tests/e2e/render_stall.sh tests/e2e/render_quality.sh tests/e2e/render_cache.sh \
-	tests/e2e/render_slices.sh tests/e2e/render_scenes.sh tests/e2e/render_captions.sh
+	tests/e2e/render_slices.sh tests/e2e/render_scenes.sh tests/e2e/render_captions.sh \
+	tests/e2e/render_caches.sh
 TESTS += $(RENDER_E2E)
 EXTRA_DIST += $(RENDER_E2E) tests/e2e/render
