@@ -39,6 +39,9 @@ void store_job_clear(store_job *r)
 	free(r->refined_explanation);
 	free(r->video_url);
 	free(r->s3_url);
+	free(r->usage);
+	for (int i = 0; i < 4; i++)
+		free(r->media[i]);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -59,6 +62,9 @@ void store_job_copy(store_job *dst, const store_job *src)
 	dst->refined_explanation = store_dup_or_null(src->refined_explanation);
 	dst->video_url = store_dup_or_null(src->video_url);
 	dst->s3_url = store_dup_or_null(src->s3_url);
+	dst->usage = store_dup_or_null(src->usage);
+	for (int i = 0; i < 4; i++)
+		dst->media[i] = store_dup_or_null(src->media[i]);
 }
 
 void store_jobs_free(store_job *v, size_t n)

@@ -27,6 +27,9 @@ typedef struct store_job {
 	char *refined_explanation;
 	char *video_url;
 	char *s3_url;
+	char *usage;        /* the `usage` object as JSON text (usage.h) */
+	char *media[4];     /* captions_url, captions_srt_url, poster_url,
+			     * thumbnail_url: job.h's job_media_files */
 	int finished;       /* 1 once completed or failed */
 	/* Shared stores only (store_is_shared). lease: the claim's token, set by
 	 * store_claim; an update carrying it is written only while the job is

@@ -64,12 +64,28 @@ static const char *const MIGRATIONS[] = {
 	"CREATE TRIGGER jobs_cancel AFTER UPDATE OF cancel_requested ON jobs FOR EACH ROW"
 	" WHEN (NEW.cancel_requested AND NOT OLD.cancel_requested)"
 	" EXECUTE FUNCTION vidgen_job_cancel();",
+	/* 4: the usage object and the four media links of the VideoResponse
+	 * (as the SQLite store's added columns), in the change notes too. */
+	"ALTER TABLE jobs ADD COLUMN usage text, ADD COLUMN captions_url text,"
+	" ADD COLUMN captions_srt_url text, ADD COLUMN poster_url text,"
+	" ADD COLUMN thumbnail_url text;"
+	"DROP TRIGGER jobs_changed ON jobs;"
+	"CREATE TRIGGER jobs_changed AFTER UPDATE ON jobs FOR EACH ROW WHEN"
+	" ((OLD.status, OLD.progress, OLD.message, OLD.initial_explanation,"
+	" OLD.refined_explanation, OLD.video_url, OLD.s3_url, OLD.finished, OLD.usage,"
+	" OLD.captions_url, OLD.captions_srt_url, OLD.poster_url, OLD.thumbnail_url)"
+	" IS DISTINCT FROM"
+	" (NEW.status, NEW.progress, NEW.message, NEW.initial_explanation,"
+	" NEW.refined_explanation, NEW.video_url, NEW.s3_url, NEW.finished, NEW.usage,"
+	" NEW.captions_url, NEW.captions_srt_url, NEW.poster_url, NEW.thumbnail_url))"
+	" EXECUTE FUNCTION vidgen_job_changed();",
 };
 #define N_MIGRATIONS ((long long)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
 #define JOB_COLUMNS "seq, id, created_at, question, model, voice, status, progress," \
 	" message, initial_explanation, refined_explanation, video_url, s3_url, finished," \
-	" cancel_requested"
+	" cancel_requested, usage, captions_url, captions_srt_url, poster_url, thumbnail_url"
+#define JOB_MEDIA_COL 16 /* the first of the four media columns */
 /* A lease's end: $N milliseconds from now (the server's clock, the one
  * clock every node agrees on). */
 #define LEASE_END(n) "clock_timestamp() + $" #n "::int * interval '1 millisecond'"
@@ -83,7 +99,8 @@ static const struct {
 		 " RETURNING seq" },
 	{ "upd", "UPDATE jobs SET status=$1, progress=greatest(progress, $2), message=$3,"
 		 " initial_explanation=$4, refined_explanation=$5, video_url=$6, s3_url=$7,"
-		 " finished=$8 WHERE id=$9" },
+		 " finished=$8, usage=coalesce($10, usage), captions_url=$11,"
+		 " captions_srt_url=$12, poster_url=$13, thumbnail_url=$14 WHERE id=$9" },
 	{ "stage", "INSERT INTO stages(job_id, stage_id, kind, path, ok, duration_ms)"
 		   " VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT (job_id, stage_id) DO UPDATE SET"
 		   " kind=excluded.kind, path=excluded.path, ok=excluded.ok,"
@@ -94,7 +111,9 @@ static const struct {
 		  " ORDER BY seq LIMIT 1" },
 	{ "upd_leased", "UPDATE jobs SET status=$1, progress=greatest(progress, $2), message=$3,"
 			" initial_explanation=$4, refined_explanation=$5, video_url=$6,"
-			" s3_url=$7, finished=$8 WHERE id=$9 AND lease_owner=$10" },
+			" s3_url=$7, finished=$8, usage=coalesce($10, usage), captions_url=$11,"
+			" captions_srt_url=$12, poster_url=$13, thumbnail_url=$14"
+			" WHERE id=$9 AND lease_owner=$15" },
 	{ "claim", "UPDATE jobs SET lease_owner=$1, lease_until=" LEASE_END(2) ","
 		   " attempts=attempts + 1 WHERE seq = (SELECT seq FROM jobs WHERE NOT finished"
 		   " AND (lease_until IS NULL OR lease_until < clock_timestamp())"
@@ -394,7 +413,7 @@ static int pg_exec(void *impl, const store_op *op, long long *seq, char *err, si
 	pg_store *s = impl;
 	const store_job *r = &op->rec;
 	char num[24], dur[24];
-	const char *v[10];
+	const char *v[15];
 	const char *name;
 	int n;
 
@@ -415,8 +434,11 @@ static int pg_exec(void *impl, const store_op *op, long long *seq, char *err, si
 	case OP_UPDATE:
 		snprintf(num, sizeof(num), "%d", r->progress);
 		name = r->lease[0] ? "upd_leased" : "upd";
-		n = r->lease[0] ? 10 : 9;
-		v[9] = r->lease;
+		n = r->lease[0] ? 15 : 14;
+		v[9] = r->usage;
+		for (int i = 0; i < 4; i++)
+			v[10 + i] = r->media[i];
+		v[14] = r->lease;
 		v[0] = r->status, v[1] = num, v[2] = r->message, v[3] = r->initial_explanation;
 		v[4] = r->refined_explanation, v[5] = r->video_url, v[6] = r->s3_url;
 		v[7] = r->finished ? "t" : "f", v[8] = r->id;
@@ -545,6 +567,9 @@ static void row_to_job(const PGresult *res, int row, store_job *r)
 	r->s3_url = val_or_null(res, row, 12);
 	r->finished = PQgetvalue(res, row, 13)[0] == 't';
 	r->cancel_requested = PQgetvalue(res, row, 14)[0] == 't';
+	r->usage = val_or_null(res, row, 15);
+	for (int i = 0; i < 4; i++)
+		r->media[i] = val_or_null(res, row, JOB_MEDIA_COL + i);
 }
 
 /* Runs a prepared read on a pooled connection. The result or NULL. */
