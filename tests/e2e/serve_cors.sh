@@ -8,6 +8,9 @@ plan 4
 cp -r "$top_srcdir/tests/e2e/serve/answers" "$TMP/answers"
 
 start() { # start [ENV=VALUE]: runs the daemon, sets $pid and $url
+	# Emptied here, not by the background job's redirection: the loop below
+	# could read the last daemon's address before that job truncates it.
+	: >"$TMP/out"
 	env "$@" "$VIDGEN" serve -p "$TMP/cors.cfg" -l 127.0.0.1:0 --data-dir "$TMP/data" \
 		--db "$TMP/db.sqlite" >"$TMP/out" 2>"$TMP/err" &
 	pid=$!
