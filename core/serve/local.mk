@@ -21,9 +21,11 @@ core/serve/openapi_spec.c: $(srcdir)/doc/openapi.yaml $(srcdir)/scripts/openapi_
 		$(PYTHON3) $(srcdir)/scripts/openapi_embed.py $(srcdir)/doc/openapi.yaml $@
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_store tests/unit/test_store_pg tests/unit/test_status_cache tests/unit/test_server \
+check_PROGRAMS += tests/unit/test_store tests/unit/test_store_pg tests/unit/test_lease \
+	tests/unit/test_status_cache tests/unit/test_server \
 	tests/unit/test_listen tests/unit/test_openapi tests/unit/test_clients
 TESTS += tests/unit/test_store tests/unit/store_contract_pg.sh tests/unit/test_store_pg \
+	tests/unit/test_lease \
 	tests/unit/test_status_cache tests/unit/test_server \
 	tests/unit/test_listen tests/unit/test_openapi tests/unit/test_clients
 # The store's contract: on SQLite here, on PostgreSQL by test_store_pg.sh
@@ -38,6 +40,11 @@ tests_unit_test_store_pg_SOURCES = tests/unit/test_store_pg.c tests/unit/pg_help
 	tests/unit/pg_helpers.h
 tests_unit_test_store_pg_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBPQ_CFLAGS)
 tests_unit_test_store_pg_LDADD = libvgcore.la $(CMOCKA_LIBS) $(LIBPQ_LIBS)
+# A worker's lease table on a PostgreSQL store of its own.
+tests_unit_test_lease_SOURCES = tests/unit/test_lease.c tests/unit/pg_helpers.c \
+	tests/unit/pg_helpers.h
+tests_unit_test_lease_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBPQ_CFLAGS)
+tests_unit_test_lease_LDADD = libvgcore.la $(CMOCKA_LIBS) $(LIBPQ_LIBS)
 # The status cache alone, threads included (its locking contract).
 tests_unit_test_status_cache_SOURCES = tests/unit/test_status_cache.c
 tests_unit_test_status_cache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)

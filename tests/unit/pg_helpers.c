@@ -80,3 +80,56 @@ void pgtest_dropdb(const char *url)
 	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
 	pgtest_query(pgtest_server(), sql, NULL, 0);
 }
+
+static char server_dir[64]; /* set when this process started the server */
+
+int pgtest_script(const char *args, char *out, size_t outlen)
+{
+	const char *top = getenv("top_srcdir");
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "'%s/tests/pg_server.sh' %s", top ? top : ".", args);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	if (out && !fgets(out, (int)outlen, p))
+		out[0] = '\0';
+	int rc = pclose(p);
+	if (out)
+		out[strcspn(out, "\n")] = '\0';
+	return rc;
+}
+
+int pgtest_group_setup(void **state)
+{
+	char url[256], args[128];
+
+	(void)state;
+	if (pgtest_server())
+		return 0;
+	snprintf(server_dir, sizeof(server_dir), "/tmp/vg-pg.XXXXXX");
+	if (!mkdtemp(server_dir))
+		return -1;
+	snprintf(args, sizeof(args), "start %s", server_dir);
+	if (pgtest_script(args, url, sizeof(url)) != 0 || !*url) {
+		fprintf(stderr, "cannot start a PostgreSQL server in %s\n", server_dir);
+		return -1;
+	}
+	setenv("VIDGEN_TEST_PG", url, 1);
+	return 0;
+}
+
+int pgtest_group_teardown(void **state)
+{
+	char args[128];
+
+	(void)state;
+	if (server_dir[0]) {
+		snprintf(args, sizeof(args), "kill %s", server_dir);
+		pgtest_script(args, NULL, 0);
+		snprintf(args, sizeof(args), "rm -rf %s", server_dir);
+		if (system(args) != 0)
+			return -1;
+	}
+	return 0;
+}

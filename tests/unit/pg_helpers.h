@@ -17,4 +17,13 @@ void pgtest_dropdb(const char *url);
  * if none). 0 ok. */
 int pgtest_query(const char *url, const char *sql, char *out, size_t outlen);
 
+/* Runs tests/pg_server.sh ARGS (of $top_srcdir); with out, its first line
+ * of output. Its exit status. */
+int pgtest_script(const char *args, char *out, size_t outlen);
+/* cmocka group setup and teardown: a server of the group's own (started
+ * with pg_server.sh, its URL put in $VIDGEN_TEST_PG) unless $VIDGEN_TEST_PG
+ * names one already. */
+int pgtest_group_setup(void **state);
+int pgtest_group_teardown(void **state);
+
 #endif

@@ -25,60 +25,6 @@
 #include "serve/store.h"
 #include "util.h"
 
-static char server_dir[64]; /* set when this test started the server */
-
-/* The pg_server.sh of the source tree, with its arguments. */
-static int pg_server(const char *args, char *out, size_t outlen)
-{
-	const char *top = getenv("top_srcdir");
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "'%s/tests/pg_server.sh' %s", top ? top : ".", args);
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	if (out && !fgets(out, (int)outlen, p))
-		out[0] = '\0';
-	int rc = pclose(p);
-	if (out)
-		out[strcspn(out, "\n")] = '\0';
-	return rc;
-}
-
-static int group_setup(void **state)
-{
-	char url[256], args[128];
-
-	(void)state;
-	if (pgtest_server())
-		return 0;
-	snprintf(server_dir, sizeof(server_dir), "/tmp/vg-pg.XXXXXX");
-	if (!mkdtemp(server_dir))
-		return -1;
-	snprintf(args, sizeof(args), "start %s", server_dir);
-	if (pg_server(args, url, sizeof(url)) != 0 || !*url) {
-		fprintf(stderr, "cannot start a PostgreSQL server in %s\n", server_dir);
-		return -1;
-	}
-	setenv("VIDGEN_TEST_PG", url, 1);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	char args[128];
-
-	(void)state;
-	if (server_dir[0]) {
-		snprintf(args, sizeof(args), "kill %s", server_dir);
-		pg_server(args, NULL, 0);
-		snprintf(args, sizeof(args), "rm -rf %s", server_dir);
-		if (system(args) != 0)
-			return -1;
-	}
-	return 0;
-}
-
 /* The server's socket folder: the host= of its URL. */
 static void server_host(char *out, size_t len)
 {
@@ -263,9 +209,9 @@ static void test_server_restart(void **state)
 	assert_int_equal(store_get(s, ids[0], &r, err, sizeof(err)), 0);
 	server_host(host, sizeof(host));
 	snprintf(args, sizeof(args), "kill %s", host);
-	assert_int_equal(pg_server(args, NULL, 0), 0);
+	assert_int_equal(pgtest_script(args, NULL, 0), 0);
 	snprintf(args, sizeof(args), "restart %s", host);
-	assert_int_equal(pg_server(args, NULL, 0), 0);
+	assert_int_equal(pgtest_script(args, NULL, 0), 0);
 	/* Every reader connection was cut: each is opened again on use. */
 	for (int i = 0; i < 8; i++) {
 		if (store_get(s, r.id, &g, err, sizeof(err)) != 0)
@@ -548,5 +494,5 @@ int main(void)
 		cmocka_unit_test(test_listen_notes),
 		cmocka_unit_test(test_sqlite_not_shared),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, pgtest_group_setup, pgtest_group_teardown);
 }
