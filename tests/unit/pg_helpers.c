@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "pg_helpers.h"
+#include "util.h"
 
 const char *pgtest_server(void)
 {
@@ -132,4 +133,25 @@ int pgtest_group_teardown(void **state)
 			return -1;
 	}
 	return 0;
+}
+
+int pgtest_add_jobs(job_store *s, int n, char (*ids)[37])
+{
+	for (int i = 0; i < n; i++) {
+		store_job r;
+		memset(&r, 0, sizeof(r));
+		util_uuid4(r.id);
+		util_now_iso8601(r.created_at);
+		r.question = xstrdup("a question for the workers");
+		r.model = xstrdup("m");
+		r.voice = xstrdup("v");
+		r.status = xstrdup("queued");
+		int rc = store_create_async(s, &r, NULL, NULL);
+		if (ids)
+			memcpy(ids[i], r.id, 37);
+		store_job_clear(&r);
+		if (rc != 0)
+			return -1;
+	}
+	return store_flush(s);
 }

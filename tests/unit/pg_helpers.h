@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "serve/store.h"
+
 /* $VIDGEN_TEST_PG, or NULL when the tests run without a server. */
 const char *pgtest_server(void);
 /* Makes a new empty database; its URL goes to url. 0 ok. */
@@ -16,6 +18,10 @@ void pgtest_dropdb(const char *url);
 /* Runs sql on url; with out, copies the first column of the first row (""
  * if none). 0 ok. */
 int pgtest_query(const char *url, const char *sql, char *out, size_t outlen);
+
+/* Creates n queued jobs in s, committed when this returns (their ids in
+ * order into ids, if given). 0 ok. */
+int pgtest_add_jobs(job_store *s, int n, char (*ids)[37]);
 
 /* Runs tests/pg_server.sh ARGS (of $top_srcdir); with out, its first line
  * of output. Its exit status. */

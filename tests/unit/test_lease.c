@@ -53,22 +53,12 @@ static int count_of(events *e, int *field)
 static job_store *store_claimed(char *url, size_t len, int lease_ms, store_job *claimed)
 {
 	job_store *s;
-	store_job r;
 	char err[512];
 
 	assert_int_equal(pgtest_createdb(url, len), 0);
 	if (store_open(url, &s, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	memset(&r, 0, sizeof(r));
-	util_uuid4(r.id);
-	util_now_iso8601(r.created_at);
-	r.question = xstrdup("a leased question");
-	r.model = xstrdup("m");
-	r.voice = xstrdup("v");
-	r.status = xstrdup("queued");
-	assert_int_equal(store_create_async(s, &r, NULL, NULL), 0);
-	assert_int_equal(store_flush(s), 0);
-	store_job_clear(&r);
+	assert_int_equal(pgtest_add_jobs(s, 1, NULL), 0);
 	assert_int_equal(store_claim(s, lease_ms, claimed, err, sizeof(err)), 0);
 	return s;
 }

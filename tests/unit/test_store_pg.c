@@ -162,26 +162,6 @@ static void test_password_never_shown(void **state)
 	assert_false(store_is_url("postgresql.db"));
 }
 
-/* Creates n jobs in s (their ids in order into ids, if given). */
-static void add_jobs(job_store *s, int n, char (*ids)[37])
-{
-	for (int i = 0; i < n; i++) {
-		store_job r;
-		memset(&r, 0, sizeof(r));
-		util_uuid4(r.id);
-		util_now_iso8601(r.created_at);
-		r.question = xstrdup("a question for the workers");
-		r.model = xstrdup("m");
-		r.voice = xstrdup("v");
-		r.status = xstrdup("queued");
-		assert_int_equal(store_create_async(s, &r, NULL, NULL), 0);
-		if (ids)
-			memcpy(ids[i], r.id, 37);
-		store_job_clear(&r);
-	}
-	assert_int_equal(store_flush(s), 0);
-}
-
 /* A new store on a new database, and n jobs in it. */
 static job_store *store_with_jobs(char *url, size_t len, int n, char (*ids)[37])
 {
@@ -191,7 +171,7 @@ static job_store *store_with_jobs(char *url, size_t len, int n, char (*ids)[37])
 	assert_int_equal(pgtest_createdb(url, len), 0);
 	if (store_open(url, &s, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	add_jobs(s, n, ids);
+	assert_int_equal(pgtest_add_jobs(s, n, ids), 0);
 	return s;
 }
 
@@ -436,7 +416,7 @@ static void test_listen_notes(void **state)
 	assert_int_equal(store_listen(node, on_note, NULL, err, sizeof(err)), 0);
 	assert_true(waited_past(&woken, 0)); /* the wake-up a new listener owes */
 	int before = atomic_load(&woken);
-	add_jobs(s, 1, ids);
+	assert_int_equal(pgtest_add_jobs(s, 1, ids), 0);
 	assert_true(waited_past(&woken, before));
 
 	int ch = atomic_load(&changed);
