@@ -28,6 +28,7 @@ import signal
 import time
 
 POLL_S = 0.05
+CHILD_NICE = 5
 WAIT_S = 0.002
 
 
@@ -183,6 +184,12 @@ class Slicer:
 
     def become_child(self, index, n):
         self.index = index
+        # The pass decides where the later slices start: a slice (and its
+        # encoder's threads) must not starve it.
+        try:
+            os.nice(CHILD_NICE)
+        except OSError:
+            pass
         self.config.from_animation_number = n
         self.config.upto_animation_number = -1
         r = self.scene.renderer
