@@ -14,7 +14,8 @@ libvgcore_la_SOURCES = \
 	core/services.c core/services.h \
 	core/sentences.c core/sentences.h \
 	core/proc.c core/proc.h \
-	core/hooks.c core/hooks.h
+	core/hooks.c core/hooks.h \
+	core/hook_server.c core/hook_server.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS)
 libvgcore_la_LIBADD = $(LIBCONFIG_LIBS) $(JANSSON_LIBS) \
@@ -91,3 +92,9 @@ EXTRA_DIST += tests/e2e/run_tty.sh
 
 include core/cloud/local.mk
 include core/serve/local.mk
+
+# bench/hooks/run.sh: the cost of a hook call (built on demand only).
+EXTRA_PROGRAMS += bench/hooks/calls
+bench_hooks_calls_SOURCES = bench/hooks/calls.c
+bench_hooks_calls_CFLAGS = $(libvgcore_la_CFLAGS)
+bench_hooks_calls_LDADD = libvgcore.la
