@@ -82,10 +82,10 @@ endif
 # daemon serving jobs beside misbehaving hooks; `vidgen render` and the
 # repair loop are in plugins/manim/local.mk, beside the renderer they need.
 TESTS += tests/e2e/engine.sh tests/e2e/question_hook.sh \
-	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh
+	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks_orphans.sh
 EXTRA_DIST += tests/e2e/engine.sh tests/e2e/replay \
 	tests/e2e/question_hook.sh tests/e2e/qhook \
-	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks
+	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks_orphans.sh tests/e2e/hooks
 # `vidgen run`'s progress bar on a pty, and plain lines on a pipe.
 TESTS += tests/e2e/run_tty.sh
 EXTRA_DIST += tests/e2e/run_tty.sh

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The cost of one Lua hook call (bench/hooks/calls.c): builds the program in
 # a build directory (default _build/sanitize) and prints ms per call for 1
-# and 4 threads, with and without 300 MiB of touched heap.
+# and 4 threads, with and without 300 MiB of touched heap (before the hook
+# server, each call forked the caller, and a big heap made that dear).
 # usage: bench/hooks/run.sh [BUILD_DIR] [CALLS]
 set -e
 top=$(cd "$(dirname "$0")/../.." && pwd)
