@@ -72,3 +72,12 @@ EXTRA_DIST += tests/e2e/man.sh
 # Hostile inputs (fixed seed) against `vidgen serve` and `vidgen check`.
 TESTS += tests/e2e/fuzz_inputs.sh
 EXTRA_DIST += tests/e2e/fuzz_inputs.sh tests/e2e/fuzz_inputs.py
+# Reliability in figures (doc/reliability.md):
+# random SIGKILLs of the daemon; its data directory on a full filesystem.
+TESTS += tests/e2e/serve_kills.sh tests/e2e/serve_disk.sh
+EXTRA_DIST += tests/e2e/serve_kills.sh tests/e2e/serve_kills.py \
+	tests/e2e/serve_disk.sh tests/e2e/serve_disk.py
+# The libFuzzer harnesses (tests/fuzz/), built with clang, each run for
+# FUZZ_SECONDS (20) under ASan and UBSan after its regression inputs.
+TESTS += tests/fuzz/run.sh
+EXTRA_DIST += tests/fuzz
