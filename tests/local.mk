@@ -73,10 +73,11 @@ EXTRA_DIST += tests/e2e/man.sh
 TESTS += tests/e2e/fuzz_inputs.sh
 EXTRA_DIST += tests/e2e/fuzz_inputs.sh tests/e2e/fuzz_inputs.py
 # Reliability in figures (doc/reliability.md):
-# random SIGKILLs of the daemon; its data directory on a full filesystem.
-TESTS += tests/e2e/serve_kills.sh tests/e2e/serve_disk.sh
+# random SIGKILLs of the daemon; its data directory on a full filesystem;
+# hostile upstream answers.
+TESTS += tests/e2e/serve_kills.sh tests/e2e/serve_disk.sh tests/e2e/cloud_hostile.sh
 EXTRA_DIST += tests/e2e/serve_kills.sh tests/e2e/serve_kills.py \
-	tests/e2e/serve_disk.sh tests/e2e/serve_disk.py
+	tests/e2e/serve_disk.sh tests/e2e/serve_disk.py tests/e2e/cloud_hostile.sh
 # The libFuzzer harnesses (tests/fuzz/), built with clang, each run for
 # FUZZ_SECONDS (20) under ASan and UBSan after its regression inputs.
 TESTS += tests/fuzz/run.sh
