@@ -16,13 +16,7 @@ plan $N
 PIPE=$top_srcdir/tests/e2e/cloud/cloud.cfg
 Q="Explain the Pythagorean theorem with visual proof"
 
-cloud_start
-case $? in
-0) ;;
-1) for i in $(seq 1 $N); do skip "no test venv with moto at $CLOUD_VENV (scripts/install-deps.sh)"; done
-   exit 0 ;;
-*) sed 's/^/# /' "$TMP/fakes.log"; bail_out "the protocol fakes did not start" ;;
-esac
+cloud_start_or_skip "$N"
 # The stages' HTTP timeout: a hostile answer must not hold a job past it.
 export BEDROCK_HTTP_TIMEOUT=20
 
