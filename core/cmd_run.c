@@ -150,16 +150,58 @@ static job *open_or_create(const pipeline *p, const char *resume, const char *ou
 	return j;
 }
 
+static double total_of(const json_t *totals, const char *name)
+{
+	return json_number_value(json_object_get(totals, name));
+}
+
+/* The closing summary of what the job used (its `usage` object), one line
+ * on stderr: tokens, narration, the render's time, the estimated cost. */
+static void print_usage(const job *j)
+{
+	const json_t *t = json_object_get(j->usage, "totals"), *cost, *s;
+	strbuf sb = { 0 };
+	size_t i;
+
+	if (!t)
+		return;
+	if (json_object_get(t, "input_tokens") || json_object_get(t, "output_tokens"))
+		sb_printf(&sb, "%.0f input + %.0f output tokens (%.0f reasoning), ",
+			  total_of(t, "input_tokens"), total_of(t, "output_tokens"),
+			  total_of(t, "reasoning_tokens"));
+	if (json_object_get(t, "characters") || json_object_get(t, "cache_hits"))
+		sb_printf(&sb, "%.0f characters narrated (%.0f of %.0f sentences from the "
+			  "cache), ", total_of(t, "characters"), total_of(t, "cache_hits"),
+			  total_of(t, "cache_hits") + total_of(t, "cache_misses"));
+	json_array_foreach(json_object_get(j->usage, "stages"), i, s) {
+		const json_t *c = json_object_get(s, "counters");
+		if (json_object_get(c, "cpu_seconds") && !json_object_get(c, "characters"))
+			sb_printf(&sb, "%s %.1f s wall / %.1f s CPU in %.0f attempt%s, ",
+				  json_string_value(json_object_get(s, "stage")),
+				  total_of(c, "wall_seconds"), total_of(c, "cpu_seconds"),
+				  total_of(c, "attempts"), total_of(c, "attempts") == 1 ? "" : "s");
+	}
+	cost = json_object_get(j->usage, "cost");
+	if (json_is_object(cost))
+		sb_printf(&sb, "estimated cost %.4f %s", json_number_value(json_object_get(cost,
+			  "total")), json_string_value(json_object_get(cost, "currency")));
+	else
+		sb_printf(&sb, "no price table");
+	fprintf(stderr, "usage: %s\n", sb.buf);
+	sb_free(&sb);
+}
+
 static int print_result(job *j, int as_json, int rc)
 {
 	pthread_mutex_lock(&j->lock);
 	if (as_json) {
 		json_t *o = job_response_locked(j);
-		char *s = json_dumps(o, JSON_INDENT(2));
+		char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
 		puts(s ? s : "{}");
 		free(s);
 		json_decref(o);
 	}
+	print_usage(j);
 	if (rc == VG_OK) {
 		const char *where = j->s3_url ? j->s3_url : j->video_url;
 		if (!as_json)

@@ -144,6 +144,8 @@ job *job_open(const char *dir, char *err, size_t errlen)
 	for (const char *const *f = text_fields; *f; f++)
 		if (jstr(o, *f))
 			job_set_field_locked(j, *f, jstr(o, *f));
+	if (json_is_object(json_object_get(o, "usage")))
+		job_set_usage_locked(j, json_incref(json_object_get(o, "usage")));
 out:
 	json_decref(o);
 	free(path);
@@ -157,7 +159,10 @@ void job_free(job *j)
 	for (size_t i = 0; i < j->n_stages; i++) {
 		free(j->stages[i].kind);
 		free(j->stages[i].path);
+		json_decref(j->stages[i].usage);
 	}
+	json_decref(j->usage);
+	free(j->usage_text);
 	free(j->stages);
 	free(j->question);
 	free(j->model);
@@ -248,7 +253,16 @@ json_t *job_response_locked(const job *j)
 	json_object_set_new(o, "original_question", json_string(j->question));
 	json_object_set_new(o, "initial_explanation", str_or_null(j->initial_explanation));
 	json_object_set_new(o, "refined_explanation", str_or_null(j->refined_explanation));
+	json_object_set(o, "usage", j->usage ? j->usage : json_null());
 	return o;
+}
+
+void job_set_usage_locked(job *j, json_t *u)
+{
+	json_decref(j->usage);
+	free(j->usage_text);
+	j->usage = u;
+	j->usage_text = u ? json_dumps(u, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
 }
 
 int job_save_locked(job *j)
@@ -259,7 +273,9 @@ int job_save_locked(job *j)
 
 	json_object_set_new(o, "model", json_string(j->model));
 	json_object_set_new(o, "voice", json_string(j->voice));
-	text = json_dumps(o, JSON_INDENT(2));
+	/* Reals (the usage's seconds and cost) as the status response has
+	 * them: ten significant digits. */
+	text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
 	json_decref(o);
 	if (!text)
 		return -1;
@@ -278,6 +294,27 @@ void job_cancel(job *j)
 int job_cancelled(const job *j)
 {
 	return atomic_load(&((job *)j)->cancel) != 0;
+}
+
+/* Takes the counters a result.json recorded: numbers from 0 to 1e12 under
+ * names of a-z, 0-9 and _ (the file is ours, but a resume must not trust
+ * an edited one blindly). */
+static void job_stage_usage_load(job_stage_state *ss, json_t *u)
+{
+	const char *k;
+	json_t *v;
+
+	json_decref(ss->usage);
+	ss->usage = NULL;
+	if (!json_is_object(u))
+		return;
+	ss->usage = json_object();
+	json_object_foreach(u, k, v) {
+		double d = json_number_value(v);
+		if (json_is_number(v) && d >= 0 && d <= 1e12 && strlen(k) <= 32 &&
+		    strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(k))
+			json_object_set_new(ss->usage, k, json_real(d));
+	}
 }
 
 int job_load_stage_results(job *j, const char *const *stage_ids, size_t n)
@@ -310,6 +347,7 @@ int job_load_stage_results(job *j, const char *const *stage_ids, size_t n)
 				ss->done = 1;
 				json_t *a = json_object_get(o, "attempts");
 				ss->attempts = json_is_integer(a) ? (int)json_integer_value(a) : 1;
+				job_stage_usage_load(ss, json_object_get(o, "usage"));
 			} else {
 				free(abs);
 			}

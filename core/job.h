@@ -18,6 +18,8 @@ typedef struct job_stage_state {
 	int attempts;      /* runs so far (retries + repairs) */
 	int repairs;       /* repair runs requested by this stage's failures */
 	long long started_ms, ended_ms;
+	json_t *usage;     /* counters of every run so far ({"input_tokens": 10,
+			    * ...}; stages/<id>/result.json keeps them), or NULL */
 } job_stage_state;
 
 typedef struct job {
@@ -36,6 +38,8 @@ typedef struct job {
 	char *refined_explanation;
 	char *video_url;
 	char *s3_url;
+	json_t *usage;      /* the `usage` object (usage.h), or NULL */
+	char *usage_text;   /* the same, compact JSON, or NULL */
 	int finished;       /* completed or failed */
 	size_t n_stages;
 	job_stage_state *stages; /* one per pipeline stage, same order */
@@ -65,6 +69,9 @@ void job_set_locked(job *j, const char *status, int progress, const char *messag
 /* Sets one VideoResponse text field by name: "initial_explanation",
  * "refined_explanation", "video_url", "s3_url". -1 for another name. */
 int job_set_field_locked(job *j, const char *field, const char *value);
+
+/* Replaces the job's `usage` object (takes the reference u). */
+void job_set_usage_locked(job *j, json_t *u);
 
 /* 1 if name is a field job_set_field_locked accepts. */
 int job_field_valid(const char *name);

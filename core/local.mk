@@ -15,7 +15,10 @@ libvgcore_la_SOURCES = \
 	core/sentences.c core/sentences.h \
 	core/proc.c core/proc.h \
 	core/hooks.c core/hooks.h \
-	core/hook_server.c core/hook_server.h
+	core/hook_server.c core/hook_server.h \
+	core/sha256.c core/sha256.h \
+	core/filecache.c core/filecache.h \
+	core/usage.c core/usage.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS)
 libvgcore_la_LIBADD = $(LIBCONFIG_LIBS) $(JANSSON_LIBS) \
@@ -34,10 +37,22 @@ UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS
 UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
 	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
-	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks
+	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks \
+	tests/unit/test_filecache tests/unit/test_usage
 TESTS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
 	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
-	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks
+	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks \
+	tests/unit/test_filecache tests/unit/test_usage
+# The file cache behind svc->cache_get/put, and its SHA-256.
+tests_unit_test_filecache_SOURCES = tests/unit/test_filecache.c tests/unit/helpers.c \
+	tests/unit/helpers.h
+tests_unit_test_filecache_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_filecache_LDADD = $(UNIT_LDADD)
+# Price tables and the usage object.
+tests_unit_test_usage_SOURCES = tests/unit/test_usage.c tests/unit/helpers.c \
+	tests/unit/helpers.h
+tests_unit_test_usage_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_usage_LDADD = $(UNIT_LDADD)
 tests_unit_test_sentences_SOURCES = tests/unit/test_sentences.c
 tests_unit_test_sentences_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_sentences_LDADD = $(UNIT_LDADD)

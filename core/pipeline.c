@@ -65,7 +65,7 @@ static int get_num(load_ctx *c, const config_setting_t *grp, const char *key, do
 		   double hi, double *out, int *present)
 {
 	/* Keys that count things take whole numbers only. */
-	static const char *const whole[] = { "progress", "retries", "max",
+	static const char *const whole[] = { "progress", "retries", "max", "cache_max_mb",
 					     "hook_instructions", "hook_memory_mb", NULL };
 	const config_setting_t *s = config_setting_get_member(grp, key);
 	double v;
@@ -502,8 +502,27 @@ static int link_stages(load_ctx *c, pipeline *p, const config_setting_t *list)
 
 static const char *const top_keys[] = {
 	"name", "description", "voices", "default_voice", "models", "default_model",
-	"question_hook", "hook_instructions", "hook_memory_mb", "cors_origins", "stages", NULL
+	"question_hook", "hook_instructions", "hook_memory_mb", "cors_origins", "stages",
+	"prices", "cache_max_mb", NULL
 };
+
+/* The optional price table and the file cache's cap. */
+static int parse_costs(load_ctx *c, pipeline *p, config_setting_t *root)
+{
+	const config_setting_t *m = config_setting_get_member(root, "prices");
+	double mb = PIPELINE_CACHE_MB_DEFAULT;
+	int present;
+
+	if (get_num(c, root, "cache_max_mb", 0, 1024 * 1024, &mb, &present) < 0)
+		return -1;
+	p->cache_max_bytes = (long long)(mb * 1024 * 1024);
+	if (!m)
+		return 0;
+	if (prices_parse(m, c->file, &p->prices, c->err, c->errlen) < 0 ||
+	    prices_check(&p->prices, p, c->file, c->err, c->errlen) < 0)
+		return -1;
+	return 0;
+}
 
 static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_registry *reg)
 {
@@ -569,7 +588,9 @@ static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_regis
 				return fail_at(c, g, "duplicate stage id \"%s\" (first at line %d)",
 					       st->id, p->stages[k].line);
 	}
-	return link_stages(c, p, list);
+	if (link_stages(c, p, list) < 0)
+		return -1;
+	return parse_costs(c, p, root);
 }
 
 /* libconfig's @include opens whatever it names with no bound: a directory
@@ -672,6 +693,7 @@ void pipeline_free(pipeline *p)
 	for (size_t i = 0; i < p->n_cors_origins; i++)
 		free(p->cors_origins[i]);
 	free(p->cors_origins);
+	prices_free(&p->prices);
 	free(p->default_voice);
 	free(p->default_model);
 	free(p->question_hook);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include "registry.h"
 #include "settings.h"
+#include "usage.h"
 
 #define PIPELINE_MAX_STAGES 64
 
@@ -63,7 +64,11 @@ typedef struct pipeline {
 	char *question_hook;     /* "file.lua:function" run on the question once
 				  * per job before any stage, or NULL */
 	void *question_hook_ref; /* compiled hook, owned */
+	price_table prices;      /* `prices`: currency "" when absent */
+	long long cache_max_bytes; /* `cache_max_mb`: the file cache's cap; 0 = off */
 } pipeline;
+
+#define PIPELINE_CACHE_MB_DEFAULT 256
 
 /* Loads and validates path. On failure returns NULL and writes
  * "file:line: message" into err. Caller frees with pipeline_free. */

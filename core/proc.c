@@ -150,7 +150,7 @@ static int proc_status_code(int status)
 
 /* Waits up to ms for pid to exit, without reaping it. 1 exited, 0 not yet,
  * -1 error. Uses a pidfd where the kernel has one, else a short sleep. */
-static int proc_wait_exit(pid_t pid, int pidfd, long ms, int *status)
+static int proc_wait_exit(pid_t pid, int pidfd, long ms, int *status, struct rusage *ru)
 {
 	if (pidfd >= 0) {
 		struct pollfd pf = { .fd = pidfd, .events = POLLIN };
@@ -161,7 +161,7 @@ static int proc_wait_exit(pid_t pid, int pidfd, long ms, int *status)
 			return 0;
 	}
 	for (long waited = 0;; waited += 5) {
-		pid_t r = waitpid(pid, status, WNOHANG);
+		pid_t r = wait4(pid, status, WNOHANG, ru);
 		if (r == pid)
 			return 1;
 		if (r < 0 && errno != EINTR)
@@ -176,12 +176,28 @@ static int proc_wait_exit(pid_t pid, int pidfd, long ms, int *status)
 int proc_run(const vg_proc *p, int (*cancelled)(void *ud), void *ud,
 	     int *exit_code)
 {
+	return proc_run_cpu(p, cancelled, ud, exit_code, NULL);
+}
+
+static double rusage_seconds(const struct rusage *ru)
+{
+	return (double)ru->ru_utime.tv_sec + ru->ru_utime.tv_usec / 1e6 +
+	       (double)ru->ru_stime.tv_sec + ru->ru_stime.tv_usec / 1e6;
+}
+
+int proc_run_cpu(const vg_proc *p, int (*cancelled)(void *ud), void *ud,
+		 int *exit_code, double *cpu_seconds)
+{
+	struct rusage ru;
 	int rc = VG_EIO, pipefd[2] = { -1, -1 }, pidfd = -1, status = 0;
 	char *exe = NULL;
 	pid_t pid = -1;
 
+	memset(&ru, 0, sizeof(ru));
 	if (exit_code)
 		*exit_code = -1;
+	if (cpu_seconds)
+		*cpu_seconds = 0;
 	if (!p || !p->argv || !p->argv[0] || !p->argv[0][0])
 		return VG_EINVAL;
 	exe = proc_resolve(p->argv[0]);
@@ -226,7 +242,7 @@ int proc_run(const vg_proc *p, int (*cancelled)(void *ud), void *ud,
 			if (left < slice)
 				slice = (long)left;
 		}
-		int r = proc_wait_exit(pid, pidfd, slice, &status);
+		int r = proc_wait_exit(pid, pidfd, slice, &status, &ru);
 		if (r == 1)
 			goto reaped;
 		if (r < 0) {
@@ -241,7 +257,7 @@ int proc_run(const vg_proc *p, int (*cancelled)(void *ud), void *ud,
 	/* Timeout, cancellation or a wait error: the whole group goes. */
 	kill(-pid, SIGKILL);
 	kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
 		;
 reaped:
 	/* Stragglers the child left in its group (background jobs) do not
@@ -250,6 +266,8 @@ reaped:
 	kill(-pid, SIGKILL);
 	if (exit_code)
 		*exit_code = proc_status_code(status);
+	if (cpu_seconds)
+		*cpu_seconds = rusage_seconds(&ru);
 out:
 	if (pipefd[0] >= 0)
 		close(pipefd[0]);

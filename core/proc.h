@@ -20,4 +20,9 @@
 int proc_run(const vg_proc *p, int (*cancelled)(void *ud), void *ud,
 	     int *exit_code);
 
+/* proc_run, and *cpu_seconds gets the user + system CPU time the child and
+ * the descendants it waited for used (0 when it did not start). */
+int proc_run_cpu(const vg_proc *p, int (*cancelled)(void *ud), void *ud,
+		 int *exit_code, double *cpu_seconds);
+
 #endif

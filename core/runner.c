@@ -7,6 +7,7 @@
  */
 #include "runner.h"
 #include "cloud/cloud.h"
+#include "filecache.h"
 #include "hooks.h"
 #include "log.h"
 #include "services.h"
@@ -63,6 +64,7 @@ struct runner {
 	char *fail_msg;
 	int fail_rc;
 	char *question;          /* the question_hook's rewrite, or NULL */
+	struct file_cache *cache; /* <data>/cache, shared with every job */
 };
 
 static const stage_def *def_of(const exec *e)
@@ -395,6 +397,7 @@ static int launch(runner *r, exec *e)
 	e->run.job = r->j;
 	e->run.on_progress = on_progress;
 	e->run.ud = e;
+	e->run.cache = r->cache;
 
 	pthread_mutex_lock(&r->j->lock);
 	ss->attempts++;
@@ -451,9 +454,12 @@ static int record(runner *r, exec *e, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	json_t *o = json_pack("{s:s, s:s, s:i, s:I}", "kind", e->run.out_kind, "path", rel,
+	pthread_mutex_lock(&r->j->lock);
+	json_t *u = ss->usage ? json_deep_copy(ss->usage) : json_object();
+	pthread_mutex_unlock(&r->j->lock);
+	json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:o}", "kind", e->run.out_kind, "path", rel,
 			      "attempts", ss->attempts, "duration_ms",
-			      (json_int_t)(util_now_ms() - e->started_ms));
+			      (json_int_t)(util_now_ms() - e->started_ms), "usage", u);
 	dump = json_dumps(o, JSON_INDENT(2));
 	json_decref(o);
 	if (!dump || util_write_file_atomic(res, dump, strlen(dump)) < 0) {
@@ -537,6 +543,35 @@ static void fail_job(runner *r, int rc, const char *fmt, ...)
 			atomic_store(&r->ex[i].run.stop, 1);
 }
 
+/* Adds a finished run's counters and wall time to its stage's usage, sets
+ * the stage's attempts, rebuilds the job's `usage` object and tells the
+ * listener what this run added. */
+static void usage_merge(runner *r, exec *e, long long dur_ms)
+{
+	const stage_def *sd = def_of(e);
+	job_stage_state *ss = &r->j->stages[e->idx];
+	const char *model = usage_stage_model(r->p, e->idx, r->j->model);
+	stage_usage u;
+
+	stage_run_usage_copy(&e->run, &u);
+	stage_usage_add(&u, "wall_seconds", (double)dur_ms / 1000.0);
+	pthread_mutex_lock(&r->j->lock);
+	if (!ss->usage)
+		ss->usage = json_object();
+	for (size_t i = 0; i < u.n; i++) {
+		double cur = json_number_value(json_object_get(ss->usage, u.v[i].name));
+		json_object_set_new(ss->usage, u.v[i].name, json_real(cur + u.v[i].value));
+	}
+	json_object_set_new(ss->usage, "attempts", json_real(ss->attempts));
+	job_set_usage_locked(r->j, usage_build_locked(r->p, r->j));
+	pthread_mutex_unlock(&r->j->lock);
+	if (!r->ev || !r->ev->on_usage)
+		return;
+	for (size_t i = 0; i < u.n; i++)
+		r->ev->on_usage(r->ev->ud, sd, model, u.v[i].name, u.v[i].value);
+	r->ev->on_usage(r->ev->ud, sd, model, "attempts", 1);
+}
+
 static void finish(runner *r, exec *e)
 {
 	const stage_def *sd = def_of(e);
@@ -546,6 +581,7 @@ static void finish(runner *r, exec *e)
 
 	pthread_join(e->th, NULL);
 	r->n_running--;
+	usage_merge(r, e, dur);
 	if (rc == VG_OK && record(r, e, err, sizeof(err)) < 0) {
 		free(e->run.error);
 		e->run.error = xstrdup(err);
@@ -666,6 +702,22 @@ static void wait_tick(runner *r)
 	pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 }
 
+/* The file cache of the job's data folder (the folder holding the job's
+ * own): <data>/cache, capped by the pipeline's cache_max_mb. */
+static struct file_cache *runner_cache(const pipeline *p, const job *j)
+{
+	char *data = xstrdup(j->dir), *slash = strrchr(data, '/'), *dir;
+	struct file_cache *c;
+
+	if (slash)
+		*slash = '\0';
+	dir = util_path_join(data[0] ? data : "/", "cache");
+	c = file_cache_open(dir, p->cache_max_bytes);
+	free(dir);
+	free(data);
+	return c;
+}
+
 static void runner_init(runner *r, const pipeline *p, job *j, const runner_events *ev)
 {
 	memset(r, 0, sizeof(*r));
@@ -680,6 +732,7 @@ static void runner_init(runner *r, const pipeline *p, job *j, const runner_event
 	r->info.created_at = j->created_at;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	r->cache = runner_cache(p, j);
 	r->ex = xcalloc(p->n_stages, sizeof(*r->ex));
 	for (size_t i = 0; i < p->n_stages; i++) {
 		char rel[128];
@@ -804,6 +857,14 @@ int runner_run(const pipeline *p, job *j, const runner_events *ev)
 		pthread_mutex_unlock(&j->lock);
 	}
 	runner_init(&r, p, j, ev);
+	pthread_mutex_lock(&j->lock);
+	for (size_t i = 0; i < j->n_stages; i++)
+		if (j->stages[i].usage) {
+			/* A resumed job: what its earlier runs used counts. */
+			job_set_usage_locked(j, usage_build_locked(p, j));
+			break;
+		}
+	pthread_mutex_unlock(&j->lock);
 	if (preflight(p, perr, sizeof(perr)) < 0)
 		fail_job(&r, VG_EINVAL, "%s", perr);
 	else if (rewrite_question(&r, perr, sizeof(perr)) < 0)

@@ -19,6 +19,11 @@ typedef struct runner_events {
 	void (*on_stage)(void *ud, job *j, const stage_def *st, int ok,
 			 long long duration_ms);
 	void *ud;
+	/* Called after each stage run, lock not held, once per usage counter
+	 * the run added to (usage.h; "attempts" counts 1 a run), with the
+	 * stage's billing model (usage_stage_model) or NULL. May be NULL. */
+	void (*on_usage)(void *ud, const stage_def *st, const char *model, const char *counter,
+			 double value);
 } runner_events;
 
 /* Runs j to completion, failure or cancellation; blocks. Stages already

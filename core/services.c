@@ -5,6 +5,7 @@
  */
 #include "services.h"
 #include "cloud/cloud.h"
+#include "filecache.h"
 #include "job.h"
 #include "log.h"
 #include "proc.h"
@@ -13,15 +14,65 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#define USAGE_VALUE_MAX 1e12 /* no honest counter of one stage run is larger */
+
+/* Guards every stage_usage: updates are rare and short, so one lock
+ * serves all runs (and needs no set-up in the structs that hold them). */
+static pthread_mutex_t usage_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static stage_run *run_of(const vg_stage *st)
 {
 	return (stage_run *)st->core;
+}
+
+int usage_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n >= STAGE_USAGE_NAME)
+		return 0;
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+			return 0;
+	return 1;
+}
+
+int stage_usage_add(stage_usage *u, const char *name, double value)
+{
+	size_t i;
+	int rc = 0;
+
+	if (!usage_name_ok(name) || !isfinite(value) || value < 0 || value > USAGE_VALUE_MAX)
+		return -1;
+	pthread_mutex_lock(&usage_lock);
+	for (i = 0; i < u->n && strcmp(u->v[i].name, name); i++)
+		;
+	if (i == u->n && u->n < STAGE_USAGE_MAX) {
+		snprintf(u->v[i].name, sizeof(u->v[i].name), "%s", name);
+		u->v[i].value = 0;
+		u->n++;
+	}
+	if (i < u->n)
+		u->v[i].value += value;
+	else
+		rc = -1;
+	pthread_mutex_unlock(&usage_lock);
+	return rc;
+}
+
+void stage_run_usage_copy(const stage_run *run, stage_usage *out)
+{
+	pthread_mutex_lock(&usage_lock);
+	*out = run->usage;
+	pthread_mutex_unlock(&usage_lock);
 }
 
 static void svc_log(const vg_stage *st, int level, const char *fmt, ...)
@@ -215,9 +266,15 @@ static int svc_spawn(const vg_stage *st, const vg_proc *proc, int *exit_code)
 			 proc->struct_size);
 		return VG_EINVAL;
 	}
+	double cpu = 0;
+	int rc;
+
 	if (!p.cwd)
 		p.cwd = st->dir;
-	return proc_run(&p, cancelled_cb, (void *)st, exit_code);
+	rc = proc_run_cpu(&p, cancelled_cb, (void *)st, exit_code, &cpu);
+	if (cpu > 0)
+		stage_usage_add(&run_of(st)->usage, "cpu_seconds", cpu);
+	return rc;
 }
 
 static int svc_http(const vg_stage *st, const vg_http_request *req, vg_http_response *resp,
@@ -385,6 +442,74 @@ static void svc_aws_region(const vg_stage *st, char *out, size_t len)
 		snprintf(out, len, "%s", AWS_DEFAULT_REGION);
 }
 
+/* ---- usage and the file cache ------------------------------------------ */
+
+static int svc_usage(const vg_stage *st, const char *name, double value)
+{
+	if (stage_usage_add(&run_of(st)->usage, name, value) == 0)
+		return VG_OK;
+	svc_log(st, VG_LOG_WARN, "usage %s = %g refused (a-z0-9_ name, a value from 0 to "
+		"1e12, at most %d counters)", usage_name_ok(name) ? name : "(bad name)", value,
+		STAGE_USAGE_MAX);
+	return VG_EINVAL;
+}
+
+/* Checks a plugin's cache call: a key of 1 to 32 strings, a path inside
+ * the job folder. Returns the path made absolute (malloc'd), or NULL. */
+static char *cache_args(const vg_stage *st, const char *const *key, const char *path)
+{
+	size_t n = 0;
+	char *abs, *jd;
+
+	while (key && key[n] && n < 33)
+		n++;
+	if (!key || n == 0 || n > 32 || key[n] || !path)
+		return NULL;
+	abs = util_path_join(st->dir, path);
+	jd = st->job ? util_path_abs(st->job->job_dir) : NULL;
+	char *norm = util_path_abs(abs);
+	free(abs);
+	if (!norm || !jd || !util_path_inside(norm, jd)) {
+		free(norm);
+		norm = NULL;
+	}
+	free(jd);
+	return norm;
+}
+
+static int svc_cache_get(const vg_stage *st, const char *const *key, const char *path)
+{
+	stage_run *run = run_of(st);
+	char err[512] = "", *abs = cache_args(st, key, path);
+	int rc = 1;
+
+	if (abs && run->cache)
+		rc = file_cache_get(run->cache, key, abs, err, sizeof(err));
+	if (rc < 0)
+		svc_log(st, VG_LOG_WARN, "cache: %s", err);
+	if (!abs)
+		return VG_EINVAL;
+	stage_usage_add(&run->usage, rc == 0 ? "cache_hits" : "cache_misses", 1);
+	free(abs);
+	return rc == 0 ? VG_OK : VG_ENOTSUP;
+}
+
+static int svc_cache_put(const vg_stage *st, const char *const *key, const char *path)
+{
+	stage_run *run = run_of(st);
+	char err[512] = "", *abs = cache_args(st, key, path);
+	int rc = 1;
+
+	if (!abs)
+		return VG_EINVAL;
+	if (run->cache)
+		rc = file_cache_put(run->cache, key, abs, err, sizeof(err));
+	if (rc < 0)
+		svc_log(st, VG_LOG_WARN, "cache: %s", err);
+	free(abs);
+	return rc == 0 ? VG_OK : rc > 0 ? VG_ENOTSUP : VG_EIO;
+}
+
 static const vg_services table = {
 	.struct_size = sizeof(vg_services),
 	.abi_minor = VIDGEN_ABI_MINOR,
@@ -402,6 +527,9 @@ static const vg_services table = {
 	.split_sentences = svc_split_sentences,
 	.aws_region = svc_aws_region,
 	.note = svc_note,
+	.cache_get = svc_cache_get,
+	.cache_put = svc_cache_put,
+	.usage = svc_usage,
 };
 
 const vg_services *services_table(void)
@@ -427,6 +555,7 @@ void stage_run_init(stage_run *run, const stage_params *sp)
 	run->st.previous = sp->previous;
 	run->st.core = run;
 	run->st.last_repair = sp->last_repair;
+	memset(&run->usage, 0, sizeof(run->usage));
 }
 
 void stage_run_clear(stage_run *run)

@@ -10,6 +10,19 @@
 #include "vidgen/plugin.h"
 
 struct job;
+struct file_cache;
+
+/* A stage execution's usage counters (svc->usage, svc->cache_*, and the
+ * CPU time of its children): a few named numbers. */
+#define STAGE_USAGE_MAX 24
+#define STAGE_USAGE_NAME 33
+typedef struct stage_usage {
+	size_t n;
+	struct {
+		char name[STAGE_USAGE_NAME];
+		double value;
+	} v[STAGE_USAGE_MAX];
+} stage_usage;
 
 typedef struct stage_run {
 	vg_stage st;              /* what the plugin sees; st.core = this */
@@ -23,6 +36,9 @@ typedef struct stage_run {
 	size_t n_secrets;
 	void (*on_progress)(struct stage_run *run, double fraction, const char *note);
 	void *ud;                 /* owner's data (the runner) */
+	struct file_cache *cache; /* svc->cache_*'s folder, or NULL: off */
+	stage_usage usage;        /* this execution's counters; read them once
+				   * run() returned (stage_run_usage_copy) */
 } stage_run;
 
 /* What a stage execution is given: everything a vg_stage carries. */
@@ -51,6 +67,17 @@ const vg_services *services_table(void);
 /* Frees what a stage_run collected (error, output names, wiped secrets);
  * not the vg_stage fields, which belong to whoever built them. */
 void stage_run_clear(stage_run *run);
+
+/* 1 when name is a usage counter name: a-z, 0-9, _, 1 to 32 bytes. */
+int usage_name_ok(const char *name);
+
+/* Adds value to counter name of u (0, or -1 when u is full or the name or
+ * value is refused: negative, not finite, over 1e12). Thread-safe. */
+int stage_usage_add(stage_usage *u, const char *name, double value);
+
+/* A consistent copy of run's counters (plugins may still be adding from
+ * their threads while a copy is taken). */
+void stage_run_usage_copy(const stage_run *run, stage_usage *out);
 
 /* The text a plugin left with svc->fail, or a generic one from rc. */
 const char *stage_run_error(const stage_run *run, int rc);

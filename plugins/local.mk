@@ -12,10 +12,11 @@ plugins_libvgplugin_la_SOURCES = \
 	plugins/common/narration.c plugins/common/narration.h \
 	plugins/common/aws_region.c plugins/common/aws_region.h \
 	plugins/common/aws_error.c plugins/common/aws_error.h \
-	plugins/common/url.c plugins/common/url.h
+	plugins/common/url.c plugins/common/url.h \
+	plugins/common/usage_report.c plugins/common/usage_report.h
 plugins_libvgplugin_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_libvgplugin_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-plugins_libvgplugin_la_LIBADD = $(JANSSON_LIBS)
+plugins_libvgplugin_la_LIBADD = $(JANSSON_LIBS) -lm
 
 # A plugin's unit test (tests/unit/test_<name>.c) compiles the plugin's
 # source in and runs it against the one fake services table,

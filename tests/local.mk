@@ -70,6 +70,10 @@ installcheck-local:
 TESTS += tests/e2e/man.sh
 EXTRA_DIST += tests/e2e/man.sh
 # Hostile inputs (fixed seed) against `vidgen serve` and `vidgen check`.
+# The narration cache and usage and cost per job, across the engine, the
+# narration and model plugins, the daemon and the protocol fakes.
+TESTS += tests/e2e/costs_cache.sh tests/e2e/costs_usage.sh
+EXTRA_DIST += tests/e2e/costs_cache.sh tests/e2e/costs_usage.sh tests/e2e/costs
 TESTS += tests/e2e/fuzz_inputs.sh
 EXTRA_DIST += tests/e2e/fuzz_inputs.sh tests/e2e/fuzz_inputs.py
 # Reliability in figures (doc/reliability.md):

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "filecache.h"
 #include "job.h"
 #include "listen.h"
 #include "log.h"
@@ -129,6 +130,19 @@ typedef struct owner {
 
 /* The counters of one stage id, kept across reloads (a pipeline that drops
  * the stage leaves its totals). Appended under pipe_lock, never removed. */
+/* What the jobs of this daemon used, by usage counter (usage.h). */
+#define USAGE_TOTALS_MAX 32
+typedef struct usage_totals {
+	pthread_mutex_t lock;
+	size_t n;
+	struct {
+		char name[33];
+		double value;
+	} v[USAGE_TOTALS_MAX];
+	double cost;            /* estimated, in currency */
+	char currency[4];       /* of the last priced run; "" = never priced */
+} usage_totals;
+
 typedef struct stage_stat {
 	char *id;
 	atomic_llong sum_ms;
@@ -191,6 +205,7 @@ struct server {
 	pthread_cond_t tick_cv;
 
 	atomic_ulong http_codes[600];
+	usage_totals usage;
 	/* Fair share (doc/api.md, "Fair share"). */
 	client_table *clients;
 	atomic_int streams;          /* /events streams open */
@@ -413,6 +428,9 @@ static void response_put(strbuf *sb, const store_job *r)
 	server_json_put_str(sb, r->initial_explanation);
 	sb_puts(sb, ",\"refined_explanation\":");
 	server_json_put_str(sb, r->refined_explanation);
+	/* Built by the engine (usage.h) from checked numbers: kept as text. */
+	sb_puts(sb, ",\"usage\":");
+	sb_puts(sb, r->usage ? r->usage : "null");
 	sb_puts(sb, "}");
 }
 
@@ -441,6 +459,7 @@ static void job_view_locked(const job *j, store_job *r)
 	r->refined_explanation = j->refined_explanation;
 	r->video_url = j->video_url;
 	r->s3_url = j->s3_url;
+	r->usage = j->usage_text;
 	r->finished = j->finished;
 }
 
@@ -647,6 +666,34 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long du
 	free(path);
 }
 
+/* Adds a stage run's usage (and its price) to the daemon's totals. */
+static void on_usage(void *ud, const stage_def *st, const char *model, const char *counter,
+		     double value)
+{
+	run_ctx *rc = ud;
+	usage_totals *t = &rc->s->usage;
+	const price_table *prices = &rc->h->p->prices;
+	int priced;
+	double cost = prices_cost(prices, st->id, model, counter, value, &priced);
+	size_t i;
+
+	pthread_mutex_lock(&t->lock);
+	for (i = 0; i < t->n && strcmp(t->v[i].name, counter); i++)
+		;
+	if (i == t->n && t->n < USAGE_TOTALS_MAX) {
+		snprintf(t->v[i].name, sizeof(t->v[i].name), "%s", counter);
+		t->v[i].value = 0;
+		t->n++;
+	}
+	if (i < t->n)
+		t->v[i].value += value;
+	if (priced) {
+		t->cost += cost;
+		memcpy(t->currency, prices->currency, sizeof(t->currency));
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
 /* Brings a restored job back to the state the store last had, so progress
  * never goes back across a restart. */
 static void job_seed(job *j, const store_job *r)
@@ -765,7 +812,7 @@ static void job_execute(server *s, store_job *r, entry *e)
 	pthread_mutex_unlock(&s->cache.lock);
 
 	run_ctx ctx = { s, e, h };
-	runner_events ev = { on_update, on_stage, &ctx };
+	runner_events ev = { on_update, on_stage, &ctx, on_usage };
 	atomic_fetch_add(&s->running, 1);
 	runner_run(h->p, j, &ev);
 	atomic_fetch_sub(&s->running, 1);
@@ -1966,6 +2013,40 @@ static void metrics_pipeline(server *s, strbuf *sb)
 		  atomic_load(&s->pipelines_alive));
 }
 
+/* What jobs used (usage.h) and the file cache's work. */
+static void metrics_usage(server *s, strbuf *sb)
+{
+	usage_totals *t = &s->usage;
+	file_cache_stats fc;
+
+	sb_puts(sb, "# HELP vidgen_usage_total What the stages of jobs used, by counter "
+		"(tokens, characters, requests, cache hits, seconds, attempts).\n"
+		"# TYPE vidgen_usage_total counter\n");
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->n; i++)
+		sb_printf(sb, "vidgen_usage_total{counter=\"%s\"} %.3f\n", t->v[i].name,
+			  t->v[i].value);
+	if (t->currency[0])
+		sb_printf(sb, "# HELP vidgen_cost_total Estimated cost of the jobs' usage by "
+			  "the pipeline's prices.\n# TYPE vidgen_cost_total counter\n"
+			  "vidgen_cost_total{currency=\"%s\"} %.9f\n", t->currency, t->cost);
+	pthread_mutex_unlock(&t->lock);
+	file_cache_stats_get(&fc);
+	sb_printf(sb, "# HELP vidgen_cache_hits_total File cache (narration audio) lookups "
+		  "that found the file.\n# TYPE vidgen_cache_hits_total counter\n"
+		  "vidgen_cache_hits_total %llu\n"
+		  "# HELP vidgen_cache_misses_total File cache lookups that did not.\n"
+		  "# TYPE vidgen_cache_misses_total counter\nvidgen_cache_misses_total %llu\n"
+		  "# HELP vidgen_cache_stores_total Files stored in the file cache.\n"
+		  "# TYPE vidgen_cache_stores_total counter\nvidgen_cache_stores_total %llu\n"
+		  "# HELP vidgen_cache_evictions_total Least recently used files evicted "
+		  "over the cap.\n# TYPE vidgen_cache_evictions_total counter\n"
+		  "vidgen_cache_evictions_total %llu\n"
+		  "# HELP vidgen_cache_bytes Bytes in the file cache as last measured.\n"
+		  "# TYPE vidgen_cache_bytes gauge\nvidgen_cache_bytes %lld\n",
+		  fc.hits, fc.misses, fc.stores, fc.evictions, fc.bytes);
+}
+
 static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 {
 	strbuf sb = { 0 };
@@ -2009,6 +2090,7 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 		  "# TYPE vidgen_workers gauge\nvidgen_workers %d\n", s->o.max_concurrent);
 	metrics_stages(s, &sb);
 	metrics_pipeline(s, &sb);
+	metrics_usage(s, &sb);
 	enum MHD_Result ret = respond_text(s, c, MHD_HTTP_OK, sb.buf ? sb.buf : "", sb.len,
 					   "text/plain; version=0.0.4; charset=utf-8");
 	sb_free(&sb);
@@ -2633,6 +2715,7 @@ int server_start(pipeline *p, const server_opts *o, server **out,
 		s->o.http_threads = n < 64 ? n : 64;
 	}
 	pthread_mutex_init(&s->pipe_lock, NULL);
+	pthread_mutex_init(&s->usage.lock, NULL);
 	if (s->o.max_connections < 1)
 		s->o.max_connections = 4096;
 	if (s->o.max_streams < 1)
@@ -2783,6 +2866,7 @@ static void server_free(server *s)
 	free(s->videos_dir);
 	free(s->web_dir);
 	pthread_mutex_destroy(&s->pipe_lock);
+	pthread_mutex_destroy(&s->usage.lock);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcv);
 	pthread_mutex_destroy(&s->tick_lock);

@@ -85,7 +85,7 @@ static const char SCHEMA[] =
 	" status TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
 	" message TEXT, initial_explanation TEXT, refined_explanation TEXT,"
 	" video_url TEXT, s3_url TEXT,"
-	" finished INTEGER NOT NULL DEFAULT 0);"
+	" finished INTEGER NOT NULL DEFAULT 0, usage TEXT);"
 	"CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs(seq) WHERE finished = 0;"
 	"CREATE TABLE IF NOT EXISTS stages("
 	" job_id TEXT NOT NULL, stage_id TEXT NOT NULL, kind TEXT, path TEXT,"
@@ -93,7 +93,7 @@ static const char SCHEMA[] =
 	" PRIMARY KEY(job_id, stage_id)) WITHOUT ROWID;";
 
 #define JOB_COLUMNS "seq, id, created_at, question, model, voice, status, progress," \
-	" message, initial_explanation, refined_explanation, video_url, s3_url, finished"
+	" message, initial_explanation, refined_explanation, video_url, s3_url, finished, usage"
 
 void store_job_clear(store_job *r)
 {
@@ -108,6 +108,7 @@ void store_job_clear(store_job *r)
 	free(r->refined_explanation);
 	free(r->video_url);
 	free(r->s3_url);
+	free(r->usage);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -128,6 +129,7 @@ void store_job_copy(store_job *dst, const store_job *src)
 	dst->refined_explanation = dup_or_null(src->refined_explanation);
 	dst->video_url = dup_or_null(src->video_url);
 	dst->s3_url = dup_or_null(src->s3_url);
+	dst->usage = dup_or_null(src->usage);
 }
 
 void store_jobs_free(store_job *v, size_t n)
@@ -178,6 +180,7 @@ static void row_to_job(sqlite3_stmt *st, store_job *r)
 	r->video_url = col_text(st, 11);
 	r->s3_url = col_text(st, 12);
 	r->finished = sqlite3_column_int(st, 13);
+	r->usage = col_text(st, 14);
 }
 
 /* ---------------------------------------------------------------------
@@ -214,6 +217,7 @@ static int op_exec(job_store *s, store_op *op, long long *seq, char *err, size_t
 		bind_text(st, 7, r->s3_url);
 		sqlite3_bind_int(st, 8, r->finished ? 1 : 0);
 		bind_text(st, 9, r->id);
+		bind_text(st, 10, r->usage);
 		break;
 	case OP_STAGE:
 		st = s->stage;
@@ -454,11 +458,19 @@ static int writer_prepare(job_store *s, char *err, size_t errlen)
 		sqlite3_free(msg);
 		return -1;
 	}
+	/* A store made before jobs had a usage column gets it. */
+	if (sqlite3_exec(s->wdb, "SELECT usage FROM jobs LIMIT 0", NULL, NULL, NULL) != SQLITE_OK &&
+	    sqlite3_exec(s->wdb, "ALTER TABLE jobs ADD COLUMN usage TEXT", NULL, NULL, &msg) !=
+	    SQLITE_OK) {
+		util_errf(err, errlen, "job store schema: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
 	if (prepare(s->wdb, "INSERT INTO jobs(id, created_at, question, model, voice,"
 		    " status, progress, message) VALUES(?,?,?,?,?,?,?,?)", &s->ins, err, errlen) ||
 	    prepare(s->wdb, "UPDATE jobs SET status=?1, progress=max(progress, ?2), message=?3,"
 		    " initial_explanation=?4, refined_explanation=?5, video_url=?6, s3_url=?7,"
-		    " finished=?8 WHERE id=?9", &s->upd, err, errlen) ||
+		    " finished=?8, usage=coalesce(?10, usage) WHERE id=?9", &s->upd, err, errlen) ||
 	    prepare(s->wdb, "INSERT OR REPLACE INTO stages(job_id, stage_id, kind, path, ok,"
 		    " duration_ms) VALUES(?,?,?,?,?,?)", &s->stage, err, errlen))
 		return -1;

@@ -26,6 +26,7 @@ typedef struct store_job {
 	char *refined_explanation;
 	char *video_url;
 	char *s3_url;
+	char *usage;        /* the `usage` object as JSON text (usage.h) */
 	int finished;       /* 1 once completed or failed */
 } store_job;
 

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define VIDGEN_ABI_MAJOR 2
-#define VIDGEN_ABI_MINOR 1
+#define VIDGEN_ABI_MINOR 2
 
 /* The name of the one symbol every plugin exports. */
 #define VIDGEN_PLUGIN_SYMBOL "vidgen_plugin"
@@ -339,6 +339,41 @@ struct vg_services {
 	 * of the stage's last successful run counts. printf-style. */
 	void (*note)(const vg_stage *st, const char *fmt, ...)
 		__attribute__((format(printf, 2, 3)));
+
+	/* --- ABI 2.2 (test with VG_HAS(st->svc, vg_services, usage)) --- */
+
+	/* Puts the cached file for key at path: a second name (hard link) of
+	 * the cache's file where the file system allows, else a copy; either
+	 * appears whole, by a rename. Never write into it: make a new file
+	 * (unlink first) to replace it. key is a NULL-terminated list of strings naming what
+	 * the file was made from, e.g. { "polly", voice, engine, language,
+	 * "mp3", text, NULL }: the core hashes it, so any change of one part
+	 * is another entry. The cache is one content-addressed folder under
+	 * the data directory, shared by all jobs and plugins. Returns VG_OK on
+	 * a hit; any other status is a miss (the cache is off, the entry is
+	 * absent or unreadable): make the file yourself. Counts the hit or
+	 * miss in the stage's usage ("cache_hits", "cache_misses"). */
+	int (*cache_get)(const vg_stage *st, const char *const *key, const char *path);
+
+	/* Stores a copy of the finished file at path as key's entry, atomically
+	 * (a reader sees the whole file or none), then evicts the least
+	 * recently used entries over the cache's size cap. Failures are logged
+	 * and not the stage's concern (VG_OK or the reason). */
+	int (*cache_put)(const vg_stage *st, const char *const *key, const char *path);
+
+	/* Adds value to the stage's usage counter `name` (a-z, 0-9, _; at most
+	 * 32 bytes), recorded in the job and priced by the pipeline's price
+	 * table (doc/pipeline.md, "Prices"). Names the bundled plugins use:
+	 * input_tokens, output_tokens, reasoning_tokens (part of
+	 * output_tokens), requests, characters (sent to a TTS service). A
+	 * negative, non-finite or absurd value (over 1e12) is refused with
+	 * VG_EINVAL and logged: report what upstream said, checked, not
+	 * trusted. The core records wall_seconds, cpu_seconds (of children
+	 * run with svc->spawn, and the descendants they waited for) and
+	 * attempts itself; a plugin whose children run in a pid namespace of
+	 * their own (bwrap --unshare-pid), where that count cannot reach,
+	 * reports their cpu_seconds. */
+	int (*usage)(const vg_stage *st, const char *name, double value);
 };
 
 /* ------------------------------------------------------------------------

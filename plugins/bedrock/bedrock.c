@@ -243,6 +243,11 @@ static int bedrock_run(void *instance, vg_stage *st)
 		goto out;
 	}
 	root = json_loads(resp.body, 0, NULL);
+	if (json_is_object(root)) {
+		json_t *u = json_object_get(root, "usage");
+		model_usage_record(st, "Bedrock", json_object_get(u, "inputTokens"),
+				   json_object_get(u, "outputTokens"), NULL);
+	}
 	text = root ? answer_text(root, &stop) : NULL;
 	if (!text || !*text) {
 		st->svc->fail(st, "Bedrock answered without text for %s", st->model_id);

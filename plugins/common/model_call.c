@@ -1,11 +1,27 @@
 /*
  * The steps around a model plugin's API call (model_call.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "vidgen/plugin.h"
 #include "model_call.h"
 #include "prompt_file.h"
+#include "usage_report.h"
+
+void model_usage_record(vg_stage *st, const char *who, const json_t *in, const json_t *out,
+			const json_t *reasoning)
+{
+	char where[96];
+
+	snprintf(where, sizeof(where), "%s usage", who);
+	usage_report(st, "requests", 1);
+	if (!in && !out)
+		st->svc->log(st, VG_LOG_WARN, "%s answered without token counts", who);
+	usage_report_json(st, "input_tokens", in, where);
+	usage_report_json(st, "output_tokens", out, where);
+	usage_report_json(st, "reasoning_tokens", reasoning, where);
+}
 
 void model_prompt_free(char **system, char **user)
 {

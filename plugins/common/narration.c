@@ -5,9 +5,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vidgen/plugin.h"
 #include "narration.h"
+#include "usage_report.h"
+
+int narration_cache_get(const vg_stage *st, const char *const *key, const char *path)
+{
+	if (VG_HAS(st->svc, vg_services, usage) && st->svc->cache_get &&
+	    st->svc->cache_get(st, key, path) == VG_OK)
+		return 1;
+	/* A file an earlier run left at path may be a cache entry under a
+	 * second name (a hit links it): the synthesis must make a new file,
+	 * never write into that one. */
+	unlink(path);
+	return 0;
+}
+
+void narration_cache_put(const vg_stage *st, const char *const *key, const char *path)
+{
+	if (VG_HAS(st->svc, vg_services, usage) && st->svc->cache_put)
+		st->svc->cache_put(st, key, path);
+}
+
+void narration_count_call(const vg_stage *st, const char *text, double chars)
+{
+	usage_report(st, "requests", 1);
+	usage_report(st, "characters", chars >= 0 ? chars : (double)usage_characters(text));
+}
 
 const vg_artifact *narration_text(const vg_stage *st, const char *plugin,
 				  size_t max)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vidgen/plugin.h"
 #include "../common/narration.h"
@@ -176,12 +177,40 @@ static int espeak_say(const espeak_conf *c, vg_stage *st, const char *voice,
 			      rc == VG_ETIMEDOUT ? "timed out" : "could not start");
 		return rc == VG_ETIMEDOUT ? VG_ETIMEDOUT : VG_EIO;
 	}
+	narration_count_call(st, text, -1);
 	if (wav_duration(wav, dur) < 0) {
 		st->svc->fail(st, "%s wrote no usable WAV for sentence %zu",
 			      c->program, i);
 		return VG_EIO;
 	}
 	return VG_OK;
+}
+
+/* Sentence i into segNNN.wav: from the file cache when an identical
+ * sentence was spoken before (same voice, program and speed), else by
+ * espeak-ng, then cached. Fills *dur. */
+static int espeak_segment(const espeak_conf *c, vg_stage *st, const char *voice,
+			  size_t i, const char *text, double *dur)
+{
+	char wav[4096], speed[16];
+	int rc;
+
+	snprintf(wav, sizeof wav, "%s/seg%03zu.wav", st->dir, i);
+	snprintf(speed, sizeof speed, "speed=%ld", c->speed);
+	const char *key[] = { "espeak", voice, c->program, "", "wav", text, speed, NULL };
+	if (narration_cache_get(st, key, wav)) {
+		if (wav_duration(wav, dur) == 0)
+			return VG_OK;
+		st->svc->log(st, VG_LOG_WARN, "cached audio of sentence %zu unusable; "
+			     "synthesizing it again", i);
+		/* It may share its storage with the cache's entry: a new file,
+		 * not a rewrite of this one. */
+		unlink(wav);
+	}
+	rc = espeak_say(c, st, voice, i, text, dur);
+	if (rc == VG_OK)
+		narration_cache_put(st, key, wav);
+	return rc;
 }
 
 static int espeak_run(void *instance, vg_stage *st)
@@ -215,7 +244,7 @@ static int espeak_run(void *instance, vg_stage *st)
 			rc = VG_ECANCELED;
 			goto out;
 		}
-		rc = espeak_say(c, st, voice, i, segs[i], &dur[i]);
+		rc = espeak_segment(c, st, voice, i, segs[i], &dur[i]);
 		if (rc != VG_OK)
 			goto out;
 		st->svc->progress(st, (double)(i + 1) / (double)n, NULL);

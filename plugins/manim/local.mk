@@ -13,7 +13,8 @@ plugins_manim_la_LIBADD = $(JANSSON_LIBS) -ldl -lm -lpthread
 vgpythondir = $(datadir)/vidgen/python
 dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
 	plugins/manim/python/vidgen_check.py plugins/manim/python/vidgen_render.py \
-	plugins/manim/python/vidgen_slices.py
+	plugins/manim/python/vidgen_slices.py plugins/manim/python/vidgen_frames.py \
+	plugins/manim/python/vidgen_caches.py
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_manim

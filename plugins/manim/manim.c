@@ -1064,6 +1064,11 @@ static void log_cache_use(const render_ctx *x)
 	x->st->svc->log(x->st, VG_LOG_INFO, "%s animations: %ld rendered, %ld from "
 			"the cache, in %ld slice%s, %.1f CPU s", x->quality, drawn, cached,
 			slices, slices == 1 ? "" : "s", cpu > 0 ? cpu : 0.0);
+	/* bwrap's own pid namespace hides the render's processes from the
+	 * CPU time svc->spawn counts: the wrapper's count is the render's.
+	 * (Unsandboxed, the core counted it already.) */
+	if (x->sandboxed && cpu > 0 && VG_HAS(x->st->svc, vg_services, usage))
+		x->st->svc->usage(x->st, "cpu_seconds", cpu);
 }
 
 /* ---- failed segments ---------------------------------------------------- */
@@ -1361,6 +1366,7 @@ static int render_draft_and_final(render_ctx *x, char *err, size_t errlen)
 typedef struct probe_info {
 	int has_audio;
 	int h264;
+	int aac;         /* the soundtrack is AAC already: copied, not encoded */
 	double video_s;  /* the video stream's own length */
 	double audio_s;  /* the scene's soundtrack, if any */
 } probe_info;
@@ -1389,6 +1395,7 @@ static int read_wrapper_probe(const render_ctx *x, probe_info *pi)
 		pi->audio_s = a;
 		pi->h264 = json_is_true(json_object_get(root, "h264"));
 		pi->has_audio = json_is_true(json_object_get(root, "has_audio"));
+		pi->aac = json_is_true(json_object_get(root, "aac"));
 	}
 	json_decref(root);
 	return ok ? 0 : -1;
@@ -1429,6 +1436,7 @@ static int run_probe(render_ctx *x, probe_info *pi, char *err, size_t errlen)
 		} else if (type && !strcmp(type, "audio") && !pi->has_audio) {
 			pi->has_audio = 1;
 			pi->audio_s = probe_duration(s);
+			pi->aac = codec && !strcmp(codec, "aac");
 		}
 	}
 	json_decref(root);
@@ -1483,8 +1491,18 @@ static int run_mux(render_ctx *x, const probe_info *pi, char *err, size_t errlen
 	} else {
 		av_add(&cmd, "-c:v"); av_add(&cmd, "copy");
 	}
-	const char *tail[] = { "-af", "apad", "-c:a", "aac", "-b:a", "128k",
-			       "-movflags", "+faststart", "-t" };
+	/* The scene's own AAC soundtrack is kept as it is (a second encode
+	 * costs 0.6 CPU s a half minute, and quality); a soundtrack that
+	 * ends early is simply silence there. Any other is encoded. */
+	static const char *const copy_audio[] = { "-c:a", "copy" };
+	static const char *const encode_audio[] = { "-af", "apad", "-c:a", "aac",
+						    "-b:a", "128k" };
+	int copy = pi->has_audio && pi->aac;
+	const char *const *sound = copy ? copy_audio : encode_audio;
+	size_t n_audio = copy ? 2 : sizeof encode_audio / sizeof *encode_audio;
+	for (size_t i = 0; i < n_audio; i++)
+		av_add(&cmd, sound[i]);
+	const char *tail[] = { "-movflags", "+faststart", "-t" };
 	for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
 		av_add(&cmd, tail[i]);
 	av_addf(&cmd, "%.3f", target);

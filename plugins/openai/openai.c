@@ -241,6 +241,13 @@ static int openai_run(void *instance, vg_stage *st)
 		goto out;
 	}
 	root = json_loads(resp.body, 0, NULL);
+	if (json_is_object(root)) {
+		json_t *u = json_object_get(root, "usage");
+		model_usage_record(st, "the model server", json_object_get(u, "prompt_tokens"),
+				   json_object_get(u, "completion_tokens"),
+				   json_object_get(json_object_get(u, "completion_tokens_details"),
+						   "reasoning_tokens"));
+	}
 	choice = json_array_get(json_object_get(root, "choices"), 0);
 	text = json_string_value(json_object_get(json_object_get(choice, "message"), "content"));
 	finish = json_string_value(json_object_get(choice, "finish_reason"));

@@ -279,6 +279,26 @@ static int polly_error(vg_stage *st, const polly_call *pc, long status, const ch
 	return VG_EINVAL;
 }
 
+/* The characters Polly billed, from its x-amzn-RequestCharacters header:
+ * -1 when absent or not a plain count (then the text's own count is
+ * reported). */
+static double billed_characters(const vg_http_response *r)
+{
+	static const char name[] = "x-amzn-requestcharacters:";
+
+	for (char **h = r->headers; h && *h; h++) {
+		if (strncasecmp(*h, name, sizeof(name) - 1))
+			continue;
+		const char *v = *h + sizeof(name) - 1;
+		v += strspn(v, " ");
+		size_t n = strspn(v, "0123456789");
+		if (n == 0 || n > 9 || v[n + strspn(v + n, " \r")] != '\0')
+			return -1;
+		return strtod(v, NULL);
+	}
+	return -1;
+}
+
 /* One SynthesizeSpeech request for text into path (MP3). */
 static int polly_say(const polly_conf *c, vg_stage *st, polly_call *pc, const char *text,
 		     const char *path)
@@ -325,6 +345,7 @@ static int polly_say(const polly_conf *c, vg_stage *st, polly_call *pc, const ch
 			return rc == VG_ETIMEDOUT || rc == VG_EHTTP ? VG_EFAIL : rc;
 		}
 		if (resp.status == 200) {
+			narration_count_call(st, text, billed_characters(&resp));
 			st->svc->http_free(&resp);
 			return VG_OK;
 		}
@@ -353,6 +374,40 @@ static int polly_voice_ok(const char *v)
 		if (!isalpha((unsigned char)*v))
 			return 0;
 	return 1;
+}
+
+/* Sentence i into path (MP3): from the file cache when the same text was
+ * spoken before with the same voice, engines, language and format, else
+ * by Polly, then cached. Fills *dur. */
+static int polly_segment(const polly_conf *c, vg_stage *st, polly_call *pc, size_t i,
+			 const char *text, const char *path, double *dur)
+{
+	char format[32];
+	int rc;
+
+	snprintf(format, sizeof(format), "mp3@%s", c->sample_rate);
+	/* The engines asked for, not the one used: the same settings give
+	 * the same sound, whichever engine Polly fell back to. */
+	const char *key[] = { "polly", pc->voice, c->engine, c->language, format, text,
+			      c->fallback, NULL };
+	if (narration_cache_get(st, key, path)) {
+		if (mp3_duration(path, dur) == 0)
+			return VG_OK;
+		st->svc->log(st, VG_LOG_WARN, "cached audio of sentence %zu unusable; "
+			     "synthesizing it again", i);
+		/* It may share its storage with the cache's entry: a new file,
+		 * not a rewrite of this one. */
+		unlink(path);
+	}
+	rc = polly_say(c, st, pc, text, path);
+	if (rc != VG_OK)
+		return rc;
+	if (mp3_duration(path, dur) < 0) {
+		st->svc->fail(st, "Polly returned no MP3 audio for sentence %zu", i);
+		return VG_EFAIL;
+	}
+	narration_cache_put(st, key, path);
+	return VG_OK;
 }
 
 static int polly_run(void *instance, vg_stage *st)
@@ -394,14 +449,9 @@ static int polly_run(void *instance, vg_stage *st)
 			goto out;
 		}
 		snprintf(path, sizeof(path), "%s/seg%03zu.mp3", st->dir, i);
-		rc = polly_say(c, st, &pc, segs.text[i], path);
+		rc = polly_segment(c, st, &pc, i, segs.text[i], path, &dur[i]);
 		if (rc != VG_OK)
 			goto out;
-		if (mp3_duration(path, &dur[i]) < 0) {
-			st->svc->fail(st, "Polly returned no MP3 audio for sentence %zu", i);
-			rc = VG_EFAIL;
-			goto out;
-		}
 		st->svc->progress(st, (double)(i + 1) / (double)segs.n, NULL);
 	}
 	rc = narration_write(st, segs.text, segs.n, dur, "mp3", pc.voice);

@@ -7,7 +7,7 @@
 VIDGEN=${VIDGEN:-./vidgen}
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 CFG=${top_srcdir:-.}/pipelines/demo.cfg
-N=8
+N=9
 plan $N
 if [ ! -x "$VENV/bin/python" ] || ! command -v espeak-ng >/dev/null; then
 	for i in $(seq 1 $N); do skip "no Manim venv at $VENV or no espeak-ng"; done
@@ -40,6 +40,16 @@ ok "[ \"\$(awk '\$1 == \"validate\"' '$TMP/replay.log' | wc -l)\" -eq 2 ]" \
 	"pythagoras: the first script fails to render and is repaired once"
 ok "grep -q 'asking validate for a repair' '$TMP/pythagoras.err' || grep -qi 'repair' '$TMP/pythagoras.err'" \
 	"pythagoras: the repair is reported"
+# The repaired job's usage: the render ran twice, its sandboxed CPU counted.
+ok "python3 - '$TMP/jobs' <<'PY'
+import glob, json, sys
+jobs = [json.load(open(p)) for p in glob.glob(sys.argv[1] + '/*/job.json')]
+u = [s['counters'] for j in jobs for s in (j.get('usage') or {}).get('stages', [])
+     if s['stage'] == 'render']
+assert len(u) == 1, u
+c = u[0]
+assert c['attempts'] == 2 and c['cpu_seconds'] > 1 and c['wall_seconds'] > 1, c
+PY" "pythagoras: the render's usage shows 2 attempts, its wall and its CPU seconds"
 check_video derivative "What is a derivative?"
 check_video binary-search "How does binary search work?"
 exit 0

@@ -91,7 +91,7 @@ ok $? "the bar is redrawn after each log line"
 "$VIDGEN" run --verbose -p "$REPLAY" -o "$TMP/jobs" "$Q" >"$TMP/pipe.out" 2>"$TMP/pipe.err"
 ok $? "vidgen run on a pipe exits 0" || diag "$(cat "$TMP/pipe.err")"
 CTRL=$(printf '[\r\033]')
-ok "! grep -q '$CTRL' '$TMP/pipe.err' && grep -Eq '^ *40% refining_explanation\$' '$TMP/pipe.err' && grep -Eq '^$LOGLINE' '$TMP/pipe.err' && ! grep -Ev '^(job |$LOGLINE| *[0-9]+% [a-z_]+\$)' '$TMP/pipe.err' | grep -q ." \
+ok "! grep -q '$CTRL' '$TMP/pipe.err' && grep -Eq '^ *40% refining_explanation\$' '$TMP/pipe.err' && grep -Eq '^$LOGLINE' '$TMP/pipe.err' && ! grep -Ev '^(job |usage: |$LOGLINE| *[0-9]+% [a-z_]+\$)' '$TMP/pipe.err' | grep -q ." \
 	"on a pipe: plain progress lines and log lines, each on its own line, no control codes" ||
 	diag "$(cat -A "$TMP/pipe.err")"
 exit 0

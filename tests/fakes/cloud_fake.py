@@ -13,7 +13,9 @@ Test control (loopback only):
     POST /__fake/script  {"service": "bedrock", "responses": ["throttle", "ok"]}
                          queues behaviours for the next calls of a service;
                          {"service": ..., "default": "slow"} sets the one used
-                         when the queue is empty.
+                         when the queue is empty; {"service": ..., "usage": X}
+                         makes the next answers' usage object X (any JSON, to
+                         play a hostile upstream; null restores the default).
     GET  /__fake/log     every request seen: service, path, status, problem.
 Behaviours: ok, long, throttle, denied, ondemand, slow, error500 (bedrock);
 ok, no_neural, throttle (polly); ok, ratelimit, quota (openai); a wrong key
@@ -37,8 +39,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEYS = {"AKIDVIDGENTEST": "vidgen/test+secret/KEY0123456789abcdefghij"}
 OPENAI_KEY = "sk-vidgen-test-key"
-STATE = {"queues": {}, "defaults": {}, "log": []}
+STATE = {"queues": {}, "defaults": {}, "log": [], "usage": {}}
 HOSTILE = ("truncated", "badlength", "error200", "badutf8", "huge")
+# The usage objects the model fakes answer with by default: known counts the
+# tests compare the job's record with.
+USAGE = {"bedrock": {"inputTokens": 10, "outputTokens": 20, "totalTokens": 30},
+         "openai": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20,
+                    "completion_tokens_details": {"reasoning_tokens": 4}}}
+
+
+def usage_of(service):
+    with LOCK:
+        return STATE["usage"].get(service, USAGE[service])
 LOCK = threading.Lock()
 
 
@@ -275,6 +287,11 @@ class Handler(BaseHTTPRequestHandler):
                     STATE["queues"].setdefault(req["service"], []).extend(req["responses"])
                 if "default" in req:
                     STATE["defaults"][req["service"]] = req["default"]
+                if "usage" in req:
+                    if req["usage"] is None:
+                        STATE["usage"].pop(req["service"], None)
+                    else:
+                        STATE["usage"][req["service"]] = req["usage"]
             self.reply(200, "{}")
         elif path.startswith("/model/") and path.endswith("/converse"):
             self.bedrock(body, path)
@@ -349,7 +366,7 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, json.dumps({
             "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
             "stopReason": "end_turn",
-            "usage": {"inputTokens": 10, "outputTokens": 20, "totalTokens": 30},
+            "usage": usage_of("bedrock"),
             "metrics": {"latencyMs": 5}}))
 
     # Polly SynthesizeSpeech
@@ -417,7 +434,7 @@ class Handler(BaseHTTPRequestHandler):
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
             "model": model, "choices": [{"index": 0, "finish_reason": "stop",
                                          "message": {"role": "assistant", "content": answer}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}))
+            "usage": usage_of("openai")}))
 
 
 def main():

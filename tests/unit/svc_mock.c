@@ -4,6 +4,7 @@
  * through the engine's own proc_run unless the test hooks it.
  */
 #include "svc_mock.h"
+#include "filecache.h"
 #include "proc.h"
 #include "sentences.h"
 #include "settings.h"
@@ -272,6 +273,47 @@ static void m_aws_region(const vg_stage *st, char *out, size_t len)
 	snprintf(out, len, "eu-west-3");
 }
 
+static int m_usage(const vg_stage *st, const char *name, double value)
+{
+	(void)st;
+	return stage_usage_add(&mock.usage, name, value) == 0 ? VG_OK : VG_EINVAL;
+}
+
+double mock_usage(const char *name)
+{
+	for (size_t i = 0; i < mock.usage.n; i++)
+		if (!strcmp(mock.usage.v[i].name, name))
+			return mock.usage.v[i].value;
+	return 0;
+}
+
+static file_cache *mock_cache(void)
+{
+	return mock.cache_dir[0] ? file_cache_open(mock.cache_dir, 1LL << 30) : NULL;
+}
+
+static int m_cache_get(const vg_stage *st, const char *const *key, const char *path)
+{
+	char err[256];
+
+	(void)st;
+	if (!mock_cache() || file_cache_get(mock_cache(), key, path, err, sizeof(err)) != 0)
+		return VG_ENOTSUP;
+	mock.cache_hits++;
+	return VG_OK;
+}
+
+static int m_cache_put(const vg_stage *st, const char *const *key, const char *path)
+{
+	char err[256];
+
+	(void)st;
+	if (!mock_cache() || file_cache_put(mock_cache(), key, path, err, sizeof(err)) != 0)
+		return VG_ENOTSUP;
+	mock.cache_puts++;
+	return VG_OK;
+}
+
 const vg_services mock_svc = {
 	.struct_size = sizeof(vg_services),
 	.abi_minor = VIDGEN_ABI_MINOR,
@@ -289,6 +331,9 @@ const vg_services mock_svc = {
 	.split_sentences = m_split_sentences,
 	.aws_region = m_aws_region,
 	.note = m_note,
+	.cache_get = m_cache_get,
+	.cache_put = m_cache_put,
+	.usage = m_usage,
 };
 
 /* ---- stages and instances --------------------------------------------------- */

@@ -12,6 +12,7 @@
 #define VG_SVC_MOCK_H
 
 #include <stddef.h>
+#include "services.h"
 #include "settings.h"
 #include "vidgen/plugin.h"
 
@@ -63,10 +64,19 @@ typedef struct mock_state {
 	char last_argv[8192], last_env[4096];
 	int (*spawn)(const vg_stage *st, const vg_proc *p, int *code);
 	int cancelled;     /* what svc->cancelled answers */
+	/* svc->usage, through the engine's own counter rules */
+	stage_usage usage;
+	/* svc->cache_get/put: the engine's file cache in this folder, or
+	 * "" for none (every lookup misses) */
+	char cache_dir[512];
+	int cache_hits, cache_puts;
 } mock_state;
 
 extern mock_state mock;
 extern const vg_services mock_svc;
+
+/* The value of usage counter name (0 when never reported). */
+double mock_usage(const char *name);
 
 /* Frees what the last test left and clears every record. */
 void mock_reset(void);

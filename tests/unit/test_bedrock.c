@@ -100,6 +100,38 @@ static void test_converse_request(void **state)
 	assert_string_equal(mock.out_data, "Part one. Part two.");
 }
 
+/* Converse's usage: the counts recorded exactly; hostile ones left out. */
+static void test_usage_recorded(void **state)
+{
+	static const char *const answers[] = {
+		"{\"output\":{\"message\":{\"content\":[{\"text\":\"Hi.\"}]}},"
+		"\"usage\":{\"inputTokens\":1234,\"outputTokens\":567,\"totalTokens\":1801}}",
+		"{\"output\":{\"message\":{\"content\":[{\"text\":\"Hi.\"}]}},"
+		"\"usage\":{\"inputTokens\":-3,\"outputTokens\":1e40}}",
+		"{\"output\":{\"message\":{\"content\":[{\"text\":\"Hi.\"}]}},"
+		"\"usage\":{\"inputTokens\":\"12\",\"outputTokens\":7.5}}",
+		"{\"output\":{\"message\":{\"content\":[{\"text\":\"Hi.\"}]}},\"usage\":[1,2]}",
+	};
+	bedrock_conf c;
+	vg_stage st;
+	vg_job_info job;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		mock_reset();
+		mock_answer_with(200, answers[i], NULL);
+		mock_stage(&st, &job, "/tmp", "claude-4-sonnet", "anthropic.claude", NULL, 0);
+		assert_int_equal(run_with(&c, "text", &st), VG_OK);
+		assert_int_equal(mock_usage("requests"), 1);
+		assert_int_equal(mock_usage("input_tokens"), i == 0 ? 1234 : 0);
+		assert_int_equal(mock_usage("output_tokens"), i == 0 ? 567 : 0);
+		if (i == 1 || i == 2)
+			assert_non_null(strstr(mock.logs, "ignored input_tokens"));
+		if (i == 3)
+			assert_non_null(strstr(mock.logs, "without token counts"));
+	}
+}
+
 static void test_script_fences_stripped(void **state)
 {
 	bedrock_conf c;
@@ -212,6 +244,7 @@ static void test_prompt_without_markers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_usage_recorded),
 		cmocka_unit_test(test_converse_request),
 		cmocka_unit_test(test_script_fences_stripped),
 		cmocka_unit_test(test_errors_explained),

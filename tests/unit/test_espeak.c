@@ -185,6 +185,88 @@ static void test_run_real_espeak(void **state)
 	util_rm_rf(dir);
 }
 
+/* Reads a whole file into a malloc'd buffer; *n its size. */
+static char *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	long len;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	rewind(f);
+	b = malloc((size_t)len + 1);
+	assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	*n = (size_t)len;
+	return b;
+}
+
+/* The cache through the real plugin: a second run in the same folder makes
+ * no espeak-ng run; a later run of another sentence into the same segment
+ * file leaves the cached audio of the first untouched (a hit links the
+ * entry: synthesis must not write into it). */
+static void test_cache_never_written_through(void **state)
+{
+	(void)state;
+	if (access("/usr/bin/espeak-ng", X_OK) != 0)
+		skip();
+	char dir[] = "/tmp/test_espeak_cacheXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	vg_artifact in = { .from = "explain", .kind = "text", .data = "One sentence here.",
+			   .len = 18 };
+	vg_job_info job = { .id = "x", .voice = "Joanna", .job_dir = dir };
+	vg_stage st = { .struct_size = sizeof st, .id = "narrate", .dir = dir, .job = &job,
+			.svc = &mock_svc, .n_inputs = 1, .inputs = &in };
+	espeak_conf c;
+	char err[256], seg[700], entry_copy[600];
+	size_t n1, n2;
+
+	mock_defaults(&vidgen_plugin, &c);
+	assert_int_equal(espeak_init(&c, err, sizeof err), VG_OK);
+	mock_reset();
+	snprintf(mock.cache_dir, sizeof(mock.cache_dir), "%s/cache", dir);
+	assert_int_equal(espeak_run(&c, &st), VG_OK);
+	assert_int_equal(mock.cache_puts, 1);
+	assert_int_equal(mock_usage("requests"), 1);
+	snprintf(seg, sizeof seg, "%s/seg000.wav", dir);
+	char *first = slurp(seg, &n1);
+
+	mock_reset();
+	snprintf(mock.cache_dir, sizeof(mock.cache_dir), "%s/cache", dir);
+	mock.last_argv[0] = '\0';
+	assert_int_equal(espeak_run(&c, &st), VG_OK);
+	assert_int_equal(mock.cache_hits, 1);
+	assert_int_equal(mock_usage("requests"), 0);
+	assert_string_equal(mock.last_argv, ""); /* espeak-ng did not run */
+
+	/* Another sentence into the same seg000.wav. */
+	in.data = "A different and much longer sentence is spoken now.";
+	in.len = strlen(in.data);
+	mock_reset();
+	snprintf(mock.cache_dir, sizeof(mock.cache_dir), "%s/cache", dir);
+	assert_int_equal(espeak_run(&c, &st), VG_OK);
+	assert_int_equal(mock_usage("requests"), 1);
+	/* The first sentence, looked up again, is the audio it was. */
+	in.data = "One sentence here.";
+	in.len = 18;
+	mock_reset();
+	snprintf(mock.cache_dir, sizeof(mock.cache_dir), "%s/cache", dir);
+	snprintf(entry_copy, sizeof entry_copy, "%s/again", dir);
+	util_mkdir_p(entry_copy, 0755);
+	st.dir = entry_copy;
+	assert_int_equal(espeak_run(&c, &st), VG_OK);
+	assert_int_equal(mock.cache_hits, 1);
+	snprintf(seg, sizeof seg, "%s/seg000.wav", entry_copy);
+	char *again = slurp(seg, &n2);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(first, again, n1);
+	free(first);
+	free(again);
+	util_rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_voice_map),
 		cmocka_unit_test(test_wav_duration),
 		cmocka_unit_test(test_run_real_espeak),
+		cmocka_unit_test(test_cache_never_written_through),
 	};
 	return cmocka_run_group_tests_name("espeak", tests, NULL, NULL);
 }

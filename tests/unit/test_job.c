@@ -21,7 +21,7 @@
 
 static const char *const spec_fields[] = {
 	"video_id", "status", "message", "video_url", "s3_url", "created_at", "progress",
-	"original_question", "initial_explanation", "refined_explanation", NULL
+	"original_question", "initial_explanation", "refined_explanation", "usage", NULL
 };
 
 static int setup(void **state)
@@ -135,7 +135,9 @@ static void test_response_fields(void **state)
 			fail_msg("unexpected field \"%s\" in the VideoResponse", key);
 		n++;
 	}
-	assert_int_equal(n, 10);
+	assert_int_equal(n, 11);
+	/* no stage has run: no usage yet */
+	assert_true(json_is_null(json_object_get(o, "usage")));
 	assert_true(json_is_integer(json_object_get(o, "progress")));
 	assert_true(json_is_null(json_object_get(o, "video_url")));
 	assert_true(json_is_null(json_object_get(o, "s3_url")));

@@ -149,6 +149,38 @@ static void test_errors(void **state)
 	}
 }
 
+/* Chat Completions' usage, reasoning tokens included; hostile values out. */
+static void test_usage_recorded(void **state)
+{
+	openai_conf c;
+
+	(void)state;
+	mock_reset();
+	mock.secrets[0][0] = "OPENAI_API_KEY";
+	mock.secrets[0][1] = "sk-test-123";
+	mock_answer_with(200, "{\"choices\":[{\"message\":{\"content\":\"Refined.\"},"
+			 "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":321,"
+			 "\"completion_tokens\":654,\"completion_tokens_details\":"
+			 "{\"reasoning_tokens\":128}}}", NULL);
+	mock_defaults(&vidgen_plugin, &c);
+	assert_int_equal(run_openai(&c, "gpt-5", ""), VG_OK);
+	assert_int_equal(mock_usage("input_tokens"), 321);
+	assert_int_equal(mock_usage("output_tokens"), 654);
+	assert_int_equal(mock_usage("reasoning_tokens"), 128);
+	assert_int_equal(mock_usage("requests"), 1);
+
+	mock_reset();
+	mock.secrets[0][0] = "OPENAI_API_KEY";
+	mock.secrets[0][1] = "sk-test-123";
+	mock_answer_with(200, "{\"choices\":[{\"message\":{\"content\":\"Refined.\"}}],"
+			 "\"usage\":{\"prompt_tokens\":true,\"completion_tokens\":-1,"
+			 "\"completion_tokens_details\":{\"reasoning_tokens\":1e13}}}", NULL);
+	mock_defaults(&vidgen_plugin, &c);
+	assert_int_equal(run_openai(&c, "gpt-5", ""), VG_OK);
+	assert_int_equal(mock.usage.n, 1); /* requests only */
+	assert_non_null(strstr(mock.logs, "ignored reasoning_tokens"));
+}
+
 static void test_reasoning_models(void **state)
 {
 	(void)state;
@@ -168,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_key_required),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_reasoning_models),
+		cmocka_unit_test(test_usage_recorded),
 	};
 	return cmocka_run_group_tests_name("openai", tests, setup, teardown);
 }

@@ -473,6 +473,66 @@ static void test_voice_not_listed(void **state)
 		 1, "voices", "list");
 }
 
+/* The price table (`prices`, core/usage.c): every mistake named at its line. */
+#define PRICE_HEAD "models = ( { name = \"m1\"; id = \"x\"; } );\n" \
+	"stages = ( { id = \"a\"; plugin = \"testplug\"; inputs = [\"question\"]; } );\n"
+
+static void test_prices_errors(void **state)
+{
+	(void)state;
+	FAILS_AT(PRICE_HEAD "prices = {\n currency = \"usd\";\n rates = ();\n};\n", 4,
+		 "currency", "three-letter");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; };\n", 3, "rates");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; tax = 1; rates = (); };\n", 3,
+		 "unknown key \"tax\"");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { model = \"m1\";\n   input_tokens = 3.0;\n   output_tokns = 15.0; }\n); };\n",
+		 6, "unknown counter \"output_tokns\"", "output_tokens");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { model = \"m2\"; input_tokens = 3.0; }\n); };\n", 4, "model \"m2\"");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { stage = \"zz\"; characters = 16.0; }\n); };\n", 4, "no stage \"zz\"");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { stage = \"a\";\n characters = -1.0; }\n); };\n", 5, "characters",
+		 "from 0");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { stage = \"a\";\n characters = \"16\"; }\n); };\n", 5, "number");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { model = \"m1\"; stage = \"a\"; input_tokens = 1.0; }\n); };\n", 4,
+		 "one model", "or");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { model = \"m1\";\n reasoning_tokens = 1.0; }\n); };\n", 5,
+		 "reasoning_tokens", "output_tokens");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { model = \"m1\";\n cpu_seconds = 1.0; }\n); };\n", 5, "stage's rate");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { model = \"m1\"; input_tokens = 1.0; },\n"
+		 " { model = \"m1\";\n input_tokens = 2.0; }\n); };\n", 6, "twice",
+		 "line 4");
+	FAILS_AT(PRICE_HEAD "prices = { currency = \"USD\"; rates = (\n"
+		 " { model = \"m1\"; }\n); };\n", 4, "no price");
+	FAILS_AT(PRICE_HEAD "\ncache_max_mb = 1.5;\n", 4, "cache_max_mb", "whole");
+	FAILS_AT(PRICE_HEAD "cache_max_mb = -1;\n", 3, "cache_max_mb");
+}
+
+static void test_prices_valid(void **state)
+{
+	pipeline *p;
+
+	(void)state;
+	p = load_ok(PRICE_HEAD "cache_max_mb = 0;\nprices = { currency = \"EUR\"; rates = (\n"
+		    " { model = \"m1\"; input_tokens = 3; output_tokens = 15.0; },\n"
+		    " { stage = \"a\"; characters = 16.0; cpu_seconds = 0.36; }\n); };\n");
+	assert_string_equal(p->prices.currency, "EUR");
+	assert_int_equal(p->prices.n, 4);
+	assert_int_equal(p->cache_max_bytes, 0);
+	pipeline_free(p);
+	p = load_ok(PRICE_HEAD);
+	assert_string_equal(p->prices.currency, "");
+	assert_int_equal(p->cache_max_bytes, (long long)PIPELINE_CACHE_MB_DEFAULT << 20);
+	pipeline_free(p);
+}
+
 /* ---- valid files ------------------------------------------------------- */
 
 static int pos_in_order(const pipeline *p, const char *id)
@@ -683,6 +743,8 @@ int main(void)
 		cmocka_unit_test(test_default_model_not_selectable),
 		cmocka_unit_test(test_model_not_listed),
 		cmocka_unit_test(test_voice_not_listed),
+		cmocka_unit_test(test_prices_errors),
+		cmocka_unit_test(test_prices_valid),
 		cmocka_unit_test(test_valid_full),
 		cmocka_unit_test(test_valid_minimal),
 		cmocka_unit_test(test_valid_diamond_order),

@@ -188,6 +188,55 @@ static void test_synthesize_and_fallback(void **state)
 	json_decref(nar);
 }
 
+/* Billed characters from x-amzn-RequestCharacters (else the text's own
+ * count), and a second run served by the file cache: no request at all. */
+static void test_usage_and_cache(void **state)
+{
+	static unsigned char mp3[20000];
+	size_t n = make_mp3(mp3, 50, 0, 0, 0);
+	polly_conf c;
+	char *first = NULL;
+
+	(void)state;
+	mock_reset();
+	snprintf(mock.cache_dir, sizeof(mock.cache_dir), "%s/cache", dir);
+	mock_answer_with(200, (const char *)mp3, "x-amzn-requestcharacters: 99");
+	mock.answers[0].body_len = n;
+	mock_answer_with(200, (const char *)mp3, "x-amzn-requestcharacters: 1e9");
+	mock.answers[1].body_len = n;
+	assert_int_equal(run_polly(&c, "First sentence. Second one!"), VG_OK);
+	assert_int_equal(mock.n_req, 2);
+	/* 99 as billed; "1e9" is no count: the 11 characters of "Second one!" */
+	assert_int_equal(mock_usage("characters"), 99 + 11);
+	assert_int_equal(mock_usage("requests"), 2);
+	assert_int_equal(mock.cache_puts, 2);
+	first = strdup(mock.out_data);
+	assert_non_null(first);
+
+	mock_reset();
+	snprintf(mock.cache_dir, sizeof(mock.cache_dir), "%s/cache", dir);
+	assert_int_equal(run_polly(&c, "First sentence. Second one!"), VG_OK);
+	assert_int_equal(mock.n_req, 0);
+	assert_int_equal(mock.cache_hits, 2);
+	assert_int_equal(mock_usage("characters"), 0);
+	assert_string_equal(mock.out_data, first);
+
+	/* another voice is another entry */
+	mock_reset();
+	snprintf(mock.cache_dir, sizeof(mock.cache_dir), "%s/cache", dir);
+	mock_answer_with(200, (const char *)mp3, NULL);
+	mock.answers[0].body_len = n;
+	vg_artifact in = { .from = "explain", .kind = "text", .data = "First sentence.",
+			   .len = 15 };
+	vg_stage st;
+	vg_job_info job;
+	mock_stage(&st, &job, dir, "m", "m", &in, 1);
+	job.voice = "Joanna";
+	assert_int_equal(polly_run(&c, &st), VG_OK);
+	assert_int_equal(mock.n_req, 1);
+	free(first);
+}
+
 static void test_errors(void **state)
 {
 	polly_conf c;
@@ -215,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_mp3_duration),
 		cmocka_unit_test(test_synthesize_and_fallback),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_usage_and_cache),
 	};
 	return cmocka_run_group_tests_name("polly", tests, setup, teardown);
 }

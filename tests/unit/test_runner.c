@@ -46,6 +46,7 @@ typedef struct fixture {
 	int progress[4096];
 	int n_progress;
 	int stage_ok, stage_failed;
+	double attempts_reported;  /* on_usage's "attempts", summed */
 } fixture;
 
 static int setup(void **state)
@@ -89,6 +90,16 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long ms
 		f->stage_failed++;
 }
 
+static void on_usage(void *ud, const stage_def *st, const char *model, const char *counter,
+		     double value)
+{
+	fixture *f = ud;
+
+	(void)st; (void)model;
+	if (!strcmp(counter, "attempts"))
+		f->attempts_reported += value;
+}
+
 /* Loads the pipeline text and creates a fresh job for it. */
 static void prepare(fixture *f, const char *text)
 {
@@ -104,7 +115,8 @@ static void prepare(fixture *f, const char *text)
 
 static int run(fixture *f)
 {
-	runner_events ev = { .on_update = on_update, .on_stage = on_stage, .ud = f };
+	runner_events ev = { .on_update = on_update, .on_stage = on_stage, .ud = f,
+			     .on_usage = on_usage };
 
 	return runner_run(f->p, f->j, &ev);
 }
@@ -392,6 +404,42 @@ static void test_retry_recovers(void **state)
 	assert_int_equal(runs_of(&t, "after"), 1);
 	assert_int_equal(f->stage_failed, 1);
 	assert_int_equal(f->stage_ok, 2);
+}
+
+/* Each stage's usage sums its runs: a retried stage shows 2 attempts and
+ * its wall time, in the job's usage object and in its result.json. */
+static void test_usage_recorded(void **state)
+{
+	fixture *f = *state;
+	json_t *stages, *c, *res;
+	char *path;
+
+	prepare(f, "stages = (\n"
+		   " { id = \"flaky\"; plugin = \"testplug\"; inputs = [\"question\"]; retries = 1;\n"
+		   "   settings = { fail_times = 1; sleep_ms = 50; }; },\n"
+		   " { id = \"after\"; plugin = \"testplug\"; inputs = [\"flaky\"]; }\n"
+		   ");\n");
+	assert_int_equal(run(f), VG_OK);
+	stages = json_object_get(f->j->usage, "stages");
+	assert_int_equal(json_array_size(stages), 2);
+	c = json_object_get(json_array_get(stages, 0), "counters");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(stages, 0), "stage")),
+			    "flaky");
+	/* testplug is of kind model: billed under the job's model */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(stages, 0), "model")),
+			    "m");
+	assert_int_equal(json_integer_value(json_object_get(c, "attempts")), 2);
+	assert_true(json_number_value(json_object_get(c, "wall_seconds")) >= 0.09);
+	assert_true(json_is_null(json_object_get(f->j->usage, "cost")));
+	assert_true(f->attempts_reported == 3);
+	path = util_path_join(f->j->dir, "stages/flaky/result.json");
+	res = json_load_file(path, 0, NULL);
+	free(path);
+	assert_non_null(res);
+	assert_true(json_number_value(json_object_get(json_object_get(res, "usage"),
+						      "attempts")) == 2);
+	json_decref(res);
+	assert_non_null(f->j->usage_text);
 }
 
 static void test_no_retry_fails(void **state)
@@ -897,6 +945,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_fails_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_is_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_retry_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retries_run_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_failure_stops_others, setup, teardown),

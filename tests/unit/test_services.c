@@ -114,6 +114,10 @@ static void test_table_header(void **state)
 	assert_non_null(svc->http);
 	assert_non_null(svc->http_free);
 	assert_non_null(svc->secret);
+	/* and of 2.2 */
+	assert_non_null(svc->cache_get);
+	assert_non_null(svc->cache_put);
+	assert_non_null(svc->usage);
 }
 
 static void test_template_tokens(void **state)
@@ -325,6 +329,77 @@ static void test_http_reads_struct_size(void **state)
 
 /* VG_HAS: a field counts only when the struct_size the other side wrote
  * covers all of it. */
+static double usage_of(const stage_run *run, const char *name)
+{
+	for (size_t i = 0; i < run->usage.n; i++)
+		if (!strcmp(run->usage.v[i].name, name))
+			return run->usage.v[i].value;
+	return -1;
+}
+
+/* svc->usage (ABI 2.2): counters add up; bad names and values are refused. */
+static void test_usage_checked(void **state)
+{
+	env *e = *state;
+	const vg_services *svc = e->run.st.svc;
+
+	assert_true(VG_HAS(svc, vg_services, usage));
+	assert_int_equal(svc->usage(&e->run.st, "input_tokens", 10), VG_OK);
+	assert_int_equal(svc->usage(&e->run.st, "input_tokens", 5), VG_OK);
+	assert_true(usage_of(&e->run, "input_tokens") == 15);
+	assert_int_equal(svc->usage(&e->run.st, "input_tokens", -1), VG_EINVAL);
+	assert_int_equal(svc->usage(&e->run.st, "input_tokens", NAN), VG_EINVAL);
+	assert_int_equal(svc->usage(&e->run.st, "input_tokens", INFINITY), VG_EINVAL);
+	assert_int_equal(svc->usage(&e->run.st, "input_tokens", 2e12), VG_EINVAL);
+	assert_int_equal(svc->usage(&e->run.st, "Input", 1), VG_EINVAL);
+	assert_int_equal(svc->usage(&e->run.st, "a-b", 1), VG_EINVAL);
+	assert_int_equal(svc->usage(&e->run.st, "", 1), VG_EINVAL);
+	assert_int_equal(svc->usage(&e->run.st, "abcdefghijklmnopqrstuvwxyz0123456", 1),
+			 VG_EINVAL);
+	assert_true(usage_of(&e->run, "input_tokens") == 15);
+	/* a bounded table: a plugin inventing names cannot grow it */
+	for (int i = 0; i < 40; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "c%d", i);
+		svc->usage(&e->run.st, name, 1);
+	}
+	assert_int_equal(e->run.usage.n, STAGE_USAGE_MAX);
+}
+
+/* svc->spawn records the child's CPU time as cpu_seconds. */
+static void test_spawn_counts_cpu(void **state)
+{
+	env *e = *state;
+	const char *const argv[] = { "/bin/sh", "-c",
+				     "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done", NULL };
+	vg_proc p = VG_PROC_INIT(.argv = argv, .timeout_ms = 60000);
+	int code = -1;
+
+	memset(&e->run.usage, 0, sizeof(e->run.usage));
+	assert_int_equal(e->run.st.svc->spawn(&e->run.st, &p, &code), VG_OK);
+	assert_int_equal(code, 0);
+	assert_true(usage_of(&e->run, "cpu_seconds") > 0.01);
+}
+
+/* svc->cache_*: without a cache every lookup misses (and counts); a path
+ * outside the job folder is refused. */
+static void test_cache_args(void **state)
+{
+	env *e = *state;
+	const vg_services *svc = e->run.st.svc;
+	const char *key[] = { "espeak", "en", "x", "", "wav", "Hi.", NULL };
+	const char *empty[] = { NULL };
+
+	memset(&e->run.usage, 0, sizeof(e->run.usage));
+	assert_int_equal(svc->cache_get(&e->run.st, key, "seg000.wav"), VG_ENOTSUP);
+	assert_true(usage_of(&e->run, "cache_misses") == 1);
+	assert_int_equal(svc->cache_get(&e->run.st, key, "/etc/passwd"), VG_EINVAL);
+	assert_int_equal(svc->cache_get(&e->run.st, key, "../../../../x"), VG_EINVAL);
+	assert_int_equal(svc->cache_get(&e->run.st, empty, "seg000.wav"), VG_EINVAL);
+	assert_int_equal(svc->cache_put(&e->run.st, key, "/etc/passwd"), VG_EINVAL);
+	assert_true(usage_of(&e->run, "cache_misses") == 1);
+}
+
 static void test_vg_has(void **state)
 {
 	vg_services old = *services_table();
@@ -342,6 +417,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_header),
+		cmocka_unit_test_setup_teardown(test_usage_checked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spawn_counts_cpu, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_args, setup, teardown),
 		cmocka_unit_test(test_stage_run_init),
 		cmocka_unit_test(test_vg_has),
 		cmocka_unit_test_setup_teardown(test_spawn_reads_struct_size, setup, teardown),

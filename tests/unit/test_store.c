@@ -476,6 +476,72 @@ static void test_concurrent_creates_durable(void **state)
 		}
 }
 
+/* The usage object survives a reopen, and an update without one keeps it. */
+static void test_usage_kept(void **state)
+{
+	fixture *f = *state;
+	store_job r, g;
+	char err[256];
+	const char *u = "{\"stages\":[],\"totals\":{\"input_tokens\":10},\"cost\":null}";
+
+	make_job(&r, "What is usage?");
+	assert_int_equal(create_wait(f->s, &r, err, sizeof(err)), 0);
+	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
+	assert_null(g.usage);
+	store_job_clear(&g);
+	r.usage = xstrdup(u);
+	assert_int_equal(store_update(f->s, &r, 1, err, sizeof(err)), 0);
+	free(r.usage);
+	r.usage = NULL;
+	assert_int_equal(store_update(f->s, &r, 1, err, sizeof(err)), 0);
+	store_close(f->s);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.usage, u);
+	store_job_clear(&g);
+	store_job_clear(&r);
+}
+
+/* A store written before jobs had a usage column opens, keeps its rows and
+ * takes usage from then on. */
+static void test_old_store_migrated(void **state)
+{
+	char dir[] = "/tmp/vg_test_store_old.XXXXXX", path[96], err[256];
+	sqlite3 *db;
+	job_store *s;
+	store_job g;
+	const char *id = "3f0c8d9e-6a71-4c55-9a8e-0d3b5c1e2f40";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/jobs.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"CREATE TABLE jobs(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+		" created_at TEXT NOT NULL, question TEXT NOT NULL, model TEXT NOT NULL,"
+		" voice TEXT NOT NULL, status TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
+		" message TEXT, initial_explanation TEXT, refined_explanation TEXT,"
+		" video_url TEXT, s3_url TEXT, finished INTEGER NOT NULL DEFAULT 0);"
+		"INSERT INTO jobs(id, created_at, question, model, voice, status, progress, finished)"
+		" VALUES('3f0c8d9e-6a71-4c55-9a8e-0d3b5c1e2f40', '2026-11-27T10:17:36.306Z',"
+		" 'Old?', 'm', 'Joanna', 'completed', 100, 1);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_get(s, id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.question, "Old?");
+	assert_null(g.usage);
+	g.usage = xstrdup("{\"stages\":[],\"totals\":{},\"cost\":null}");
+	assert_int_equal(store_update(s, &g, 1, err, sizeof(err)), 0);
+	store_job_clear(&g);
+	assert_int_equal(store_get(s, id, &g, err, sizeof(err)), 0);
+	assert_non_null(g.usage);
+	store_job_clear(&g);
+	store_close(s);
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_open_bad_path(void **state)
 {
 	(void)state;
@@ -500,6 +566,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_creates_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_kept, setup, teardown),
+		cmocka_unit_test(test_old_store_migrated),
 		cmocka_unit_test(test_open_bad_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -391,7 +391,8 @@ def hook_scene(scene, script, layout, progress, dog=None):
         prog = None
     inner = scene.play
     depth = [0]
-    state = {"check": check, "prog": prog}
+    # A slice's child swaps these for its own (render_sliced).
+    state = scene.vidgen_hook = {"check": check, "prog": prog, "dog": dog}
     counts = scene.vidgen_counts = {"rendered": 0, "cached": 0}
     durations = scene.vidgen_durations = []
 
@@ -416,8 +417,8 @@ def hook_scene(scene, script, layout, progress, dog=None):
             depth[0] -= 1
         if depth[0] != 0:
             return
-        if dog is not None:
-            dog.arm()
+        if state["dog"] is not None:
+            state["dog"].arm()
         durations.append(float(getattr(scene, "duration", 0.0) or 0.0))
         r = getattr(scene, "renderer", None)
         # A play() served from the cache leaves the renderer skipping.
@@ -492,6 +493,7 @@ class SegmentGuard:
         self.record = {}         # index -> [start, end, status]
         self.fatal_prefix = ""   # fail mode: names the failing block
         self.offset = 0.0        # video seconds before this scene (several)
+        self.touched = None      # a slice's child: the segments it drew
         import time
         self.clock = time.monotonic
 
@@ -512,6 +514,8 @@ class SegmentGuard:
         self.started = True
         self.say("segment %d" % seg.index)
         self.record[seg.index] = [self.now(scene), None, "rendered", self.clock()]
+        if self.touched is not None:
+            self.touched.add(seg.index)
 
     def leave(self, scene, seg):
         import vidgen_narration
@@ -623,6 +627,23 @@ class SegmentGuard:
             return False  # nothing at all to show
         return True
 
+    def start_slice(self):
+        """In a slice's child: from now on, count the wall seconds of the
+        segments it draws (the open one from now)."""
+        self.touched = set()
+        if self.current is not None and self.current[0] in self.record:
+            self.record[self.current[0]][3] = self.clock()
+            self.touched.add(self.current[0])
+
+    def slice_walls(self):
+        """In a slice's child: {segment: wall seconds it spent drawing it}."""
+        now, walls = self.clock(), {}
+        for i in self.touched or ():
+            rec = self.record.get(i)
+            if rec is not None:
+                walls[i] = rec[3] if rec[1] is not None else now - rec[3]
+        return walls
+
     def write(self, segments_path, errors_path):
         with open(segments_path, "w", encoding="utf-8") as f:
             for i in sorted(self.record):
@@ -679,6 +700,10 @@ def exception_line(exc):
 
 def render(script, scene_name, quality, out, opts):
     from manim import config
+    import vidgen_caches
+    import vidgen_frames
+    vidgen_caches.install()
+    vidgen_frames.install()
     work = os.path.dirname(script)
     # A media folder that outlives the attempt (the plugin's, per job stage)
     # keeps Manim's partial movies: an animation whose inputs did not
@@ -708,11 +733,14 @@ def render(script, scene_name, quality, out, opts):
     classes = scene_classes(module, script, scene_name)
     parts, problems, counts = [], [], {"rendered": 0, "cached": 0}
     slices = 1
+    # One narrated scene is as long as its narration: its slices can be cut
+    # before it is known how long each animation is.
+    length = narration_length() if len(classes) == 1 and guard.blocks else None
     for cls in classes:
         config.output_file = cls.__name__
         guard.offset = sum(p[1] for p in parts)
         scene, check, part_counts, sliced = render_scene(
-            cls, script, lines, work, opts, guard, dog)
+            cls, script, lines, work, opts, guard, dog, length)
         parts.append((scene_movie(scene, config), scene_length(scene)))
         if check is not None:
             problems.extend(p for p in check.problems if p not in problems)
@@ -748,6 +776,13 @@ def render(script, scene_name, quality, out, opts):
     else:
         join_parts([m for m, _len in parts], out, work)
     write_probe(out)
+
+
+def narration_length():
+    """The narration's length in seconds, or None without one."""
+    import vidgen_narration
+    total = sum(s.duration for s in vidgen_narration.segments())
+    return total if total > 0 else None
 
 
 def load_script(script):
@@ -826,86 +861,153 @@ def join_parts(movies, out, work):
         raise RuntimeError("cannot join the scenes: %s" % r.stderr[-500:])
 
 
-def render_scene(cls, script, lines, work, opts, guard, dog):
-    """Renders one Scene subclass (sliced when opts["jobs"] allows);
-    returns (scene, layout check, counts, slices)."""
-    from manim import config
-    def make_scene():
-        scene = cls()
-        try:
-            from manim.manager import Manager
-            Manager(scene)
-        except ImportError:
-            pass
-        return scene
-
-    def guard_construct(scene, guard):
-        construct = scene.construct
-
-        def guarded_construct():
-            try:
-                construct()
-            except Exception as exc:
-                if not guard.after_blocks(scene, exc):
-                    raise
-        scene.construct = guarded_construct
-
+def render_scene(cls, script, lines, work, opts, guard, dog, length=None):
+    """Renders one Scene subclass, in slices when opts["jobs"] allows;
+    returns (scene, layout check, counts, slices). length: the scene's
+    length in seconds when known beforehand (its narration), else None."""
+    import vidgen_slices
     layout = opts.get("layout")
     mark = guard.mark()
     jobs = int(opts.get("jobs", "1"))
-    k = jobs if jobs > 0 else __import__("vidgen_slices").cpus()
-    scene = make_scene()
-    if k > 1:
-        # The first pass: every animation skipped, nothing drawn; it checks
-        # the layout, records the segments, the sounds and the lengths.
-        import vidgen_slices
-        scene.renderer._original_skipping_status = True
-        scene.renderer.skip_animations = True
-        scene.vidgen_sounds = []
-        scene.add_sound = vidgen_slices.Recorder(scene, scene.vidgen_sounds)
-    check = hook_scene(scene, script, layout, None if k > 1 else opts.get("progress"), dog)
+    k = jobs if jobs > 0 else vidgen_slices.cpus()
+    if k > 1 and length is None:
+        length = skipped_pass(cls, script, guard, mark)
+    if k > 1 and length is not None:
+        done = render_sliced(cls, script, lines, work, opts, guard, dog, k, length)
+        if done is not None:
+            return done
+        # A segment failed only while being drawn (or only while not):
+        # one process, as Manim renders.
+        guard.rollback(mark)
+    scene = make_scene(cls)
+    check = hook_scene(scene, script, layout, opts.get("progress"), dog)
     guard_construct(scene, guard)
     scene.render()
-    sliced = 0
-    if k > 1 and len(scene.vidgen_durations) >= 2:
-        first_failures = set(f.split(":", 1)[0] for f in guard.failures)
-        if dog is not None:
-            dog.stop()
+    return scene, check, dict(scene.vidgen_counts), 1
 
-        def hooks(child_scene, index):
-            """In a slice's child: its own progress, watchdog, guard."""
-            import vidgen_narration
-            own = SegmentGuard(script, guard.mode, lines, os.path.join(work, "segment.txt"))
-            own.rollback(mark)
-            own.failures = []
-            own.offset = guard.offset
-            vidgen_narration.guard = own
-            child_dog = Watchdog(float(opts["stall"]), os.path.join(work, "stall.txt")) \
-                if dog is not None else None
-            hook_scene(child_scene, script, None,
-                       os.path.join(work, "progress.%d.txt" % index), child_dog)
-            guard_construct(child_scene, own)
-            child_scene.vidgen_guard_check = (own, first_failures)
 
+def make_scene(cls):
+    scene = cls()
+    try:
+        from manim.manager import Manager
+        Manager(scene)
+    except ImportError:
+        pass
+    return scene
+
+
+def guard_construct(scene, guard):
+    """An exception outside the narration blocks, once one has started,
+    lays the rest of the narration over cards (SegmentGuard.after_blocks)."""
+    construct = scene.construct
+
+    def guarded_construct():
         try:
-            sliced = vidgen_slices.render_sliced(scene, make_scene, k, work, config.media_dir,
-                                                 opts.get("progress"), hooks,
-                                                 lambda exc: trimmed_traceback(exc, script))
-        except vidgen_slices.Inconsistent:
-            sliced = -1
-    if sliced == -1 or (k > 1 and len(scene.vidgen_durations) < 2):
-        # One animation: nothing to share out; or a segment failed only
-        # while being drawn: one process, as Manim renders.
-        guard.rollback(mark)
-        sliced = 0
-        scene = make_scene()
-        check = hook_scene(scene, script, layout, opts.get("progress"), dog)
-        guard_construct(scene, guard)
+            construct()
+        except Exception as exc:
+            if not guard.after_blocks(scene, exc):
+                raise
+    scene.construct = guarded_construct
+
+
+def skipped_pass(cls, script, guard, mark):
+    """The scene's length, from a run of construct() with every animation
+    skipped (it also fills the TeX and text caches); None when it has fewer
+    than two animations, or fails (the one-process render reports that)."""
+    scene = make_scene(cls)
+    scene.renderer._original_skipping_status = True
+    scene.renderer.skip_animations = True
+    scene.add_sound = lambda *a, **k: None
+    hook_scene(scene, script, None, None)
+    guard_construct(scene, guard)
+    try:
         scene.render()
-    counts = dict(scene.vidgen_counts)
-    if sliced:
-        counts = vidgen_slices.summed_counts(work, sliced)
-    return scene, check, counts, max(1, sliced)
+    except Exception:
+        return None
+    finally:
+        guard.rollback(mark)
+    if len(scene.vidgen_durations) < 2:
+        return None
+    return float(scene.renderer.time)
+
+
+def failure_heads(failures):
+    return [f.split(":", 1)[0] for f in failures]
+
+
+def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
+    """One skipped pass that forks a child where each of k slices of the
+    scene's length begins (vidgen_slices). Returns what render_scene does,
+    or None when the slices disagree with the pass (vidgen_slices.Inconsistent)."""
+    import vidgen_narration
+    import vidgen_slices
+    scene = make_scene(cls)
+    first_failure = len(guard.failures)
+    check = hook_scene(scene, script, opts.get("layout"), None, dog)
+    guard_construct(scene, guard)
+    forked = {}
+
+    def on_child(child_scene, index):
+        """In a new child: its own progress file and watchdog, no layout
+        check (the parent's pass makes it), its own counts."""
+        forked["failures"] = len(guard.failures)
+        guard.start_slice()
+        state = child_scene.vidgen_hook
+        state["check"] = None
+        child_dog = Watchdog(float(opts["stall"]), os.path.join(work, "stall.txt")) \
+            if dog is not None else None
+        state["dog"] = child_dog
+        hook_renderer(child_scene, child_dog)
+        try:
+            state["prog"] = Progress(child_scene, os.path.join(work, "progress.%d.txt" % index))
+        except OSError:
+            state["prog"] = None
+        vidgen_narration.on_segment_done = state["prog"]
+        for key in child_scene.vidgen_counts:
+            child_scene.vidgen_counts[key] = 0
+
+    slicer = vidgen_slices.Slicer(scene, k, length, work, opts.get("progress"), on_child, dog,
+                                  lambda: len(guard.failures))
+    try:
+        scene.render()
+    except BaseException as exc:
+        if slicer.index is not None:
+            child_failed(work, slicer.index, exc, script)
+        slicer.kill()
+        raise
+    if slicer.index is not None:
+        try:
+            vidgen_slices.child_done(scene, slicer, work,
+                                     failure_heads(guard.failures[forked["failures"]:]),
+                                     guard.slice_walls())
+        except BaseException as exc:
+            child_failed(work, slicer.index, exc, script)
+        os._exit(0)
+    slicer.finished()
+    if dog is not None:
+        dog.stop()
+    failed = slicer.wait()
+    if failed is not None:
+        raise vidgen_slices.SliceFailed(vidgen_slices.slice_error(work, failed))
+    try:
+        n = vidgen_slices.join(slicer, work, failure_heads(guard.failures[first_failure:]))
+    except vidgen_slices.Inconsistent:
+        return None
+    # The pass drew nothing: each segment took as long as its slices drew it.
+    for i, wall in vidgen_slices.summed_walls(work, n).items():
+        if i in guard.record:
+            guard.record[i][3] = wall
+    return scene, check, vidgen_slices.summed_counts(work, n), n
+
+
+def child_failed(work, index, exc, script):
+    """In a slice's child: its error for the parent (slice<i>.err); never
+    returns."""
+    try:
+        with open(os.path.join(work, "slice%d.err" % index), "w", encoding="utf-8") as f:
+            f.write(trimmed_traceback(exc, script))
+    finally:
+        os._exit(1)
 
 
 def write_probe(out):
@@ -913,7 +1015,8 @@ def write_probe(out):
     loaded anyway: saves the engine a sandboxed ffprobe run."""
     try:
         import av
-        info = {"video_s": 0.0, "h264": False, "has_audio": False, "audio_s": 0.0}
+        info = {"video_s": 0.0, "h264": False, "has_audio": False, "audio_s": 0.0,
+                "aac": False}
         with av.open(out) as c:
             for s in c.streams:
                 secs = float(s.duration * s.time_base) if s.duration else 0.0
@@ -923,6 +1026,7 @@ def write_probe(out):
                 elif s.type == "audio" and not info["has_audio"]:
                     info["has_audio"] = True
                     info["audio_s"] = secs
+                    info["aac"] = s.codec_context.name == "aac"
         import json
         with open(out + ".probe.json", "w", encoding="utf-8") as f:
             json.dump(info, f)

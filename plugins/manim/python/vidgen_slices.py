@@ -1,23 +1,34 @@
 """Renders one scene as k slices of its animations in parallel (doc/render.md,
 "Sliced, parallel render"), inside the sandbox, for vidgen_render.py.
 
-One process, Manim imported once: a first pass runs construct() with every
-animation skipped (no frame is drawn; the layout check, the segment records,
-the sounds and each animation's length are collected, and the TeX and text
-caches filled). The animations are then cut into k runs of about equal
-length, and a forked child per run renders its own (Manim's
-from_animation_number / upto_animation_number) with its own text and TeX
-folders (copies of the first pass's, as parallel Manim processes that
-share one crash on its text cache). The parent joins all partial movies in order, by stream copy, and
-lays the recorded sounds under them: what Manim's own one-process render
-does at its end.
+One process, Manim imported once, runs construct() with every animation
+skipped (no frame drawn: the layout check, the segment records, the sounds
+and the TeX and text caches are made here). Where the scene clock crosses
+j/k of the scene's length, just before that animation starts, it forks: the
+child stops skipping and draws from there, in exactly the state a
+one-process render would have reached, until the animation where the next
+child starts. Nothing is replayed, and the children draw while the parent
+is still reading ahead. The parent then joins every partial movie in order,
+by stream copy, and lays the recorded sounds under them: what Manim's own
+one-process render does at its end.
+
+A child never runs ahead of the parent: before it runs the script's code
+after its animation n, it waits until the parent has started animation n+1,
+so every TeX and text file that code needs is already complete in the
+shared caches (nobody writes a cache file another process may be reading),
+and it knows whether n+1 belongs to the next slice.
+
+The scene's length comes from the narration (a single narrated scene) or,
+without one, from a first skipped pass of its own.
 """
+import ctypes
+import mmap
 import os
-import shutil
 import signal
 import time
 
 POLL_S = 0.25
+WAIT_S = 0.002
 
 
 def cpus():
@@ -27,27 +38,46 @@ def cpus():
         return os.cpu_count() or 1
 
 
-def split(durations, k):
-    """[(first, last)] animation indices of k runs of about equal length
-    (each at least one animation)."""
-    n = len(durations)
-    k = max(1, min(k, n))
-    total = sum(max(d, 1e-3) for d in durations)
-    runs, first, acc = [], 0, 0.0
-    for i, d in enumerate(durations):
-        acc += max(d, 1e-3)
-        left_runs = k - len(runs) - 1
-        if left_runs > 0 and acc >= total * (len(runs) + 1) / k and n - i - 1 >= left_runs:
-            runs.append((first, i))
-            first = i + 1
-    runs.append((first, n - 1))
-    return runs
+class Plan:
+    """What the parent tells its children, in memory shared across fork():
+    how many animations it has started, whether it has finished, and the
+    first animation of each slice (-1: not started yet)."""
+
+    def __init__(self, k):
+        self.k = k
+        self.mem = mmap.mmap(-1, 8 * (2 + k))
+        cells = [ctypes.c_int64.from_buffer(self.mem, 8 * i) for i in range(2 + k)]
+        self.reached, self.over, self.first = cells[0], cells[1], cells[2:]
+        for c in self.first:
+            c.value = -1
+
+    def end_of(self, index):
+        """The last animation of slice `index`, or None while unknown."""
+        nxt = self.first[index + 1].value if index + 1 < self.k else -1
+        return nxt - 1 if nxt >= 0 else None
+
+    def wait_for(self, plays):
+        """Until the parent has started `plays` animations or finished."""
+        while self.reached.value < plays and not self.over.value:
+            time.sleep(WAIT_S)
+
+
+class SliceFailed(Exception):
+    """A slice failed: its own error text, or none when it was killed (its
+    watchdog fired: stall.txt has the dump)."""
+
+
+class Inconsistent(Exception):
+    """A slice saw a segment fail that the pass did not (an exception only
+    while drawing), or the other way round: the slices' timelines may
+    differ."""
 
 
 class Recorder:
-    """Replaces scene.add_sound: every sound with its scene time, for the
-    parent to lay under the joined video (a skipped animation's sound would
-    be dropped by Manim, and each slice sees only its own)."""
+    """Replaces scene.add_sound in the parent: every sound with its scene
+    time, for the parent to lay under the joined video (a skipped
+    animation's sound would be dropped by Manim, and each slice draws only
+    part of the scene)."""
 
     def __init__(self, scene, events):
         self.scene, self.events = scene, events
@@ -57,26 +87,11 @@ class Recorder:
                             gain, kwargs))
 
 
-def seed_dir(src, dst):
-    """dst gets a copy of every file of src: the child's own cache folder
-    starts with what the first pass made. Copies, not hard links: Manim
-    rewrites some cache files in place, and a file shared by two slices
-    would be read half-written."""
-    for root, _dirs, files in os.walk(src):
-        rel = os.path.relpath(root, src)
-        os.makedirs(os.path.join(dst, rel), exist_ok=True)
-        for name in files:
-            a, b = os.path.join(root, name), os.path.join(dst, rel, name)
-            if os.path.exists(b):
-                continue
-            shutil.copyfile(a, b)
-
-
 def private_partials(fw, slice_no):
     """Each child writes its partial movies under a name of its own and
     renames them to their hashed names once encoded: two slices drawing the
     same animation (same hash) never write one file at once."""
-    begin, finish = fw.begin_animation, fw.finish
+    begin = fw.begin_animation
     moves = []
 
     def begin_animation(allow_write=False, *, animation_index, file_path=None):
@@ -95,54 +110,154 @@ def private_partials(fw, slice_no):
                 os.replace(tmp, final)
     fw.begin_animation = begin_animation
     fw.finish = finished
-    return finish
 
 
-def child(make_scene, index, run, work, media, hooks, report):
-    """Runs in the forked child: renders animations run[0]..run[1] and
-    writes the list of their partial movies (slice<i>.txt), what it drew
-    (slice<i>.stats), a segment failure the first pass did not see
-    (slice<i>.new) or its error (slice<i>.err). Never returns."""
-    code = 1
-    try:
+class Slicer:
+    """Wraps the scene's play() in the parent: skips every animation and
+    forks a child where each slice begins. In a child, the same wrapper
+    keeps it behind the parent and ends it where its slice ends."""
+
+    def __init__(self, scene, k, length, work, progress_path, on_child, dog=None,
+                 failures=None):
         from manim import config
-        config.from_animation_number = run[0]
-        config.upto_animation_number = run[1]
-        for key, sub in (("text_dir", "texts"), ("tex_dir", "Tex")):
-            shared = os.path.join(media, sub)
-            own = os.path.join(media, "slices", "%d" % index, sub)
-            if os.path.isdir(shared):
-                seed_dir(shared, own)
-            os.makedirs(own, exist_ok=True)
-            config[key] = own
-        scene = make_scene()
-        hooks(scene, index)
-        scene.add_sound = lambda *a, **k: None
-        private_partials(scene.renderer.file_writer, index)
-        scene.render()
-        fw = scene.renderer.file_writer
-        with open(os.path.join(work, "slice%d.txt" % index), "w", encoding="utf-8") as f:
-            for i, path in enumerate(fw.partial_movie_files):
-                if run[0] <= i <= run[1] and path is not None:
-                    f.write(path + "\n")
-        counts = scene.vidgen_counts
-        with open(os.path.join(work, "slice%d.stats" % index), "w", encoding="utf-8") as f:
-            # The animations before the run were skipped, which counts as
-            # taken from the cache in the hook.
-            f.write("%d %d\n" % (counts["rendered"], max(0, counts["cached"] - run[0])))
-        guard, seen = scene.vidgen_guard_check
-        if any(f.split(":", 1)[0] not in seen for f in guard.failures):
-            open(os.path.join(work, "slice%d.new" % index), "w").close()
-        code = 0
-    except BaseException as exc:  # noqa: the parent reports it
+        self.config = config
+        self.scene = scene
+        self.plan = Plan(k)
+        self.length = max(float(length), 1e-3)
+        self.work = work
+        self.progress_path = progress_path
+        self.on_child = on_child     # called in a new child: (scene, index)
+        self.dog = dog               # the parent's watchdog (vidgen_render)
+        self.failures = failures     # how many segments have failed so far
+        self.failed_before = 0
+        self.index = None            # this process's slice; None: the parent
+        self.pids = {}
+        self.starts = {}             # slice -> (first animation, scene time)
+        self.depth = 0
+        self.sounds = []
+        r = scene.renderer
+        r._original_skipping_status = True
+        r.skip_animations = True
+        scene.add_sound = Recorder(scene, self.sounds)
+        self.inner = scene.play
+        scene.play = self.play
+
+    def play(self, *args, **kwargs):
+        r = self.scene.renderer
+        if self.depth == 0 and self.index is None:
+            self.before(r.num_plays, float(r.time))
+        self.depth += 1
         try:
-            with open(os.path.join(work, "slice%d.err" % index), "w",
-                      encoding="utf-8") as f:
-                f.write(report(exc))
-        except BaseException:
+            self.inner(*args, **kwargs)
+        finally:
+            self.depth -= 1
+        if self.depth == 0 and self.index is not None:
+            self.after(r.num_plays - 1)
+
+    def before(self, n, t):
+        """In the parent, before animation n starts at scene time t."""
+        plan = self.plan
+        j = len(self.starts)
+        # Never where a segment has just failed (its card's first animation
+        # has the failed one's number): the slice before would end short of
+        # the failure, the next would start after it.
+        failed = self.failures() if self.failures is not None else 0
+        calm, self.failed_before = failed == self.failed_before, failed
+        if j < plan.k and (j == 0 or (calm and t >= self.length * j / plan.k - 1e-9)):
+            plan.first[j].value = n
+            self.starts[j] = (n, t)
+            # faulthandler's watchdog thread holds a lock a child would wait
+            # for forever when it arms its own: none may run at fork().
+            if self.dog is not None:
+                self.dog.stop()
+            pid = os.fork()
+            if pid == 0:
+                self.become_child(j, n)
+                return
+            self.pids[j] = pid
+            if self.dog is not None:
+                self.dog.arm()
+        plan.reached.value = n + 1
+        self.report()
+
+    def become_child(self, index, n):
+        self.index = index
+        self.config.from_animation_number = n
+        self.config.upto_animation_number = -1
+        r = self.scene.renderer
+        r._original_skipping_status = False
+        self.scene.add_sound = lambda *a, **k: None
+        private_partials(r.file_writer, index)
+        self.on_child(self.scene, index)
+
+    def after(self, n):
+        """In a child, after its animation n: wait for the parent to start
+        n+1, and stop here if n+1 is the next slice's."""
+        from manim.utils.exceptions import EndSceneEarlyException
+        self.plan.wait_for(n + 2)
+        end = self.plan.end_of(self.index)
+        if end is not None and n >= end:
+            self.config.upto_animation_number = end
+            raise EndSceneEarlyException()
+
+    def finished(self):
+        """In the parent, once construct() has returned."""
+        self.plan.over.value = 1
+
+    def kill(self):
+        self.plan.over.value = 1
+        for pid in self.pids.values():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in self.pids.values():
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        self.pids = {}
+
+    def report(self):
+        """The children's summed progress, for the plugin (animations drawn,
+        scene seconds drawn)."""
+        if not self.progress_path:
+            return
+        anims, secs = 0, 0.0
+        for index, (first, start) in self.starts.items():
+            a, t = progress_of(self.work, index)
+            anims += max(0, a)
+            secs += max(0.0, t - start)
+        try:
+            with open(self.progress_path, "a", encoding="ascii") as f:
+                f.write("p %d 0 %.2f\n" % (anims, secs))
+        except OSError:
             pass
-    finally:
-        os._exit(code)
+
+    def wait(self):
+        """Waits for every child, reporting their progress; kills the others
+        as soon as one fails. Returns the index of a failed child, or None."""
+        left = dict(self.pids)
+        failed = None
+        while left:
+            for index, pid in list(left.items()):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done == 0:
+                    continue
+                del left[index]
+                if failed is None and not (os.WIFEXITED(status) and
+                                           os.WEXITSTATUS(status) == 0):
+                    failed = index
+                    for other in left.values():
+                        try:
+                            os.kill(other, signal.SIGKILL)
+                        except OSError:
+                            pass
+            self.report()
+            if left:
+                time.sleep(POLL_S)
+        self.pids = {}
+        return failed
 
 
 def progress_of(work, index):
@@ -159,49 +274,40 @@ def progress_of(work, index):
         return 0, 0.0
 
 
-def wait_children(pids, runs, starts, work, progress_path):
-    """Waits for every child, writing their summed progress (animations
-    drawn, scene seconds drawn) to the progress file; kills the others as
-    soon as one fails. Returns the index of a failed child, or None."""
-    left = dict(pids)
-    failed = None
-    while left:
-        for index, pid in list(left.items()):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == 0:
-                continue
-            del left[index]
-            if failed is None and not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-                failed = index
-                for other in left.values():
-                    try:
-                        os.kill(other, signal.SIGKILL)
-                    except OSError:
-                        pass
-        anims, secs = 0, 0.0
-        for index in pids:
-            a, t = progress_of(work, index)
-            anims += max(0, a - runs[index][0])
-            secs += max(0.0, t - starts[index])
-        if progress_path:
-            try:
-                with open(progress_path, "a", encoding="ascii") as f:
-                    f.write("p %d 0 %.2f\n" % (anims, secs))
-            except OSError:
-                pass
-        if left:
-            time.sleep(POLL_S)
-    return failed
+def child_done(scene, slicer, work, failures, walls):
+    """In a child whose scene has rendered: writes the list of its partial
+    movies (slice<i>.txt), what it drew (slice<i>.stats), the segments
+    that failed in it (slice<i>.fails) and the wall seconds it spent in each
+    segment (slice<i>.walls)."""
+    index = slicer.index
+    first = slicer.config.from_animation_number
+    end = slicer.plan.end_of(index)
+    fw = scene.renderer.file_writer
+    with open(os.path.join(work, "slice%d.txt" % index), "w", encoding="utf-8") as f:
+        for i, path in enumerate(fw.partial_movie_files):
+            if i >= first and (end is None or i <= end) and path is not None:
+                f.write(path + "\n")
+    counts = scene.vidgen_counts
+    with open(os.path.join(work, "slice%d.stats" % index), "w", encoding="utf-8") as f:
+        f.write("%d %d\n" % (counts["rendered"], counts["cached"]))
+    with open(os.path.join(work, "slice%d.fails" % index), "w", encoding="utf-8") as f:
+        f.write("".join(head + "\n" for head in failures))
+    with open(os.path.join(work, "slice%d.walls" % index), "w", encoding="utf-8") as f:
+        f.write("".join("%d %.3f\n" % (i, w) for i, w in sorted(walls.items())))
 
 
-class SliceFailed(Exception):
-    """A slice failed: its own error text, or none when it was killed (its
-    watchdog fired: stall.txt has the dump)."""
-
-
-class Inconsistent(Exception):
-    """A slice saw a segment fail that the first pass did not (an exception
-    only while drawing): the slices' timelines may differ."""
+def summed_walls(work, n):
+    """{segment: wall seconds the slices spent drawing it}."""
+    walls = {}
+    for index in range(n):
+        try:
+            with open(os.path.join(work, "slice%d.walls" % index), encoding="utf-8") as f:
+                for line in f:
+                    i, w = line.split()
+                    walls[int(i)] = walls.get(int(i), 0.0) + float(w)
+        except (OSError, ValueError):
+            continue
+    return walls
 
 
 def summed_counts(work, n):
@@ -217,39 +323,35 @@ def summed_counts(work, n):
     return counts
 
 
-def render_sliced(first_scene, make_scene, k, work, media, progress_path, hooks, report):
-    """first_scene has rendered with every animation skipped (the first
-    pass); its file writer makes the video. Returns the number of slices
-    used; raises SliceFailed or Inconsistent."""
-    r = first_scene.renderer
-    durations = first_scene.vidgen_durations
-    runs = split(durations, k)
-    starts = []
-    for first, _last in runs:
-        starts.append(sum(durations[:first]))
-    pids = {}
-    for index, run in enumerate(runs):
-        pid = os.fork()
-        if pid == 0:
-            child(make_scene, index, run, work, media, hooks, report)
-        pids[index] = pid
-    failed = wait_children(pids, runs, starts, work, progress_path)
-    if failed is not None:
+def join(slicer, work, failures):
+    """In the parent, after wait(): checks the children against the pass and
+    makes the scene's movie from their partial movies and the recorded
+    sounds. Returns the number of slices; raises SliceFailed, Inconsistent."""
+    n = len(slicer.starts)
+    seen = set()
+    for index in range(n):
         try:
-            with open(os.path.join(work, "slice%d.err" % failed), encoding="utf-8") as f:
-                text = f.read()
+            with open(os.path.join(work, "slice%d.fails" % index), encoding="utf-8") as f:
+                seen.update(line.rstrip("\n") for line in f if line.strip())
         except OSError:
-            text = ""
-        raise SliceFailed(text)
-    if any(os.path.exists(os.path.join(work, "slice%d.new" % i)) for i in range(len(runs))):
+            pass
+    if seen != set(failures):
         raise Inconsistent()
-    fw = r.file_writer
     files = []
-    for index in range(len(runs)):
+    for index in range(n):
         with open(os.path.join(work, "slice%d.txt" % index), encoding="utf-8") as f:
             files.extend(line.rstrip("\n") for line in f if line.strip())
+    fw = slicer.scene.renderer.file_writer
     fw.partial_movie_files = files
-    for sound, at, gain, kwargs in first_scene.vidgen_sounds:
+    for sound, at, gain, kwargs in slicer.sounds:
         fw.add_sound(sound, at, gain, **kwargs)
     fw.combine_to_movie()
-    return len(runs)
+    return n
+
+
+def slice_error(work, index):
+    try:
+        with open(os.path.join(work, "slice%d.err" % index), encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return ""
