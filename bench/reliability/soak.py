@@ -87,7 +87,11 @@ class Load:
             if vid is None:
                 time.sleep(0.2)
                 continue
-            s = socket.create_connection(("127.0.0.1", self.d.port))
+            # A client may hold 32 streams (doc/api.md, "Fair share"): the
+            # streams come from 127.0.2.1-20, at most 20 from each.
+            s = socket.socket()
+            s.bind(("127.0.2.%d" % (1 + seed % 20), 0))
+            s.connect(("127.0.0.1", self.d.port))
             s.settimeout(2)
             s.sendall(("GET /api/v1/videos/%s/events HTTP/1.1\r\nHost: x\r\n"
                        "Accept: text/event-stream\r\n\r\n" % vid).encode())
@@ -97,6 +101,8 @@ class Load:
                 first = s.recv(64)
                 if first.startswith(b"HTTP/1.1 "):
                     self.count(int(first[9:12]))
+                    if first[9:12] != b"200":
+                        time.sleep(1)  # refused: try again later, not at once
                 while not self.stop.is_set():
                     try:
                         if not s.recv(4096):
