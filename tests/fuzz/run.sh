@@ -3,7 +3,8 @@
 # and UBSan (part of the test suite as tests/fuzz_run.sh), after replaying
 # its regression inputs (tests/fuzz/regress/NAME/: each crash found, kept).
 # TAP, one test per harness. A harness fails on any crash, sanitizer report,
-# leak, or input that runs longer than 10 s.
+# leak, or input that runs longer than 10 s; the input that did it is kept
+# in the build tree's tests/fuzz-build/found/.
 #   FUZZ_SECONDS   time per harness (default 20)
 #   FUZZ_ONLY      run only this harness (sentences, sigv4, ...)
 #   FUZZ_CORPUS    keep the grown corpora here (default: a scratch folder)
@@ -63,8 +64,9 @@ for name in $names; do
 		fail=1
 		echo "not ok $i - $name: a crash (kept inputs: $(ls "$scratch" | grep "^$name-" | tr '\n' ' '))"
 		grep -E 'ERROR|SUMMARY|runtime error|#[0-9] ' "$log" | head -30 | sed 's/^/# /'
-		mkdir -p "$top/tests/fuzz/found"
-		cp "$scratch/$name-"* "$top/tests/fuzz/found/" 2>/dev/null
+		mkdir -p "$out/found"
+		cp "$scratch/$name-"* "$out/found/" 2>/dev/null
+		echo "# the input is kept in $out/found/ (a fixed crash goes to regress/$name/)"
 	fi
 done
 exit $fail
