@@ -27,11 +27,12 @@ for svc in $SERVICES; do
 	openai) stage=refine ;;
 	esac
 	for kind in $KINDS; do
-		# Every call of the service (retries included) gets the answer.
+		# Every call of the service (retries included) gets the answer; a
+		# data folder of its own, so no narration cache answers instead.
 		cloud_script "$svc" '[]' "$kind"
 		t0=$(date +%s)
 		/usr/bin/time -f '%M' -o "$TMP/$svc-$kind.rss" \
-			"$VIDGEN" run -p "$PIPE" -o "$TMP/jobs" --json "$Q" \
+			"$VIDGEN" run -p "$PIPE" -o "$TMP/jobs-$svc-$kind" --json "$Q" \
 			>"$TMP/$svc-$kind.json" 2>"$TMP/$svc-$kind.err"
 		rc=$?
 		secs=$(( $(date +%s) - t0 ))
