@@ -202,6 +202,30 @@ out:
 	return rc;
 }
 
+/* The render's captions and poster, found beside its video (NAME.vtt,
+ * NAME.srt, NAME.jpg: job.h's job_media_files but the thumbnail), go beside
+ * the output, ".mp4" replaced; a file the render did not leave is skipped. */
+static int deliver_companions(const char *video, const char *out)
+{
+	static const char *const suffixes[] = { ".vtt", ".srt", ".jpg" };
+	size_t vn = strlen(video), on = strlen(out);
+	char from[4096], to[4096];
+	int rc = 0;
+
+	if (vn > 4 && !strcmp(video + vn - 4, ".mp4"))
+		vn -= 4;
+	if (on > 4 && !strcmp(out + on - 4, ".mp4"))
+		on -= 4;
+
+	for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+		snprintf(from, sizeof from, "%.*s%s", (int)vn, video, suffixes[i]);
+		snprintf(to, sizeof to, "%.*s%s", (int)on, out, suffixes[i]);
+		if (access(from, F_OK) == 0 && deliver(from, to) != 0)
+			rc = -1;
+	}
+	return rc;
+}
+
 /* Reads a user file for an input artifact: bounded, UTF-8. */
 static int read_input(const char *path, size_t max, const char *what, char **out,
 		      size_t *len)
@@ -324,7 +348,7 @@ int cmd_render(int argc, char **argv)
 		goto out;
 	}
 	rc = render_job(&o, &mp, espeak, &job, &video);
-	if (rc == VG_OK && deliver(video, out) == 0) {
+	if (rc == VG_OK && deliver(video, out) == 0 && deliver_companions(video, out) == 0) {
 		printf("%s\n", out);
 		status = 0;
 	}

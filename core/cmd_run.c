@@ -204,8 +204,15 @@ static int print_result(job *j, int as_json, int rc)
 	print_usage(j);
 	if (rc == VG_OK) {
 		const char *where = j->s3_url ? j->s3_url : j->video_url;
-		if (!as_json)
+		if (!as_json) {
 			printf("video: %s\n", where ? where : "(the pipeline stores no video)");
+			/* captions: URL, poster: URL, ... (the field without "_url") */
+			for (int i = 0; i < JOB_MEDIA_N; i++)
+				if (j->media[i])
+					printf("%.*s: %s\n",
+					       (int)strlen(job_media_files[i].field) - 4,
+					       job_media_files[i].field, j->media[i]);
+		}
 		fprintf(stderr, "job folder: %s\n", j->dir);
 	} else {
 		fprintf(stderr, "vidgen run: job failed: %s\n", j->message);

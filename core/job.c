@@ -14,14 +14,26 @@
 
 #define JOB_FILE_MAX (16u << 20)
 
+/* Every text field job.json keeps; the first four are those a stage's
+ * `result` may fill (TEXT_RESULTS), the media ones come from the stores
+ * (svc->output_link). */
 static const char *const text_fields[] = {
-	"initial_explanation", "refined_explanation", "video_url", "s3_url", NULL
+	"initial_explanation", "refined_explanation", "video_url", "s3_url",
+	"captions_url", "captions_srt_url", "poster_url", "thumbnail_url", NULL
+};
+#define TEXT_RESULTS 4
+
+const job_media job_media_files[JOB_MEDIA_N] = {
+	{ "captions_url", ".vtt", "text/vtt; charset=utf-8" },
+	{ "captions_srt_url", ".srt", "application/x-subrip" },
+	{ "poster_url", ".jpg", "image/jpeg" },
+	{ "thumbnail_url", ".thumb.jpg", "image/jpeg" },
 };
 
 int job_field_valid(const char *name)
 {
-	for (const char *const *f = text_fields; *f; f++)
-		if (!strcmp(*f, name))
+	for (int i = 0; i < TEXT_RESULTS; i++)
+		if (!strcmp(text_fields[i], name))
 			return 1;
 	return 0;
 }
@@ -32,6 +44,9 @@ static char **field_slot(job *j, const char *name)
 	if (!strcmp(name, "refined_explanation")) return &j->refined_explanation;
 	if (!strcmp(name, "video_url")) return &j->video_url;
 	if (!strcmp(name, "s3_url")) return &j->s3_url;
+	for (int i = 0; i < JOB_MEDIA_N; i++)
+		if (!strcmp(name, job_media_files[i].field))
+			return &j->media[i];
 	return NULL;
 }
 
@@ -254,6 +269,8 @@ json_t *job_response_locked(const job *j)
 	json_object_set_new(o, "initial_explanation", str_or_null(j->initial_explanation));
 	json_object_set_new(o, "refined_explanation", str_or_null(j->refined_explanation));
 	json_object_set(o, "usage", j->usage ? j->usage : json_null());
+	for (int i = 0; i < JOB_MEDIA_N; i++)
+		json_object_set_new(o, job_media_files[i].field, str_or_null(j->media[i]));
 	return o;
 }
 

@@ -11,6 +11,16 @@
 #include <stdatomic.h>
 #include <jansson.h>
 
+/* The files a store keeps beside a job's video (captions, poster), in the
+ * order of their fields in the VideoResponse, after the seed's fields: the
+ * field its URL fills, the suffix that replaces ".mp4" in the video's name,
+ * and the content type it is served with. */
+typedef struct job_media {
+	const char *field, *suffix, *content_type;
+} job_media;
+#define JOB_MEDIA_N 4
+extern const job_media job_media_files[JOB_MEDIA_N];
+
 typedef struct job_stage_state {
 	int done;          /* output recorded and on disk */
 	char *kind;        /* output artifact kind */
@@ -38,6 +48,7 @@ typedef struct job {
 	char *refined_explanation;
 	char *video_url;
 	char *s3_url;
+	char *media[JOB_MEDIA_N]; /* URLs of the files beside the video: job_media_files */
 	json_t *usage;      /* the `usage` object (usage.h), or NULL */
 	char *usage_text;   /* the same, compact JSON, or NULL */
 	int finished;       /* completed or failed */
@@ -67,13 +78,15 @@ int job_save_locked(job *j);
 void job_set_locked(job *j, const char *status, int progress, const char *message);
 
 /* Sets one VideoResponse text field by name: "initial_explanation",
- * "refined_explanation", "video_url", "s3_url". -1 for another name. */
+ * "refined_explanation", "video_url", "s3_url", or a job_media_files field.
+ * -1 for another name. */
 int job_set_field_locked(job *j, const char *field, const char *value);
 
 /* Replaces the job's `usage` object (takes the reference u). */
 void job_set_usage_locked(job *j, json_t *u);
 
-/* 1 if name is a field job_set_field_locked accepts. */
+/* 1 if name is a field a stage's `result` may fill: "initial_explanation",
+ * "refined_explanation", "video_url", "s3_url". */
 int job_field_valid(const char *name);
 
 /* Builds the VideoResponse object of doc/api.md. Caller holds j->lock

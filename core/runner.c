@@ -475,6 +475,9 @@ static int record(runner *r, exec *e, char *err, size_t errlen)
 	ss->ended_ms = util_now_ms();
 	if (text)
 		job_set_field_locked(r->j, sd->result, text);
+	for (int i = 0; i < JOB_MEDIA_N; i++)
+		if (e->run.links[i])
+			job_set_field_locked(r->j, job_media_files[i].field, e->run.links[i]);
 	job_set_locked(r->j, NULL, sd->progress, NULL);
 	notify_locked(r);
 	pthread_mutex_unlock(&r->j->lock);

@@ -213,6 +213,28 @@ out:
 	return rc;
 }
 
+_Static_assert(sizeof(((stage_run *)0)->links) / sizeof(char *) == JOB_MEDIA_N,
+	       "one link slot per job_media_files entry");
+
+static int svc_output_link(const vg_stage *st, const char *field, const char *url)
+{
+	stage_run *run = run_of(st);
+	size_t len = url ? strlen(url) : 0;
+
+	for (int i = 0; field && i < JOB_MEDIA_N; i++) {
+		if (strcmp(field, job_media_files[i].field))
+			continue;
+		if (!len || len > 2048 || !util_utf8_valid(url, len, NULL))
+			break;
+		free(run->links[i]);
+		run->links[i] = xstrdup(url);
+		return VG_OK;
+	}
+	svc_fail(st, "plugin bug: output_link(\"%s\") is not a companion field with a URL",
+		 field ? field : "(null)");
+	return VG_EINVAL;
+}
+
 static void svc_progress(const vg_stage *st, double fraction, const char *note)
 {
 	stage_run *run = run_of(st);
@@ -530,6 +552,7 @@ static const vg_services table = {
 	.cache_get = svc_cache_get,
 	.cache_put = svc_cache_put,
 	.usage = svc_usage,
+	.output_link = svc_output_link,
 };
 
 const vg_services *services_table(void)
@@ -572,6 +595,10 @@ void stage_run_clear(stage_run *run)
 		free(run->secrets[i]);
 	}
 	free(run->secrets);
+	for (int i = 0; i < JOB_MEDIA_N; i++) {
+		free(run->links[i]);
+		run->links[i] = NULL;
+	}
 	run->error = run->note = run->out_kind = run->out_path = NULL;
 	run->secrets = NULL;
 	run->n_secrets = 0;

@@ -32,6 +32,8 @@ typedef struct stage_run {
 	char *note;               /* last svc->note sentence, or NULL */
 	char *out_kind;           /* output set by output_write/output_file */
 	char *out_path;           /* absolute */
+	char *links[4];           /* svc->output_link URLs, in the order of
+				   * job.h's job_media_files */
 	char **secrets;           /* values handed out by svc->secret */
 	size_t n_secrets;
 	void (*on_progress)(struct stage_run *run, double fraction, const char *note);

@@ -13,7 +13,9 @@ plugins_libvgplugin_la_SOURCES = \
 	plugins/common/aws_region.c plugins/common/aws_region.h \
 	plugins/common/aws_error.c plugins/common/aws_error.h \
 	plugins/common/url.c plugins/common/url.h \
-	plugins/common/usage_report.c plugins/common/usage_report.h
+	plugins/common/usage_report.c plugins/common/usage_report.h \
+	plugins/common/captions.c plugins/common/captions.h \
+	plugins/common/companions.c plugins/common/companions.h
 plugins_libvgplugin_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_libvgplugin_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 plugins_libvgplugin_la_LIBADD = $(JANSSON_LIBS) -lm
@@ -25,6 +27,16 @@ plugins_libvgplugin_la_LIBADD = $(JANSSON_LIBS) -lm
 PLUGIN_TEST_SOURCES = tests/unit/svc_mock.c tests/unit/svc_mock.h
 PLUGIN_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 PLUGIN_TEST_LDADD = plugins/libvgplugin.la libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS)
+
+# The captions code of plugins/common, on its own.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_captions
+TESTS += tests/unit/test_captions
+tests_unit_test_captions_SOURCES = tests/unit/test_captions.c
+tests_unit_test_captions_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+tests_unit_test_captions_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_captions_LDADD = plugins/libvgplugin.la $(CMOCKA_LIBS) $(JANSSON_LIBS)
+endif
 
 include plugins/replay/local.mk
 include plugins/file/local.mk

@@ -287,6 +287,8 @@
       seen: [], progress: 0 };
     el.steps.textContent = '';
     el.player.removeAttribute('src');
+    showPoster(null);
+    showCaptions(null);
     el.player.load();
     setText(el['copy-status'], '');
     setText(el['job-note'], '');
@@ -417,11 +419,34 @@
       showFailed(w, 'The video is done, but the server gave no address for it.');
       return;
     }
-    if (el.player.getAttribute('src') !== src) el.player.src = src;
+    if (el.player.getAttribute('src') !== src) {
+      el.player.src = src;
+      showPoster(safeUrl(w.state.poster_url));
+      showCaptions(safeUrl(w.state.captions_url));
+    }
     el['video-link'].href = src;
     const page = new URL(window.location.href);
     page.hash = `v=${w.id}`;
     el['share-link'].value = page.href;
+  }
+
+  /* The poster frame before play (none: the player's own blank). */
+  function showPoster(url) {
+    if (url) el.player.poster = url;
+    else el.player.removeAttribute('poster');
+  }
+
+  /* The captions as a track the viewer turns on from the player's menu
+   * (off until then). */
+  function showCaptions(url) {
+    el.player.querySelectorAll('track').forEach((t) => t.remove());
+    if (!url) return;
+    const t = document.createElement('track');
+    t.kind = 'captions';
+    t.label = 'Captions';
+    t.srclang = 'en';
+    t.src = url;
+    el.player.appendChild(t);
   }
 
   function showFailed(w, why) {
@@ -527,8 +552,26 @@
     meta.appendChild(badge);
     const when = fmtTime(v.created_at);
     if (when) meta.appendChild(document.createTextNode(` · ${when}`));
-    b.appendChild(q);
-    b.appendChild(meta);
+    const thumb = safeUrl(v.thumbnail_url);
+    if (thumb) {
+      const img = document.createElement('img');
+      img.className = 'h-thumb';
+      img.src = thumb;
+      img.alt = '';
+      img.loading = 'lazy';
+      img.width = 96;
+      img.height = 54;
+      const words = document.createElement('span');
+      words.className = 'h-text';
+      words.appendChild(q);
+      words.appendChild(meta);
+      b.classList.add('has-thumb');
+      b.appendChild(img);
+      b.appendChild(words);
+    } else {
+      b.appendChild(q);
+      b.appendChild(meta);
+    }
     b.addEventListener('click', () => openById(v.video_id));
     li.appendChild(b);
     return li;

@@ -431,6 +431,10 @@ static void response_put(strbuf *sb, const store_job *r)
 	/* Built by the engine (usage.h) from checked numbers: kept as text. */
 	sb_puts(sb, ",\"usage\":");
 	sb_puts(sb, r->usage ? r->usage : "null");
+	for (int i = 0; i < JOB_MEDIA_N; i++) {
+		sb_printf(sb, ",\"%s\":", job_media_files[i].field);
+		server_json_put_str(sb, r->media[i]);
+	}
 	sb_puts(sb, "}");
 }
 
@@ -442,6 +446,9 @@ static blob *response_blob(const store_job *r)
 	sb_free(&sb);
 	return b;
 }
+
+_Static_assert(sizeof(((store_job *)0)->media) / sizeof(char *) == JOB_MEDIA_N,
+	       "the store keeps every job_media_files field");
 
 /* A store_job view of a live job: borrows j's strings. j->lock held. */
 static void job_view_locked(const job *j, store_job *r)
@@ -460,6 +467,8 @@ static void job_view_locked(const job *j, store_job *r)
 	r->video_url = j->video_url;
 	r->s3_url = j->s3_url;
 	r->usage = j->usage_text;
+	for (int i = 0; i < JOB_MEDIA_N; i++)
+		r->media[i] = j->media[i];
 	r->finished = j->finished;
 }
 
@@ -708,6 +717,9 @@ static void job_seed(job *j, const store_job *r)
 		job_set_field_locked(j, "video_url", r->video_url);
 	if (r->s3_url)
 		job_set_field_locked(j, "s3_url", r->s3_url);
+	for (int i = 0; i < JOB_MEDIA_N; i++)
+		if (r->media[i])
+			job_set_field_locked(j, job_media_files[i].field, r->media[i]);
 	pthread_mutex_unlock(&j->lock);
 }
 
@@ -1855,6 +1867,8 @@ static const char *mime_type(const char *name)
 		{ ".woff2", "font/woff2" },
 		{ ".txt", "text/plain; charset=utf-8" },
 		{ ".mp4", "video/mp4" },
+		{ ".vtt", "text/vtt; charset=utf-8" },
+		{ ".srt", "application/x-subrip" },
 	};
 	const char *dot = strrchr(name, '.');
 	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
@@ -1931,11 +1945,15 @@ int server_flat_name_ok(const char *n)
 	return 1;
 }
 
+/* /media/{id}.mp4, and the captions and poster beside it ({id}.vtt, .srt,
+ * .jpg, .thumb.jpg: job_media_files). */
 static enum MHD_Result handle_media(server *s, struct MHD_Connection *c, const char *name)
 {
 	char id[37];
-	size_t n = strlen(name);
-	if (n != 40 || strcmp(name + 36, ".mp4") != 0)
+	int known = strlen(name) > 36 && strcmp(name + 36, ".mp4") == 0;
+	for (int i = 0; i < JOB_MEDIA_N && !known && strlen(name) > 36; i++)
+		known = strcmp(name + 36, job_media_files[i].suffix) == 0;
+	if (!known)
 		return respond_not_found(s, c);
 	memcpy(id, name, 36);
 	id[36] = '\0';

@@ -85,7 +85,8 @@ static const char SCHEMA[] =
 	" status TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
 	" message TEXT, initial_explanation TEXT, refined_explanation TEXT,"
 	" video_url TEXT, s3_url TEXT,"
-	" finished INTEGER NOT NULL DEFAULT 0, usage TEXT);"
+	" finished INTEGER NOT NULL DEFAULT 0, usage TEXT,"
+	" captions_url TEXT, captions_srt_url TEXT, poster_url TEXT, thumbnail_url TEXT);"
 	"CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs(seq) WHERE finished = 0;"
 	"CREATE TABLE IF NOT EXISTS stages("
 	" job_id TEXT NOT NULL, stage_id TEXT NOT NULL, kind TEXT, path TEXT,"
@@ -93,7 +94,14 @@ static const char SCHEMA[] =
 	" PRIMARY KEY(job_id, stage_id)) WITHOUT ROWID;";
 
 #define JOB_COLUMNS "seq, id, created_at, question, model, voice, status, progress," \
-	" message, initial_explanation, refined_explanation, video_url, s3_url, finished, usage"
+	" message, initial_explanation, refined_explanation, video_url, s3_url, finished, usage," \
+	" captions_url, captions_srt_url, poster_url, thumbnail_url"
+#define JOB_MEDIA_COL 15 /* the first of the four media columns */
+
+/* Columns added after the first release, for a store made before them. */
+static const char *const ADDED_COLUMNS[] = {
+	"usage", "captions_url", "captions_srt_url", "poster_url", "thumbnail_url"
+};
 
 void store_job_clear(store_job *r)
 {
@@ -109,6 +117,8 @@ void store_job_clear(store_job *r)
 	free(r->video_url);
 	free(r->s3_url);
 	free(r->usage);
+	for (int i = 0; i < 4; i++)
+		free(r->media[i]);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -130,6 +140,8 @@ void store_job_copy(store_job *dst, const store_job *src)
 	dst->video_url = dup_or_null(src->video_url);
 	dst->s3_url = dup_or_null(src->s3_url);
 	dst->usage = dup_or_null(src->usage);
+	for (int i = 0; i < 4; i++)
+		dst->media[i] = dup_or_null(src->media[i]);
 }
 
 void store_jobs_free(store_job *v, size_t n)
@@ -181,6 +193,8 @@ static void row_to_job(sqlite3_stmt *st, store_job *r)
 	r->s3_url = col_text(st, 12);
 	r->finished = sqlite3_column_int(st, 13);
 	r->usage = col_text(st, 14);
+	for (int i = 0; i < 4; i++)
+		r->media[i] = col_text(st, JOB_MEDIA_COL + i);
 }
 
 /* ---------------------------------------------------------------------
@@ -218,6 +232,8 @@ static int op_exec(job_store *s, store_op *op, long long *seq, char *err, size_t
 		sqlite3_bind_int(st, 8, r->finished ? 1 : 0);
 		bind_text(st, 9, r->id);
 		bind_text(st, 10, r->usage);
+		for (int i = 0; i < 4; i++)
+			bind_text(st, 11 + i, r->media[i]);
 		break;
 	case OP_STAGE:
 		st = s->stage;
@@ -450,6 +466,23 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, s
 	return 0;
 }
 
+/* Adds the columns a store made by an older vidgen lacks. */
+static int schema_upgrade(sqlite3 *db, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(ADDED_COLUMNS) / sizeof(*ADDED_COLUMNS); i++) {
+		char sql[128], *msg = NULL;
+		snprintf(sql, sizeof(sql), "ALTER TABLE jobs ADD COLUMN %s TEXT", ADDED_COLUMNS[i]);
+		if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK &&
+		    (!msg || !strstr(msg, "duplicate column"))) {
+			util_errf(err, errlen, "job store schema: %s", msg ? msg : "?");
+			sqlite3_free(msg);
+			return -1;
+		}
+		sqlite3_free(msg);
+	}
+	return 0;
+}
+
 static int writer_prepare(job_store *s, char *err, size_t errlen)
 {
 	char *msg = NULL;
@@ -458,19 +491,15 @@ static int writer_prepare(job_store *s, char *err, size_t errlen)
 		sqlite3_free(msg);
 		return -1;
 	}
-	/* A store made before jobs had a usage column gets it. */
-	if (sqlite3_exec(s->wdb, "SELECT usage FROM jobs LIMIT 0", NULL, NULL, NULL) != SQLITE_OK &&
-	    sqlite3_exec(s->wdb, "ALTER TABLE jobs ADD COLUMN usage TEXT", NULL, NULL, &msg) !=
-	    SQLITE_OK) {
-		util_errf(err, errlen, "job store schema: %s", msg ? msg : "?");
-		sqlite3_free(msg);
+	if (schema_upgrade(s->wdb, err, errlen) < 0)
 		return -1;
-	}
 	if (prepare(s->wdb, "INSERT INTO jobs(id, created_at, question, model, voice,"
 		    " status, progress, message) VALUES(?,?,?,?,?,?,?,?)", &s->ins, err, errlen) ||
 	    prepare(s->wdb, "UPDATE jobs SET status=?1, progress=max(progress, ?2), message=?3,"
 		    " initial_explanation=?4, refined_explanation=?5, video_url=?6, s3_url=?7,"
-		    " finished=?8, usage=coalesce(?10, usage) WHERE id=?9", &s->upd, err, errlen) ||
+		    " finished=?8, usage=coalesce(?10, usage), captions_url=?11,"
+		    " captions_srt_url=?12, poster_url=?13, thumbnail_url=?14 WHERE id=?9",
+		    &s->upd, err, errlen) ||
 	    prepare(s->wdb, "INSERT OR REPLACE INTO stages(job_id, stage_id, kind, path, ok,"
 		    " duration_ms) VALUES(?,?,?,?,?,?)", &s->stage, err, errlen))
 		return -1;

@@ -27,6 +27,8 @@ typedef struct store_job {
 	char *video_url;
 	char *s3_url;
 	char *usage;        /* the `usage` object as JSON text (usage.h) */
+	char *media[4];     /* captions_url, captions_srt_url, poster_url,
+			     * thumbnail_url: job.h's job_media_files */
 	int finished;       /* 1 once completed or failed */
 } store_job;
 

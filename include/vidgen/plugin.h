@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define VIDGEN_ABI_MAJOR 2
-#define VIDGEN_ABI_MINOR 2
+#define VIDGEN_ABI_MINOR 3
 
 /* The name of the one symbol every plugin exports. */
 #define VIDGEN_PLUGIN_SYMBOL "vidgen_plugin"
@@ -146,7 +146,11 @@ typedef struct vg_setting {
  *   "narration" JSON, see doc/narration.md: {"segments":[{"index","text",
  *               "file","duration"}], "total_duration"}; file paths are
  *               relative to the JSON file's directory
- *   "video"     an MP4 file
+ *   "video"     an MP4 file; a render may leave beside it (same name,
+ *               ".mp4" replaced) its captions, NAME.vtt (WebVTT) and
+ *               NAME.srt, and its poster, NAME.jpg and NAME.thumb.jpg (320
+ *               pixels wide), which a store keeps beside the video and
+ *               reports with svc->output_link
  *   "url"       UTF-8 text: where the stored video can be fetched
  */
 typedef struct vg_artifact {
@@ -374,6 +378,16 @@ struct vg_services {
 	 * their own (bwrap --unshare-pid), where that count cannot reach,
 	 * reports their cpu_seconds. */
 	int (*usage)(const vg_stage *st, const char *name, double value);
+
+	/* --- ABI 2.3 (test with VG_HAS(st->svc, vg_services, output_link)) --- */
+
+	/* Tells the core where a file kept beside the stage's output went (a
+	 * store stage: the video's captions and poster, see "video" above),
+	 * as one of the job's fields: "captions_url" (WebVTT),
+	 * "captions_srt_url", "poster_url", "thumbnail_url". Recorded with the
+	 * stage's output when the run succeeds. VG_EINVAL for another field,
+	 * or a url that is empty, over 2048 bytes or not UTF-8 text. */
+	int (*output_link)(const vg_stage *st, const char *field, const char *url);
 };
 
 /* ------------------------------------------------------------------------

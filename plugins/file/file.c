@@ -1,7 +1,8 @@
 /*
- * file: keeps the finished video in a local folder as <video_id>.mp4 and
- * answers where it is: base_url + name when one is set (the daemon serves
- * /media/), else the file's absolute path.
+ * file: keeps the finished video in a local folder as <video_id>.mp4, with
+ * its captions and poster beside it (<video_id>.vtt, .srt, .jpg, .thumb.jpg),
+ * and answers where it is: base_url + name when one is set (the daemon
+ * serves /media/), else the file's absolute path.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "vidgen/plugin.h"
+#include "../common/companions.h"
 
 typedef struct file_conf {
 	const char *dir;      /* "" = <job root>/videos */
@@ -98,12 +100,60 @@ static const vg_artifact *find_video(const vg_stage *st)
 	return NULL;
 }
 
+/* Where name is found: base_url + name, or the path in dir. */
+static void file_url(const file_conf *fs, const char *dir, const char *name, char *url,
+		     size_t len)
+{
+	if (fs->base_url[0])
+		snprintf(url, len, "%s%s%s", fs->base_url,
+			 fs->base_url[strlen(fs->base_url) - 1] == '/' ? "" : "/", name);
+	else
+		snprintf(url, len, "%s/%s", dir, name);
+}
+
+/* A hard link when the folder shares the file system, else a copy. */
+static int keep_file(const char *from, const char *to)
+{
+	unlink(to);
+	return link(from, to) < 0 && copy_file(from, to) < 0 ? -1 : 0;
+}
+
+/* The render's captions and poster, kept as <video_id><suffix> beside the
+ * video and reported to the core; a companion the render did not leave
+ * this time is removed, so an older one is not shown with a newer video. */
+static int keep_companions(const file_conf *fs, vg_stage *st, const char *video,
+			   const char *dir)
+{
+	char from[PATH_MAX], name[128], to[PATH_MAX + 128], url[PATH_MAX + 256];
+	struct stat sb;
+
+	for (const companion *c = companions; c->suffix; c++) {
+		snprintf(name, sizeof(name), "%s%s", st->job->id, c->suffix);
+		snprintf(to, sizeof(to), "%s/%s", dir, name);
+		if (companion_path(video, c, from, sizeof(from)) < 0 ||
+		    lstat(from, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			unlink(to);
+			continue;
+		}
+		if (keep_file(from, to) < 0) {
+			st->svc->fail(st, "cannot store %s: %s", to, strerror(errno));
+			return VG_EIO;
+		}
+		file_url(fs, dir, name, url, sizeof(url));
+		if (VG_HAS(st->svc, vg_services, output_link) &&
+		    st->svc->output_link(st, c->field, url) != VG_OK)
+			return VG_EINVAL;
+	}
+	return VG_OK;
+}
+
 static int file_run(void *instance, vg_stage *st)
 {
 	const file_conf *fs = instance;
 	const vg_artifact *video = find_video(st);
-	char dir[PATH_MAX], dest[PATH_MAX], url[PATH_MAX + 256];
+	char dir[PATH_MAX], dest[PATH_MAX], name[128], url[PATH_MAX + 256];
 	const char *slash;
+	int rc;
 
 	if (!video) {
 		st->svc->fail(st, "stage \"%s\" has no video input to store", st->id);
@@ -121,17 +171,14 @@ static int file_run(void *instance, vg_stage *st)
 		st->svc->fail(st, "cannot create the video folder %s: %s", dir, strerror(errno));
 		return VG_EIO;
 	}
-	/* A hard link when the folder shares the file system, else a copy. */
-	unlink(dest);
-	if (link(video->path, dest) < 0 && copy_file(video->path, dest) < 0) {
+	if (keep_file(video->path, dest) < 0) {
 		st->svc->fail(st, "cannot store the video as %s: %s", dest, strerror(errno));
 		return VG_EIO;
 	}
-	if (fs->base_url[0])
-		snprintf(url, sizeof(url), "%s%s%s.mp4", fs->base_url,
-			 fs->base_url[strlen(fs->base_url) - 1] == '/' ? "" : "/", st->job->id);
-	else
-		snprintf(url, sizeof(url), "%s", dest);
+	if ((rc = keep_companions(fs, st, video->path, dir)) != VG_OK)
+		return rc;
+	snprintf(name, sizeof(name), "%s.mp4", st->job->id);
+	file_url(fs, dir, name, url, sizeof(url));
 	st->svc->log(st, VG_LOG_INFO, "stored %s", dest);
 	return st->svc->output_write(st, "url", "url.txt", url, strlen(url));
 }

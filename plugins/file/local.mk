@@ -3,6 +3,7 @@ plugin_LTLIBRARIES += plugins/file.la
 plugins_file_la_SOURCES = plugins/file/file.c
 plugins_file_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_file_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_file_la_LIBADD = plugins/libvgplugin.la
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_file

@@ -8,7 +8,7 @@ plugins_manim_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_DATADIR='"$(datadir)/vidgen"
 plugins_manim_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_manim_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -pthread \
 	-DVG_MANIM_SRCDIR='"$(abs_top_srcdir)/plugins/manim/python"'
-plugins_manim_la_LIBADD = $(JANSSON_LIBS) -ldl -lm -lpthread
+plugins_manim_la_LIBADD = plugins/libvgplugin.la $(JANSSON_LIBS) -ldl -lm -lpthread
 
 vgpythondir = $(datadir)/vidgen/python
 dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
@@ -33,6 +33,7 @@ RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
 	tests/e2e/render_nonroot.sh tests/e2e/render_files.sh tests/e2e/render_cmd.sh tests/e2e/render_repair.sh \
 	tests/e2e/render_demo.sh tests/e2e/render_layout.sh tests/e2e/render_segments.sh \
 	tests/e2e/render_stall.sh tests/e2e/render_quality.sh tests/e2e/render_cache.sh \
-	tests/e2e/render_slices.sh tests/e2e/render_scenes.sh
+	tests/e2e/render_slices.sh tests/e2e/render_scenes.sh tests/e2e/render_captions.sh \
+	tests/e2e/render_caches.sh
 TESTS += $(RENDER_E2E)
 EXTRA_DIST += $(RENDER_E2E) tests/e2e/render

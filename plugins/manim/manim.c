@@ -27,6 +27,8 @@
 #include <jansson.h>
 
 #include "vidgen/plugin.h"
+#include "../common/captions.h"
+#include "../common/companions.h"
 
 #include "bomb_watch.h"
 
@@ -1525,6 +1527,195 @@ static int run_mux(render_ctx *x, const probe_info *pi, char *err, size_t errlen
 	return VG_OK;
 }
 
+/* ---- captions and poster ------------------------------------------------ */
+
+/* Where each narration segment is heard in the muxed video. With the
+ * narration helper (the scene has its own soundtrack) a segment starts
+ * where the wrapper's segments.txt says its block started (fallback cards
+ * included); without it the narration is laid under the video from 0, one
+ * segment after the other. A segment lasts its audio, never past the next
+ * one's start nor the video's end. Fills segs (text borrowed from root, the
+ * narration JSON the caller frees); returns how many. */
+static size_t caption_segments(const render_ctx *x, const probe_info *pi, double length,
+			       json_t **root, caption_seg *segs, size_t max)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/narration/narration.json", x->work);
+	*root = json_load_file(path, 0, NULL);
+	json_t *arr = json_object_get(*root, "segments"), *s;
+	size_t i, n = 0;
+	double at = 0;
+	json_array_foreach(arr, i, s) {
+		if (n == max)
+			break;
+		double d = json_number_value(json_object_get(s, "duration"));
+		segs[n] = (caption_seg){ .start = pi->has_audio ? NAN : at,
+					 .end = d > 0 && d < 3600 ? d : 0,
+					 .text = json_string_value(json_object_get(s, "text")) };
+		at += segs[n++].end;
+	}
+	char *text = pi->has_audio ? malloc(65536) : NULL;
+	if (text) {
+		snprintf(path, sizeof path, "%s/segments.txt", x->work);
+		read_text(path, text, 65536, 0);
+		for (char *line = text, *next; *line; line = next) {
+			next = strchr(line, '\n');
+			next = next ? next + 1 : line + strlen(line);
+			long idx;
+			double a, b;
+			if (sscanf(line, "%ld %lf %lf", &idx, &a, &b) == 3 && idx >= 0 &&
+			    (size_t)idx < n && a >= 0 && a < length)
+				segs[idx].start = a;
+		}
+		free(text);
+	}
+	for (i = 0; i < n; i++) {
+		double end = segs[i].start + segs[i].end;
+		for (size_t k = 0; k < n; k++)
+			if (segs[k].start > segs[i].start && segs[k].start < end)
+				end = segs[k].start;
+		segs[i].end = end < length ? end : length; /* NaN: not heard, no cue */
+	}
+	return n;
+}
+
+/* video.vtt and video.srt beside video.mp4. 0 when written. */
+static int write_captions(const render_ctx *x, const caption_seg *segs, size_t n)
+{
+	size_t n_cues = 0;
+	caption_cue *cues = captions_cut(segs, n, &n_cues);
+	char *vtt = cues ? captions_vtt(cues, n_cues) : NULL;
+	char *srt = cues ? captions_srt(cues, n_cues) : NULL;
+	char path[PATH_MAX + 32];
+	int rc = -1;
+	if (vtt && srt) {
+		snprintf(path, sizeof path, "%s/video.vtt", x->work);
+		rc = write_text(path, vtt, strlen(vtt));
+		snprintf(path, sizeof path, "%s/video.srt", x->work);
+		rc |= write_text(path, srt, strlen(srt));
+	}
+	captions_free(cues, n_cues);
+	free(vtt);
+	free(srt);
+	return rc;
+}
+
+#define MANIM_POSTER_TRIES 4
+
+/* One ffmpeg run: for each time in at, that frame as poster.K.jpg and, 320
+ * wide, as thumb.K.jpg. */
+static void poster_command(const render_ctx *x, const double *at, argv_b *cmd)
+{
+	const char *head[] = { "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y" };
+	for (size_t i = 0; i < sizeof head / sizeof *head; i++)
+		av_add(cmd, head[i]);
+	for (int k = 0; k < MANIM_POSTER_TRIES; k++) {
+		av_add(cmd, "-ss");
+		av_addf(cmd, "%.3f", at[k]);
+		av_add(cmd, "-i");
+		av_addf(cmd, "%s/video.mp4", x->inner);
+	}
+	for (int k = 0; k < MANIM_POSTER_TRIES; k++) {
+		for (int thumb = 0; thumb < 2; thumb++) {
+			av_add(cmd, "-map"); av_addf(cmd, "%d:v:0", k);
+			av_add(cmd, "-frames:v"); av_add(cmd, "1");
+			if (thumb) {
+				av_add(cmd, "-vf"); av_add(cmd, "scale=320:-2");
+			}
+			av_add(cmd, "-q:v"); av_add(cmd, thumb ? "5" : "3");
+			av_addf(cmd, "%s/%s.%d.jpg", x->inner, thumb ? "thumb" : "poster", k);
+		}
+	}
+}
+
+/* Removes the candidates (thumbnails too), but keeps candidate best as
+ * video.jpg and video.thumb.jpg. */
+static void poster_keep(const render_ctx *x, int best)
+{
+	char from[PATH_MAX + 32], to[PATH_MAX + 32];
+	for (int k = 0; k < MANIM_POSTER_TRIES; k++) {
+		for (int thumb = 0; thumb < 2; thumb++) {
+			snprintf(from, sizeof from, "%s/%s.%d.jpg", x->work,
+				 thumb ? "thumb" : "poster", k);
+			snprintf(to, sizeof to, "%s/video%s.jpg", x->work, thumb ? ".thumb" : "");
+			if (k != best || rename(from, to) != 0)
+				unlink(from);
+		}
+	}
+}
+
+/* The poster (video.jpg) and its thumbnail (video.thumb.jpg, 320 wide): of
+ * a few frames late in the first segments (their animations drawn) and at
+ * the middle, the one whose JPEG is largest: the most drawn on a plain
+ * background, never the black first frame. Returns the chosen frame's time
+ * (seconds), or -1 when none was made. */
+static double make_poster(render_ctx *x, const caption_seg *segs, size_t n, double length)
+{
+	double at[MANIM_POSTER_TRIES];
+	int k = 0;
+	for (size_t i = 0; i < n && k < MANIM_POSTER_TRIES - 1; i++)
+		if (segs[i].end > segs[i].start)
+			at[k++] = segs[i].start + 0.85 * (segs[i].end - segs[i].start);
+	while (k < MANIM_POSTER_TRIES)
+		at[k] = length * (k + 1) / (MANIM_POSTER_TRIES + 1), k++;
+	at[MANIM_POSTER_TRIES - 1] = length / 2;
+	for (k = 0; k < MANIM_POSTER_TRIES; k++) {
+		at[k] = at[k] < length - 0.1 ? at[k] : length - 0.1;
+		at[k] = at[k] > 0 ? at[k] : 0;
+	}
+	poster_keep(x, -1); /* nothing the script left passes for a frame */
+	argv_b cmd = { .n = 0 };
+	poster_command(x, at, &cmd);
+	int code = -1, best = -1;
+	int rc = sandbox_run(x, &cmd, "poster.log", 120000, &code);
+	av_free(&cmd);
+	off_t size = 0;
+	for (k = 0; k < MANIM_POSTER_TRIES && rc == VG_OK && code == 0; k++) {
+		char path[PATH_MAX + 32];
+		struct stat sb;
+		snprintf(path, sizeof path, "%s/poster.%d.jpg", x->work, k);
+		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > size &&
+		    sb.st_size < (16L << 20)) {
+			size = sb.st_size;
+			best = k;
+		}
+	}
+	poster_keep(x, best);
+	return best >= 0 ? at[best] : -1;
+}
+
+/* The captions and the poster beside the muxed video.mp4, for the stores
+ * to keep beside the video (plugins/common/companions.h). Names left by the
+ * script in the work directory are removed first; a failure here costs the
+ * companion, never the video. */
+static void make_companions(render_ctx *x, const probe_info *pi)
+{
+	char path[PATH_MAX + 32];
+	for (const companion *c = companions; c->suffix; c++) {
+		snprintf(path, sizeof path, "%s/video%s", x->work, c->suffix);
+		unlink(path);
+	}
+	double length = pi->video_s > x->narration_s ? pi->video_s : x->narration_s;
+	caption_seg *segs = calloc(MANIM_MAX_SEGMENTS, sizeof *segs);
+	json_t *root = NULL;
+	size_t n = segs && x->has_narration
+		? caption_segments(x, pi, length, &root, segs, MANIM_MAX_SEGMENTS) : 0;
+	if (n && write_captions(x, segs, n) != 0)
+		x->st->svc->log(x->st, VG_LOG_WARN, "cannot write the captions");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double at = segs ? make_poster(x, segs, n, length) : -1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (at < 0)
+		x->st->svc->log(x->st, VG_LOG_WARN, "cannot make the poster (poster.log)");
+	else
+		x->st->svc->log(x->st, VG_LOG_INFO, "poster: the frame at %.2f s, of %d "
+				"(%.2f s)", at, MANIM_POSTER_TRIES, (double)(t1.tv_sec - t0.tv_sec) +
+				(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	json_decref(root);
+	free(segs);
+}
+
 /* lchown()s path and, for a folder, everything below it (links are not
  * followed; at most 16 levels, Manim's media tree has 6). 0 when all went. */
 static int chown_tree(const char *path, uid_t uid, gid_t gid, int depth)
@@ -1675,6 +1866,7 @@ static int manim_run(void *instance, vg_stage *st)
 	if ((rc = run_probe(x, &pi, err, sizeof err)) != VG_OK ||
 	    (rc = run_mux(x, &pi, err, sizeof err)) != VG_OK)
 		goto out;
+	make_companions(x, &pi);
 	char video[PATH_MAX + 16];
 	struct stat sb;
 	snprintf(video, sizeof video, "%s/video.mp4", x->work);

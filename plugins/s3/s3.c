@@ -1,8 +1,10 @@
 /*
  * s3: stores the video in S3 (or an S3-compatible store) as {video_id}.mp4
  * with the metadata of doc/cloud.md, made safe for S3's rules (ASCII, 2 KB in all),
- * the full texts in a {video_id}.json object beside it, public read through
- * an ACL where the bucket allows ACLs, and multipart upload for big files.
+ * the full texts in a {video_id}.json object beside it, the captions and
+ * poster the render left ({video_id}.vtt, .srt, .jpg, .thumb.jpg) too, public
+ * read through an ACL where the bucket allows ACLs, and multipart upload for
+ * big files.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include "vidgen/plugin.h"
 #include "../common/aws_error.h"
 #include "../common/aws_region.h"
+#include "../common/companions.h"
 #include "../common/url.h"
 
 #define S3_META_LIMIT 2048  /* S3: all user metadata keys + values, bytes */
@@ -619,6 +622,41 @@ out:
 	return rc;
 }
 
+/* Uploads the render's captions and poster found beside the video as
+ * {video_id}<suffix>, with their content types and the video's ACL, and
+ * reports their public URLs to the core. */
+static int put_companions(s3_ctx *x, const char *video)
+{
+	char from[4096], key[128];
+	struct stat sb;
+	int rc = VG_OK;
+
+	for (const companion *c = companions; rc == VG_OK && c->suffix; c++) {
+		if (companion_path(video, c, from, sizeof(from)) < 0 || lstat(from, &sb) < 0 ||
+		    !S_ISREG(sb.st_mode) || sb.st_size > 64 * S3_MB)
+			continue;
+		snprintf(key, sizeof(key), "%s%s", x->st->job->id, c->suffix);
+		vg_http_response resp = { 0 };
+		strlist h = { 0 };
+		char *url = object_url(x->c, x->region, key), *purl = NULL;
+		rc = VG_ENOMEM;
+		if (url && !sl_add(&h, "Content-Type: %s", c->content_type)) {
+			rc = s3_send_acl(x, "PUT", url, &h, NULL, 0, from, &resp);
+			if (rc == VG_OK && resp.status != 200)
+				rc = s3_error(x, "upload the captions or poster", &resp);
+			x->st->svc->http_free(&resp);
+		}
+		if (rc == VG_OK && VG_HAS(x->st->svc, vg_services, output_link)) {
+			purl = public_url(x->c, x->region, key);
+			rc = purl ? x->st->svc->output_link(x->st, c->field, purl) : VG_ENOMEM;
+		}
+		sl_free(&h);
+		free(url);
+		free(purl);
+	}
+	return rc;
+}
+
 static int s3_run(void *instance, vg_stage *st)
 {
 	const s3_conf *c = instance;
@@ -657,6 +695,8 @@ static int s3_run(void *instance, vg_stage *st)
 	rc = put_video(&x, key, video->path, (long)sb.st_size, val);
 	if (rc == VG_OK && c->sidecar)
 		rc = put_sidecar(&x, jkey, key, val);
+	if (rc == VG_OK)
+		rc = put_companions(&x, video->path);
 	if (rc != VG_OK)
 		return rc;
 	st->svc->log(st, VG_LOG_INFO, "stored %s (%lld bytes) in bucket %s", key,

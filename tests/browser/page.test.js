@@ -267,6 +267,44 @@ test('when done: the video element loads a playable video', async () => {
   await axeCheck(page, 'done');
 });
 
+test('the player shows the poster and a captions track that can be turned on and loads its cues', async () => {
+  const { page } = ctx;
+  const poster = await page.getAttribute('#player', 'poster');
+  assert(poster && /\.jpg$/.test(poster), `player poster: ${poster}`);
+  const size = await page.evaluate((u) => new Promise((resolve) => {
+    const img = new Image();
+    img.onload = () => resolve([img.naturalWidth, img.naturalHeight]);
+    img.onerror = () => resolve([0, 0]);
+    img.src = u;
+  }), poster);
+  assert(size[0] > 0 && size[1] > 0, `poster does not load: ${size}`);
+  const track = await page.$eval('#player', (v) => {
+    const t = v.querySelector('track');
+    return t && { kind: t.kind, src: t.getAttribute('src'), n: v.textTracks.length,
+      mode: v.textTracks[0] && v.textTracks[0].mode, label: t.label };
+  });
+  diag(`track: ${JSON.stringify(track)}`);
+  assert(track && track.kind === 'captions' && /\.vtt$/.test(track.src), 'no captions track');
+  assert(track.n === 1 && track.label, 'the track is not listed with a label for the menu');
+  assert(track.mode !== 'showing', 'captions are on before the viewer turns them on');
+  /* What the player's captions menu does: turn the track on. */
+  await page.$eval('#player', (v) => { v.textTracks[0].mode = 'showing'; });
+  await page.waitForFunction(() => {
+    const t = document.getElementById('player').textTracks[0];
+    return t.cues && t.cues.length > 0;
+  }, null, { timeout: 10000 });
+  const cues = await page.$eval('#player', (v) => Array.from(v.textTracks[0].cues)
+    .map((c) => ({ start: c.startTime, end: c.endTime, text: c.text })));
+  diag(`cues: ${cues.length}, first: ${JSON.stringify(cues[0])}`);
+  assert(cues[0].start === 0 && cues[0].text.length > 0, `first cue: ${JSON.stringify(cues[0])}`);
+  cues.forEach((c, i) => {
+    assert(c.end > c.start && (i === 0 || c.start >= cues[i - 1].end - 1e-6), `cue ${i} out of order`);
+    c.text.split('\n').forEach((l) => assert(l.length <= 60, `cue line too long: ${l}`));
+    assert(c.text.split('\n').length <= 2, `cue of more than two lines: ${c.text}`);
+  });
+  ctx.shots.push(await shot(page, 'captions'));
+});
+
 test('the finished job shows its explanation and a share link that opens it', async () => {
   const { page, browser } = ctx;
   const link = await page.inputValue('#share-link');
@@ -296,6 +334,13 @@ test('the video is first in the history, marked done, and opens from there', asy
   assert(await first.getAttribute('aria-current') === 'true', 'history does not mark the open video');
   const qtext = await first.locator('.h-q').textContent();
   assert(qtext === ctx.question, `history question: ${qtext}`);
+  await first.scrollIntoViewIfNeeded();
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#history-list button[data-id] img.h-thumb');
+    return img && img.complete;
+  }, null, { timeout: 10000 });
+  const thumb = await first.locator('img.h-thumb').evaluate((img) => img.naturalWidth);
+  assert(thumb === 320, `history thumbnail: naturalWidth ${thumb}`);
   await page.click('#new-question');
   assert(await page.locator('#job').isHidden(), 'job panel still shown after "Ask another question"');
   await first.focus();

@@ -2,11 +2,13 @@
 # The seed pipeline itself, pipelines/default.cfg, end to end: bedrock,
 # openai, polly and s3 against the protocol fakes, and the real Manim render.
 # Done when the video's s3_url holds the MP4 in the S3 store, with its
-# metadata and the JSON sidecar.
+# metadata and the JSON sidecar, and its captions and poster beside it
+# ({id}.vtt, .srt, .jpg, .thumb.jpg: content types, public read, the job's
+# URLs).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cloud_lib.sh"
 
-N=6
+N=7
 plan $N
 VENV=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}
 Q="Explain the Pythagorean theorem with visual proof"
@@ -43,6 +45,19 @@ assert o['public_read']
 assert o['sidecar']['original_question'] == job['original_question']
 assert o['sidecar']['refined_explanation'] == job['refined_explanation']
 PY" "the stored object is the rendered MP4, with metadata, public read and the sidecar"
+ok "python3 - \"$TMP/seed.s3\" \"$TMP/seed.json\" \"$S3_ENDPOINT_URL/loli/$ID\" \"$(dirname "$MP4")\" <<'PY'
+import json, os, sys
+o = json.load(open(sys.argv[1]))['companions']; job = json.load(open(sys.argv[2]))
+want = {'.vtt': ('text/vtt; charset=utf-8', 'captions_url'),
+        '.srt': ('application/x-subrip', 'captions_srt_url'),
+        '.jpg': ('image/jpeg', 'poster_url'), '.thumb.jpg': ('image/jpeg', 'thumbnail_url')}
+for suffix, (ctype, field) in want.items():
+    c = o[suffix]
+    assert c and c['content_type'] == ctype and c['public_read'], (suffix, c)
+    assert c['size'] == os.path.getsize(os.path.join(sys.argv[4], 'video' + suffix)), (suffix, c)
+    assert job[field] == sys.argv[3] + suffix, (field, job[field])
+PY" "the captions and poster are stored as {id}.vtt, .srt, .jpg, .thumb.jpg: content types, public read, the job's URLs" ||
+	diag "$(cat "$TMP/seed.s3")"
 ok "cloud_log | python3 -c 'import json,sys; l=json.load(sys.stdin); s={e[\"service\"] for e in l if e[\"status\"]==200}; assert s=={\"bedrock\",\"openai\",\"polly\"}, s; assert all(e[\"problem\"] is None for e in l); k=[e.get(\"kind\") for e in l if e[\"service\"]==\"bedrock\"]; assert k.count(\"script\")>=2, k'" \
 	"every model and voice call reached its fake, signed and well formed"
 ok "ffprobe -v error -show_entries stream=codec_type -of csv=p=0 \"$MP4\" | sort -u | tr '\n' ' ' | grep -q 'audio video'" \

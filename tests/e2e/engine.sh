@@ -171,7 +171,7 @@ VIDGEN_REPLAY_LOG=$TMP/replay.log "$VIDGEN" run -p "$REPLAY" -o "$JOBS" --json "
 	>"$TMP/run.json" 2>"$TMP/run.err"
 rc=$?
 ok $rc "the replay pipeline runs end to end (exit 0)" || diag "$(cat "$TMP/run.err")"
-ok "jq -e 'keys == ([\"video_id\",\"status\",\"message\",\"video_url\",\"s3_url\",\"created_at\",\"progress\",\"original_question\",\"initial_explanation\",\"refined_explanation\",\"usage\"] | sort)' '$TMP/run.json'" \
+ok "jq -e 'keys == ([\"video_id\",\"status\",\"message\",\"video_url\",\"s3_url\",\"created_at\",\"progress\",\"original_question\",\"initial_explanation\",\"refined_explanation\",\"usage\",\"captions_url\",\"captions_srt_url\",\"poster_url\",\"thumbnail_url\"] | sort)' '$TMP/run.json'" \
 	"--json prints exactly the VideoResponse fields"
 ok "jq -e '.status == \"completed\" and .progress == 100 and .message == \"Video generated successfully\" and (.video_id | test(\"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\$\")) and .original_question == \"$Q\" and .initial_explanation == \"Two plus two is four.\" and .refined_explanation == \"Refined: 2+2=4.\" and (.created_at | test(\"^20[0-9][0-9]-[01][0-9]-[0-3][0-9]T\"))' '$TMP/run.json'" \
 	"the response says completed, 100, with the recorded texts"
@@ -244,7 +244,7 @@ ok "jq -e '.status == \"failed\" and .progress == 100 and (.message | contains(\
 # the response keeps its message (invalid UTF-8 would drop it from JSON).
 long="$(printf '%0199d' 0 | tr 0 a)é and more"
 "$VIDGEN" run -p "$REPLAY" -o "$JOBS" --json "$long" >"$TMP/long.json" 2>/dev/null
-ok "jq -e '(keys | length) == 11 and (.message | contains(\"aaaa\")) and .status == \"failed\"' '$TMP/long.json'" \
+ok "jq -e '(keys | length) == 15 and (.message | contains(\"aaaa\")) and .status == \"failed\"' '$TMP/long.json'" \
 	"an error quoting a long non-ASCII question keeps the response whole"
 
 # Choices the pipeline does not offer.

@@ -26,23 +26,7 @@ ge() {
 	python3 -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(not a >= b)" "$1" "$2"
 }
 
-cat >"$TMP/synced.py" <<'PY'
-from manim import *
-from vidgen_narration import narration, segments
-
-
-class Synced(Scene):
-    def construct(self):
-        title = MathTex(r"a^2 + b^2 = c^2")
-        with narration(self, 0) as seg:
-            self.play(Write(title), run_time=seg.duration * 0.5)
-            self.play(title.animate.scale(1.4), run_time=seg.remaining)
-        for i in range(1, len(segments())):
-            with narration(self, i) as seg:
-                self.play(Indicate(title), run_time=seg.duration * 0.5)
-        with narration(self, 99) as seg:  # past the end: no audio, no error
-            assert seg.text == "" and seg.duration == 0
-PY
+cp "${top_srcdir:-.}/tests/e2e/render/synced.py" "$TMP/synced.py"
 cat >"$TMP/text.txt" <<'TXT'
 Here is the Pythagorean theorem. The two legs squared add up to the hypotenuse squared!
 Does it always hold? Yes, for every right triangle.

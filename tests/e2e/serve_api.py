@@ -272,6 +272,19 @@ def test_media_and_web(t, d, web_dir):
         t.ok(st == 404, "media: %s is 404" % bad, st)
     st, h, body = d.request("POST", path, b"")
     t.ok(st == 405, "media: POST is 405", st)
+    # The captions and poster beside the video, with their content types.
+    for suffix, ctype in ((".vtt", "text/vtt; charset=utf-8"), (".srt", "application/x-subrip"),
+                          (".jpg", "image/jpeg"), (".thumb.jpg", "image/jpeg")):
+        with open(os.path.join(vdir, vid + suffix), "wb") as f:
+            f.write(suffix.encode())
+        st, h, body = d.request("GET", "/media/" + vid + suffix)
+        t.ok(st == 200 and body == suffix.encode() and h.get("content-type") == ctype,
+             "media: %s is served as %s" % (suffix, ctype), (st, h))
+    for bad in (".json", ".thumb.vtt", ".vtt.mp4x", ".exe", "x.vtt"):
+        with open(os.path.join(vdir, vid + bad), "wb") as f:
+            f.write(b"no")
+        st, _, _ = d.request("GET", "/media/" + vid + bad)
+        t.ok(st == 404, "media: a file ending %s is not served" % bad, st)
 
     st, h, body = d.request("GET", "/")
     t.ok(st == 200 and body == b"<html>vidgen test page</html>\n" and

@@ -19,7 +19,8 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 RESPONSE_KEYS = {"video_id", "status", "message", "video_url", "s3_url", "created_at",
                  "progress", "original_question", "initial_explanation",
-                 "refined_explanation", "usage"}
+                 "refined_explanation", "usage", "captions_url", "captions_srt_url", "poster_url",
+                 "thumbnail_url"}
 WALK = ["queued", "generating_initial_explanation", "refining_explanation",
         "generating_script", "validating_script", "completed"]
 

@@ -144,6 +144,17 @@ static void m_note(const vg_stage *st, const char *fmt, ...)
 	va_end(ap);
 }
 
+static int m_output_link(const vg_stage *st, const char *field, const char *url)
+{
+	(void)st;
+	if (mock.n_links == 8)
+		return VG_ENOMEM;
+	snprintf(mock.links[mock.n_links][0], sizeof(mock.links[0][0]), "%s", field);
+	snprintf(mock.links[mock.n_links][1], sizeof(mock.links[0][1]), "%s", url);
+	mock.n_links++;
+	return VG_OK;
+}
+
 static char *m_render(const vg_stage *st, const char *tmpl)
 {
 	(void)st;
@@ -334,6 +345,7 @@ const vg_services mock_svc = {
 	.cache_get = m_cache_get,
 	.cache_put = m_cache_put,
 	.usage = m_usage,
+	.output_link = m_output_link,
 };
 
 /* ---- stages and instances --------------------------------------------------- */

@@ -47,6 +47,8 @@ typedef struct mock_state {
 	char fail[8192];
 	char logs[8192];
 	char note[1024];   /* svc->note */
+	char links[8][2][512]; /* svc->output_link: { field, url } */
+	int n_links;
 	/* the output (svc->output_write or svc->output_file) */
 	char out_kind[32], out_name[64], out_path[4096];
 	char *out_data;

@@ -3,8 +3,9 @@
  * (svc_mock.h): the video is stored as <job id>.mp4 in its folder (made when
  * missing, videos/ beside the job folders by default), the answer is the
  * path or base_url + name (one slash between them, ${VIDGEN_MEDIA_URL}
- * honoured), the copy it falls back to leaves no partial file, and a stage
- * without a video input is refused.
+ * honoured), the copy it falls back to leaves no partial file, a stage
+ * without a video input is refused, and the captions and poster beside the
+ * video are kept beside the stored one and reported with svc->output_link.
  */
 /* The plugin first: cmocka defines a fail() macro that would rewrite its
  * svc->fail calls. */
@@ -139,6 +140,54 @@ static void test_errors(void **state)
 	mock_release(pi);
 }
 
+/* The render's video.vtt, video.srt, video.jpg, video.thumb.jpg go beside
+ * <id>.mp4 as <id>.vtt, ... and their URLs to the core; one the render did
+ * not leave the next time is removed, and a folder of that name is no
+ * companion. */
+static void test_companions(void **state)
+{
+	static const char *const suffix[] = { ".vtt", ".srt", ".jpg", ".thumb.jpg" };
+	static const char *const field[] = { "captions_url", "captions_srt_url", "poster_url",
+					     "thumbnail_url" };
+	char from[256], want[256];
+	plugin_inst *pi = mock_instance(&vidgen_plugin, (const char *[]){ "base_url=/media/",
+									  NULL });
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		snprintf(from, sizeof(from), "%s/video%s", job_dir, suffix[i]);
+		assert_int_equal(util_write_file_atomic(from, suffix[i], strlen(suffix[i])), 0);
+	}
+	assert_int_equal(store(pi, 1), VG_OK);
+	assert_int_equal(mock.n_links, 4);
+	for (int i = 0; i < 4; i++) {
+		char *text = NULL;
+		assert_string_equal(mock.links[i][0], field[i]);
+		snprintf(want, sizeof(want), "/media/" JOB_ID "%s", suffix[i]);
+		assert_string_equal(mock.links[i][1], want);
+		snprintf(want, sizeof(want), "%s/jobs/videos/" JOB_ID "%s", root, suffix[i]);
+		assert_int_equal(util_read_file(want, 64, &text, NULL, NULL, 0), 0);
+		assert_string_equal(text, suffix[i]);
+		free(text);
+	}
+	/* The next render left no SRT and a folder where the poster was. */
+	snprintf(from, sizeof(from), "%s/video.srt", job_dir);
+	unlink(from);
+	snprintf(from, sizeof(from), "%s/video.jpg", job_dir);
+	unlink(from);
+	assert_int_equal(mkdir(from, 0755), 0);
+	mock.n_links = 0;
+	assert_int_equal(store(pi, 1), VG_OK);
+	assert_int_equal(mock.n_links, 2);
+	assert_string_equal(mock.links[0][0], "captions_url");
+	assert_string_equal(mock.links[1][0], "thumbnail_url");
+	snprintf(want, sizeof(want), "%s/jobs/videos/" JOB_ID ".srt", root);
+	assert_int_not_equal(access(want, F_OK), 0);
+	snprintf(want, sizeof(want), "%s/jobs/videos/" JOB_ID ".jpg", root);
+	assert_int_not_equal(access(want, F_OK), 0);
+	mock_release(pi);
+}
+
 /* The copy used across file systems: same bytes, no .part left behind, and
  * a missing source leaves nothing. */
 static void test_copy_file(void **state)
@@ -162,6 +211,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_folder_and_base_url, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_companions, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("file", tests, NULL, NULL);
 }

@@ -21,7 +21,9 @@
 
 static const char *const spec_fields[] = {
 	"video_id", "status", "message", "video_url", "s3_url", "created_at", "progress",
-	"original_question", "initial_explanation", "refined_explanation", "usage", NULL
+	"original_question", "initial_explanation", "refined_explanation", "usage",
+	/* then the files beside the video */
+	"captions_url", "captions_srt_url", "poster_url", "thumbnail_url", NULL
 };
 
 static int setup(void **state)
@@ -135,10 +137,12 @@ static void test_response_fields(void **state)
 			fail_msg("unexpected field \"%s\" in the VideoResponse", key);
 		n++;
 	}
-	assert_int_equal(n, 11);
+	assert_int_equal(n, 15);
 	/* no stage has run: no usage yet */
 	assert_true(json_is_null(json_object_get(o, "usage")));
 	assert_true(json_is_integer(json_object_get(o, "progress")));
+	assert_true(json_is_null(json_object_get(o, "captions_url")));
+	assert_true(json_is_null(json_object_get(o, "thumbnail_url")));
 	assert_true(json_is_null(json_object_get(o, "video_url")));
 	assert_true(json_is_null(json_object_get(o, "s3_url")));
 	assert_true(json_is_null(json_object_get(o, "initial_explanation")));
@@ -255,6 +259,8 @@ static void test_open_round_trip(void **state)
 	job_set_field_locked(j, "initial_explanation", "First \xc3\xa9xplanation");
 	job_set_field_locked(j, "refined_explanation", "Second");
 	job_set_field_locked(j, "video_url", "/media/x.mp4");
+	assert_int_equal(job_set_field_locked(j, "captions_url", "/media/x.vtt"), 0);
+	assert_int_equal(job_set_field_locked(j, "thumbnail_url", "/media/x.thumb.jpg"), 0);
 	assert_int_equal(job_save_locked(j), 0);
 
 	k = job_open(j->dir, err, sizeof(err));
@@ -272,6 +278,9 @@ static void test_open_round_trip(void **state)
 	assert_string_equal(k->initial_explanation, "First \xc3\xa9xplanation");
 	assert_string_equal(k->refined_explanation, "Second");
 	assert_string_equal(k->video_url, "/media/x.mp4");
+	assert_string_equal(k->media[0], "/media/x.vtt");
+	assert_null(k->media[2]);
+	assert_string_equal(k->media[3], "/media/x.thumb.jpg");
 	assert_null(k->s3_url);
 	assert_false(k->finished);
 	job_free(k);

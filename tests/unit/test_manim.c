@@ -576,6 +576,57 @@ static void test_segment_fallback(void **state)
 	fake_render = 0;
 }
 
+/* Where the captions put each segment: the wrapper's segments.txt (hostile:
+ * bad lines, indices out of range, starts past the video or not numbers are
+ * ignored; a segment with no line has no cue) when the scene has its own
+ * soundtrack, else one after the other from 0; a segment never runs past
+ * the next one's start nor the video's end. */
+static void test_caption_segments(void **state)
+{
+	render_ctx x = { 0 };
+	probe_info pi = { .has_audio = 1 };
+	caption_seg segs[8];
+	json_t *root = NULL;
+	char path[PATH_MAX + 64];
+
+	(void)state;
+	snprintf(x.work, sizeof x.work, "%s/captions", tmpdir);
+	snprintf(path, sizeof path, "%s/narration", x.work);
+	assert_int_equal(mkdir(x.work, 0755) == 0 || errno == EEXIST, 1);
+	assert_int_equal(mkdir(path, 0755) == 0 || errno == EEXIST, 1);
+	snprintf(path, sizeof path, "%s/narration/narration.json", x.work);
+	const char *nar = "{\"segments\":[{\"text\":\"Zero.\",\"duration\":2.0},"
+			  "{\"text\":\"One.\",\"duration\":3.0},{\"text\":\"Two.\",\"duration\":1.0},"
+			  "{\"text\":\"Three.\",\"duration\":-5},{\"text\":\"Four.\",\"duration\":4.0}]}";
+	assert_int_equal(write_text(path, nar, strlen(nar)), 0);
+	snprintf(path, sizeof path, "%s/segments.txt", x.work);
+	const char *lines = "0 0.500 2.600 rendered 0.1\ngarbage\n1 2.000 5.000 fallback 0\n"
+			    "2 nan 1 rendered 0\n7 1.0 2.0 rendered 0\n-1 1 2 x 0\n"
+			    "4 99.0 100.0 rendered 0\n";
+	assert_int_equal(write_text(path, lines, strlen(lines)), 0);
+	size_t n = caption_segments(&x, &pi, 10.0, &root, segs, 8);
+	assert_int_equal(n, 5);
+	assert_string_equal(segs[0].text, "Zero.");
+	assert_true(segs[0].start == 0.5 && segs[0].end == 2.0); /* cut at segment 1 */
+	assert_true(segs[1].start == 2.0 && segs[1].end == 5.0);
+	assert_false(segs[2].end > segs[2].start); /* no line: no cue */
+	assert_false(segs[3].end > segs[3].start); /* no duration */
+	assert_false(segs[4].end > segs[4].start); /* starts after the video */
+	json_decref(root);
+
+	/* The narration laid under the video: one after the other from 0, the
+	 * last cut at the video's end. */
+	pi.has_audio = 0;
+	n = caption_segments(&x, &pi, 7.5, &root, segs, 8);
+	assert_int_equal(n, 5);
+	assert_true(segs[0].start == 0.0 && segs[0].end == 2.0);
+	assert_true(segs[1].start == 2.0 && segs[1].end == 5.0);
+	assert_true(segs[2].start == 5.0 && segs[2].end == 6.0);
+	assert_false(segs[3].end > segs[3].start);
+	assert_true(segs[4].start == 6.0 && segs[4].end == 7.5);
+	json_decref(root);
+}
+
 /* The watchdog's report is faulthandler's dump, written next to the script:
  * the innermost frame of the script gives the line, segment.txt the block;
  * anything else (no dump, garbage, absurd numbers) is not a stall. */
@@ -636,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_layout_modes),
 		cmocka_unit_test(test_segment_fallback),
 		cmocka_unit_test(test_stall_report),
+		cmocka_unit_test(test_caption_segments),
 	};
 	return cmocka_run_group_tests_name("manim", tests, setup, teardown);
 }

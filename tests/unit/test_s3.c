@@ -6,6 +6,7 @@
 /* The plugin first: cmocka defines a fail() macro. */
 #include "../../plugins/s3/s3.c"
 #include "svc_mock.h"
+#include "util.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -194,6 +195,47 @@ static void test_upload_requests(void **state)
 			    "0d3f6c2e-8a51-4b7e-9c1d-2f4a6b8c0e12.mp4");
 }
 
+/* The captions and poster beside the video go up as {id}.vtt, ...
+ * .thumb.jpg with their content types and the ACL, their public URLs to
+ * the core; a companion the render did not leave is not sent. */
+static void test_companions(void **state)
+{
+	char vtt[64], thumb[64];
+	s3_conf c;
+	int rc;
+
+	(void)state;
+	snprintf(vtt, sizeof(vtt), "%s.vtt", video);
+	snprintf(thumb, sizeof(thumb), "%s.thumb.jpg", video);
+	assert_int_equal(util_write_file_atomic(vtt, "WEBVTT\n\n", 8), 0);
+	assert_int_equal(util_write_file_atomic(thumb, "jpeg", 4), 0);
+	mock_reset();
+	for (int i = 0; i < 4; i++)
+		mock_answer_with(200, "", NULL);
+	mock_defaults(&vidgen_plugin, &c);
+	c.public_url = "https://cdn.example/v/";
+	run_upload(&c, &rc);
+	unlink(vtt);
+	unlink(thumb);
+	assert_int_equal(rc, VG_OK);
+	assert_int_equal(mock.n_req, 4);
+	assert_string_equal(mock.req[2].url, "https://loli.s3.eu-west-3.amazonaws.com/"
+			    "0d3f6c2e-8a51-4b7e-9c1d-2f4a6b8c0e12.vtt");
+	assert_string_equal(mock_header(2, "Content-Type"), "text/vtt; charset=utf-8");
+	assert_string_equal(mock_header(2, "x-amz-acl"), "public-read");
+	assert_string_equal(mock.req[3].url, "https://loli.s3.eu-west-3.amazonaws.com/"
+			    "0d3f6c2e-8a51-4b7e-9c1d-2f4a6b8c0e12.thumb.jpg");
+	assert_string_equal(mock_header(3, "Content-Type"), "image/jpeg");
+	assert_string_equal(mock_header(3, "x-amz-acl"), "public-read");
+	assert_int_equal(mock.n_links, 2);
+	assert_string_equal(mock.links[0][0], "captions_url");
+	assert_string_equal(mock.links[0][1], "https://cdn.example/v/"
+			    "0d3f6c2e-8a51-4b7e-9c1d-2f4a6b8c0e12.vtt");
+	assert_string_equal(mock.links[1][0], "thumbnail_url");
+	assert_string_equal(mock.links[1][1], "https://cdn.example/v/"
+			    "0d3f6c2e-8a51-4b7e-9c1d-2f4a6b8c0e12.thumb.jpg");
+}
+
 static void test_acl_fallback(void **state)
 {
 	static const char *refused = "<?xml version=\"1.0\"?><Error><Code>"
@@ -311,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_init_validates),
 		cmocka_unit_test(test_upload_requests),
+		cmocka_unit_test(test_companions),
 		cmocka_unit_test(test_acl_fallback),
 		cmocka_unit_test(test_s3_errors),
 		cmocka_unit_test(test_aws_error_parse),

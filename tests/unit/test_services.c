@@ -248,6 +248,34 @@ static void test_fail_message(void **state)
 	assert_string_equal(stage_run_error(&e->run, VG_EHTTP), "second"); /* the last wins */
 }
 
+/* svc->output_link (2.2) keeps a URL for each companion field, the last
+ * one winning, and refuses another field, an empty URL or one that is not
+ * UTF-8; stage_run_clear lets them go. */
+static void test_output_link(void **state)
+{
+	env *e = *state;
+	const vg_services *svc = services_table();
+
+	assert_true(VG_HAS(svc, vg_services, output_link));
+	assert_int_equal(svc->output_link(&e->run.st, "captions_url", "/media/a.vtt"), VG_OK);
+	assert_int_equal(svc->output_link(&e->run.st, "thumbnail_url", "/media/a.jpg"), VG_OK);
+	assert_int_equal(svc->output_link(&e->run.st, "thumbnail_url", "/media/a.thumb.jpg"),
+			 VG_OK);
+	assert_string_equal(e->run.links[0], "/media/a.vtt");
+	assert_null(e->run.links[1]);
+	assert_null(e->run.links[2]);
+	assert_string_equal(e->run.links[3], "/media/a.thumb.jpg");
+	assert_int_equal(svc->output_link(&e->run.st, "video_url", "/x"), VG_EINVAL);
+	assert_non_null(strstr(stage_run_error(&e->run, VG_EINVAL), "video_url"));
+	assert_int_equal(svc->output_link(&e->run.st, "poster_url", ""), VG_EINVAL);
+	assert_int_equal(svc->output_link(&e->run.st, "poster_url", "/\xff.jpg"), VG_EINVAL);
+	assert_int_equal(svc->output_link(&e->run.st, NULL, "/a"), VG_EINVAL);
+	assert_null(e->run.links[2]);
+	stage_run_clear(&e->run);
+	assert_null(e->run.links[0]);
+	assert_null(e->run.links[3]);
+}
+
 /* The one builder of a vg_stage: every field from the params, the size,
  * the services table and the way back to the stage_run. */
 static void test_stage_run_init(void **state)
@@ -432,6 +460,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_progress_clamped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancelled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fail_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_link, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

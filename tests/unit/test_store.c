@@ -502,6 +502,30 @@ static void test_usage_kept(void **state)
 	store_job_clear(&r);
 }
 
+/* The URLs of the files beside the video (captions, poster) survive a
+ * reopen. */
+static void test_media_kept(void **state)
+{
+	fixture *f = *state;
+	store_job r, g;
+	char err[256];
+
+	make_job(&r, "Where are the captions?");
+	assert_int_equal(create_wait(f->s, &r, err, sizeof(err)), 0);
+	r.media[0] = xstrdup("/media/x.vtt");
+	r.media[2] = xstrdup("https://cdn.example/x.jpg");
+	assert_int_equal(store_update(f->s, &r, 1, err, sizeof(err)), 0);
+	store_close(f->s);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.media[0], "/media/x.vtt");
+	assert_null(g.media[1]);
+	assert_string_equal(g.media[2], "https://cdn.example/x.jpg");
+	assert_null(g.media[3]);
+	store_job_clear(&g);
+	store_job_clear(&r);
+}
+
 /* A store written before jobs had a usage column opens, keeps its rows and
  * takes usage from then on. */
 static void test_old_store_migrated(void **state)
@@ -530,6 +554,8 @@ static void test_old_store_migrated(void **state)
 	assert_int_equal(store_get(s, id, &g, err, sizeof(err)), 0);
 	assert_string_equal(g.question, "Old?");
 	assert_null(g.usage);
+	for (int i = 0; i < 4; i++) /* nor captions nor poster */
+		assert_null(g.media[i]);
 	g.usage = xstrdup("{\"stages\":[],\"totals\":{},\"cost\":null}");
 	assert_int_equal(store_update(s, &g, 1, err, sizeof(err)), 0);
 	store_job_clear(&g);
@@ -568,6 +594,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_creates_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_kept, setup, teardown),
 		cmocka_unit_test(test_old_store_migrated),
+		cmocka_unit_test_setup_teardown(test_media_kept, setup, teardown),
 		cmocka_unit_test(test_open_bad_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

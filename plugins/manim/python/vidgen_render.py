@@ -939,6 +939,7 @@ def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
     """One skipped pass that forks a child where each of k slices of the
     scene's length begins (vidgen_slices). Returns what render_scene does,
     or None when the slices disagree with the pass (vidgen_slices.Inconsistent)."""
+    import vidgen_caches
     import vidgen_narration
     import vidgen_slices
     scene = make_scene(cls)
@@ -968,13 +969,19 @@ def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
 
     slicer = vidgen_slices.Slicer(scene, k, length, work, opts.get("progress"), on_child, dog,
                                   lambda: len(guard.failures))
+    # The pass typesets every formula in turn, and the first slice waits for
+    # each: a process typesets the likely ones ahead of it meanwhile.
+    ahead = vidgen_caches.prefetch(script, cls.__name__)
     try:
         scene.render()
     except BaseException as exc:
         if slicer.index is not None:
             child_failed(work, slicer.index, exc, script)
+        vidgen_caches.stop(ahead)
         slicer.kill()
         raise
+    if slicer.index is None:
+        vidgen_caches.stop(ahead)
     if slicer.index is not None:
         try:
             vidgen_slices.child_done(scene, slicer, work,

@@ -27,7 +27,7 @@ import os
 import signal
 import time
 
-POLL_S = 0.25
+POLL_S = 0.05
 WAIT_S = 0.002
 
 
@@ -134,6 +134,7 @@ class Slicer:
         self.pids = {}
         self.starts = {}             # slice -> (first animation, scene time)
         self.depth = 0
+        self.reported = None         # the last progress written
         self.sounds = []
         r = scene.renderer
         r._original_skipping_status = True
@@ -228,6 +229,9 @@ class Slicer:
             a, t = progress_of(self.work, index)
             anims += max(0, a)
             secs += max(0.0, t - start)
+        if (anims, round(secs, 2)) == self.reported:
+            return
+        self.reported = (anims, round(secs, 2))
         try:
             with open(self.progress_path, "a", encoding="ascii") as f:
                 f.write("p %d 0 %.2f\n" % (anims, secs))
