@@ -4,6 +4,7 @@
  * allocator, an instruction budget and only safe libraries (Redis-style).
  */
 #include "hooks.h"
+#include "hook_server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -603,17 +605,40 @@ static int sandbox_run(const hook *h, const char *text,
 }
 
 /* ------------------------------------------------------------------------
- * A call in a child process. The instruction budget bounds Lua code, not a
+ * A call in a worker process. The instruction budget bounds Lua code, not a
  * single library call running in C (string.find with a backtracking
  * pattern on a long text runs for minutes without executing one Lua
- * instruction). So each call runs in a forked child that the calling
- * thread kills at a wall-clock deadline. The child touches nothing that
- * another thread of the parent may have locked at the fork: it allocates
- * (glibc makes malloc safe after fork), runs a fresh Lua state, keeps its
- * log lines for the parent and writes its result to a pipe.
+ * instruction). So each call, and the check of a hook when it is compiled,
+ * runs in a worker of the hook server (hook_server.c) that ends itself at a
+ * wall-clock deadline, and that the caller gives up on shortly after. The
+ * caller sends the hook, the text and the job table (call_request); the
+ * worker runs a fresh Lua state, keeps its log lines for the caller and
+ * answers (call_header).
  * ------------------------------------------------------------------------ */
 
-/* What the child sends, in this order, after the header: err, logs, out. */
+#define CALL_MAGIC 0x76676831u /* "vgh1" */
+/* Largest request a worker reads (the caller already holds it all). */
+#define CALL_MAX_BODY ((uint64_t)2 << 30)
+#define CALL_MAX_ARTIFACTS 100000u
+/* How long after the worker's own deadline the caller stops waiting (the
+ * worker then answers "timed out" itself; this covers a stopped one). */
+#define CALL_GRACE_MS 2000LL
+#define STR_NONE UINT32_MAX
+
+/* What the caller sends, then the strings of put_request in its order. */
+typedef struct call_request {
+	uint32_t magic;
+	uint32_t n_artifacts;
+	int32_t compile_only;
+	int32_t pad;
+	int64_t instructions;
+	uint64_t memory;
+	int64_t limit_ms;
+	uint64_t body_len;
+} call_request;
+
+/* What the worker sends, in this order, after the header: err, logs, out.
+ * rc VG_ETIMEDOUT: the worker's deadline passed (nothing follows). */
 typedef struct call_header {
 	int32_t rc;
 	int32_t has_out;
@@ -621,20 +646,167 @@ typedef struct call_header {
 	uint64_t out_len;
 } call_header;
 
+/* A string: its length (STR_NONE for NULL), its bytes and a NUL, so the
+ * worker uses them in place. */
+static void put_str(strbuf *b, const char *s, size_t len)
+{
+	uint32_t n = s ? (uint32_t)len : STR_NONE;
+
+	sb_append(b, (const char *)&n, sizeof(n));
+	if (s) {
+		sb_append(b, s, len);
+		sb_append(b, "", 1);
+	}
+}
+
+static void put_cstr(strbuf *b, const char *s)
+{
+	put_str(b, s, s ? strlen(s) : 0);
+}
+
+static void put_request(strbuf *b, const hook *h, const char *text,
+			const hook_job_view *job, long long limit_ms)
+{
+	call_request rq = { .magic = CALL_MAGIC, .compile_only = text == NULL,
+			    .instructions = h->instructions, .memory = h->memory,
+			    .limit_ms = limit_ms };
+	size_t i;
+
+	rq.n_artifacts = job ? (uint32_t)job->n_artifacts : 0;
+	sb_append(b, (const char *)&rq, sizeof(rq));
+	put_cstr(b, h->spec);
+	put_cstr(b, h->path);
+	put_cstr(b, h->chunkname);
+	put_cstr(b, h->func);
+	put_str(b, h->source, h->source_len);
+	put_cstr(b, text);
+	put_cstr(b, job ? job->job_id : NULL);
+	put_cstr(b, job ? job->question : NULL);
+	put_cstr(b, job ? job->model : NULL);
+	put_cstr(b, job ? job->voice : NULL);
+	put_cstr(b, job ? job->stage : NULL);
+	for (i = 0; i < rq.n_artifacts; i++) {
+		put_cstr(b, job->artifacts[i].stage);
+		put_cstr(b, job->artifacts[i].text);
+	}
+	((call_request *)b->buf)->body_len = b->len - sizeof(rq);
+}
+
+/* Takes one string of put_str from *p; 0 (with *s NULL for none) or -1 when
+ * the body is malformed. */
+static int take_str(const char **p, const char *end, const char **s, size_t *len)
+{
+	uint32_t n;
+
+	if ((size_t)(end - *p) < sizeof(n))
+		return -1;
+	memcpy(&n, *p, sizeof(n));
+	*p += sizeof(n);
+	*s = NULL;
+	if (n == STR_NONE)
+		return 0;
+	if ((size_t)(end - *p) < (size_t)n + 1 || (*p)[n] != '\0')
+		return -1;
+	*s = *p;
+	if (len)
+		*len = n;
+	*p += (size_t)n + 1;
+	return 0;
+}
+
+/* Decodes the body into h and job (pointing into the body). 0 or -1. */
+static int take_request(const call_request *rq, const char *body, hook *h,
+			hook_job_view *job, hook_artifact *arts, const char **text)
+{
+	const char *p = body, *end = body + rq->body_len;
+	const char *src;
+	uint32_t i;
+
+	h->instructions = rq->instructions;
+	h->memory = (size_t)rq->memory;
+	if (take_str(&p, end, (const char **)&h->spec, NULL) ||
+	    take_str(&p, end, (const char **)&h->path, NULL) ||
+	    take_str(&p, end, (const char **)&h->chunkname, NULL) ||
+	    take_str(&p, end, (const char **)&h->func, NULL) ||
+	    take_str(&p, end, &src, &h->source_len) ||
+	    take_str(&p, end, text, NULL) ||
+	    take_str(&p, end, &job->job_id, NULL) ||
+	    take_str(&p, end, &job->question, NULL) ||
+	    take_str(&p, end, &job->model, NULL) ||
+	    take_str(&p, end, &job->voice, NULL) ||
+	    take_str(&p, end, &job->stage, NULL))
+		return -1;
+	h->source = (char *)src;
+	for (i = 0; i < rq->n_artifacts; i++)
+		if (take_str(&p, end, &arts[i].stage, NULL) ||
+		    take_str(&p, end, &arts[i].text, NULL))
+			return -1;
+	job->artifacts = arts;
+	job->n_artifacts = rq->n_artifacts;
+	if (h->spec == NULL || h->path == NULL || h->chunkname == NULL || h->func == NULL ||
+	    src == NULL || (*text == NULL) != (rq->compile_only != 0) || p != end)
+		return -1;
+	return 0;
+}
+
+static int read_full(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t worker_fd = -1;
+
+/* SIGALRM in a worker: the call's wall-clock limit passed. */
+static void worker_deadline(int sig)
+{
+	call_header hd = { .rc = VG_ETIMEDOUT };
+
+	(void)sig;
+	if (write(worker_fd, &hd, sizeof(hd)) < 0)
+		_exit(2);
+	_exit(0);
+}
+
+/* Arms the worker's own wall-clock limit. */
+static void worker_arm(long long ms)
+{
+	struct sigaction sa;
+	struct itimerval it = { 0 };
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_deadline;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	it.it_value.tv_sec = (time_t)(ms / 1000);
+	it.it_value.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* Runs the call and writes the answer; past the deadline, the answer is
+ * the deadline's alone. */
 static void __attribute__((noreturn))
-call_child(int fd, const hook *h, const char *text, const hook_job_view *job)
+worker_run(int fd, const hook *h, const char *text, const hook_job_view *job)
 {
 	strbuf logs = { 0 };
 	char err[1024] = "", *out = NULL;
 	call_header hd = { 0 };
+	sigset_t alrm;
 
-	/* The parent's sockets must not outlive their closing there (a client
-	 * would wait for the end of a closed connection): keep only the pipe
-	 * and the standard descriptors. */
-	if (fd > 3)
-		close_range(3, (unsigned)fd - 1, 0);
-	close_range((unsigned)fd + 1, ~0U, 0);
 	hd.rc = sandbox_run(h, text, job, &logs, &out, err, sizeof(err));
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_BLOCK, &alrm, NULL);
 	hd.has_out = out != NULL;
 	hd.err_len = (uint32_t)strlen(err);
 	hd.log_len = (uint32_t)logs.len;
@@ -643,53 +815,44 @@ call_child(int fd, const hook *h, const char *text, const hook_job_view *job)
 		 util_write_all(fd, err, hd.err_len) == 0 &&
 		 util_write_all(fd, logs.len ? logs.buf : "", logs.len) == 0 &&
 		 util_write_all(fd, out ? out : "", (size_t)hd.out_len) == 0;
-	_exit(ok ? 0 : 1); /* no atexit handlers: they belong to the parent */
+	_exit(ok ? 0 : 1); /* no atexit handlers: they belong to the caller */
 }
 
-/* The wall-clock limit of one call: generous next to the instruction budget
- * (about a second per 100 million instructions here), which stops any
- * hook that runs Lua code first. */
+void hook_worker_main(int fd)
+{
+	call_request rq;
+	hook h;
+	hook_job_view job;
+	hook_artifact *arts;
+	const char *text = NULL;
+	char *body;
+
+	worker_fd = fd;
+	if (read_full(fd, &rq, sizeof(rq)) != 0 || rq.magic != CALL_MAGIC ||
+	    rq.body_len > CALL_MAX_BODY || rq.n_artifacts > CALL_MAX_ARTIFACTS ||
+	    rq.limit_ms <= 0)
+		_exit(1);
+	worker_arm(rq.limit_ms);
+	memset(&h, 0, sizeof(h));
+	memset(&job, 0, sizeof(job));
+	body = malloc((size_t)rq.body_len + 1);
+	arts = calloc(rq.n_artifacts + 1, sizeof(*arts));
+	if (body == NULL || arts == NULL || read_full(fd, body, (size_t)rq.body_len) != 0 ||
+	    take_request(&rq, body, &h, &job, arts, &text) != 0)
+		_exit(1);
+	worker_run(fd, &h, text, rq.compile_only ? NULL : &job);
+}
+
+/* The wall-clock limit of one call: about five times what the instruction
+ * budget takes in pure Lua here (5 s for the default budget), at least
+ * HOOK_MIN_CALL_MS. */
 static long long call_deadline_ms(const hook *h)
 {
-	long long ms = h->instructions / 1000;
+	long long ms = h->instructions / HOOK_INSTRUCTIONS_PER_CALL_MS;
 	return ms < HOOK_MIN_CALL_MS ? HOOK_MIN_CALL_MS : ms;
 }
 
-/* Reads the child's whole answer into msg until EOF, at most max bytes,
- * until deadline (util_now_ms). 0, or -1 with *timed_out set when the
- * deadline passed. */
-static int read_answer(int fd, strbuf *msg, size_t max, long long deadline, int *timed_out)
-{
-	char buf[65536];
-
-	for (;;) {
-		long long left = deadline - util_now_ms();
-		if (left <= 0) {
-			*timed_out = 1;
-			return -1;
-		}
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			continue;
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return 0;
-		if (msg->len + (size_t)n > max)
-			return -1;
-		sb_append(msg, buf, (size_t)n);
-	}
-}
-
-/* Logs the child's kept lines ("LEVEL message"). */
+/* Logs the worker's kept lines ("LEVEL message"). */
 static void replay_logs(const char *p, size_t len)
 {
 	const char *end = p + len;
@@ -705,15 +868,27 @@ static void replay_logs(const char *p, size_t len)
 	}
 }
 
-/* Turns the child's answer in msg into the call's result; -1 (err not
+static void timeout_error(const hook *h, long long limit, char *err, size_t errlen)
+{
+	util_errf(err, errlen, "hook \"%s\": still running after %lld s, stopped (a library "
+		  "call such as string.find on a long text runs outside the instruction "
+		  "budget)", h->spec, limit / 1000);
+}
+
+/* Turns the worker's answer in msg into the call's result; -1 (err not
  * touched) when msg is not a whole answer. */
-static int call_result(const strbuf *msg, char **out, char *err, size_t errlen)
+static int call_result(const hook *h, const strbuf *msg, long long limit, char **out,
+		       char *err, size_t errlen)
 {
 	call_header hd;
 
 	if (msg->len < sizeof(hd))
 		return -1;
 	memcpy(&hd, msg->buf, sizeof(hd));
+	if (hd.rc == VG_ETIMEDOUT) {
+		timeout_error(h, limit, err, errlen);
+		return VG_EINVAL;
+	}
 	if ((uint64_t)msg->len != sizeof(hd) + (uint64_t)hd.err_len + hd.log_len + hd.out_len)
 		return -1;
 	const char *p = msg->buf + sizeof(hd);
@@ -722,7 +897,7 @@ static int call_result(const strbuf *msg, char **out, char *err, size_t errlen)
 		util_errf(err, errlen, "%.*s", (int)hd.err_len, p);
 		return hd.rc;
 	}
-	if (hd.has_out) {
+	if (hd.has_out && out != NULL) {
 		*out = xmalloc((size_t)hd.out_len + 1);
 		memcpy(*out, p + hd.err_len + hd.log_len, (size_t)hd.out_len);
 		(*out)[hd.out_len] = '\0';
@@ -730,47 +905,27 @@ static int call_result(const strbuf *msg, char **out, char *err, size_t errlen)
 	return VG_OK;
 }
 
-static int call_in_child(const hook *h, const char *text, const hook_job_view *job,
-			 char **out, char *err, size_t errlen)
+/* Runs the hook on text (NULL: only compiles and checks it) in a worker. */
+static int call_in_worker(const hook *h, const char *text, const hook_job_view *job,
+			  char **out, char *err, size_t errlen)
 {
-	int fds[2], status = 0, timed_out = 0, rc;
-	strbuf msg = { 0 };
+	strbuf req = { 0 }, msg = { 0 };
 	long long limit = call_deadline_ms(h);
+	int timed_out = 0, rc;
 
-	if (pipe2(fds, O_CLOEXEC) != 0) {
-		util_errf(err, errlen, "hook \"%s\": pipe: %s", h->spec, strerror(errno));
-		return VG_ENOMEM;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		util_errf(err, errlen, "hook \"%s\": fork: %s", h->spec, strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return VG_ENOMEM;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		call_child(fds[1], h, text, job);
-	}
-	close(fds[1]);
-	rc = read_answer(fds[0], &msg, h->memory + ((size_t)4 << 20), util_now_ms() + limit,
-			 &timed_out);
-	close(fds[0]);
-	if (rc != 0)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	/* A whole answer counts whatever the exit status (valgrind, for one,
-	 * fails a forked child on the parent's memory it cannot see used). */
+	put_request(&req, h, text, job, limit);
+	err[0] = '\0';
+	rc = hook_server_call(req.buf, req.len, &msg, h->memory + ((size_t)4 << 20),
+			      util_now_ms() + limit + CALL_GRACE_MS, &timed_out, err, errlen);
+	sb_free(&req);
 	if (timed_out) {
-		util_errf(err, errlen, "hook \"%s\": still running after %lld s, stopped (a "
-			  "library call such as string.find on a long text runs outside the "
-			  "instruction budget)", h->spec, limit / 1000);
+		timeout_error(h, limit, err, errlen);
 		rc = VG_EINVAL;
-	} else if (rc != 0 || (rc = call_result(&msg, out, err, errlen)) < 0) {
-		util_errf(err, errlen, "hook \"%s\": its process ended without an answer (%s %d)",
-			  h->spec, WIFSIGNALED(status) ? "signal" : "status",
-			  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	} else if (rc != 0 && err[0]) {
+		rc = VG_ENOMEM; /* the server could not be reached: not the hook's fault */
+	} else if (rc != 0 || (rc = call_result(h, &msg, limit, out, err, errlen)) < 0) {
+		util_errf(err, errlen, "hook \"%s\": its process ended without an answer",
+			  h->spec);
 		rc = VG_EINVAL;
 	}
 	sb_free(&msg);
@@ -892,7 +1047,7 @@ hook *hook_compile(const char *spec, const char *base_dir, char *err,
 	}
 	if (read_source(h, file, err, errlen) != 0)
 		goto fail;
-	if (sandbox_run(h, NULL, NULL, NULL, NULL, err, errlen) != VG_OK)
+	if (call_in_worker(h, NULL, NULL, NULL, err, errlen) != VG_OK)
 		goto fail;
 	free(file);
 	return h;
@@ -926,44 +1081,6 @@ int hook_set_limits(hook *h, long long instructions, size_t memory,
 	return VG_OK;
 }
 
-/* GCC 12's AddressSanitizer does not lock its allocator around fork(): a
- * child forked while another thread held an allocator lock waits for it
- * forever (seen: a hook child stuck in lua_newstate until the call's
- * deadline). glibc's malloc, in every other build, is safe after fork. So a
- * sanitizer build forks only while the process has one thread, and else
- * runs the call here: the instruction and memory budgets still hold, the
- * wall-clock limit on a single library call does not. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <dirent.h>
-static int one_thread(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	int n = 0;
-	if (!d)
-		return 0;
-	for (struct dirent *e; (e = readdir(d)) && n < 2;)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n == 1;
-}
-
-static int call_here(const hook *h, const char *text, const hook_job_view *job,
-		     char **out, char *err, size_t errlen)
-{
-	strbuf logs = { 0 };
-	char *o = NULL;
-	int rc = sandbox_run(h, text, job, &logs, &o, err, errlen);
-	replay_logs(logs.len ? logs.buf : "", logs.len);
-	sb_free(&logs);
-	if (rc != VG_OK) {
-		free(o);
-		return rc;
-	}
-	*out = o;
-	return VG_OK;
-}
-#endif
-
 int hook_call(const hook *h, const char *text, const hook_job_view *job,
 	      char **out, char *err, size_t errlen)
 {
@@ -973,11 +1090,7 @@ int hook_call(const hook *h, const char *text, const hook_job_view *job,
 		util_errf(err, errlen, "hook: no hook or no text");
 		return VG_EINVAL;
 	}
-#if defined(__SANITIZE_ADDRESS__)
-	if (!one_thread())
-		return call_here(h, text, job, out, err, errlen);
-#endif
-	return call_in_child(h, text, job, out, err, errlen);
+	return call_in_worker(h, text, job, out, err, errlen);
 }
 
 const char *hook_spec(const hook *h)

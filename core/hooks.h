@@ -36,8 +36,12 @@ typedef struct hook_job_view {
 #define HOOK_MAX_INSTRUCTIONS 10000000000L
 #define HOOK_MIN_MEMORY ((size_t)1 << 20)
 #define HOOK_MAX_MEMORY ((size_t)1 << 30)
-/* Each call runs in a child process stopped after its instruction budget /
- * 1 000 000 seconds of wall time (100 s by default), at least this long. */
+/* Each call runs in a worker process of the hook server (hook_server.c),
+ * stopped after its instruction budget / HOOK_INSTRUCTIONS_PER_CALL_MS
+ * milliseconds of wall time (5 s for the default budget, about five times
+ * what the budget takes in pure Lua here), and never sooner than
+ * HOOK_MIN_CALL_MS. */
+#define HOOK_INSTRUCTIONS_PER_CALL_MS 20000L
 #define HOOK_MIN_CALL_MS 2000LL
 /* Largest hook source file. */
 #define HOOK_MAX_SOURCE ((size_t)1 << 20)
@@ -59,15 +63,16 @@ hook *hook_compile(const char *spec, const char *base_dir, char *err,
 int hook_set_limits(hook *h, long long instructions, size_t memory,
 		    char *err, size_t errlen);
 
-/* Runs the hook on text in a fresh sandboxed state, in a child process
- * killed after the instruction budget / 1 000 000 seconds (at least
+/* Runs the hook on text in a fresh sandboxed state, in a worker process of
+ * the hook server (never a fork of the caller) that ends itself after the
+ * instruction budget / HOOK_INSTRUCTIONS_PER_CALL_MS milliseconds (at least
  * HOOK_MIN_CALL_MS): a library call in C, out of the budget's sight, cannot
  * hold the caller longer. On success returns 0
  * and sets *out to the new text (malloc'd, caller frees) or to NULL when
  * the hook returned nil (keep the text). On failure returns VG_EINVAL (the
  * hook is at fault: syntax, runtime error, wrong return type, instruction
- * budget or memory cap exceeded, output not UTF-8) or VG_ENOMEM (the state
- * could not be created), with "file.lua:LINE: message" in err. job may be
+ * budget, memory cap or wall-clock limit exceeded, output not UTF-8) or
+ * VG_ENOMEM (the state or the worker could not be created), with "file.lua:LINE: message" in err. job may be
  * NULL. Thread-safe. */
 int hook_call(const hook *h, const char *text, const hook_job_view *job,
 	      char **out, char *err, size_t errlen);

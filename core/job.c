@@ -108,7 +108,11 @@ job *job_restore(const char *root, const char *id, const char *created_at,
 		util_errf(err, errlen, "bad job id \"%s\"", id);
 		return NULL;
 	}
-	return job_alloc(root, id, created_at, question, model, voice, err, errlen);
+	job *j = job_alloc(root, id, created_at, question, model, voice, err, errlen);
+	/* A restart after a kill: what the killed process was writing. */
+	if (j != NULL)
+		util_remove_stale_tmp(j->dir);
+	return j;
 }
 
 static const char *jstr(json_t *o, const char *k)

@@ -15,6 +15,7 @@ libvgcore_la_SOURCES = \
 	core/sentences.c core/sentences.h \
 	core/proc.c core/proc.h \
 	core/hooks.c core/hooks.h \
+	core/hook_server.c core/hook_server.h \
 	core/sha256.c core/sha256.h \
 	core/filecache.c core/filecache.h \
 	core/usage.c core/usage.h
@@ -97,13 +98,19 @@ endif
 # daemon serving jobs beside misbehaving hooks; `vidgen render` and the
 # repair loop are in plugins/manim/local.mk, beside the renderer they need.
 TESTS += tests/e2e/engine.sh tests/e2e/question_hook.sh \
-	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh
+	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks_orphans.sh
 EXTRA_DIST += tests/e2e/engine.sh tests/e2e/replay \
 	tests/e2e/question_hook.sh tests/e2e/qhook \
-	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks
+	tests/e2e/hooks_run.sh tests/e2e/hooks_serve.sh tests/e2e/hooks_orphans.sh tests/e2e/hooks
 # `vidgen run`'s progress bar on a pty, and plain lines on a pipe.
 TESTS += tests/e2e/run_tty.sh
 EXTRA_DIST += tests/e2e/run_tty.sh
 
 include core/cloud/local.mk
 include core/serve/local.mk
+
+# bench/hooks/run.sh: the cost of a hook call (built on demand only).
+EXTRA_PROGRAMS += bench/hooks/calls
+bench_hooks_calls_SOURCES = bench/hooks/calls.c
+bench_hooks_calls_CFLAGS = $(libvgcore_la_CFLAGS)
+bench_hooks_calls_LDADD = libvgcore.la

@@ -173,7 +173,8 @@ static void scan_dir(plugin_registry *reg, const char *dir)
 	}
 	closedir(dh);
 	/* Sorted, so which of two duplicates wins does not depend on readdir. */
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1) /* qsort wants an array, and an empty folder has none */
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		registry_load_file(reg, names[i], NULL, 0);
 		free(names[i]);

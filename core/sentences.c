@@ -29,10 +29,12 @@ static int is_abbrev(const char *s, size_t end)
 	return n == 2 && isupper((unsigned char)s[start]);
 }
 
-/* Markdown marks that a voice should not read out. */
+/* Markdown marks that a voice should not read out, and control characters
+ * (a NUL would end a sentence's string early, or leave it empty). */
 static int skipped(char ch)
 {
-	return ch == '*' || ch == '#' || ch == '`' || ch == '_';
+	return ch == '*' || ch == '#' || ch == '`' || ch == '_' ||
+	       (unsigned char)ch < 0x20 || ch == 0x7f;
 }
 
 /* Normalises text into buf (same size or smaller) with '\n' marking each

@@ -14,7 +14,8 @@
 /* Splits text[0..len) into sentences: after . ! ? (with closing quotes or
  * brackets) followed by whitespace, except after abbreviations (e.g., i.e.,
  * Dr., etc., an initial "J.") and inside numbers (3.14); a blank line also
- * ends one. Markdown marks (* # ` _) are dropped and whitespace collapses to
+ * ends one. Markdown marks (* # ` _) and control characters (NUL included)
+ * are dropped and whitespace collapses to
  * one space; empty sentences are dropped. Returns one malloc'd block (free
  * it with free()): a NULL-terminated array of the sentences, with *n set to
  * their count; NULL when there are more than SENTENCES_MAX or memory ran

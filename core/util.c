@@ -263,6 +263,31 @@ out:
 	return rc;
 }
 
+static _Thread_local int stale_removed;
+
+/* nftw callback: a regular file named NAME.tmp.PID, PID not ours. */
+static int remove_stale(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	const char *name = path + f->base, *t = strstr(name, ".tmp.");
+	char *end;
+
+	(void)sb;
+	if (flag != FTW_F || t == NULL || t == name)
+		return 0;
+	long pid = strtol(t + 5, &end, 10);
+	if (end != t + 5 && *end == '\0' && pid != (long)getpid() && unlink(path) == 0)
+		stale_removed++;
+	return 0;
+}
+
+int util_remove_stale_tmp(const char *dir)
+{
+	/* nftw has no user pointer: the count is per thread. */
+	stale_removed = 0;
+	nftw(dir, remove_stale, 16, FTW_PHYS);
+	return stale_removed;
+}
+
 int util_mkdir_p(const char *path, unsigned mode)
 {
 	char *p = xstrdup(path), *s;

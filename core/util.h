@@ -29,6 +29,11 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len,
 		   char *err, size_t errlen);
 /* Writes via path.tmp + fsync + rename. 0 ok, -1 with errno set. */
 int util_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Removes, below dir, the temporary files util_write_file_atomic leaves
+ * when its process is killed mid-write ("NAME.tmp.PID" of another PID).
+ * Returns how many it removed. */
+int util_remove_stale_tmp(const char *dir);
 /* The value of one hex digit (either case), or -1. */
 int util_hex_value(int c);
 /* Writes all n bytes of p to fd, again after EINTR and short writes. 0, or

@@ -23,6 +23,7 @@ APT_PACKAGES=(
   texlive-latex-base texlive-latex-recommended texlive-latex-extra
   texlive-fonts-recommended dvisvgm cm-super
   chromium
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()

@@ -76,3 +76,15 @@ TESTS += tests/e2e/costs_cache.sh tests/e2e/costs_usage.sh
 EXTRA_DIST += tests/e2e/costs_cache.sh tests/e2e/costs_usage.sh tests/e2e/costs
 TESTS += tests/e2e/fuzz_inputs.sh
 EXTRA_DIST += tests/e2e/fuzz_inputs.sh tests/e2e/fuzz_inputs.py
+# Reliability in figures (doc/reliability.md):
+# random SIGKILLs of the daemon; its data directory on a full filesystem;
+# hostile upstream answers; slow clients.
+TESTS += tests/e2e/serve_kills.sh tests/e2e/serve_disk.sh tests/e2e/cloud_hostile.sh \
+	tests/e2e/serve_slow.sh
+EXTRA_DIST += tests/e2e/serve_kills.sh tests/e2e/serve_kills.py \
+	tests/e2e/serve_disk.sh tests/e2e/serve_disk.py tests/e2e/cloud_hostile.sh \
+	tests/e2e/serve_slow.sh tests/e2e/serve_slow.py
+# The libFuzzer harnesses (tests/fuzz/), built with clang, each run for
+# FUZZ_SECONDS (20) under ASan and UBSan after its regression inputs.
+TESTS += tests/fuzz/run.sh
+EXTRA_DIST += tests/fuzz

@@ -33,6 +33,7 @@
 typedef struct xfer {
 	strbuf body;
 	FILE *out;              /* response_path, else NULL */
+	size_t out_len;         /* bytes written to out */
 	int too_big;
 	char **headers;
 	size_t n_headers;
@@ -95,8 +96,16 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 	xfer *x = ud;
 	size_t len = size * n;
 
-	if (x->out)
+	if (x->out) {
+		/* A hostile server's endless body must not fill the disk (and
+		 * the plugin that reads the file back, its memory). */
+		if (x->out_len + len > (size_t)HTTP_MAX_FILE) {
+			x->too_big = 1;
+			return 0;
+		}
+		x->out_len += len;
 		return fwrite(data, 1, len, x->out);
+	}
 	if (x->body.len + len > (size_t)HTTP_MAX_BODY) {
 		x->too_big = 1;
 		return 0;
@@ -554,6 +563,7 @@ static int xfer_begin(xfer *x, const vg_http_request *req, char *err, size_t err
 	if (x->out)
 		fclose(x->out);
 	x->out = NULL;
+	x->out_len = 0;
 	if (req->response_path && !(x->out = fopen(req->response_path, "wb"))) {
 		util_errf(err, errlen, "http: cannot write the response file");
 		return -1;

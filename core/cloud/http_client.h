@@ -15,6 +15,7 @@
 #define HTTP_DEFAULT_MAX_ATTEMPTS 4
 #define HTTP_MAX_ATTEMPTS 10
 #define HTTP_MAX_BODY (64L * 1024 * 1024) /* in-memory responses */
+#define HTTP_MAX_FILE (64L * 1024 * 1024) /* responses written to a file */
 
 /* One HTTP exchange, retried on 429, 5xx, throttling error bodies and
  * connection failures (at most req->max_attempts tries, default 4), waiting

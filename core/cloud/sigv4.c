@@ -177,6 +177,16 @@ static void header_value_append(strbuf *sb, const char *v)
 	}
 }
 
+/* An HTTP header name is a token (RFC 9110 5.1): no space or control
+ * character, which would reach the Authorization header's SignedHeaders. */
+static int token_name(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("!#$%&'*+-.^_`|~", s[i]))
+			return 0;
+	return 1;
+}
+
 /* Parses "Name:value" lines into sorted kv pairs, duplicates joined by ','.
  * extra (may be NULL) are more lines in the same form. */
 static int headers_canonical(const char *const *headers, const char *const *extra,
@@ -193,7 +203,7 @@ static int headers_canonical(const char *const *headers, const char *const *extr
 			char *name;
 			strbuf sb = { 0 };
 
-			if (!colon || colon == line) {
+			if (!colon || colon == line || !token_name(line, (size_t)(colon - line))) {
 				util_errf(err, errlen, "sigv4: malformed header line");
 				kv_free(v, n);
 				return -1;

@@ -243,7 +243,8 @@ typedef struct vg_http_request {
 	size_t body_len;
 	const char *body_path;       /* send this file instead of body */
 	const char *response_path;   /* write the body to this file instead
-				      * of memory (binary downloads) */
+				      * of memory (binary downloads, at most
+				      * 64 MiB: longer fails, "too large") */
 	long connect_timeout_ms;     /* 0 = core default */
 	long timeout_ms;             /* whole request; 0 = core default */
 	int max_attempts;            /* retries on 429/5xx; 0 = default */

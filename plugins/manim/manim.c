@@ -30,6 +30,8 @@
 #include "../common/captions.h"
 #include "../common/companions.h"
 
+#include "bomb_watch.h"
+
 #ifndef VG_DATADIR
 #define VG_DATADIR "/usr/local/share/vidgen"
 #endif
@@ -162,6 +164,8 @@ typedef struct render_ctx {
 	long cpu_s;              /* RLIMIT_CPU of this render */
 	int n_fallbacks;         /* segments kept as fallback cards */
 	char fallbacks[256];     /* their indices, "3, 5" */
+	long bomb;               /* processes the fork-bomb watch killed in the
+				  * last sandbox_run (0: none) */
 } render_ctx;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -702,10 +706,18 @@ static int sandbox_run(render_ctx *x, const argv_b *cmd, const char *log,
 		      .memory_mb = x->c->memory_mb,
 		      .file_size_mb = x->c->file_size_mb,
 		      .max_processes = x->c->max_processes);
+	/* A private uid is this render's alone: watch it for a fork bomb,
+	 * which RLIMIT_NPROC only holds (bomb_watch.h); half the limit in
+	 * processes is far past any render. */
+	bomb_watch bw;
+	long max = x->c->max_processes;
+	int watching = x->drop && strcmp(x->c->user, "private") == 0 && max > 0 &&
+		       bomb_watch_start(&bw, x->uid, max >= 16 ? max / 2 : max) == 0;
 	/* Under bwrap the environment is set by --setenv; the vg_proc env is
 	 * the same clean one, which the best-effort path uses directly. */
 	rc = (a.overflow || env.overflow) ? VG_ENOMEM
 					   : x->st->svc->spawn(x->st, &p, code);
+	x->bomb = watching ? bomb_watch_stop(&bw) : 0;
 	av_free(&a);
 	av_free(&env);
 	return rc;
@@ -1251,6 +1263,11 @@ static int run_render(render_ctx *x, char *err, size_t errlen)
 	av_free(&cmd);
 	if (rc == VG_ECANCELED || rc == VG_ENOMEM)
 		return rc;
+	if (x->bomb) {
+		snprintf(err, errlen, "the script started %ld processes at once (a fork "
+			 "bomb?): all were killed; a render needs a handful", x->bomb);
+		return VG_ESCRIPT;
+	}
 	if (rc == VG_ETIMEDOUT) {
 		snprintf(err, errlen, "the render ran out of time after %ld s and "
 			 "was killed (an endless loop, or far too many animations?)",

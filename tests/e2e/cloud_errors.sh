@@ -13,13 +13,7 @@ PIPE=$top_srcdir/tests/e2e/cloud/cloud.cfg
 PIPE_S3=$top_srcdir/tests/e2e/cloud/cloud-s3.cfg
 Q="Explain the Pythagorean theorem with visual proof"
 
-cloud_start
-case $? in
-0) ;;
-1) for i in $(seq 1 $N); do skip "no test venv with moto at $CLOUD_VENV (scripts/install-deps.sh)"; done
-   exit 0 ;;
-*) sed 's/^/# /' "$TMP/fakes.log"; bail_out "the protocol fakes did not start" ;;
-esac
+cloud_start_or_skip "$N"
 
 # 1-5: the happy path, every stage against its fake.
 cloud_run ok "$PIPE" "$Q"

@@ -49,6 +49,18 @@ cloud_start() {
 	return 0
 }
 
+# cloud_start_or_skip N: starts the fakes; without the test venv, skips all
+# N tests and exits; bails out when they do not start.
+cloud_start_or_skip() {
+	cloud_start
+	case $? in
+	0) ;;
+	1) for i in $(seq 1 "$1"); do skip "no test venv with moto at $CLOUD_VENV (scripts/install-deps.sh)"; done
+	   exit 0 ;;
+	*) sed 's/^/# /' "$TMP/fakes.log"; bail_out "the protocol fakes did not start" ;;
+	esac
+}
+
 # cloud_script SERVICE JSON-LIST [DEFAULT]: queues fake behaviours.
 cloud_script() {
 	curl -s -o /dev/null -X POST "$CLOUD_URL/__fake/script" \

@@ -20,13 +20,7 @@ if ! "$VENV/bin/python" -c 'import manim' 2>/dev/null; then
 	for i in $(seq 1 $N); do skip "no Manim venv at $VENV (scripts/install-deps.sh)"; done
 	exit 0
 fi
-cloud_start
-case $? in
-0) ;;
-1) for i in $(seq 1 $N); do skip "no test venv with moto at $CLOUD_VENV (scripts/install-deps.sh)"; done
-   exit 0 ;;
-*) sed 's/^/# /' "$TMP/fakes.log"; bail_out "the protocol fakes did not start" ;;
-esac
+cloud_start_or_skip "$N"
 
 "$VIDGEN" check "$top_srcdir/pipelines/default.cfg" >"$TMP/check.out" 2>&1
 ok $? "vidgen check accepts pipelines/default.cfg" || sed 's/^/# /' "$TMP/check.out"

@@ -82,12 +82,12 @@ run_failing() {
 }
 
 run_failing "endless loop" lua/ok.lua:keep lua/loop.lua:spin \
-	"after hook lua/loop.lua:spin: lua/loop.lua:5: instruction budget of 100000000 exceeded"
+	"after hook lua/loop.lua:spin: lua/loop.lua:5: instruction budget of 2000000 exceeded"
 ok "[ $elapsed -lt 20 ]" "the endless loop is stopped in seconds ($elapsed s)"
 run_failing "memory bomb" lua/ok.lua:keep lua/bomb.lua:bomb \
-	"after hook lua/bomb.lua:bomb: lua/bomb.lua:6: memory cap of 64 MiB exceeded"
+	"after hook lua/bomb.lua:bomb: lua/bomb.lua:6: memory cap of 8 MiB exceeded"
 run_failing "one huge string" lua/ok.lua:keep lua/bomb.lua:one_huge \
-	"lua/bomb.lua:13: memory cap of 64 MiB exceeded"
+	"lua/bomb.lua:13: memory cap of 8 MiB exceeded"
 rm -f "$ESCAPED"
 run_failing "os.execute" lua/ok.lua:keep lua/escape.lua:os_execute \
 	"lua/escape.lua:3: attempt to index a nil value (global 'os')"

@@ -264,6 +264,16 @@ def cleanup(d):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def integrity_check(db):
+    """PRAGMA integrity_check's rows for the SQLite file db ([("ok",)] when sound)."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        con.close()
+
+
 def replay_calls(path, job_id):
     """stage -> number of calls the replay plugin logged for job_id."""
     counts = {}

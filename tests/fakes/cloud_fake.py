@@ -19,7 +19,12 @@ Test control (loopback only):
     GET  /__fake/log     every request seen: service, path, status, problem.
 Behaviours: ok, long, throttle, denied, ondemand, slow, error500 (bedrock);
 ok, no_neural, throttle (polly); ok, ratelimit, quota (openai); a wrong key
-always gets OpenAI's 401.
+always gets OpenAI's 401. Hostile answers, for any of the three
+(tests/e2e/cloud_hostile.sh): truncated (the connection ends halfway
+through the announced body), badlength (more bytes than Content-Length
+says), error200 (200 with an error body), badutf8 (200, the service's
+answer shape, invalid UTF-8 in the text), huge (200 with a 1 GiB body,
+streamed).
 """
 import argparse
 import datetime
@@ -35,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 KEYS = {"AKIDVIDGENTEST": "vidgen/test+secret/KEY0123456789abcdefghij"}
 OPENAI_KEY = "sk-vidgen-test-key"
 STATE = {"queues": {}, "defaults": {}, "log": [], "usage": {}}
+HOSTILE = ("truncated", "badlength", "error200", "badutf8", "huge")
 # The usage objects the model fakes answer with by default: known counts the
 # tests compare the job's record with.
 USAGE = {"bedrock": {"inputTokens": 10, "outputTokens": 20, "totalTokens": 30},
@@ -196,6 +202,58 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def hostile(self, service, how):
+        """Answers with one of the HOSTILE behaviours; False for any other."""
+        if how not in HOSTILE:
+            return False
+        self.record(service, 200, None, {"hostile": how})
+        good = {"bedrock": b'{"output":{"message":{"role":"assistant","content":[{"text":'
+                           b'"An explanation."}]}},"stopReason":"end_turn"}',
+                "openai": b'{"choices":[{"index":0,"finish_reason":"stop","message":'
+                          b'{"role":"assistant","content":"A refinement."}}]}',
+                "polly": mp3_frames(1.0)}[service]
+        ctype = "audio/mpeg" if service == "polly" else "application/json"
+        try:
+            if how == "truncated":
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(good)))
+                self.end_headers()
+                self.wfile.write(good[:len(good) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+            elif how == "badlength":
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(good) // 2))
+                self.end_headers()
+                self.wfile.write(good)
+                self.close_connection = True
+            elif how == "error200":
+                self.reply(200, json.dumps({"message": "Internal failure", "__type":
+                                            "InternalFailure", "error": {"message": "failed"}}),
+                           ctype="application/json")
+            elif how == "badutf8":
+                body = good.replace(b"An explanation.", b"An \xff\xfe explanation \xc3(.") \
+                    .replace(b"A refinement.", b"A \xed\xa0\x80 refinement.")
+                self.reply(200, body if service != "polly" else b"\xff\xfe\xc3(" * 64, ctype=ctype)
+            elif how == "huge":
+                size = 1 << 30
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                chunk = (b'{"output":' + b" " * 65526)[:65536] if service != "polly" \
+                    else (good * (65536 // len(good) + 1))[:65536]
+                sent = 0
+                while sent < size:
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+        except OSError:
+            pass  # the client gave up: what a hostile answer is for
+        return True
+
     def aws_error(self, status, etype, message):
         self.reply(status, json.dumps({"message": message}),
                    headers={"x-amzn-ErrorType": etype + ":http://internal.amazon.com/coral/"})
@@ -270,6 +328,8 @@ class Handler(BaseHTTPRequestHandler):
             self.record("bedrock", 400, problem)
             return self.aws_error(400, "ValidationException", problem)
         how = next_behaviour("bedrock")
+        if self.hostile("bedrock", how):
+            return
         if how == "throttle":
             self.record("bedrock", 429, None, {"model": model})
             return self.aws_error(429, "ThrottlingException",
@@ -327,6 +387,8 @@ class Handler(BaseHTTPRequestHandler):
             self.record("polly", 400, "bad SynthesizeSpeech request")
             return self.aws_error(400, "ValidationException", "1 validation error detected")
         how = next_behaviour("polly") if engine == "neural" else "ok"
+        if self.hostile("polly", how):
+            return
         if how == "no_neural":
             self.record("polly", 400, None, {"engine": engine})
             return self.aws_error(400, "EngineNotSupportedException",
@@ -358,6 +420,8 @@ class Handler(BaseHTTPRequestHandler):
                        "supported with this model.", "invalid_request_error",
                        "unsupported_parameter")
         how = next_behaviour("openai")
+        if self.hostile("openai", how):
+            return
         if how == "ratelimit":
             return err(429, "Rate limit reached", "requests", "rate_limit_exceeded")
         if how == "quota":

@@ -50,6 +50,23 @@ static void test_abbrev_numbers(void **state)
 		     "Then J. Doe spoke.", w, 3);
 }
 
+/* Control characters, NUL included, are dropped: a NUL once left an empty
+ * sentence (found by tests/fuzz/fuzz_sentences.c). */
+static void test_control_characters(void **state)
+{
+	static const char text[] = "One\0\0 two. Three\x01\x7f.\0\0\0";
+	static const char *const w[] = { "One two.", "Three." };
+	size_t n = 0;
+	char **s = sentences_split(text, sizeof text - 1, &n);
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(n, 2);
+	assert_string_equal(s[0], w[0]);
+	assert_string_equal(s[1], w[1]);
+	free(s);
+}
+
 static void test_quotes_paragraphs_markdown(void **state)
 {
 	const char *w[] = { "He said \"stop.\"", "Heading", "Bold text here (really!)", "End." };
@@ -109,6 +126,7 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_abbrev_numbers),
 		cmocka_unit_test(test_quotes_paragraphs_markdown),
+		cmocka_unit_test(test_control_characters),
 		cmocka_unit_test(test_utf8_and_ellipsis),
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_service),

@@ -308,6 +308,16 @@ static void test_malformed_header(void **state)
 	p.amz_date = "20260101T000000Z";
 	assert_int_equal(sigv4_sign_headers(&r, &p, &res, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "malformed"));
+	/* A name that is not a token would reach SignedHeaders, and so the
+	 * Authorization header, with a control character in it (found by
+	 * tests/fuzz/fuzz_sigv4.c). */
+	hdrs[1] = "\faknteet/key with space:x";
+	err[0] = '\0';
+	assert_int_equal(sigv4_sign_headers(&r, &p, &res, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "malformed"));
+	hdrs[1] = "X-Amz-Target:a";
+	assert_int_equal(sigv4_sign_headers(&r, &p, &res, err, sizeof(err)), 0);
+	sigv4_result_free(&res);
 	p.amz_date = "2026";
 	hdrs[1] = NULL;
 	assert_int_equal(sigv4_sign_headers(&r, &p, &res, err, sizeof(err)), -1);

@@ -383,6 +383,26 @@ static void test_write_atomic_leaves_no_temp(void **state)
 	/* into a folder that does not exist: an error, no crash */
 	snprintf(path, sizeof(path), "%s/no/such/f", dir);
 	assert_int_equal(util_write_file_atomic(path, "x", 1), -1);
+	/* What a killed writer leaves (another pid's NAME.tmp.PID, below too)
+	 * is swept; our own pid's, other names and the file itself stay. */
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_int_equal(util_mkdir_p(path, 0755), 0);
+	const char *make[] = { "f.tmp.1", "sub/job.json.tmp.999999", "f.tmp.x", "notes.tmp" };
+	for (size_t i = 0; i < sizeof(make) / sizeof(*make); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, make[i]);
+		assert_int_equal(util_write_file_atomic(path, "t", 1), 0);
+	}
+	snprintf(path, sizeof(path), "%s/f.tmp.%ld", dir, (long)getpid());
+	assert_int_equal(util_write_file_atomic(path, "mine", 4), 0);
+	assert_int_equal(util_remove_stale_tmp(dir), 2);
+	snprintf(path, sizeof(path), "%s/sub/job.json.tmp.999999", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/f.tmp.x", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/f.tmp.%ld", dir, (long)getpid());
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	assert_int_equal(access(path, F_OK), 0);
 	util_rm_rf(dir);
 }
 

@@ -14,10 +14,11 @@ from serve_lib import Daemon, Tap, cleanup, workdir  # noqa: E402
 PIPELINE = os.path.join(HERE, "chaos.cfg")
 ESCAPED = "/tmp/vidgen-hook-escaped"
 BAD = {
-    "Please LOOP forever in the hook": "lua/chaos.lua:7: instruction budget of 100000000 exceeded",
-    "Please BOMB the memory in the hook": "lua/chaos.lua:10: memory cap of 64 MiB exceeded",
+    "Please LOOP forever in the hook": "lua/chaos.lua:7: instruction budget of 2000000 exceeded",
+    "Please BOMB the memory in the hook": "lua/chaos.lua:10: memory cap of 8 MiB exceeded",
     "Please ESCAPE the sandbox in the hook": "lua/chaos.lua:12: attempt to index a nil value (global 'os')",
     "Please return a NUMBER from the hook": "lua/chaos.lua:4: by_question returned a number",
+    "Please REDOS in the hook": 'hook "lua/chaos.lua:by_question": still running after 2 s, stopped',
 }
 GOOD = ["Explain the Pythagorean theorem, job %d" % i for i in range(6)]
 
@@ -42,7 +43,7 @@ def main():
                 ids[q] = (st, doc["video_id"] if doc else None)
 
         # Bad and good jobs interleaved, submitted at once.
-        qs = [q for pair in zip(list(BAD) + [None] * 2, GOOD) for q in pair if q]
+        qs = [q for pair in zip(list(BAD) + [None], GOOD) for q in pair if q]
         threads = [threading.Thread(target=submit, args=(q,)) for q in qs]
         for th in threads:
             th.start()
