@@ -44,7 +44,7 @@
 #define MANIM_INNER "/tmp/job" /* the work directory, seen from inside */
 #define MANIM_MSG_MAX 6000     /* bytes of an error shown to the repair model */
 #define MANIM_LAYOUT_MAX 4000  /* bytes of the layout report read back */
-#define MANIM_POLL_MS 250      /* how often the progress file is read */
+#define MANIM_POLL_MS 100      /* how often the progress file is read */
 /* Private render uids: above the ranges distributions hand out to users
  * (1000-60000) and systemd's dynamic users (61184-65519). */
 #define MANIM_PRIVATE_UID 200000

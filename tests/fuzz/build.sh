@@ -12,7 +12,7 @@ build=${BUILD:-$top/_build/sanitize}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$out/obj"
 out=$(cd "$out" && pwd)
-pc="libconfig jansson lua5.4 sqlite3 libmicrohttpd openssl"
+pc="libconfig jansson lua5.4 sqlite3 libpq libmicrohttpd openssl"
 version=$(sed -n 's/^PACKAGE_VERSION = //p' "$build/Makefile")
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -g -O1 -w $SAN -D_GNU_SOURCE -DVG_FUZZ -I$top/include -I$top/core \

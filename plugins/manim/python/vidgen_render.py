@@ -34,6 +34,7 @@ QUALITIES = {"480p15": "low_quality", "720p30": "medium_quality",
 MAX_FRAMES = 6
 MAX_FILES_CACHED = 100000  # Manim prunes its cache to this many partial movies
 MAX_PROBLEMS = 40
+PROGRESS_S = 0.1       # at most this often a progress line while drawing
 EDGE_TOLERANCE = 0.1   # scene units a mobject may stick out of the frame
 OVERLAP_MIN = 0.15     # share of the smaller box that counts as overlapping
 
@@ -251,11 +252,22 @@ class Progress:
     plugin, which reads the last one while the render runs."""
 
     def __init__(self, scene, path):
+        import time
         self.scene = scene
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.animations = 0
+        self.clock = time.monotonic
+        self.last = 0.0
+
+    def tick(self):
+        """A frame was drawn: a line at most every PROGRESS_S, so a long
+        animation shows progress while it is drawn, not only at its end."""
+        now = self.clock()
+        if now - self.last >= PROGRESS_S:
+            self()
 
     def __call__(self):
+        self.last = self.clock()
         import vidgen_narration
         try:
             t = float(vidgen_narration._scene_time(self.scene))
@@ -334,26 +346,38 @@ class Watchdog:
         self.last = None
 
 
-def hook_renderer(scene, dog):
-    """Re-arms the watchdog on each frame, and disarms it for the final
-    join of the partial movies (no frames are drawn then)."""
+def hook_renderer(scene):
+    """On each frame: re-arms the watchdog and reports progress (at most
+    every PROGRESS_S); disarms the watchdog for the final join of the
+    partial movies (no frames are drawn then). Both come from
+    scene.vidgen_hook, which a slice's child fills with its own."""
     r = getattr(scene, "renderer", None)
-    if dog is None or r is None:
+    if r is None:
         return
+    state = scene.vidgen_hook
     add_frame = r.add_frame
 
     def frame(*args, **kwargs):
-        dog.arm()
+        if state["dog"] is not None:
+            state["dog"].arm()
+        if state["prog"] is not None:
+            state["prog"].tick()
         return add_frame(*args, **kwargs)
     r.add_frame = frame
-    fw = getattr(r, "file_writer", None)
-    if fw is not None and hasattr(fw, "finish"):
-        finish = fw.finish
+    disarm_at_finish(scene)
 
-        def finished(*args, **kwargs):
-            dog.stop()
-            return finish(*args, **kwargs)
-        fw.finish = finished
+
+def disarm_at_finish(scene):
+    fw = getattr(scene.renderer, "file_writer", None)
+    if fw is None or not hasattr(fw, "finish"):
+        return
+    state, finish = scene.vidgen_hook, fw.finish
+
+    def finished(*args, **kwargs):
+        if state["dog"] is not None:
+            state["dog"].stop()
+        return finish(*args, **kwargs)
+    fw.finish = finished
 
 
 def frame_clock(scene, start):
@@ -440,7 +464,7 @@ def hook_scene(scene, script, layout, progress, dog=None):
             state["prog"].animations += 1
             state["prog"]()
     scene.play = play
-    hook_renderer(scene, dog)
+    hook_renderer(scene)
     if prog is not None:
         import vidgen_narration
         vidgen_narration.on_segment_done = prog
@@ -958,7 +982,7 @@ def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
         child_dog = Watchdog(float(opts["stall"]), os.path.join(work, "stall.txt")) \
             if dog is not None else None
         state["dog"] = child_dog
-        hook_renderer(child_scene, child_dog)
+        disarm_at_finish(child_scene)  # its file writer's finish is a new one
         try:
             state["prog"] = Progress(child_scene, os.path.join(work, "progress.%d.txt" % index))
         except OSError:

@@ -25,6 +25,7 @@ import ctypes
 import mmap
 import os
 import signal
+import threading
 import time
 
 POLL_S = 0.05
@@ -137,6 +138,8 @@ class Slicer:
         self.depth = 0
         self.reported = None         # the last progress written
         self.soundtrack = None       # the AAC soundtrack finished() encoded
+        self.mixer = None            # the thread that lays and encodes it
+        self.mix_error = None
         self.sounds = []
         r = scene.renderer
         r._original_skipping_status = True
@@ -214,9 +217,19 @@ class Slicer:
         sounds into the soundtrack while the children draw (decoding and
         mixing them took 1-2 s at the end of a render)."""
         self.plan.over.value = 1
+        # On a thread of its own: wait() reports the children's progress
+        # meanwhile. Nothing forks from here on.
+        self.mixer = threading.Thread(target=self.mix, name="vidgen-soundtrack")
+        self.mixer.start()
+
+    def mix(self):
         fw = self.scene.renderer.file_writer
-        for sound, at, gain, kwargs in self.sounds:
-            fw.add_sound(sound, at, gain, **kwargs)
+        try:
+            for sound, at, gain, kwargs in self.sounds:
+                fw.add_sound(sound, at, gain, **kwargs)
+        except Exception as exc:  # the join reports it
+            self.mix_error = exc
+            return
         self.soundtrack = encode_soundtrack(fw)
 
     def kill(self):
@@ -359,6 +372,10 @@ def join(slicer, work, failures):
     for index in range(n):
         with open(os.path.join(work, "slice%d.txt" % index), encoding="utf-8") as f:
             files.extend(line.rstrip("\n") for line in f if line.strip())
+    if slicer.mixer is not None:
+        slicer.mixer.join()
+    if slicer.mix_error is not None:
+        raise slicer.mix_error
     fw = slicer.scene.renderer.file_writer
     fw.partial_movie_files = files
     from manim.scene import scene_file_writer
