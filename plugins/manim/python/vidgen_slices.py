@@ -206,6 +206,13 @@ class Slicer:
         """In a child, after its animation n: wait for the parent to start
         n+1, and stop here if n+1 is the next slice's."""
         from manim.utils.exceptions import EndSceneEarlyException
+        # Waiting for the pass is not a stall of this slice (the pass has a
+        # watchdog of its own, whose dump names the line it is stuck on).
+        dog = getattr(self.scene, "vidgen_hook", {}).get("dog")
+        if self.plan.reached.value < n + 2 and not self.plan.over.value and dog is not None:
+            dog.stop()
+            self.plan.wait_for(n + 2)
+            dog.arm()
         self.plan.wait_for(n + 2)
         end = self.plan.end_of(self.index)
         if end is not None and n >= end:
