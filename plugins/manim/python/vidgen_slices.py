@@ -209,11 +209,12 @@ class Slicer:
         # Waiting for the pass is not a stall of this slice (the pass has a
         # watchdog of its own, whose dump names the line it is stuck on).
         dog = getattr(self.scene, "vidgen_hook", {}).get("dog")
-        if self.plan.reached.value < n + 2 and not self.plan.over.value and dog is not None:
+        pause = dog is not None and self.plan.reached.value < n + 2 and not self.plan.over.value
+        if pause:
             dog.stop()
-            self.plan.wait_for(n + 2)
-            dog.arm()
         self.plan.wait_for(n + 2)
+        if pause:
+            dog.arm()
         end = self.plan.end_of(self.index)
         if end is not None and n >= end:
             self.config.upto_animation_number = end
@@ -259,7 +260,7 @@ class Slicer:
         if not self.progress_path:
             return
         anims, secs = 0, 0.0
-        for index, (first, start) in self.starts.items():
+        for index, (_first, start) in self.starts.items():
             a, t = progress_of(self.work, index)
             anims += max(0, a)
             secs += max(0.0, t - start)
