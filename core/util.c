@@ -544,6 +544,17 @@ long long util_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void util_deadline_us(struct timespec *ts, long long us)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(us / 1000000);
+	ts->tv_nsec += (long)(us % 1000000) * 1000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 int util_utf8_valid(const char *str, size_t n, size_t *nchars)
 {
 	const unsigned char *s = (const unsigned char *)str;

@@ -74,6 +74,10 @@ int util_uuid_valid(const char *s);
 void util_now_iso8601(char out[32]);
 /* Monotonic milliseconds. */
 long long util_now_ms(void);
+/* The CLOCK_REALTIME instant us microseconds from now, into *ts: the
+ * deadline pthread_cond_timedwait takes. */
+struct timespec;
+void util_deadline_us(struct timespec *ts, long long us);
 
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates); counts code
  * points into *nchars when non-NULL. */

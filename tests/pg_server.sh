@@ -16,7 +16,8 @@
 # The URL names the database `postgres`; tests make their own databases
 # next to it (tests/pg_server.sh createdb URL NAME prints NAME's URL).
 # PG_BINDIR overrides where initdb and pg_ctl are (default: the newest
-# /usr/lib/postgresql/*/bin). Exits 77 (automake's skip) if there is none.
+# /usr/lib/postgresql/*/bin); PG_SERVER_OPTS adds server options ("-c
+# name=value ...", e.g. for bench/queue/statements.sh). Exits 77 (automake's skip) if there is none.
 set -u
 
 pg_bindir() {
@@ -61,7 +62,7 @@ pg_start() {
 	# listen_addresses='': no TCP at all; the socket lives in DIR. fsync
 	# off: the data is thrown away (crash tests kill vidgen, not the OS).
 	as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -k $dir -c fsync=off -c max_connections=200" \
+		-o "-c listen_addresses='' -k $dir -c fsync=off -c max_connections=200 ${PG_SERVER_OPTS:-}" \
 		start >/dev/null 2>&1 || {
 		cat "$dir/server.log" >&2
 		return 1

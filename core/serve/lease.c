@@ -107,13 +107,7 @@ static void *renew_main(void *arg)
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += every / 1000;
-		ts.tv_nsec += (every % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		util_deadline_us(&ts, every * 1000);
 		pthread_cond_timedwait(&t->cv, &t->lock, &ts);
 		if (t->stop)
 			break;

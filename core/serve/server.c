@@ -746,7 +746,7 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long du
 		}
 		pthread_mutex_unlock(&j->lock);
 	}
-	store_set_stage(s->store, j->id, st->id, kind, path, ok, duration_ms);
+	store_set_stage(s->store, j->id, st->id, kind, path, ok, duration_ms, rc->lease);
 	free(kind);
 	free(path);
 }
@@ -1037,13 +1037,7 @@ static void *shared_worker_main(void *arg)
 		pthread_mutex_lock(&s->qlock);
 		if (!atomic_load(&s->stopping) && (s->o.paused || (idle && seen == s->wakeups))) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += CLAIM_POLL_MS / 1000;
-			ts.tv_nsec += (CLAIM_POLL_MS % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			util_deadline_us(&ts, CLAIM_POLL_MS * 1000LL);
 			pthread_cond_timedwait(&s->qcv, &s->qlock, &ts);
 		}
 		seen = s->wakeups;
@@ -3059,7 +3053,9 @@ static int shared_start(server *s, char *err, size_t errlen)
 		}
 	}
 	atomic_store(&s->deaf, 1); /* until the listener's first RESYNC */
-	return store_listen(s->store, on_store_note, s, err, errlen);
+	/* A worker serves no status: it needs no news of each job's changes. */
+	return store_listen(s->store, s->o.role != SERVER_ROLE_WORKER, on_store_note, s, err,
+			    errlen);
 }
 
 /* Every unfinished job of the store waits for a worker again, oldest
@@ -3249,13 +3245,7 @@ int server_port(const server *s)
 static int workers_join(server *s)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += s->o.shutdown_grace_ms / 1000;
-	ts.tv_nsec += (s->o.shutdown_grace_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	util_deadline_us(&ts, s->o.shutdown_grace_ms * 1000LL);
 	int all = 1;
 	for (int i = 0; i < s->n_workers; i++)
 		if (pthread_timedjoin_np(s->workers[i], NULL, &ts) != 0)

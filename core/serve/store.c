@@ -4,11 +4,13 @@
  * commits queued writes in batches (group commit) on either, and holds the
  * record helpers and the reader pool both use.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store_impl.h"
 #include "util.h"
@@ -21,6 +23,7 @@ struct job_store {
 	pthread_cond_t qcv;    /* work arrived */
 	pthread_cond_t donecv; /* a batch committed */
 	store_op *head, *tail;
+	int urgent;            /* someone waits for what is queued */
 	int stop;
 	pthread_t writer;
 	int writer_started;
@@ -186,42 +189,124 @@ static void op_free(store_op *op)
 	free(op);
 }
 
-/* Commits one batch; every op gets its own result. */
-static void batch_run(job_store *s, store_op *batch)
+/* Folds each update of a job into a later update of the same job (and
+ * lease) in the batch: an update is the job's whole state, so the later
+ * one alone is written, as one statement and one change notice. What the
+ * later one lacks and the store would keep (a usage object, a higher
+ * progress) it takes from the earlier one. */
+static void batch_fold(store_op *batch)
 {
-	char err[256] = "";
-	int txn_ok = s->be->begin(s->impl, err, sizeof(err)) == 0;
-
 	for (store_op *op = batch; op; op = op->next) {
-		op_waiter *w = op->waiter;
-		long long seq = 0;
-		int rc = -1;
-		if (txn_ok && op->type != OP_FLUSH)
-			rc = s->be->exec(s->impl, op, &seq, err, sizeof(err));
-		else if (txn_ok)
-			rc = 0;
-		op->rc = rc;
-		op->seq = seq;
-		if (w) {
-			w->rc = rc;
-			w->seq = seq;
-			if (rc)
-				snprintf(w->err, sizeof(w->err), "%s", err);
+		if (op->type != OP_UPDATE)
+			continue;
+		for (store_op *later = op->next; later; later = later->next) {
+			if (later->type != OP_UPDATE || strcmp(later->rec.id, op->rec.id) != 0)
+				continue;
+			if (strcmp(later->rec.lease, op->rec.lease) != 0)
+				break; /* another holder: both are written, in order */
+			if (!later->rec.usage) {
+				later->rec.usage = op->rec.usage;
+				op->rec.usage = NULL;
+			}
+			if (later->rec.progress < op->rec.progress)
+				later->rec.progress = op->rec.progress;
+			op->folded = later;
+			break;
 		}
 	}
-	if (txn_ok && s->be->commit(s->impl, err, sizeof(err)) != 0) {
-		for (store_op *op = batch; op; op = op->next) {
-			op->rc = -1;
-			if (op->waiter) {
-				op->waiter->rc = -1;
-				snprintf(op->waiter->err, sizeof(op->waiter->err), "%s", err);
-			}
+}
+
+/* The backends without a batch function: begin, exec each op, commit. */
+static int batch_exec(job_store *s, store_op **ops, size_t n)
+{
+	char err[256] = "";
+
+	if (s->be->begin(s->impl, err, sizeof(err)) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		ops[i]->err[0] = '\0';
+		ops[i]->rc = s->be->exec(s->impl, ops[i], &ops[i]->seq, ops[i]->err,
+					 sizeof(ops[i]->err));
+	}
+	if (s->be->commit(s->impl, err, sizeof(err)) == 0)
+		return 0;
+fail:
+	for (size_t i = 0; i < n; i++) {
+		ops[i]->rc = -1;
+		snprintf(ops[i]->err, sizeof(ops[i]->err), "%s", err);
+	}
+	return -1;
+}
+
+/* Commits one batch; every op gets its own result, a folded update its
+ * later one's. */
+static void batch_run(job_store *s, store_op *batch)
+{
+	store_op *stack[64], **ops = stack;
+	size_t n = 0, cap = sizeof(stack) / sizeof(stack[0]);
+	int rc = 0;
+
+	batch_fold(batch);
+	for (store_op *op = batch; op; op = op->next) {
+		if (op->folded || op->type == OP_FLUSH)
+			continue;
+		if (n == cap) {
+			cap *= 2;
+			store_op **more = xmalloc(cap * sizeof(*more));
+			memcpy(more, ops, n * sizeof(*more));
+			if (ops != stack)
+				free(ops);
+			ops = more;
+		}
+		ops[n++] = op;
+	}
+	char why[256] = "";
+
+	if (n > 0)
+		rc = s->be->batch ? s->be->batch(s->impl, ops, n) : batch_exec(s, ops, n);
+	if (rc != 0)
+		memcpy(why, ops[0]->err, sizeof(why));
+	if (ops != stack)
+		free(ops);
+	for (store_op *op = batch; op; op = op->next) {
+		const store_op *as = op;
+		while (as->folded)
+			as = as->folded;
+		if (op->type == OP_FLUSH) {
+			op->rc = rc;
+			memcpy(op->err, why, sizeof(op->err));
+		} else if (as != op) {
+			op->rc = as->rc;
+			memcpy(op->err, as->err, sizeof(op->err));
+		}
+		if (op->waiter) {
+			op->waiter->rc = op->rc;
+			op->waiter->seq = op->seq;
+			if (op->rc)
+				memcpy(op->waiter->err, op->err, sizeof(op->waiter->err));
 		}
 	}
 	/* Committed (or not): tell the asynchronous creators. */
 	for (store_op *op = batch; op; op = op->next)
 		if (op->done)
 			op->done(op->done_ud, op->rc, op->seq);
+}
+
+/* How long the writer waits for more when all that is queued is writes
+ * nobody waits for (a running job's states and stage rows): the job's next
+ * ones then share their commit, often with its end. A write someone waits
+ * for (a create, a job's end, a flush) ends the wait at once. */
+#define STORE_LINGER_US 1000
+
+/* Waits up to STORE_LINGER_US for an urgent write or the stop. qlock held. */
+static void writer_linger_locked(job_store *s)
+{
+	struct timespec ts;
+
+	util_deadline_us(&ts, STORE_LINGER_US);
+	while (!s->urgent && !s->stop)
+		if (pthread_cond_timedwait(&s->qcv, &s->qlock, &ts) == ETIMEDOUT)
+			break;
 }
 
 static void *writer_main(void *arg)
@@ -234,8 +319,11 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&s->qcv, &s->qlock);
 		if (!s->head)
 			break;
+		if (!s->urgent)
+			writer_linger_locked(s);
 		store_op *batch = s->head;
 		s->head = s->tail = NULL;
+		s->urgent = 0;
 		pthread_mutex_unlock(&s->qlock);
 
 		batch_run(s, batch);
@@ -283,6 +371,8 @@ static int op_submit(job_store *s, store_op *op, op_waiter *w)
 	else
 		s->head = op;
 	s->tail = op;
+	if (w || op->done)
+		s->urgent = 1;
 	pthread_cond_signal(&s->qcv);
 	if (w) {
 		while (!w->done)
@@ -375,12 +465,14 @@ int store_update(job_store *s, const store_job *rec, int wait, char *err, size_t
 }
 
 int store_set_stage(job_store *s, const char *job_id, const char *stage_id,
-		    const char *kind, const char *path, int ok, long long duration_ms)
+		    const char *kind, const char *path, int ok, long long duration_ms,
+		    const char *lease)
 {
 	store_op *op = xcalloc(1, sizeof(*op));
 
 	op->type = OP_STAGE;
 	snprintf(op->rec.id, sizeof(op->rec.id), "%s", job_id);
+	snprintf(op->rec.lease, sizeof(op->rec.lease), "%s", lease ? lease : "");
 	op->stage_id = xstrdup(stage_id);
 	op->kind = store_dup_or_null(kind);
 	op->path = store_dup_or_null(path);
@@ -486,10 +578,10 @@ int store_cancel(job_store *s, const char *id, const char *message, store_job *o
 	return s->be->cancel(s->impl, id, message, out, err, errlen);
 }
 
-int store_listen(job_store *s, void (*note)(void *ud, int what, const char *id), void *ud,
-		 char *err, size_t errlen)
+int store_listen(job_store *s, int changes, void (*note)(void *ud, int what, const char *id),
+		 void *ud, char *err, size_t errlen)
 {
 	if (!s->be->listen)
 		return not_shared(s, err, errlen);
-	return s->be->listen(s->impl, note, ud, err, errlen);
+	return s->be->listen(s->impl, changes, note, ud, err, errlen);
 }

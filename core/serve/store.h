@@ -70,13 +70,19 @@ int store_create_async(job_store *s, const store_job *rec,
 
 /* Writes status, progress (never lowered), message, the VideoResponse
  * fields and finished. wait = 1: returns once committed; wait = 0: queued
- * for the writer (ordered after every earlier write). 0 ok, 1 unknown id
- * (wait = 1 only). */
+ * for the writer (ordered after every earlier write). 0 ok, 1 unknown id,
+ * or not written because rec->lease is no longer the job's (wait = 1
+ * only). Updates of one job that meet in one batch are written as their
+ * last (each is a whole state): a job's intermediate states may never
+ * reach the store, its last one always does. */
 int store_update(job_store *s, const store_job *rec, int wait, char *err, size_t errlen);
 
-/* Records where a stage's output lives (queued, never blocks). */
+/* Records where a stage's output lives (queued, never blocks). lease: the
+ * job's lease token on a shared store (store_claim), or NULL or "": the row
+ * is written only while the job is still leased under it, as updates are. */
 int store_set_stage(job_store *s, const char *job_id, const char *stage_id,
-		    const char *kind, const char *path, int ok, long long duration_ms);
+		    const char *kind, const char *path, int ok, long long duration_ms,
+		    const char *lease);
 
 /* Waits until every queued write is committed. 0 ok. */
 int store_flush(job_store *s);
@@ -157,8 +163,10 @@ enum store_note {
 
 /* Calls note(ud, what, id) from a thread of the store for each of the
  * events above, on every node (LISTEN/NOTIFY: triggers on the jobs table
- * notify). note must not block for long; it may read the store. Once. 0 ok. */
-int store_listen(job_store *s, void (*note)(void *ud, int what, const char *id), void *ud,
-		 char *err, size_t errlen);
+ * notify). changes = 0: STORE_NOTE_CHANGED is not listened for (a worker
+ * serves no status: each job's every change would wake it for nothing).
+ * note must not block for long; it may read the store. Once. 0 ok. */
+int store_listen(job_store *s, int changes, void (*note)(void *ud, int what, const char *id),
+		 void *ud, char *err, size_t errlen);
 
 #endif

@@ -34,16 +34,24 @@ typedef struct store_op {
 	void *done_ud;
 	int rc;
 	long long seq;
+	char err[256];     /* why rc is not 0 */
+	struct store_op *folded; /* an update written as this later one of its
+				  * job (store.c batch_fold), or NULL */
 	struct store_op *next;
 } store_op;
 
 /* One backend. impl is what its open returned. The writer thread alone
- * calls begin, exec and commit: a batch is begin, exec for each op, commit.
- * exec returns 0 ok (seq set for a create), 1 unknown id (update), -1
- * error; commit returns 0, or -1 after rolling back. The reads are called
- * from any thread and follow store.h. close runs once the writer stopped. */
+ * writes, in one transaction a batch, either with batch (ops[0..n), none
+ * a flush: sets each op's rc, seq and err; returns -1 if the transaction
+ * as a whole failed, every op then failed, else 0) or, without it, with
+ * begin, exec for each op, commit. exec returns 0 ok (seq set for a
+ * create), 1 unknown id or lease no longer held (update, stage), -1 error;
+ * commit returns 0, or -1 after rolling back. Either way a failing op
+ * fails alone: the others are committed. The reads are called from any
+ * thread and follow store.h. close runs once the writer stopped. */
 typedef struct store_backend {
 	const char *name;
+	int (*batch)(void *impl, store_op **ops, size_t n);
 	int (*begin)(void *impl, char *err, size_t errlen);
 	int (*exec)(void *impl, const store_op *op, long long *seq, char *err, size_t errlen);
 	int (*commit)(void *impl, char *err, size_t errlen);
@@ -64,8 +72,8 @@ typedef struct store_backend {
 	int (*count_waiting)(void *impl, long long *n, char *err, size_t errlen);
 	int (*cancel)(void *impl, const char *id, const char *message, store_job *out, char *err,
 		      size_t errlen);
-	int (*listen)(void *impl, void (*note)(void *ud, int what, const char *id), void *ud,
-		      char *err, size_t errlen);
+	int (*listen)(void *impl, int changes, void (*note)(void *ud, int what, const char *id),
+		      void *ud, char *err, size_t errlen);
 	void (*close)(void *impl);
 } store_backend;
 

@@ -2,7 +2,8 @@
  * The PostgreSQL job store backend (store_impl.h), through libpq. The schema
  * is created and upgraded by numbered migrations, applied once under an
  * advisory lock; the writer thread's batches commit in one transaction each
- * on a connection of their own; reads go to a small pool of connections.
+ * on a connection of their own, sent in one round trip (pipeline mode);
+ * reads go to a small pool of connections.
  * A lost connection is opened again on next use. The URL's password never
  * reaches a message.
  */
@@ -105,6 +106,15 @@ static const struct {
 		   " VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT (job_id, stage_id) DO UPDATE SET"
 		   " kind=excluded.kind, path=excluded.path, ok=excluded.ok,"
 		   " duration_ms=excluded.duration_ms" },
+	/* A worker's: written only while the job is leased under $7, the job's
+	 * row locked as an update locks it, so a claim by another worker (which
+	 * takes that lock too) comes wholly before or after. */
+	{ "stage_leased", "WITH j AS (SELECT 1 FROM jobs WHERE id=$1 AND lease_owner=$7"
+			  " FOR NO KEY UPDATE) INSERT INTO stages(job_id, stage_id, kind, path,"
+			  " ok, duration_ms) SELECT $1::text, $2::text, $3::text, $4::text,"
+			  " $5::boolean, $6::bigint FROM j ON CONFLICT (job_id, stage_id) DO UPDATE"
+			  " SET kind=excluded.kind, path=excluded.path, ok=excluded.ok,"
+			  " duration_ms=excluded.duration_ms" },
 	{ "get", "SELECT " JOB_COLUMNS " FROM jobs WHERE id = $1" },
 	{ "list", "SELECT " JOB_COLUMNS " FROM jobs WHERE seq < $1 ORDER BY seq DESC LIMIT $2" },
 	{ "next", "SELECT " JOB_COLUMNS " FROM jobs WHERE NOT finished AND seq > $1"
@@ -145,8 +155,6 @@ typedef struct pg_store {
 	char shown[512];    /* the URL without its password */
 	char *secrets[2];   /* the password as written and decoded: scrubbed from messages */
 	pg_conn w;          /* the writer thread's */
-	int aborted;        /* a statement of the writer's open transaction failed */
-	char abort_msg[256];
 	pg_conn readers[PG_READERS];
 	store_pool pool;
 
@@ -154,6 +162,7 @@ typedef struct pg_store {
 	pthread_t listener;
 	int listener_started;
 	atomic_int listener_stop;
+	int listen_changes; /* LISTEN vidgen_job too */
 	void (*note)(void *ud, int what, const char *id);
 	void *note_ud;
 } pg_store;
@@ -393,107 +402,232 @@ out:
 }
 
 /* ---------------------------------------------------------------------
- * The writer's side: one transaction a batch.
+ * The writer's side: one transaction a batch, sent as a pipeline (libpq's
+ * pipeline mode): BEGIN, every op, COMMIT in one round trip.
  * --------------------------------------------------------------------- */
 
-static int pg_begin(void *impl, char *err, size_t errlen)
-{
-	pg_store *s = impl;
-	PGresult *res = pg_call(s, &s->w, "BEGIN", -1, NULL, 1, err, errlen);
+/* A batch goes to the server in pipelines of at most this many ops: their
+ * answers must fit the socket's buffers while the rest is being sent. */
+#define PG_PIPELINE_OPS 256
+/* Tries of a batch the server rolled back for a reason of its own
+ * (SQLSTATE class 40: a deadlock, a serialization failure). */
+#define PG_BATCH_TRIES 3
 
-	s->aborted = 0;
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
-}
-
-static int pg_exec(void *impl, const store_op *op, long long *seq, char *err, size_t errlen)
+/* The prepared statement of op and its n values in v; num and dur hold
+ * its numbers. */
+static const char *op_statement(const store_op *op, const char **v, int *n, char *num,
+				char *dur)
 {
-	pg_store *s = impl;
 	const store_job *r = &op->rec;
-	char num[24], dur[24];
-	const char *v[15];
-	const char *name;
-	int n;
 
-	/* A failed statement aborts the transaction: the rest of the batch
-	 * fails with the first error. */
-	if (s->aborted) {
-		util_errf(err, errlen, "%s", s->abort_msg);
-		return -1;
-	}
 	switch (op->type) {
 	case OP_CREATE:
-		snprintf(num, sizeof(num), "%d", r->progress);
-		name = "ins";
-		n = 8;
+		snprintf(num, 24, "%d", r->progress);
+		*n = 8;
 		v[0] = r->id, v[1] = r->created_at, v[2] = r->question, v[3] = r->model;
 		v[4] = r->voice, v[5] = r->status, v[6] = num, v[7] = r->message;
-		break;
+		return "ins";
 	case OP_UPDATE:
-		snprintf(num, sizeof(num), "%d", r->progress);
-		name = r->lease[0] ? "upd_leased" : "upd";
-		n = r->lease[0] ? 15 : 14;
-		v[9] = r->usage;
+		snprintf(num, 24, "%d", r->progress);
+		*n = r->lease[0] ? 15 : 14;
+		v[0] = r->status, v[1] = num, v[2] = r->message, v[3] = r->initial_explanation;
+		v[4] = r->refined_explanation, v[5] = r->video_url, v[6] = r->s3_url;
+		v[7] = r->finished ? "t" : "f", v[8] = r->id, v[9] = r->usage;
 		for (int i = 0; i < 4; i++)
 			v[10 + i] = r->media[i];
 		v[14] = r->lease;
-		v[0] = r->status, v[1] = num, v[2] = r->message, v[3] = r->initial_explanation;
-		v[4] = r->refined_explanation, v[5] = r->video_url, v[6] = r->s3_url;
-		v[7] = r->finished ? "t" : "f", v[8] = r->id;
-		break;
-	case OP_STAGE:
-		snprintf(dur, sizeof(dur), "%lld", op->duration_ms);
-		name = "stage";
-		n = 6;
+		return r->lease[0] ? "upd_leased" : "upd";
+	default: /* OP_STAGE */
+		snprintf(dur, 24, "%lld", op->duration_ms);
+		*n = r->lease[0] ? 7 : 6;
 		v[0] = r->id, v[1] = op->stage_id, v[2] = op->kind, v[3] = op->path;
-		v[4] = op->ok ? "t" : "f", v[5] = dur;
-		break;
-	default:
-		return 0;
+		v[4] = op->ok ? "t" : "f", v[5] = dur, v[6] = r->lease;
+		return r->lease[0] ? "stage_leased" : "stage";
 	}
-	PGresult *res = pg_call(s, &s->w, name, n, v, 0, err, errlen);
-	if (!res) {
-		s->aborted = 1;
-		snprintf(s->abort_msg, sizeof(s->abort_msg), "%s", err);
-		return -1;
-	}
-	int ret = 0;
-	if (op->type == OP_CREATE && PQntuples(res) == 0) {
-		util_errf(err, errlen, "job store: a job %s exists already", r->id);
-		ret = -1;
-	} else if (op->type == OP_CREATE) {
-		*seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	} else if (op->type == OP_UPDATE && strcmp(PQcmdTuples(res), "0") == 0) {
-		util_errf(err, errlen, "job store: no job %s", r->id);
-		ret = 1;
-	}
-	PQclear(res);
-	return ret;
 }
 
-static int pg_commit(void *impl, char *err, size_t errlen)
+static int op_send(PGconn *c, store_op *op)
+{
+	char num[24], dur[24];
+	const char *v[15];
+	int n;
+	const char *name = op_statement(op, v, &n, num, dur);
+
+	op->rc = 0;
+	op->err[0] = '\0';
+	op->seq = 0;
+	return PQsendQueryPrepared(c, name, n, v, NULL, NULL, 0);
+}
+
+/* What a statement that ran says of its op: a create's seq, or that it
+ * wrote nothing (a duplicate id; an unknown job, or a lease not held). */
+static void op_answer(store_op *op, PGresult *res)
+{
+	const char *id = op->rec.id;
+
+	if (op->type == OP_CREATE && PQntuples(res) == 1) {
+		op->seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	} else if (op->type == OP_CREATE) {
+		op->rc = -1;
+		util_errf(op->err, sizeof(op->err), "job store: a job %s exists already", id);
+	} else if (strcmp(PQcmdTuples(res), "0") == 0) {
+		op->rc = 1;
+		if (op->rec.lease[0])
+			util_errf(op->err, sizeof(op->err), "job store: job %s: not written, its "
+				  "lease is no longer this worker's", id);
+		else
+			util_errf(op->err, sizeof(op->err), "job store: no job %s", id);
+	}
+}
+
+/* The next answer of a pipeline, and the NULL that ends it. NULL if the
+ * connection is gone. */
+static PGresult *pipe_answer(PGconn *c)
+{
+	PGresult *res = PQgetResult(c), *more;
+
+	while (res && (more = PQgetResult(c)) != NULL)
+		PQclear(more);
+	return res;
+}
+
+/* Sends a part of a pipeline: BEGIN first, ops[from..to), and either the
+ * COMMIT and the sync (last) or a flush request. 1 sent. */
+static int pipe_send(PGconn *c, store_op **ops, size_t from, size_t to, int last)
+{
+	int ok = from > 0 || PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+
+	for (size_t k = from; ok && k < to; k++)
+		ok = op_send(c, ops[k]);
+	if (last)
+		return ok && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+		       PQpipelineSync(c);
+	return ok && PQsendFlushRequest(c) && PQflush(c) == 0;
+}
+
+/* Drops pc's connection if the server closed it (a restart: the socket
+ * reads its end) so that pg_ready opens another before a batch is sent:
+ * a batch is never sent twice, since it may have been committed before
+ * its answer was lost. No round trip. */
+static void pg_drop_if_closed(pg_conn *pc)
+{
+	/* A server going down may say why first: read that, then the end. */
+	for (int i = 0; pc->c && i < 4; i++) {
+		struct pollfd pfd = { PQsocket(pc->c), POLLIN, 0 };
+		if (poll(&pfd, 1, 0) <= 0)
+			return;
+		if (!PQconsumeInput(pc->c) || PQstatus(pc->c) != CONNECTION_OK) {
+			PQfinish(pc->c);
+			pc->c = NULL;
+		}
+	}
+}
+
+/* One try at ops[0..n) in one transaction. 0 committed (each op's rc and
+ * seq set); 1 ops[*bad] failed on its own (its rc and err set; nothing
+ * committed); 2 the server rolled back for a reason of its own; -1 the
+ * connection failed or the commit did (err). */
+static int pg_pipeline(pg_store *s, store_op **ops, size_t n, size_t *bad, char *err,
+		       size_t errlen)
+{
+	PGconn *c;
+	PGresult *res;
+	int ret = 0;
+
+	pg_drop_if_closed(&s->w);
+	if (pg_ready(s, &s->w, err, errlen) != 0)
+		return -1;
+	c = s->w.c;
+	if (!PQenterPipelineMode(c))
+		goto lost;
+	for (size_t from = 0; ret == 0;) {
+		size_t to = n - from > PG_PIPELINE_OPS ? from + PG_PIPELINE_OPS : n;
+		int last = to == n;
+		if (!pipe_send(c, ops, from, to, last))
+			goto lost;
+		size_t first = from == 0; /* BEGIN's answer comes first */
+		size_t answers = first + (to - from) + (last ? 1 : 0); /* COMMIT's last */
+		for (size_t a = 0; a < answers; a++) {
+			size_t k = from + a - first;
+			int is_op = a >= first && k < to;
+			if (!(res = pipe_answer(c)))
+				goto lost;
+			ExecStatusType st = PQresultStatus(res);
+			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			if (st == PGRES_FATAL_ERROR && pg_conn_lost(c, res)) {
+				PQclear(res);
+				goto lost;
+			}
+			if (st == PGRES_FATAL_ERROR && ret == 0) {
+				ret = state && strncmp(state, "40", 2) == 0 ? 2 : is_op ? 1 : -1;
+				if (ret == 1) {
+					*bad = k;
+					ops[k]->rc = -1;
+					pg_errf(s, ops[k]->err, sizeof(ops[k]->err), "job store",
+						PQresultErrorMessage(res));
+				} else {
+					pg_errf(s, err, errlen, "job store: commit failed",
+						PQresultErrorMessage(res));
+				}
+			} else if (is_op && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
+				op_answer(ops[k], res);
+			}
+			PQclear(res);
+		}
+		if (last)
+			break;
+		if (ret != 0 && !PQpipelineSync(c))
+			goto lost;
+		from = to;
+	}
+	if (!(res = PQgetResult(c)) || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		PQclear(res);
+		goto lost;
+	}
+	PQclear(res);
+	if (!PQexitPipelineMode(c))
+		goto lost;
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+		PQclear(PQexec(c, "ROLLBACK"));
+	return ret;
+lost:
+	pg_errf(s, err, errlen, "job store", PQerrorMessage(c));
+	PQfinish(c);
+	s->w.c = NULL; /* opened again by the next pg_ready */
+	return -1;
+}
+
+/* A batch in one transaction: an op the server refuses (bad data) fails
+ * alone, the batch is sent again without it; a batch the server rolled
+ * back for a reason of its own is sent again; a lost connection fails the
+ * whole batch (the next opens a new one). */
+static int pg_batch(void *impl, store_op **ops, size_t n)
 {
 	pg_store *s = impl;
-	PGresult *res;
+	store_op **run = xmalloc(n * sizeof(*run));
+	char err[256] = "";
+	size_t m = n, bad = 0;
+	int rc, tries = 0;
 
-	if (s->aborted) {
-		PQclear(PQexec(s->w.c, "ROLLBACK"));
-		util_errf(err, errlen, "job store: commit failed: %s", s->abort_msg);
-		return -1;
+	memcpy(run, ops, n * sizeof(*run));
+	for (;;) {
+		rc = pg_pipeline(s, run, m, &bad, err, sizeof(err));
+		if (rc == 1) {
+			memmove(&run[bad], &run[bad + 1], (m - bad - 1) * sizeof(*run));
+			if (--m == 0) {
+				rc = 0;
+				break;
+			}
+		} else if (rc != 2 || ++tries >= PG_BATCH_TRIES) {
+			break;
+		}
 	}
-	res = pg_call(s, &s->w, "COMMIT", -1, NULL, 0, err, errlen);
-	/* A transaction the server had aborted answers COMMIT with ROLLBACK. */
-	if (res && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-		util_errf(err, errlen, "job store: commit failed: the server rolled back");
-		PQclear(res);
-		return -1;
+	for (size_t i = 0; rc != 0 && i < m; i++) {
+		run[i]->rc = -1;
+		snprintf(run[i]->err, sizeof(run[i]->err), "%s", err);
 	}
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	free(run);
+	return rc == 0 ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------------
@@ -780,8 +914,10 @@ static void *listener_main(void *arg)
 				listener_nap(s, 1000);
 				continue;
 			}
-			PGresult *res = PQexec(pc.c, "LISTEN vidgen_jobs; LISTEN vidgen_job;"
-					       " LISTEN vidgen_cancel");
+			PGresult *res = PQexec(pc.c, s->listen_changes ?
+					       "LISTEN vidgen_jobs; LISTEN vidgen_cancel;"
+					       " LISTEN vidgen_job" :
+					       "LISTEN vidgen_jobs; LISTEN vidgen_cancel");
 			int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 			PQclear(res);
 			if (!ok) {
@@ -817,13 +953,14 @@ static void *listener_main(void *arg)
 	return NULL;
 }
 
-static int pg_listen(void *impl, void (*note)(void *ud, int what, const char *id), void *ud,
-		     char *err, size_t errlen)
+static int pg_listen(void *impl, int changes, void (*note)(void *ud, int what, const char *id),
+		     void *ud, char *err, size_t errlen)
 {
 	pg_store *s = impl;
 
 	if (s->listener_started)
 		return 0;
+	s->listen_changes = changes;
 	s->note = note;
 	s->note_ud = ud;
 	if (pthread_create(&s->listener, NULL, listener_main, s) != 0) {
@@ -836,9 +973,7 @@ static int pg_listen(void *impl, void (*note)(void *ud, int what, const char *id
 
 const store_backend store_pg_backend = {
 	.name = "postgresql",
-	.begin = pg_begin,
-	.exec = pg_exec,
-	.commit = pg_commit,
+	.batch = pg_batch,
 	.get = pg_get,
 	.list = pg_list,
 	.next_unfinished = pg_next_unfinished,

@@ -214,12 +214,7 @@ static void *checkpointer_main(void *arg)
 	pthread_mutex_lock(&s->cklock);
 	while (!s->stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		util_deadline_us(&ts, CHECKPOINT_EVERY_MS * 1000LL);
 		pthread_cond_timedwait(&s->ckcv, &s->cklock, &ts);
 		if (s->stop)
 			break;

@@ -413,7 +413,7 @@ static void test_listen_notes(void **state)
 	job_store *s = store_with_jobs(url, sizeof(url), 0, NULL);
 	if (store_open(url, &node, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(store_listen(node, on_note, NULL, err, sizeof(err)), 0);
+	assert_int_equal(store_listen(node, 1, on_note, NULL, err, sizeof(err)), 0);
 	assert_true(waited_past(&woken, 0)); /* the wake-up a new listener owes */
 	int before = atomic_load(&woken);
 	assert_int_equal(pgtest_add_jobs(s, 1, ids), 0);
