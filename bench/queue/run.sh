@@ -83,6 +83,22 @@ insert_jobs() { # DB N
 	  'Video generation started' FROM generate_series(1, $2) g"
 }
 
+# wait_done DB: until no job is unfinished (at most 120 s), asking every
+# 20 ms on one psql session: a psql and a server backend started for each
+# question would take the CPU the workers and the server share.
+wait_done() {
+	local left=
+	coproc POLL { $PSQL -d "$1"; }
+	for _ in $(seq 1 6000); do
+		echo "SELECT count(*) FROM jobs WHERE NOT finished;" >&"${POLL[1]}"
+		read -r -u "${POLL[0]}" left
+		[ "$left" = 0 ] && break
+		sleep 0.02
+	done
+	eval "exec ${POLL[1]}>&-"
+	wait "$POLL_PID" 2>/dev/null || true
+}
+
 # check DB N: "ok" or what is wrong (lost: not completed; doubled: claimed twice).
 check() {
 	$PSQL -d "$1" -c "SELECT CASE WHEN count(*) FILTER (WHERE status = 'completed') = $2
@@ -108,12 +124,7 @@ for pipeline in one seven; do
 		start_workers "$k" "$here/$pipeline.cfg" "$db"
 		t0=$(date +%s.%N)
 		insert_jobs "$db" "$JOBS"
-		left=$JOBS
-		for _ in $(seq 1 6000); do
-			left=$($PSQL -d "$db" -c "SELECT count(*) FROM jobs WHERE NOT finished")
-			[ "$left" = 0 ] && break
-			sleep 0.02
-		done
+		wait_done "$db"
 		t1=$(date +%s.%N)
 		p50=$(claim_quantile 0.5)
 		p99=$(claim_quantile 0.99)

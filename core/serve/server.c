@@ -677,12 +677,30 @@ static void create_undo(server *s, client_id who, const char *id)
 	client_create_undo(s->clients, who);
 }
 
+/* A monotonic clock in microseconds: a claim takes well under a millisecond. */
+static long long claim_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The job a shared worker claimed together with its last job's end. */
+typedef struct next_claim {
+	store_job job;       /* have: claimed (the worker clears it) */
+	long long claimed_ms; /* util_now_ms before the claim */
+	int have;
+} next_claim;
+
 typedef struct run_ctx {
 	server *s;
 	entry *e;
 	held_pipeline *h; /* the pipeline the job runs on */
 	const char *lease; /* a shared job's lease token; "" for none */
 	int lease_slot;    /* its slot in s->leases; -1 for none */
+	next_claim *next;  /* a shared worker's: claim the next job with this
+			    * one's end; NULL: no */
 } run_ctx;
 
 /* 1 if the job of rc may no longer write: the server is stopping (the job
@@ -799,6 +817,30 @@ static void job_seed(job *j, const store_job *r)
 	pthread_mutex_unlock(&j->lock);
 }
 
+/* Writes a shared job's end r and, in the same batch (one round trip, one
+ * commit), claims the worker's next job into rc->next, unless the worker
+ * stops or is paused. Returns the end's status as store_update does. */
+static int finish_and_claim(const run_ctx *rc, const store_job *r, char *err, size_t errlen)
+{
+	server *s = rc->s;
+	char cerr[256];
+	int claimed;
+
+	if (atomic_load(&s->stopping) || s->o.paused)
+		return store_update(s->store, r, 1, err, errlen);
+	long long claimed_ms = util_now_ms(), t0 = claim_clock_us();
+	int ret = store_update_claim(s->store, r, s->o.lease_ms, &rc->next->job, &claimed, err,
+				     errlen, cerr, sizeof(cerr));
+	if (claimed == 0) {
+		lease_note_claim(s->leases, claim_clock_us() - t0);
+		rc->next->claimed_ms = claimed_ms;
+		rc->next->have = 1;
+	} else if (claimed < 0) {
+		log_msg(VG_LOG_ERROR, "serve: claim: %s", cerr);
+	}
+	return ret;
+}
+
 /* Writes how a run ended. A shared job's end is tried again every 500 ms
  * while the store cannot be reached (PostgreSQL restarting) and the lease
  * holds, so the job is not left for another worker to finish again. */
@@ -806,12 +848,15 @@ static int finish_write(const run_ctx *rc, const store_job *r, char *err, size_t
 {
 	int ret, logged = 0;
 
-	while ((ret = store_update(rc->s->store, r, 1, err, errlen)) < 0 && rc->lease_slot >= 0 &&
-	       !lease_is_lost(rc->s->leases, rc->lease_slot) && !atomic_load(&rc->s->stopping)) {
+	ret = rc->next ? finish_and_claim(rc, r, err, errlen) :
+		store_update(rc->s->store, r, 1, err, errlen);
+	while (ret < 0 && rc->lease_slot >= 0 && !lease_is_lost(rc->s->leases, rc->lease_slot) &&
+	       !atomic_load(&rc->s->stopping)) {
 		if (!logged++)
 			log_msg(VG_LOG_WARN, "serve: job %s: %s; trying again while its lease "
 				"holds", r->id, err);
 		usleep(500 * 1000);
+		ret = store_update(rc->s->store, r, 1, err, errlen);
 	}
 	return ret;
 }
@@ -890,8 +935,8 @@ static int job_fits(const pipeline *p, const store_job *r, char *err, size_t err
 
 /* Runs the job read from the store (r, which this function clears) on the
  * pipeline loaded now; a reload while it runs does not touch it: the job
- * finishes on this one. */
-static void job_execute(server *s, store_job *r, entry *e, int lease_slot)
+ * finishes on this one. next: a shared worker's, see run_ctx. */
+static void job_execute(server *s, store_job *r, entry *e, int lease_slot, next_claim *next)
 {
 	char err[256], lease[37];
 	job *j = NULL;
@@ -925,7 +970,7 @@ static void job_execute(server *s, store_job *r, entry *e, int lease_slot)
 		job_cancel(j);
 	pthread_mutex_unlock(&s->cache.lock);
 
-	run_ctx ctx = { s, e, h, lease, lease_slot };
+	run_ctx ctx = { s, e, h, lease, lease_slot, next };
 	runner_events ev = { on_update, on_stage, &ctx, on_usage, may_record };
 	atomic_fetch_add(&s->running, 1);
 	runner_run(h->p, j, &ev);
@@ -1007,49 +1052,59 @@ static void *worker_main(void *arg)
 		entry *e = entry_claim(s, &r);
 		pthread_mutex_unlock(&s->qlock);
 
-		job_execute(s, &r, e, -1);
+		job_execute(s, &r, e, -1, NULL);
 	}
 	return NULL;
 }
 
-/* A monotonic clock in microseconds: a claim takes well under a millisecond. */
-static long long claim_clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* A worker of a shared store: claims the oldest job nobody holds, under a
- * lease the lease table renews, runs it, and claims again; with nothing to
- * claim it sleeps until the store's LISTEN wakes it (a job was created
- * anywhere) or CLAIM_POLL_MS passes (a dead worker's lease ran out). */
+ * lease the lease table renews, runs it, and claims again (with the job's
+ * end: next); with nothing to claim it sleeps until the store's LISTEN
+ * wakes it (a job was created anywhere) or CLAIM_POLL_MS passes (a dead
+ * worker's lease ran out). */
 static void *shared_worker_main(void *arg)
 {
 	server *s = arg;
 	unsigned long seen = 0;
 	int idle = 0;
+	next_claim next = { 0 };
 
 	for (;;) {
 		store_job r;
 		char err[256];
 		pthread_mutex_lock(&s->qlock);
-		if (!atomic_load(&s->stopping) && (s->o.paused || (idle && seen == s->wakeups))) {
+		if (!next.have && !atomic_load(&s->stopping) &&
+		    (s->o.paused || (idle && seen == s->wakeups))) {
 			struct timespec ts;
 			util_deadline_us(&ts, CLAIM_POLL_MS * 1000LL);
 			pthread_cond_timedwait(&s->qcv, &s->qlock, &ts);
 		}
 		seen = s->wakeups;
 		pthread_mutex_unlock(&s->qlock);
-		if (atomic_load(&s->stopping))
+		if (atomic_load(&s->stopping)) {
+			if (next.have && store_release(s->store, next.job.id, next.job.lease, err,
+						       sizeof(err)) != 0)
+				log_msg(VG_LOG_WARN, "serve: job %s: %s (it waits for its lease to "
+					"end)", next.job.id, err);
+			if (next.have)
+				store_job_clear(&next.job);
 			break;
-		if (s->o.paused)
+		}
+		long long claimed_ms;
+		int rc = 0;
+		if (next.have) { /* claimed with the last job's end */
+			r = next.job;
+			claimed_ms = next.claimed_ms;
+			next.have = 0;
+		} else if (s->o.paused) {
 			continue;
-		long long claimed_ms = util_now_ms(), t0 = claim_clock_us();
-		int rc = store_claim(s->store, s->o.lease_ms, &r, err, sizeof(err));
-		if (rc == 0)
-			lease_note_claim(s->leases, claim_clock_us() - t0);
+		} else {
+			long long t0 = claim_clock_us();
+			claimed_ms = util_now_ms();
+			rc = store_claim(s->store, s->o.lease_ms, &r, err, sizeof(err));
+			if (rc == 0)
+				lease_note_claim(s->leases, claim_clock_us() - t0);
+		}
 		idle = rc != 0;
 		if (rc < 0)
 			log_msg(VG_LOG_ERROR, "serve: claim: %s", err);
@@ -1067,7 +1122,7 @@ static void *shared_worker_main(void *arg)
 		queue_left_locked(s, r.id);
 		pthread_mutex_unlock(&s->qlock);
 		entry *e = entry_claim(s, &r);
-		job_execute(s, &r, e, slot);
+		job_execute(s, &r, e, slot, &next);
 		lease_drop(s->leases, slot);
 	}
 	return NULL;

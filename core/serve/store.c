@@ -4,13 +4,11 @@
  * commits queued writes in batches (group commit) on either, and holds the
  * record helpers and the reader pool both use.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store_impl.h"
 #include "util.h"
@@ -23,7 +21,6 @@ struct job_store {
 	pthread_cond_t qcv;    /* work arrived */
 	pthread_cond_t donecv; /* a batch committed */
 	store_op *head, *tail;
-	int urgent;            /* someone waits for what is queued */
 	int stop;
 	pthread_t writer;
 	int writer_started;
@@ -292,23 +289,6 @@ static void batch_run(job_store *s, store_op *batch)
 			op->done(op->done_ud, op->rc, op->seq);
 }
 
-/* How long the writer waits for more when all that is queued is writes
- * nobody waits for (a running job's states and stage rows): the job's next
- * ones then share their commit, often with its end. A write someone waits
- * for (a create, a job's end, a flush) ends the wait at once. */
-#define STORE_LINGER_US 1000
-
-/* Waits up to STORE_LINGER_US for an urgent write or the stop. qlock held. */
-static void writer_linger_locked(job_store *s)
-{
-	struct timespec ts;
-
-	util_deadline_us(&ts, STORE_LINGER_US);
-	while (!s->urgent && !s->stop)
-		if (pthread_cond_timedwait(&s->qcv, &s->qlock, &ts) == ETIMEDOUT)
-			break;
-}
-
 static void *writer_main(void *arg)
 {
 	job_store *s = arg;
@@ -319,11 +299,8 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&s->qcv, &s->qlock);
 		if (!s->head)
 			break;
-		if (!s->urgent)
-			writer_linger_locked(s);
 		store_op *batch = s->head;
 		s->head = s->tail = NULL;
-		s->urgent = 0;
 		pthread_mutex_unlock(&s->qlock);
 
 		batch_run(s, batch);
@@ -351,35 +328,45 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Queues op; with w, waits until it is committed and returns w->rc. */
-static int op_submit(job_store *s, store_op *op, op_waiter *w)
+/* Queues the ops first..last (linked by next) at once; waits until those
+ * with a waiter (w is first's, last_w last's; NULL: none) are committed.
+ * Returns w->rc (0 without one). */
+static int ops_submit(job_store *s, store_op *first, store_op *last, op_waiter *w,
+		      op_waiter *last_w)
 {
-	op->waiter = w;
-	op->next = NULL;
+	first->waiter = w;
+	if (last != first)
+		last->waiter = last_w;
+	last->next = NULL;
 	pthread_mutex_lock(&s->qlock);
 	if (s->stop) {
 		pthread_mutex_unlock(&s->qlock);
-		if (w) {
-			w->rc = -1;
-			snprintf(w->err, sizeof(w->err), "job store: closing");
+		for (store_op *op = first, *next; op; op = next) {
+			next = op->next;
+			if (op->waiter) {
+				op->waiter->rc = -1;
+				snprintf(op->waiter->err, sizeof(op->waiter->err), "job store: closing");
+			}
+			op_free(op);
 		}
-		op_free(op);
 		return -1;
 	}
 	if (s->tail)
-		s->tail->next = op;
+		s->tail->next = first;
 	else
-		s->head = op;
-	s->tail = op;
-	if (w || op->done)
-		s->urgent = 1;
+		s->head = first;
+	s->tail = last;
 	pthread_cond_signal(&s->qcv);
-	if (w) {
-		while (!w->done)
-			pthread_cond_wait(&s->donecv, &s->qlock);
-	}
+	while ((w && !w->done) || (last_w && !last_w->done))
+		pthread_cond_wait(&s->donecv, &s->qlock);
 	pthread_mutex_unlock(&s->qlock);
 	return w ? w->rc : 0;
+}
+
+/* Queues op; with w, waits until it is committed and returns w->rc. */
+static int op_submit(job_store *s, store_op *op, op_waiter *w)
+{
+	return ops_submit(s, op, op, w, NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -546,6 +533,35 @@ int store_claim(job_store *s, int lease_ms, store_job *out, char *err, size_t er
 	if (!s->be->claim)
 		return not_shared(s, err, errlen);
 	return s->be->claim(s->impl, lease_ms, out, err, errlen);
+}
+
+int store_update_claim(job_store *s, const store_job *rec, int lease_ms, store_job *out,
+		       int *claimed, char *err, size_t errlen, char *claim_err,
+		       size_t claim_errlen)
+{
+	store_op *up, *cl;
+	op_waiter w = { 0 }, cw = { 0 };
+
+	if (!s->be->claim || !s->be->batch) {
+		*claimed = not_shared(s, claim_err, claim_errlen);
+		return store_update(s, rec, 1, err, errlen);
+	}
+	up = xcalloc(1, sizeof(*up));
+	up->type = OP_UPDATE;
+	store_job_copy(&up->rec, rec);
+	cl = xcalloc(1, sizeof(*cl));
+	cl->type = OP_CLAIM;
+	cl->lease_ms = lease_ms;
+	cl->out = out;
+	memset(out, 0, sizeof(*out));
+	up->next = cl; /* queued together: one batch */
+	int rc = ops_submit(s, up, cl, &w, &cw);
+	if (rc)
+		util_errf(err, errlen, "%s", w.err);
+	*claimed = cw.rc;
+	if (cw.rc < 0)
+		util_errf(claim_err, claim_errlen, "%s", cw.err);
+	return rc;
 }
 
 int store_renew(job_store *s, const char *id, const char *lease, int lease_ms, char *err,

@@ -126,6 +126,16 @@ int store_is_shared(job_store *s);
  * caller clears), 1 none, -1 error. */
 int store_claim(job_store *s, int lease_ms, store_job *out, char *err, size_t errlen);
 
+/* A worker's job end and its next claim in one batch (one round trip, one
+ * commit): store_update of rec (wait = 1), then store_claim of lease_ms,
+ * ordered after it and after every earlier write. Returns the update's
+ * status as store_update does (err); *claimed is the claim's as
+ * store_claim returns it (0: out filled, caller clears; its error in
+ * claim_err). The claim is made whatever the update's fate. */
+int store_update_claim(job_store *s, const store_job *rec, int lease_ms, store_job *out,
+		       int *claimed, char *err, size_t errlen, char *claim_err,
+		       size_t claim_errlen);
+
 /* Extends the lease of job id held under token lease by lease_ms from now.
  * 0 still ours, 1 lost (expired and claimed again, or finished), 2 ours but
  * a cancel was asked for, -1 error (the store cannot be reached: the

@@ -13,7 +13,7 @@
 
 #include "store.h"
 
-enum { OP_CREATE = 1, OP_UPDATE, OP_STAGE, OP_FLUSH };
+enum { OP_CREATE = 1, OP_UPDATE, OP_STAGE, OP_FLUSH, OP_CLAIM };
 
 /* Someone waiting for an op to be committed. Lives on the caller's stack. */
 typedef struct op_waiter {
@@ -29,6 +29,8 @@ typedef struct store_op {
 	char *stage_id, *kind, *path;
 	int ok;
 	long long duration_ms;
+	int lease_ms;      /* OP_CLAIM: the lease to take */
+	store_job *out;    /* OP_CLAIM: the claimed job (the waiter's; rc 0) */
 	op_waiter *waiter; /* NULL: nobody waits; the writer frees the op */
 	void (*done)(void *ud, int rc, long long seq); /* async create */
 	void *done_ud;
@@ -45,7 +47,8 @@ typedef struct store_op {
  * a flush: sets each op's rc, seq and err; returns -1 if the transaction
  * as a whole failed, every op then failed, else 0) or, without it, with
  * begin, exec for each op, commit. exec returns 0 ok (seq set for a
- * create), 1 unknown id or lease no longer held (update, stage), -1 error;
+ * create), 1 unknown id or lease no longer held (update, stage) or nothing
+ * to claim (OP_CLAIM: only a backend with batch and claim gets it), -1 error;
  * commit returns 0, or -1 after rolling back. Either way a failing op
  * fails alone: the others are committed. The reads are called from any
  * thread and follow store.h. close runs once the writer stopped. */

@@ -437,6 +437,11 @@ static const char *op_statement(const store_op *op, const char **v, int *n, char
 			v[10 + i] = r->media[i];
 		v[14] = r->lease;
 		return r->lease[0] ? "upd_leased" : "upd";
+	case OP_CLAIM:
+		snprintf(num, 24, "%d", op->lease_ms);
+		*n = 2;
+		v[0] = r->lease, v[1] = num;
+		return "claim";
 	default: /* OP_STAGE */
 		snprintf(dur, 24, "%lld", op->duration_ms);
 		*n = r->lease[0] ? 7 : 6;
@@ -451,6 +456,11 @@ static int op_send(PGconn *c, store_op *op)
 	char num[24], dur[24];
 	const char *v[15];
 	int n;
+
+	if (op->type == OP_CLAIM) { /* a new token each time it is sent */
+		store_job_clear(op->out);
+		util_uuid4(op->rec.lease);
+	}
 	const char *name = op_statement(op, v, &n, num, dur);
 
 	op->rc = 0;
@@ -459,13 +469,20 @@ static int op_send(PGconn *c, store_op *op)
 	return PQsendQueryPrepared(c, name, n, v, NULL, NULL, 0);
 }
 
+static void row_to_job(const PGresult *res, int row, store_job *r);
+
 /* What a statement that ran says of its op: a create's seq, or that it
  * wrote nothing (a duplicate id; an unknown job, or a lease not held). */
 static void op_answer(store_op *op, PGresult *res)
 {
 	const char *id = op->rec.id;
 
-	if (op->type == OP_CREATE && PQntuples(res) == 1) {
+	if (op->type == OP_CLAIM && PQntuples(res) == 1) {
+		row_to_job(res, 0, op->out);
+		memcpy(op->out->lease, op->rec.lease, sizeof(op->out->lease));
+	} else if (op->type == OP_CLAIM) {
+		op->rc = 1; /* nothing to claim */
+	} else if (op->type == OP_CREATE && PQntuples(res) == 1) {
 		op->seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	} else if (op->type == OP_CREATE) {
 		op->rc = -1;
@@ -625,6 +642,8 @@ static int pg_batch(void *impl, store_op **ops, size_t n)
 	for (size_t i = 0; rc != 0 && i < m; i++) {
 		run[i]->rc = -1;
 		snprintf(run[i]->err, sizeof(run[i]->err), "%s", err);
+		if (run[i]->type == OP_CLAIM)
+			store_job_clear(run[i]->out); /* answered, then rolled back */
 	}
 	free(run);
 	return rc == 0 ? 0 : -1;

@@ -543,6 +543,38 @@ static void test_usage_kept(void **state)
 	store_job_clear(&r);
 }
 
+/* Updates of one job queued together are written as their last, which
+ * takes what the earlier ones had and it lacks: the usage object, a higher
+ * progress. The job ends in its last state. */
+static void test_updates_folded(void **state)
+{
+	fixture *f = *state;
+	store_job r, g;
+	char err[256];
+	const char *u = "{\"stages\":[],\"totals\":{\"input_tokens\":7},\"cost\":null}";
+
+	make_job(&r, "What is folded?");
+	assert_int_equal(create_wait(f->s, &r, err, sizeof(err)), 0);
+	r.usage = xstrdup(u);
+	r.progress = 60;
+	free(r.status);
+	r.status = xstrdup("generating_script");
+	assert_int_equal(store_update(f->s, &r, 0, err, sizeof(err)), 0);
+	free(r.usage);
+	r.usage = NULL;
+	r.progress = 40;
+	free(r.status);
+	r.status = xstrdup("validating_script");
+	assert_int_equal(store_update(f->s, &r, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(store_get(f->s, r.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.status, "validating_script");
+	assert_int_equal(g.progress, 60);
+	assert_string_equal(g.usage, u);
+	store_job_clear(&g);
+	store_job_clear(&r);
+}
+
 /* The URLs of the files beside the video (captions, poster) survive a
  * reopen. */
 static void test_media_kept(void **state)
@@ -634,6 +666,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_creates_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_updates_folded, setup, teardown),
 		cmocka_unit_test(test_old_store_migrated),
 		cmocka_unit_test_setup_teardown(test_media_kept, setup, teardown),
 		cmocka_unit_test(test_open_bad_path),

@@ -288,6 +288,155 @@ static void test_lease_expires_fences_writes(void **state)
 	pgtest_dropdb(url);
 }
 
+/* The stage row of "explain" for job id: 1 and its path in path, or 0. */
+static int stage_path(const char *url, const char *id, char *path, size_t len)
+{
+	char sql[200], n[16];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM stages WHERE job_id = '%s'", id);
+	query(url, sql, n, sizeof(n));
+	if (atoi(n) == 0)
+		return 0;
+	snprintf(sql, sizeof(sql), "SELECT path FROM stages WHERE job_id = '%s'", id);
+	query(url, sql, path, len);
+	return 1;
+}
+
+/* A stage row of a worker whose lease was taken is not written; the new
+ * holder's is, and so is one without a lease (a single node's). */
+static void test_stage_rows_fenced(void **state)
+{
+	char url[256], ids[2][37], err[512], path[64];
+	store_job old, again;
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), 2, ids);
+	assert_int_equal(store_claim(s, 300, &old, err, sizeof(err)), 0);
+	assert_int_equal(store_set_stage(s, old.id, "explain", "text", "/w1/first", 1, 5,
+					 old.lease), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(stage_path(url, old.id, path, sizeof(path)), 1);
+	assert_string_equal(path, "/w1/first"); /* written while the lease holds */
+	usleep(500 * 1000);
+	assert_int_equal(store_claim(s, 20000, &again, err, sizeof(err)), 0);
+	assert_string_equal(again.id, old.id);
+	assert_int_equal(store_set_stage(s, old.id, "explain", "text", "/w1/late", 1, 5,
+					 old.lease), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(stage_path(url, old.id, path, sizeof(path)), 1);
+	assert_string_equal(path, "/w1/first"); /* the old holder wrote nothing */
+	assert_int_equal(store_set_stage(s, again.id, "explain", "text", "/w2/new", 1, 5,
+					 again.lease), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(stage_path(url, old.id, path, sizeof(path)), 1);
+	assert_string_equal(path, "/w2/new");
+	assert_int_equal(store_set_stage(s, ids[1], "explain", "text", "/single", 1, 5, NULL), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(stage_path(url, ids[1], path, sizeof(path)), 1);
+	store_job_clear(&old);
+	store_job_clear(&again);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
+/* One statement the server refuses in a batch (a message that is not
+ * UTF-8) fails its own op only: the ops before and after it in the same
+ * transaction are committed. */
+static void test_batch_failure_alone(void **state)
+{
+	char url[256], ids[4][37], err[512];
+	store_job g[4];
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), 4, ids);
+	/* The first update holds the writer 300 ms in the server, so the
+	 * next three are queued meanwhile and go as one batch. */
+	query(url, "CREATE FUNCTION vg_slow() RETURNS trigger LANGUAGE plpgsql AS"
+	      " $$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$;"
+	      "CREATE TRIGGER vg_slow BEFORE UPDATE ON jobs FOR EACH ROW"
+	      " WHEN (NEW.message = 'slow') EXECUTE FUNCTION vg_slow()", NULL, 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(store_get(s, ids[i], &g[i], err, sizeof(err)), 0);
+		free(g[i].status);
+		g[i].status = xstrdup("generating_script");
+		free(g[i].message);
+		g[i].message = xstrdup(i == 0 ? "slow" : i == 2 ? "not \xff UTF-8" : "fine");
+		assert_int_equal(store_update(s, &g[i], 0, err, sizeof(err)), 0);
+		if (i == 0)
+			usleep(100 * 1000); /* the writer took it */
+	}
+	assert_int_equal(store_flush(s), 0);
+	for (int i = 0; i < 4; i++) {
+		store_job now;
+		assert_int_equal(store_get(s, ids[i], &now, err, sizeof(err)), 0);
+		assert_string_equal(now.status, i == 2 ? "queued" : "generating_script");
+		store_job_clear(&now);
+		store_job_clear(&g[i]);
+	}
+	/* Waited for, the refused one says why. */
+	assert_int_equal(store_get(s, ids[2], &g[2], err, sizeof(err)), 0);
+	free(g[2].message);
+	g[2].message = xstrdup("\xff");
+	assert_int_equal(store_update(s, &g[2], 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "UTF8"));
+	store_job_clear(&g[2]);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
+/* A worker's job end and its next claim share one batch: the end is
+ * written under its lease, the next job claimed under a new one; once
+ * nothing is left the claim says so; an end whose lease was taken is not
+ * written, and the claim is made all the same. */
+static void test_update_claim(void **state)
+{
+	char url[256], ids[2][37], err[512], cerr[512];
+	store_job a, next, g;
+	int claimed = -9;
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), 2, ids);
+	assert_int_equal(store_claim(s, 20000, &a, err, sizeof(err)), 0);
+	free(a.status);
+	a.status = xstrdup("completed");
+	a.finished = 1;
+	a.progress = 100;
+	assert_int_equal(store_update_claim(s, &a, 20000, &next, &claimed, err, sizeof(err),
+					    cerr, sizeof(cerr)), 0);
+	assert_int_equal(claimed, 0);
+	assert_string_equal(next.id, ids[1]);
+	assert_int_equal(strlen(next.lease), 36);
+	assert_string_not_equal(next.lease, a.lease);
+	assert_int_equal(store_get(s, ids[0], &g, err, sizeof(err)), 0);
+	assert_string_equal(g.status, "completed");
+	store_job_clear(&g);
+	/* The new lease is the job's: renewing it works. */
+	assert_int_equal(store_renew(s, next.id, next.lease, 20000, err, sizeof(err)), 0);
+
+	store_job none;
+	free(next.status);
+	next.status = xstrdup("completed");
+	next.finished = 1;
+	assert_int_equal(store_update_claim(s, &next, 20000, &none, &claimed, err, sizeof(err),
+					    cerr, sizeof(cerr)), 0);
+	assert_int_equal(claimed, 1); /* nothing left */
+
+	/* An end under a lease no longer held: not written (1). */
+	memcpy(a.lease, "00000000-0000-4000-8000-000000000000", 37);
+	free(a.status);
+	a.status = xstrdup("failed");
+	assert_int_equal(store_update_claim(s, &a, 20000, &none, &claimed, err, sizeof(err),
+					    cerr, sizeof(cerr)), 1);
+	assert_int_equal(claimed, 1);
+	assert_int_equal(store_get(s, ids[0], &g, err, sizeof(err)), 0);
+	assert_string_equal(g.status, "completed");
+	store_job_clear(&g);
+	store_job_clear(&a);
+	store_job_clear(&next);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
 typedef struct claimer {
 	job_store *s;
 	int n;
@@ -435,6 +584,23 @@ static void test_listen_notes(void **state)
 	assert_int_equal(store_cancel(s, ids[0], "cancelled", &r, err, sizeof(err)), 2);
 	store_job_clear(&r);
 	assert_true(waited_past(&cancels, ca));
+	store_close(node);
+
+	/* A worker's listener (changes = 0) hears cancels, not changes. */
+	if (store_open(url, &node, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	before = atomic_load(&woken);
+	assert_int_equal(store_listen(node, 0, on_note, NULL, err, sizeof(err)), 0);
+	assert_true(waited_past(&woken, before)); /* listening */
+	ch = atomic_load(&changed);
+	held.progress = 30;
+	assert_int_equal(store_update(s, &held, 1, err, sizeof(err)), 0);
+	ca = atomic_load(&cancels);
+	query(url, "UPDATE jobs SET cancel_requested = false", NULL, 0);
+	assert_int_equal(store_cancel(s, ids[0], "cancelled", &r, err, sizeof(err)), 2);
+	store_job_clear(&r);
+	assert_true(waited_past(&cancels, ca));
+	assert_int_equal(atomic_load(&changed), ch);
 	store_job_clear(&held);
 	store_close(node);
 	store_close(s);
@@ -469,6 +635,9 @@ int main(void)
 		cmocka_unit_test(test_server_restart),
 		cmocka_unit_test(test_claim_oldest_then_none),
 		cmocka_unit_test(test_lease_expires_fences_writes),
+		cmocka_unit_test(test_stage_rows_fenced),
+		cmocka_unit_test(test_batch_failure_alone),
+		cmocka_unit_test(test_update_claim),
 		cmocka_unit_test(test_concurrent_claims_once),
 		cmocka_unit_test(test_cancel_any_node),
 		cmocka_unit_test(test_listen_notes),
