@@ -4,7 +4,10 @@
 # (one.cfg, seven.cfg) and 1, 2 and 4 workers (`vidgen worker` processes of
 # one job at a time), JOBS jobs are inserted at once and timed until the
 # last one finished; the workers' /metrics give the claim latency (p50, p99
-# of the slowest worker). Beside them, pgbench runs the same claim and the
+# of the slowest worker) and, per job, the round trips to the server
+# (trips: statements waited for, and batches, each sent as one pipeline)
+# and the writer's transactions (commits; a claim made alone, outside a
+# batch, commits too and counts in trips only). Beside them, pgbench runs the same claim and the
 # job's end (claim.sql) with 1, 2 and 4 clients on the same server: the
 # practical limit. After each run: no job lost (all completed) or doubled
 # (each claimed once).
@@ -107,6 +110,13 @@ check() {
 	  count(*) FILTER (WHERE attempts > 1) END FROM jobs"
 }
 
+# metric_sum NAME: the sum over the workers of the counter NAME.
+metric_sum() {
+	for port in "${ports[@]}"; do
+		curl -s "http://127.0.0.1:$port/metrics" | sed -n "s/^$1 //p"
+	done | awk '{ n += $1 } END { printf "%d", n }'
+}
+
 # claim_quantile Q: the largest of the workers' claim-latency quantile Q, in ms.
 claim_quantile() {
 	for port in "${ports[@]}"; do
@@ -115,23 +125,30 @@ claim_quantile() {
 	done | sort -g | tail -n 1 | awk '{ printf "%.2f", $1 * 1000 }'
 }
 
-printf '%-26s %9s %9s %9s %s\n' "run" "jobs/s" "claim p50" "claim p99" "check"
+printf '%-26s %9s %9s %9s %7s %7s %s\n' "run" "jobs/s" "claim p50" "claim p99" "trips" \
+	"commits" "check"
 n=0
 for pipeline in one seven; do
 	for k in 1 2 4; do
 		n=$((n + 1))
 		db=$("$src/tests/pg_server.sh" createdb "$server" "queue$n")
 		start_workers "$k" "$here/$pipeline.cfg" "$db"
+		trips0=$(metric_sum vidgen_store_round_trips_total)
+		batches0=$(metric_sum vidgen_store_batches_total)
 		t0=$(date +%s.%N)
 		insert_jobs "$db" "$JOBS"
 		wait_done "$db"
 		t1=$(date +%s.%N)
 		p50=$(claim_quantile 0.5)
 		p99=$(claim_quantile 0.99)
+		trips=$(($(metric_sum vidgen_store_round_trips_total) - trips0))
+		batches=$(($(metric_sum vidgen_store_batches_total) - batches0))
 		stop_workers
 		rate=$(echo "$JOBS $t0 $t1" | awk '{ printf "%.0f", $1 / ($3 - $2) }')
-		printf '%-26s %9s %7s ms %7s ms %s\n' "$pipeline-stage, $k worker(s)" "$rate" \
-			"$p50" "$p99" "$(check "$db" "$JOBS")"
+		printf '%-26s %9s %7s ms %7s ms %7s %7s %s\n' "$pipeline-stage, $k worker(s)" \
+			"$rate" "$p50" "$p99" "$(echo "$trips $JOBS" | awk '{ printf "%.2f", $1 / $2 }')" \
+			"$(echo "$batches $JOBS" | awk '{ printf "%.2f", $1 / $2 }')" \
+			"$(check "$db" "$JOBS")"
 	done
 done
 
@@ -147,6 +164,6 @@ for c in 1 2 4; do
 		2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
 	done_n=$($PSQL -d "$db" -c "SELECT count(*) FROM jobs WHERE finished")
 	doubled=$($PSQL -d "$db" -c "SELECT count(*) FROM jobs WHERE attempts > 1")
-	printf '%-26s %9.0f %9s %9s %s\n' "pgbench claim+end, $c client(s)" "$tps" "" "" \
-		"$([ "$doubled" = 0 ] && echo ok || echo "DOUBLED $doubled") ($done_n done)"
+	printf '%-26s %9.0f %9s %9s %7s %7s %s\n' "pgbench claim+end, $c client(s)" "$tps" "" "" \
+		4 1 "$([ "$doubled" = 0 ] && echo ok || echo "DOUBLED $doubled") ($done_n done)"
 done

@@ -2492,6 +2492,20 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 		  atomic_load(&s->running));
 	sb_printf(&sb, "# HELP vidgen_workers Jobs that may run at once.\n"
 		  "# TYPE vidgen_workers gauge\nvidgen_workers %d\n", s->o.max_concurrent);
+	store_counts sc;
+	store_get_counts(s->store, &sc);
+	sb_printf(&sb, "# HELP vidgen_store_batches_total Transactions the job store's writer "
+		  "committed.\n# TYPE vidgen_store_batches_total counter\n"
+		  "vidgen_store_batches_total %llu\n"
+		  "# HELP vidgen_store_writes_total Writes those transactions held.\n"
+		  "# TYPE vidgen_store_writes_total counter\nvidgen_store_writes_total %llu\n"
+		  "# HELP vidgen_store_folded_total Updates of a job written as a later one of "
+		  "the same batch.\n# TYPE vidgen_store_folded_total counter\n"
+		  "vidgen_store_folded_total %llu\n"
+		  "# HELP vidgen_store_round_trips_total Exchanges with the store's server.\n"
+		  "# TYPE vidgen_store_round_trips_total counter\n"
+		  "vidgen_store_round_trips_total %llu\n",
+		  sc.batches, sc.writes, sc.folded, sc.round_trips);
 	if (s->leases) {
 		long long n = 0;
 		double p50 = lease_claim_quantile(s->leases, 0.5, &n);

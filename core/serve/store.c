@@ -24,6 +24,7 @@ struct job_store {
 	int stop;
 	pthread_t writer;
 	int writer_started;
+	atomic_ullong batches, writes, folded;
 };
 
 void store_job_clear(store_job *r)
@@ -245,6 +246,8 @@ static void batch_run(job_store *s, store_op *batch)
 
 	batch_fold(batch);
 	for (store_op *op = batch; op; op = op->next) {
+		if (op->folded)
+			atomic_fetch_add_explicit(&s->folded, 1, memory_order_relaxed);
 		if (op->folded || op->type == OP_FLUSH)
 			continue;
 		if (n == cap) {
@@ -259,8 +262,11 @@ static void batch_run(job_store *s, store_op *batch)
 	}
 	char why[256] = "";
 
-	if (n > 0)
+	if (n > 0) {
 		rc = s->be->batch ? s->be->batch(s->impl, ops, n) : batch_exec(s, ops, n);
+		atomic_fetch_add_explicit(&s->batches, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->writes, n, memory_order_relaxed);
+	}
 	if (rc != 0)
 		memcpy(why, ops[0]->err, sizeof(why));
 	if (ops != stack)
@@ -475,6 +481,14 @@ int store_flush(job_store *s)
 
 	op->type = OP_FLUSH;
 	return op_submit(s, op, &w);
+}
+
+void store_get_counts(job_store *s, store_counts *out)
+{
+	out->batches = atomic_load_explicit(&s->batches, memory_order_relaxed);
+	out->writes = atomic_load_explicit(&s->writes, memory_order_relaxed);
+	out->folded = atomic_load_explicit(&s->folded, memory_order_relaxed);
+	out->round_trips = s->be->round_trips ? s->be->round_trips(s->impl) : 0;
 }
 
 /* ---------------------------------------------------------------------

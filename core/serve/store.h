@@ -84,6 +84,18 @@ int store_set_stage(job_store *s, const char *job_id, const char *stage_id,
 		    const char *kind, const char *path, int ok, long long duration_ms,
 		    const char *lease);
 
+/* What the store did since it opened: for /metrics and bench/queue. */
+typedef struct store_counts {
+	unsigned long long batches;     /* the writer's transactions */
+	unsigned long long writes;      /* writes (creates, updates, stage rows,
+					 * claims) the batches held, once folded */
+	unsigned long long folded;      /* updates folded into a later one */
+	unsigned long long round_trips; /* exchanges with a server (a statement
+					 * waited for, a batch's pipeline); 0 on
+					 * SQLite, which is in this process */
+} store_counts;
+void store_get_counts(job_store *s, store_counts *out);
+
 /* Waits until every queued write is committed. 0 ok. */
 int store_flush(job_store *s);
 

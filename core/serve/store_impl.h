@@ -77,6 +77,8 @@ typedef struct store_backend {
 		      size_t errlen);
 	int (*listen)(void *impl, int changes, void (*note)(void *ud, int what, const char *id),
 		      void *ud, char *err, size_t errlen);
+	/* Round trips to the server so far (store_counts); NULL: none. */
+	unsigned long long (*round_trips)(void *impl);
 	void (*close)(void *impl);
 } store_backend;
 

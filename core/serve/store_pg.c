@@ -156,6 +156,7 @@ typedef struct pg_store {
 	char *secrets[2];   /* the password as written and decoded: scrubbed from messages */
 	pg_conn w;          /* the writer thread's */
 	pg_conn readers[PG_READERS];
+	atomic_ullong round_trips; /* every connection's (store_counts) */
 	store_pool pool;
 
 	/* LISTEN vidgen_jobs: a thread and a connection of their own. */
@@ -261,6 +262,18 @@ static int pg_connect(pg_store *s, pg_conn *pc, char *err, size_t errlen)
 	return 0;
 }
 
+static void pg_round_trip(pg_store *s)
+{
+	atomic_fetch_add_explicit(&s->round_trips, 1, memory_order_relaxed);
+}
+
+static unsigned long long pg_round_trips(void *impl)
+{
+	pg_store *s = impl;
+
+	return atomic_load_explicit(&s->round_trips, memory_order_relaxed);
+}
+
 /* Makes pc usable: connected (again, if the server went away) and its
  * statements prepared. 0 ok. */
 static int pg_ready(pg_store *s, pg_conn *pc, char *err, size_t errlen)
@@ -273,6 +286,7 @@ static int pg_ready(pg_store *s, pg_conn *pc, char *err, size_t errlen)
 		return -1;
 	for (size_t i = 0; !pc->prepared && i < sizeof(STATEMENTS) / sizeof(STATEMENTS[0]); i++) {
 		PGresult *res = PQprepare(pc->c, STATEMENTS[i].name, STATEMENTS[i].sql, 0, NULL);
+		pg_round_trip(s);
 		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		if (!ok)
 			pg_errf(s, err, errlen, "job store", PQerrorMessage(pc->c));
@@ -307,6 +321,7 @@ static PGresult *pg_call(pg_store *s, pg_conn *pc, const char *name, int n,
 			return NULL;
 		PGresult *res = n < 0 ? PQexec(pc->c, name) :
 			PQexecPrepared(pc->c, name, n, vals, NULL, NULL, 0);
+		pg_round_trip(s);
 		ExecStatusType st = PQresultStatus(res);
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 			return res;
@@ -562,6 +577,7 @@ static int pg_pipeline(pg_store *s, store_op **ops, size_t n, size_t *bad, char 
 		int last = to == n;
 		if (!pipe_send(c, ops, from, to, last))
 			goto lost;
+		pg_round_trip(s);
 		size_t first = from == 0; /* BEGIN's answer comes first */
 		size_t answers = first + (to - from) + (last ? 1 : 0); /* COMMIT's last */
 		for (size_t a = 0; a < answers; a++) {
@@ -1004,5 +1020,6 @@ const store_backend store_pg_backend = {
 	.count_waiting = pg_count_waiting,
 	.cancel = pg_cancel,
 	.listen = pg_listen,
+	.round_trips = pg_round_trips,
 	.close = pg_close,
 };
