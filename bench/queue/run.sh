@@ -6,8 +6,9 @@
 # last one finished; the workers' /metrics give the claim latency (p50, p99
 # of the slowest worker) and, per job, the round trips to the server
 # (trips: statements waited for, and batches, each sent as one pipeline)
-# and the writer's transactions (commits; a claim made alone, outside a
-# batch, commits too and counts in trips only). Beside them, pgbench runs the same claim and the
+# and the writer's transactions (batches; a claim made alone, outside a
+# batch, commits too and counts in trips only). pgbench's transaction is
+# four statements, each a round trip, and one commit. Beside them, pgbench runs the same claim and the
 # job's end (claim.sql) with 1, 2 and 4 clients on the same server: the
 # practical limit. After each run: no job lost (all completed) or doubled
 # (each claimed once).
@@ -126,7 +127,7 @@ claim_quantile() {
 }
 
 printf '%-26s %9s %9s %9s %7s %7s %s\n' "run" "jobs/s" "claim p50" "claim p99" "trips" \
-	"commits" "check"
+	"batches" "check"
 n=0
 for pipeline in one seven; do
 	for k in 1 2 4; do
