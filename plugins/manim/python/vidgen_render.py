@@ -726,8 +726,10 @@ def render(script, scene_name, quality, out, opts):
     from manim import config
     import vidgen_caches
     import vidgen_frames
+    import vidgen_hash
     vidgen_caches.install()
     vidgen_frames.install()
+    vidgen_hash.install()
     work = os.path.dirname(script)
     # A media folder that outlives the attempt (the plugin's, per job stage)
     # keeps Manim's partial movies: an animation whose inputs did not
@@ -1028,7 +1030,9 @@ def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
     for i, wall in vidgen_slices.summed_walls(work, n).items():
         if i in guard.record:
             guard.record[i][3] = wall
-    return scene, check, vidgen_slices.summed_counts(work, n), n
+    counts = vidgen_slices.summed_counts(work, n)
+    counts["cached"] += len(slicer.head)
+    return scene, check, counts, n
 
 
 def child_failed(work, index, exc, script):
