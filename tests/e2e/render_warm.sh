@@ -7,13 +7,16 @@
 # same video and audio packets. The script with only its last segment
 # changed draws that segment's animations only, in slices that start
 # there (the 15 animations before it are taken from the cache by the pass
-# itself), and the video shows the change.
+# itself), and the video shows the change: the same packets as the
+# changed script's rendered with an empty cache. The second segment
+# changed instead: the slice that draws it ends with it, and the pass takes
+# the segments after it from the cache, with the same packets again.
 . "$(dirname "$0")/lib.sh"
 
 PY=${VIDGEN_MANIM_VENV:-/opt/vidgen/venv}/bin/python
-plan 4
+plan 6
 if [ ! -x "$PY" ] || ! command -v espeak-ng >/dev/null; then
-	for i in 1 2 3 4; do skip "no Manim venv or no espeak-ng"; done
+	for i in 1 2 3 4 5 6; do skip "no Manim venv or no espeak-ng"; done
 	exit 0
 fi
 HERE=${top_srcdir:-.}/tests/e2e/render
@@ -34,13 +37,14 @@ for i in range(4):
                      "duration": round(w.getnframes() / w.getframerate(), 3)})
 json.dump({"segments": segs}, open(d + "/narration.json", "w"))
 PY
-# render NAME COLOR: the wrapper in k = 2 slices, media folder shared.
+# render NAME COLOR [MEDIA]: the wrapper in k = 2 slices, media folder
+# shared unless named.
 render() {
 	mkdir -p "$TMP/$1"
 	cp "$HERE/warm.py" "$TMP/$1/scene.py"
 	(cd "$TMP" && COLOR=$2 VIDGEN_NARRATION=$TMP/narr/narration.json "$PY" -E -s -B "$PYDIR/vidgen_render.py" \
 		"$TMP/$1/scene.py" Warm 480p15 "$TMP/$1/scene.mp4" "$TMP/$1/error.txt" \
-		"progress=$TMP/$1/progress.txt" segments=fallback stall=60 "media=$TMP/media" jobs=2) \
+		"progress=$TMP/$1/progress.txt" segments=fallback stall=60 "media=$TMP/${3:-media}" jobs=2) \
 		>"$TMP/$1.log" 2>&1
 }
 stat() { awk -v k="$2" '$1 == k { print $2 } $3 == k { print $4 }' "$TMP/$1/stats.txt"; }
@@ -70,4 +74,17 @@ colour() {
 t=$(python3 -c "print(float('$end') - 0.2)")
 ok "[ \"\$(colour warm $t)\" = red ] && [ \"\$(colour changed $t)\" = green ]" \
 	"the video shows the change (at ${t} s: $(colour warm "$t") before, $(colour changed "$t") after)"
+render fresh green fresh-media
+ok "[ -n \"\$(md5 fresh v)\" ] && [ \"\$(md5 changed v)\" = \"\$(md5 fresh v)\" ] && [ \"\$(md5 changed a)\" = \"\$(md5 fresh a)\" ] &&
+    [ \"\$(stat fresh cached)\" -eq 0 ]" \
+	"the repaired video is, packet for packet, the changed script's rendered with an empty cache"
+# The second segment changed: the slice that draws it ends there, and the
+# pass takes the two segments after it from the cache.
+SECOND=green render middle red
+SECOND=green render middle-fresh red middle-media
+ranges=$(cat "$TMP"/middle/slice*.txt | wc -l)
+ok "[ \"\$(stat middle rendered)\" -ge 2 ] && [ \"\$(stat middle rendered)\" -le 5 ] && [ \"\$ranges\" -le 5 ] &&
+    [ -n \"\$(md5 middle v)\" ] && [ \"\$(md5 middle v)\" = \"\$(md5 middle-fresh v)\" ] && [ \"\$(md5 middle a)\" = \"\$(md5 middle-fresh a)\" ]" \
+	"the second segment changed: drawn by a slice that ends with it, the rest from the cache, the same packets as with an empty cache ($(tr '\n' ' ' <"$TMP/middle/stats.txt"); the slices' ranges: $ranges animations)" ||
+	diag "$(tail -5 "$TMP/middle.log")"
 exit 0

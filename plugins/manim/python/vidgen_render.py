@@ -1075,7 +1075,9 @@ def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
         if i in guard.record:
             guard.record[i][3] = wall
     counts = vidgen_slices.summed_counts(work, n)
-    counts["cached"] += len(slicer.head)
+    # A slice may have taken animations past its end from the cache before
+    # it knew where it ended: every animation not drawn came from it.
+    counts["cached"] = max(0, scene.renderer.num_plays - counts["rendered"])
     return scene, check, counts, n
 
 

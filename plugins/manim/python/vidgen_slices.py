@@ -44,19 +44,20 @@ def cpus():
 class Plan:
     """What the parent tells its children, in memory shared across fork():
     how many animations it has started, whether it has finished, and the
-    first animation of each slice (-1: not started yet)."""
+    first animation of each slice (-1: not started yet), and after the last
+    slice, of the run of animations the cache has at the end, if any."""
 
     def __init__(self, k):
         self.k = k
-        self.mem = mmap.mmap(-1, 8 * (2 + k))
-        cells = [ctypes.c_int64.from_buffer(self.mem, 8 * i) for i in range(2 + k)]
+        self.mem = mmap.mmap(-1, 8 * (3 + k))
+        cells = [ctypes.c_int64.from_buffer(self.mem, 8 * i) for i in range(3 + k)]
         self.reached, self.over, self.first = cells[0], cells[1], cells[2:]
         for c in self.first:
             c.value = -1
 
     def end_of(self, index):
         """The last animation of slice `index`, or None while unknown."""
-        nxt = self.first[index + 1].value if index + 1 < self.k else -1
+        nxt = self.first[index + 1].value if index + 1 < len(self.first) else -1
         return nxt - 1 if nxt >= 0 else None
 
     def wait_for(self, plays):
@@ -144,6 +145,9 @@ class Slicer:
         self.sounds = []
         self.head = {}               # animation -> its partial movie, from the
         self.head_s = 0.0            # cache before the first slice; their seconds
+        self.tail = {}               # the same for the animations the cache has
+        self.tail_s = 0.0            # after the last one it lacks (once warm)
+        self.warm = None             # whether the cache had partial movies at all
         r = scene.renderer
         r._original_skipping_status = True
         r.skip_animations = True
@@ -176,7 +180,7 @@ class Slicer:
         """Animation n's partial movie when the cache has it (Manim's key
         for the play being compiled), else None."""
         scene, r = self.scene, self.scene.renderer
-        if self.config.disable_caching:
+        if self.config.disable_caching or self.warm is False:
             return None
         try:
             from manim.renderer import cairo_renderer
@@ -186,9 +190,15 @@ class Slicer:
                 encoder_fingerprint=video_encoder_fingerprint(scene.session_spec.video_encoder),
                 renderer_state=())
             fw = r.file_writer
+            path = str(fw.output_plan.segment_path(key))
+            if self.warm is None:
+                # A first attempt's cache is empty: no key is worth computing.
+                folder = os.path.dirname(path)
+                self.warm = os.path.isdir(folder) and any(
+                    not n.startswith(".") for n in os.listdir(folder))
             if not fw.is_already_cached(key):
                 return None
-            return str(fw.output_plan.segment_path(key))
+            return path
         except Exception:   # a slice draws it (and keys it as Manim does)
             return None
 
@@ -209,13 +219,18 @@ class Slicer:
         origin = self.starts[0][1] if self.starts else 0.0
         due = j < plan.k and (j == 0 or (
             calm and t >= origin + (self.length - origin) * j / plan.k - 1e-9))
-        if due:
-            path = self.cached(n)
-            if path is not None:
-                due = False
-                if j == 0:
-                    self.head[n] = path
-                    self.head_s = t + float(getattr(self.scene, "duration", 0.0) or 0.0)
+        path = self.cached(n) if due or (j > 0 and self.warm) else None
+        if path is not None:
+            due = False
+            lasts = float(getattr(self.scene, "duration", 0.0) or 0.0)
+            if j == 0:
+                self.head[n] = path
+                self.head_s = t + lasts
+            else:
+                self.tail[n] = path
+                self.tail_s += lasts
+        elif j > 0:
+            self.tail, self.tail_s = {}, 0.0
         if due:
             plan.first[j].value = n
             self.starts[j] = (n, t)
@@ -271,7 +286,11 @@ class Slicer:
     def finished(self):
         """In the parent, once construct() has returned: lays the recorded
         sounds into the soundtrack while the children draw (decoding and
-        mixing them took 1-2 s at the end of a render)."""
+        mixing them took 1-2 s at the end of a render). The last slice ends
+        where the run of animations the cache has at the end begins: the
+        parent takes those itself."""
+        if self.tail and self.starts:
+            self.plan.first[len(self.starts)].value = min(self.tail)
         self.plan.over.value = 1
         # On a thread of its own: wait() reports the children's progress
         # meanwhile. Nothing forks from here on.
@@ -308,6 +327,8 @@ class Slicer:
         if not self.progress_path:
             return
         anims, secs = len(self.head), self.head_s
+        if self.plan.over.value:
+            anims, secs = anims + len(self.tail), secs + self.tail_s
         for index, (_first, start) in self.starts.items():
             a, t = progress_of(self.work, index)
             anims += max(0, a)
@@ -428,6 +449,7 @@ def join(slicer, work, failures):
     for index in range(n):
         with open(os.path.join(work, "slice%d.txt" % index), encoding="utf-8") as f:
             files.extend(line.rstrip("\n") for line in f if line.strip())
+    files.extend(slicer.tail[i] for i in sorted(slicer.tail))
     if slicer.mixer is not None:
         slicer.mixer.join()
     if slicer.mix_error is not None:

@@ -7,11 +7,12 @@ from manim import BLUE, GREEN, RED, UP, Circle, Create, FadeOut, Scene, Square, 
 from vidgen_narration import narration
 
 LAST = {"red": RED, "green": GREEN}[os.environ.get("COLOR", "red")]
+SECOND = {"blue": BLUE, "green": GREEN}[os.environ.get("SECOND", "blue")]
 
 
 class Warm(Scene):
     def construct(self):
-        shapes = [Square(color=BLUE), Circle(color=BLUE), Triangle(color=BLUE),
+        shapes = [Square(color=BLUE), Circle(color=SECOND), Triangle(color=BLUE),
                   Square(color=LAST, fill_color=LAST, fill_opacity=1.0).scale(3)]
         for i, shape in enumerate(shapes):
             with narration(self, i) as seg:
