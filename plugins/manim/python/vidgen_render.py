@@ -722,51 +722,7 @@ def exception_line(exc):
     return msg.splitlines()[-1][:300] if msg else type(exc).__name__
 
 
-def import_manim():
-    """Imports Manim with scipy's Rotation loaded when first used: Manim
-    0.22 imports scipy.spatial (qhull, kd-trees, distances: 0.2 s of its
-    0.55 s import) for the one class it takes from it, which most scenes
-    never need (rotation_matrix). Only with the Manim version this was
-    written against; the script's own scipy imports get the real modules."""
-    name = "scipy.spatial.transform"
-    try:
-        from importlib.metadata import version
-        import vidgen_frames
-        if name in sys.modules or version("manim") != vidgen_frames.MANIM_VERSION:
-            name = None
-    except Exception:
-        name = None
-    if name is None:
-        import manim  # noqa: F401
-        return
-    import types
-
-    def real():
-        import importlib
-        return importlib.import_module(name).Rotation
-
-    class Lazy(type):
-        def __getattr__(cls, attr):
-            return getattr(real(), attr)
-
-        def __call__(cls, *args, **kwargs):
-            return real()(*args, **kwargs)
-
-        def __instancecheck__(cls, obj):
-            return isinstance(obj, real())
-
-    stub = types.ModuleType(name)
-    stub.Rotation = Lazy("Rotation", (), {"__module__": __name__})
-    sys.modules[name] = stub
-    try:
-        import manim  # noqa: F401
-    finally:
-        if sys.modules.get(name) is stub:
-            del sys.modules[name]
-
-
 def render(script, scene_name, quality, out, opts):
-    import_manim()
     from manim import config
     import vidgen_caches
     import vidgen_frames
