@@ -532,7 +532,6 @@ class SegmentGuard:
         return best or (line, line)
 
     def enter(self, scene, seg):
-        import vidgen_narration
         a, b = self.block_of(self.script_line())
         self.current = (seg.index, a, b)
         self.started = True
@@ -542,7 +541,6 @@ class SegmentGuard:
             self.touched.add(seg.index)
 
     def leave(self, scene, seg):
-        import vidgen_narration
         if seg.index in self.record:
             self.record[seg.index][1] = self.now(scene)
             self.record[seg.index][3] = self.clock() - self.record[seg.index][3]
@@ -604,7 +602,6 @@ class SegmentGuard:
             card(scene, seg)
         except Exception:
             return False  # the original error fails the render
-        import vidgen_narration
         rec = self.record.setdefault(index, [0.0, None, "fallback", self.clock()])
         rec[1] = self.now(scene)
         rec[2] = "fallback"
