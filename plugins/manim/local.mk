@@ -3,7 +3,8 @@
 # tree when vidgen runs uninstalled).
 plugin_LTLIBRARIES += plugins/manim.la
 plugins_manim_la_SOURCES = plugins/manim/manim.c \
-	plugins/manim/bomb_watch.c plugins/manim/bomb_watch.h
+	plugins/manim/bomb_watch.c plugins/manim/bomb_watch.h \
+	plugins/manim/poller.c plugins/manim/poller.h
 plugins_manim_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_DATADIR='"$(datadir)/vidgen"'
 plugins_manim_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_manim_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -pthread \
@@ -14,12 +15,13 @@ vgpythondir = $(datadir)/vidgen/python
 dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
 	plugins/manim/python/vidgen_check.py plugins/manim/python/vidgen_render.py \
 	plugins/manim/python/vidgen_slices.py plugins/manim/python/vidgen_frames.py \
-	plugins/manim/python/vidgen_caches.py
+	plugins/manim/python/vidgen_caches.py plugins/manim/python/vidgen_hash.py
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_manim
 TESTS += tests/unit/test_manim
 tests_unit_test_manim_SOURCES = tests/unit/test_manim.c plugins/manim/bomb_watch.c \
+	plugins/manim/poller.c \
 	$(PLUGIN_TEST_SOURCES)
 tests_unit_test_manim_CFLAGS = $(plugins_manim_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_manim_LDADD = $(PLUGIN_TEST_LDADD) -lm -lpthread
@@ -34,6 +36,7 @@ RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
 	tests/e2e/render_demo.sh tests/e2e/render_layout.sh tests/e2e/render_segments.sh \
 	tests/e2e/render_stall.sh tests/e2e/render_quality.sh tests/e2e/render_cache.sh \
 	tests/e2e/render_slices.sh tests/e2e/render_scenes.sh tests/e2e/render_captions.sh \
-	tests/e2e/render_caches.sh
+	tests/e2e/render_caches.sh tests/e2e/render_hash.sh \
+	tests/e2e/render_warm.sh
 TESTS += $(RENDER_E2E)
 EXTRA_DIST += $(RENDER_E2E) tests/e2e/render

@@ -532,7 +532,6 @@ class SegmentGuard:
         return best or (line, line)
 
     def enter(self, scene, seg):
-        import vidgen_narration
         a, b = self.block_of(self.script_line())
         self.current = (seg.index, a, b)
         self.started = True
@@ -542,7 +541,6 @@ class SegmentGuard:
             self.touched.add(seg.index)
 
     def leave(self, scene, seg):
-        import vidgen_narration
         if seg.index in self.record:
             self.record[seg.index][1] = self.now(scene)
             self.record[seg.index][3] = self.clock() - self.record[seg.index][3]
@@ -604,7 +602,6 @@ class SegmentGuard:
             card(scene, seg)
         except Exception:
             return False  # the original error fails the render
-        import vidgen_narration
         rec = self.record.setdefault(index, [0.0, None, "fallback", self.clock()])
         rec[1] = self.now(scene)
         rec[2] = "fallback"
@@ -726,8 +723,10 @@ def render(script, scene_name, quality, out, opts):
     from manim import config
     import vidgen_caches
     import vidgen_frames
+    import vidgen_hash
     vidgen_caches.install()
     vidgen_frames.install()
+    vidgen_hash.install()
     work = os.path.dirname(script)
     # A media folder that outlives the attempt (the plugin's, per job stage)
     # keeps Manim's partial movies: an animation whose inputs did not
@@ -1028,7 +1027,11 @@ def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
     for i, wall in vidgen_slices.summed_walls(work, n).items():
         if i in guard.record:
             guard.record[i][3] = wall
-    return scene, check, vidgen_slices.summed_counts(work, n), n
+    counts = vidgen_slices.summed_counts(work, n)
+    # A slice may have taken animations past its end from the cache before
+    # it knew where it ended: every animation not drawn came from it.
+    counts["cached"] = max(0, scene.renderer.num_plays - counts["rendered"])
+    return scene, check, counts, n
 
 
 def child_failed(work, index, exc, script):
