@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -475,6 +476,25 @@ static void test_write_all(void **state)
 	free(data);
 }
 
+/* A deadline us from now on the realtime clock, its nanoseconds carried
+ * into seconds. */
+static void test_deadline_us(void **state)
+{
+	static const long long us[] = { 0, 1, 999999, 1000000, 1500000, 61999999 };
+	(void)state;
+	for (size_t i = 0; i < sizeof(us) / sizeof(us[0]); i++) {
+		struct timespec before, ts, after;
+		clock_gettime(CLOCK_REALTIME, &before);
+		util_deadline_us(&ts, us[i]);
+		clock_gettime(CLOCK_REALTIME, &after);
+		assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+		long long at = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+		long long lo = (long long)before.tv_sec * 1000000 + before.tv_nsec / 1000 + us[i];
+		long long hi = (long long)after.tv_sec * 1000000 + after.tv_nsec / 1000 + us[i];
+		assert_true(at >= lo && at <= hi + 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_strbuf),
 		cmocka_unit_test(test_write_all),
 		cmocka_unit_test(test_hex_value),
+		cmocka_unit_test(test_deadline_us),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
