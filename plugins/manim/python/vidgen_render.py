@@ -600,7 +600,13 @@ class SegmentGuard:
             return False
         try:
             card(scene, seg)
-        except Exception:
+        except Exception as exc_card:
+            if manim_control(exc_card):
+                # A slice ends inside the card (its end was set where the
+                # pass, which drew nothing, saw no failure): the slice ends
+                # here, and the join, seeing a failure the pass did not,
+                # renders the scene in one process.
+                raise
             return False  # the original error fails the render
         rec = self.record.setdefault(index, [0.0, None, "fallback", self.clock()])
         rec[1] = self.now(scene)
