@@ -18,7 +18,11 @@ libvgcore_la_SOURCES = \
 	core/hook_server.c core/hook_server.h \
 	core/sha256.c core/sha256.h \
 	core/filecache.c core/filecache.h \
-	core/usage.c core/usage.h
+	core/usage.c core/usage.h \
+	core/artifacts.c core/artifacts.h \
+	plugins/common/s3_addr.c plugins/common/s3_addr.h \
+	plugins/common/aws_error.c plugins/common/aws_error.h \
+	plugins/common/url.c plugins/common/url.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS) \
 	$(LIBPQ_CFLAGS)
