@@ -1,0 +1,363 @@
+"""Shared artifacts in S3 (run by serve_artifacts.sh with the test venv's
+Python, under a throw-away PostgreSQL server): workers with data folders of
+their own, no shared folder, VIDGEN_ARTIFACTS pointing at moto (started here
+from tests/fakes/fakes.py, reached through a loopback relay this test can cut).
+
+- kill -9 of a worker mid-job: a new worker with an empty data folder
+  completes the job from S3, and no completed stage runs again (the replay
+  plugin's log); the job's objects are in the bucket under the prefix;
+- S3 unreachable for a few seconds mid-job: the worker's log shows the
+  retries, and the job completes once S3 is back;
+- S3 gone for good: the job fails with the S3 error in its message, and the
+  worker lives on; a missing bucket fails at once, without retries;
+- a pipeline keeping videos with the file plugin is still refused on a
+  shared store unless VIDGEN_SHARED_DIR=1, artifacts or not. TAP."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+
+from serve_lib import Daemon, Tap, vidgen_path, workdir, cleanup, replay_calls, store_for, \
+    store_rows
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(TOP, "tests", "fakes"))
+import cloud_fake  # noqa: E402
+
+PIPELINE = os.path.join(HERE, "serve", "artifacts.cfg")
+QUESTION = "Explain the Pythagorean theorem with visual proof"
+STAGES = ("explain", "refine", "narrate", "script", "validate")
+REPLAYED = ("explain", "refine", "script", "validate")
+BUCKET = "loli"
+KEY_ID = "AKIDVIDGENTEST"
+
+
+class Relay:
+    """A TCP relay on a loopback port of its own to moto: stop() closes it
+    (S3 refuses connections), start() opens it again on the same port."""
+
+    def __init__(self, target):
+        self.target, self.port, self.lsock, self.conns = target, 0, None, []
+        self.lock = threading.Lock()
+
+    def start(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        self.port, self.lsock = s.getsockname()[1], s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+        return self
+
+    def _accept(self, s):
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.lsock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+            self.conns = []
+
+
+def start_moto(base):
+    """tests/fakes/fakes.py (moto's S3 among them); returns (process, S3 port)."""
+    ports = os.path.join(base, "ports.json")
+    log = open(os.path.join(base, "fakes.log"), "wb")
+    p = subprocess.Popen([sys.executable, os.path.join(TOP, "tests", "fakes", "fakes.py"),
+                          "--ports", ports], stdout=log, stderr=log)
+    for _ in range(150):
+        if os.path.exists(ports) and os.path.getsize(ports) > 0:
+            with open(ports) as f:
+                return p, json.load(f)["s3"]
+        if p.poll() is not None:
+            break
+        time.sleep(0.2)
+    p.kill()
+    raise RuntimeError("the protocol fakes did not start")
+
+
+def s3_client(port):
+    return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port,
+                        region_name="eu-west-3", aws_access_key_id=KEY_ID,
+                        aws_secret_access_key=cloud_fake.KEYS[KEY_ID])
+
+
+def keys_under(s3, prefix):
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        out += [o["Key"] for o in page.get("Contents", [])]
+    return out
+
+
+class Nodes:
+    """An API node and workers on one database, each with a data folder of
+    its own; env holds VIDGEN_ARTIFACTS and friends."""
+
+    def __init__(self, base, name, env):
+        self.base = os.path.join(base, name)
+        os.makedirs(self.base)
+        self.url = store_for(self.base)
+        self.log = os.path.join(base, name + ".log")
+        self.env = {"VIDGEN_REPLAY_LOG": self.log, "VIDGEN_LEASE_MS": "2000",
+                    "MAX_CONCURRENT_VIDEOS": "2"}
+        self.env.update(env)
+        self.nodes = []
+        self.api = self.node("api", "serve", ["--no-workers"])
+
+    def node(self, name, command, args=(), env=None):
+        e = dict(self.env)
+        e.update(env or {})
+        d = Daemon(os.path.join(self.base, name), env=e, args=list(args), command=command,
+                   pipeline=PIPELINE)
+        os.makedirs(d.workdir, exist_ok=True)
+        d.db = self.url  # data_dir stays the node's own: nothing shared
+        self.nodes.append(d)
+        return d.start()
+
+    def worker(self, name, env=None):
+        return self.node(name, "worker", env=env)
+
+    def logs(self):
+        return "\n".join(d.log()[-1500:] for d in self.nodes)
+
+    def stop(self):
+        for d in self.nodes:
+            d.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def done_stages(n, vid):
+    return {r[0] for r in store_rows(
+        n.url, "SELECT stage_id FROM stages WHERE ok AND job_id = '%s'" % vid)}
+
+
+def wait_end(n, vid, timeout):
+    end, _ = n.api.wait_for(vid, lambda d: d["status"] in ("completed", "failed"),
+                            timeout=timeout, interval=0.1)
+    return end
+
+
+def test_resume_from_s3(t, base, s3):
+    env = {"VIDGEN_ARTIFACTS": "s3://%s/cluster/a1" % BUCKET, "SERVE_DELAY_MS": "700"}
+    with Nodes(base, "resume", env) as n:
+        w1 = n.worker("w1")
+        st, _, doc = n.api.create(QUESTION)
+        vid = doc["video_id"] if st == 202 else None
+        mid, _ = n.api.wait_for(vid, lambda d: d["status"] in ("generating_script",
+                                                              "validating_script"),
+                                timeout=30, interval=0.05)
+        before = done_stages(n, vid)
+        t.ok(mid is not None and {"explain", "refine", "narrate"} <= before,
+             "a worker (its own data folder) runs the job past three stages", (before,
+                                                                              n.logs()))
+        w1.kill9()
+        w2 = n.worker("w2")
+        t.ok(not os.path.exists(os.path.join(w2.data_dir, vid)),
+             "kill -9 of that worker; a new worker starts with an empty data folder")
+        end = wait_end(n, vid, 60)
+        t.ok(end is not None and end["status"] == "completed",
+             "the new worker completes the job", (end, n.logs()))
+        calls = replay_calls(n.log, vid)
+        again = {s: calls.get(s) for s in before if s in REPLAYED and calls.get(s) != 1}
+        t.ok(not again and all(calls.get(s, 0) >= 1 for s in REPLAYED),
+             "no stage that had completed (%s) ran again (replay calls %s)"
+             % (", ".join(sorted(before)), calls), calls)
+        t.ok("fetched from s3://%s/cluster/a1/%s/stages/explain.json" % (BUCKET, vid)
+             in w2.log() and "narrate] fetched" in w2.log(),
+             "the new worker fetched the completed stages from S3", w2.log()[-1500:])
+        wav = os.path.join(w2.data_dir, vid, "stages", "narrate", "seg000.wav")
+        t.ok(os.path.exists(wav) and os.path.getsize(wav) > 1000,
+             "the narration audio came down with its timings", wav)
+        keys = keys_under(s3, "cluster/a1/%s/" % vid)
+        markers = {k.rsplit("/", 1)[1] for k in keys if "/stages/" in k and "/runs/" not in k}
+        audio = [k for k in keys if k.endswith("/stages/narrate/seg000.wav")]
+        t.ok(markers == {s + ".json" for s in STAGES} and audio and
+             all(k.startswith("cluster/a1/%s/" % vid) for k in keys),
+             "the bucket holds each stage's record and files under PREFIX/JOB/ (%d objects)"
+             % len(keys), keys)
+        rec = json.loads(s3.get_object(Bucket=BUCKET, Key="cluster/a1/%s/stages/narrate.json"
+                                       % vid)["Body"].read())
+        t.ok(rec.get("kind") == "narration" and
+             "stages/narrate/narration.json" in rec.get("files", []) and
+             "stages/narrate/seg000.wav" in rec.get("files", []),
+             "a stage's record names its files (narration.json and its audio)", rec)
+
+
+def test_s3_outage(t, base, relay):
+    env = {"VIDGEN_ARTIFACTS": "s3://%s/outage" % BUCKET, "SERVE_DELAY_MS": "600",
+           "VIDGEN_HTTP_RETRY_BASE_MS": "300"}
+    with Nodes(base, "outage", env) as n:
+        w = n.worker("w")
+        st, _, doc = n.api.create(QUESTION)
+        vid = doc["video_id"] if st == 202 else None
+        mid, _ = n.api.wait_for(vid, lambda d: d["status"] == "refining_explanation",
+                                timeout=30, interval=0.05)
+        relay.stop()
+        time.sleep(4)
+        retries = [ln for ln in w.log().splitlines() if "retry" in ln and "PUT" in ln]
+        t.ok(mid is not None and retries,
+             "S3 unreachable mid-job: the worker retries with backoff (%d retries logged)"
+             % len(retries), w.log()[-1500:])
+        relay.start()
+        end = wait_end(n, vid, 60)
+        t.ok(end is not None and end["status"] == "completed",
+             "S3 back within the retry window: the job completes", (end, n.logs()))
+        calls = replay_calls(n.log, vid)
+        t.ok(all(calls.get(s) == 1 for s in REPLAYED),
+             "each model stage ran once (%s)" % calls, calls)
+
+
+def test_s3_gone(t, base, relay):
+    env = {"VIDGEN_ARTIFACTS": "s3://%s/gone" % BUCKET, "VIDGEN_HTTP_RETRY_BASE_MS": "100"}
+    with Nodes(base, "gone", env) as n:
+        w = n.worker("w")
+        relay.stop()
+        try:
+            st, _, doc = n.api.create(QUESTION)
+            vid = doc["video_id"] if st == 202 else None
+            end = wait_end(n, vid, 60)
+        finally:
+            relay.start()
+        msg = (end or {}).get("message", "")
+        t.ok(end is not None and end["status"] == "failed" and
+             "s3://%s/gone/%s/" % (BUCKET, vid) in msg and "connect" in msg.lower(),
+             "S3 gone for good: the job fails naming the object and the error", (end,))
+        st, _, h = w.json("GET", "/healthz")
+        t.ok(w.proc.poll() is None and st == 200,
+             "the worker lives on (/healthz %s)" % st, w.log()[-800:])
+        t.ok(AWS_SECRET not in w.log() and AWS_SECRET not in msg,
+             "no secret in the worker's log or the message")
+
+    env = {"VIDGEN_ARTIFACTS": "s3://vidgen-no-such-bucket/x"}
+    with Nodes(base, "nobucket", env) as n:
+        w = n.worker("w")
+        st, _, doc = n.api.create(QUESTION)
+        vid = doc["video_id"] if st == 202 else None
+        t0 = time.time()
+        end = wait_end(n, vid, 30)
+        took = time.time() - t0
+        msg = (end or {}).get("message", "")
+        t.ok(end is not None and end["status"] == "failed" and "NoSuchBucket" in msg and
+             "HTTP 404" in msg and "retry" not in w.log(),
+             "a missing bucket fails the job at once with S3's error, no retries "
+             "(%.1f s)" % took, (end, w.log()[-800:]))
+
+
+def test_file_store_refused(t, base):
+    pipeline = os.path.join(HERE, "serve", "filestore.cfg")
+    url = store_for(os.path.join(base, "filestore"))
+    env = dict(os.environ)
+    env["VIDGEN_ARTIFACTS"] = "s3://%s/fs" % BUCKET
+    env.pop("VIDGEN_SHARED_DIR", None)
+    cmd = [vidgen_path(), "worker", "-p", pipeline, "-l", "127.0.0.1:0", "--db", url,
+           "--data-dir", os.path.join(base, "filestore-data")]
+    p = subprocess.run(cmd, capture_output=True, timeout=30, env=env)
+    err = p.stderr.decode(errors="replace")
+    t.ok(p.returncode != 0 and "filestore.cfg:" in err and "VIDGEN_SHARED_DIR" in err,
+         "with artifacts in S3, a file video store on a shared store is still refused", err)
+    os.makedirs(os.path.join(base, "filestore"), exist_ok=True)
+    d = Daemon(os.path.join(base, "filestore"), env={"VIDGEN_SHARED_DIR": "1",
+                                                     "VIDGEN_ARTIFACTS": env["VIDGEN_ARTIFACTS"]},
+               pipeline=pipeline, command="worker")
+    d.db = url
+    try:
+        d.start()
+        started = True
+    except RuntimeError as e:
+        started = str(e)
+    t.ok(started is True, "... and accepted with VIDGEN_SHARED_DIR=1", started)
+    d.stop()
+    env["VIDGEN_ARTIFACTS"] = "s3://Bad_Bucket/x"
+    p = subprocess.run([vidgen_path(), "check", PIPELINE], capture_output=True, timeout=30,
+                       env=env)
+    err = p.stderr.decode(errors="replace") + p.stdout.decode(errors="replace")
+    t.ok(p.returncode != 0 and "VIDGEN_ARTIFACTS" in err and "Bad_Bucket" in err,
+         "a bad VIDGEN_ARTIFACTS is refused, naming it", err)
+
+
+AWS_SECRET = "vidgen/test+secret/KEY0123456789abcdefghij"
+
+
+def main():
+    t = Tap()
+    if not os.environ.get("VIDGEN_TEST_PG"):
+        t.skip("no PostgreSQL server: VIDGEN_TEST_PG is not set (serve_artifacts.sh sets it)")
+        return t.done()
+    base = workdir()
+    moto = None
+    try:
+        moto, s3_port = start_moto(base)
+        relay = Relay(s3_port).start()
+        for k in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "http_proxy",
+                  "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+            os.environ.pop(k, None)
+        os.environ.update({
+            "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(base, "none"),
+            "AWS_CONFIG_FILE": os.path.join(base, "none"), "AWS_REGION": "eu-west-3",
+            "S3_ENDPOINT_URL": "http://127.0.0.1:%d" % relay.port, "S3_PATH_STYLE": "true",
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
+        s3 = s3_client(s3_port)
+        test_resume_from_s3(t, base, s3)
+        test_s3_outage(t, base, relay)
+        test_s3_gone(t, base, relay)
+        test_file_store_refused(t, base)
+    finally:
+        if moto:
+            moto.kill()
+            moto.wait()
+        cleanup(base)
+    return t.done()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
