@@ -43,11 +43,15 @@ UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
 	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
 	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks \
-	tests/unit/test_filecache tests/unit/test_usage
+	tests/unit/test_filecache tests/unit/test_usage tests/unit/test_artifacts
 TESTS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
 	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
 	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks \
-	tests/unit/test_filecache tests/unit/test_usage
+	tests/unit/test_filecache tests/unit/test_usage tests/unit/test_artifacts
+# The shared artifacts' locators and paths (transfers: tests/e2e/serve_artifacts.sh).
+tests_unit_test_artifacts_SOURCES = tests/unit/test_artifacts.c
+tests_unit_test_artifacts_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_artifacts_LDADD = $(UNIT_LDADD)
 # The file cache behind svc->cache_get/put, and its SHA-256.
 tests_unit_test_filecache_SOURCES = tests/unit/test_filecache.c tests/unit/helpers.c \
 	tests/unit/helpers.h
