@@ -187,6 +187,7 @@ static void answer_error(const artifacts *a, const char *what, const char *key,
 
 typedef struct s3_call {
 	const char *method, *key, *query;
+	const char *shown;        /* the key messages name, when not key */
 	const char *content_type;
 	const void *body;
 	size_t body_len;
@@ -225,7 +226,8 @@ static int s3_do(artifacts *a, const s3_call *c, const char *what, vg_http_respo
 	if (rc == VG_OK)
 		return 0;
 	a->cloud->http_response_free(resp);
-	util_errf(err, errlen, "S3 could not %s s3://%s/%s: %s", what, a->bucket, c->key, herr);
+	util_errf(err, errlen, "S3 could not %s s3://%s/%s: %s", what, a->bucket,
+		  c->shown ? c->shown : c->key, herr);
 	return -1;
 }
 
@@ -419,6 +421,144 @@ out:
 	free(fkey);
 	free(path);
 	free(res);
+	return rc;
+}
+
+/* The text of the first <tag>...</tag> at or after *from, malloc'd (NULL
+ * if none); *from moves past it. */
+static char *xml_next(const char **from, const char *tag)
+{
+	char open[32], close[32];
+	const char *a, *b;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	if (!(a = strstr(*from, open)) || !(b = strstr(a, close)))
+		return NULL;
+	*from = b + strlen(close);
+	a += strlen(open);
+	return strndup(a, (size_t)(b - a));
+}
+
+/* Calls each(ud, key) for every key under prefix (ListObjectsV2, page after
+ * page); only keys under prefix made of valid names reach it (the answer
+ * comes from outside). 0 ok, -1 error. */
+static int list_keys(artifacts *a, const char *prefix, void (*each)(void *ud, const char *key),
+		     void *ud, char *err, size_t errlen)
+{
+	char *token = NULL, enc_prefix[1600], enc_token[3200];
+	int rc = 0;
+
+	s3_query_encode(prefix, enc_prefix, sizeof(enc_prefix));
+	do {
+		vg_http_response r = { 0 };
+		strbuf q = { 0 };
+		const char *p;
+		char *k, *more;
+
+		sb_printf(&q, "list-type=2&prefix=%s", enc_prefix);
+		if (token) {
+			s3_query_encode(token, enc_token, sizeof(enc_token));
+			sb_printf(&q, "&continuation-token=%s", enc_token);
+		}
+		free(token);
+		token = NULL;
+		rc = s3_do(a, &(s3_call){ .method = "GET", .key = "", .query = q.buf,
+					  .shown = prefix }, "list",
+			   &r, err, errlen);
+		sb_free(&q);
+		if (rc < 0)
+			break;
+		if (r.status != 200) {
+			answer_error(a, "list", prefix, &r, r.body, err, errlen);
+			a->cloud->http_response_free(&r);
+			rc = -1;
+			break;
+		}
+		for (p = r.body; (k = xml_next(&p, "Key")); free(k))
+			if (!strncmp(k, prefix, strlen(prefix)) && names_valid(k, 64))
+				each(ud, k);
+		p = r.body;
+		more = xml_next(&p, "IsTruncated");
+		if (more && !strcmp(more, "true")) {
+			p = r.body;
+			token = xml_next(&p, "NextContinuationToken");
+		}
+		free(more);
+		a->cloud->http_response_free(&r);
+	} while (token);
+	free(token);
+	return rc;
+}
+
+typedef struct done_scan {
+	const char *const *ids;
+	size_t n;
+	int *done;
+	size_t base_len; /* of PREFIX/JOB/stages/ */
+} done_scan;
+
+static void note_marker(void *ud, const char *key)
+{
+	done_scan *d = ud;
+	const char *name = key + d->base_len;
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < d->n; i++)
+		if (n == strlen(d->ids[i]) + 5 && !strncmp(name, d->ids[i], n - 5) &&
+		    !strcmp(name + n - 5, ".json"))
+			d->done[i] = 1;
+}
+
+int artifacts_stages_done(artifacts *a, const char *job_id, const char *const *ids,
+			  size_t n, int *done, char *err, size_t errlen)
+{
+	char *base = job_key(a, job_id, "stages/");
+	done_scan d = { ids, n, done, strlen(base) };
+	int rc;
+
+	memset(done, 0, n * sizeof(*done));
+	rc = list_keys(a, base, note_marker, &d, err, errlen);
+	free(base);
+	return rc;
+}
+
+typedef struct key_list {
+	char **v;
+	size_t n;
+} key_list;
+
+static void keep_key(void *ud, const char *key)
+{
+	key_list *l = ud;
+
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = xstrdup(key);
+}
+
+int artifacts_delete_job(artifacts *a, const char *job_id, long *n_deleted, char *err,
+			 size_t errlen)
+{
+	char *base = job_key(a, job_id, "");
+	key_list l = { 0 };
+	int rc = list_keys(a, base, keep_key, &l, err, errlen);
+
+	*n_deleted = 0;
+	/* The records first: a job half deleted is then one with no stage
+	 * done, never one whose records name missing files. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; rc == 0 && i < l.n; i++) {
+			int record = strncmp(l.v[i] + strlen(base), "runs/", 5) != 0;
+			if (record != (pass == 0))
+				continue;
+			rc = s3_expect(a, &(s3_call){ .method = "DELETE", .key = l.v[i] }, "delete",
+				       1, err, errlen);
+			*n_deleted += rc == 0;
+		}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	free(base);
 	return rc;
 }
 

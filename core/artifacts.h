@@ -54,6 +54,11 @@ int artifacts_rel_valid(const char *rel);
 int artifacts_put_stage(artifacts *a, const char *job_dir, const char *job_id,
 			const char *stage_id, json_t *record, char *err, size_t errlen);
 
+/* Which of the stages ids[0..n) have a record in S3 (one listing): done[i]
+ * = 1 for those. 0 ok, -1 error (err). */
+int artifacts_stages_done(artifacts *a, const char *job_id, const char *const *ids,
+			  size_t n, int *done, char *err, size_t errlen);
+
 /* Brings a stage finished elsewhere into job_dir: when its marker exists,
  * downloads the files it names (what is there already, of the same size,
  * is kept), then writes stages/STAGE/result.json. 1 fetched, 0 no marker

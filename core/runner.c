@@ -950,13 +950,20 @@ static int job_cancelled_cb(void *ud)
 static int load_done_stages(runner *r, char *err, size_t errlen)
 {
 	const char *ids[PIPELINE_MAX_STAGES];
-	int fetched = 0, rc;
+	int fetched = 0, rc, shared[PIPELINE_MAX_STAGES], missing = 0;
 
 	for (size_t i = 0; i < r->p->n_stages; i++)
 		ids[i] = r->p->stages[i].id;
 	job_load_stage_results(r->j, ids, r->p->n_stages);
-	for (size_t i = 0; r->art && i < r->p->n_stages; i++) {
-		if (r->j->stages[i].done)
+	for (size_t i = 0; i < r->p->n_stages; i++)
+		missing |= !r->j->stages[i].done;
+	if (!r->art || !missing)
+		return 0;
+	if (artifacts_stages_done(r->art, r->j->id, ids, r->p->n_stages, shared, err,
+				  errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < r->p->n_stages; i++) {
+		if (r->j->stages[i].done || !shared[i])
 			continue;
 		rc = artifacts_fetch_stage(r->art, r->j->dir, r->j->id, ids[i], err, errlen);
 		if (rc < 0)

@@ -349,25 +349,6 @@ static int s3_send_acl(s3_ctx *x, const char *method, const char *url, strlist *
 	return s3_http(x, method, url, h, body, len, path, resp);
 }
 
-/* Percent-encodes an upload id for a query value. */
-static void query_encode(const char *s, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t k = 0;
-
-	for (; *s && k + 4 < outlen; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (isalnum(ch) || strchr("-._~", ch)) {
-			out[k++] = (char)ch;
-		} else {
-			out[k++] = '%';
-			out[k++] = hex[ch >> 4];
-			out[k++] = hex[ch & 15];
-		}
-	}
-	out[k] = '\0';
-}
-
 /* The ETag header of a part. */
 static int part_etag(const vg_http_response *r, char *out, size_t outlen)
 {
@@ -401,7 +382,7 @@ static int mp_create(s3_ctx *x, const char *url, strlist *h, char *id, size_t id
 	}
 	if (rc == VG_OK) {
 		snprintf(raw, sizeof(raw), "%.*s", (int)(b - a - 10), a + 10);
-		query_encode(raw, id, idlen);
+		s3_query_encode(raw, id, idlen);
 	}
 	x->st->svc->http_free(&r);
 	return rc;

@@ -46,6 +46,42 @@ class Relay:
     def __init__(self, target):
         self.target, self.port, self.lsock, self.conns = target, 0, None, []
         self.lock = threading.Lock()
+        self.slow_down = 0  # answer this many requests 503 SlowDown (-1: all)
+        self.refused = 0    # how many it answered so
+
+    def _slow_down(self, c):
+        """Reads one request from c and answers it 503 SlowDown, as S3 does
+        when throttling. True if it did."""
+        with self.lock:
+            if self.slow_down == 0:
+                return False
+            self.slow_down -= 1 if self.slow_down > 0 else 0
+            self.refused += 1
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(v.strip())
+            if k.strip().lower() == b"expect":
+                c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        while len(body) < length:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        xml = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
+               b"<Message>Please reduce your request rate.</Message></Error>")
+        c.sendall(b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
+                  b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(xml), xml))
+        c.close()
+        return True
 
     def start(self):
         s = socket.socket()
@@ -62,6 +98,11 @@ class Relay:
                 c, _ = s.accept()
             except OSError:
                 return
+            try:
+                if self._slow_down(c):
+                    continue
+            except OSError:
+                continue
             try:
                 u = socket.create_connection(("127.0.0.1", self.target))
             except OSError:
@@ -256,21 +297,56 @@ def test_s3_outage(t, base, relay):
              "each model stage ran once (%s)" % calls, calls)
 
 
-def test_s3_gone(t, base, relay):
-    env = {"VIDGEN_ARTIFACTS": "s3://%s/gone" % BUCKET, "VIDGEN_HTTP_RETRY_BASE_MS": "100"}
-    with Nodes(base, "gone", env) as n:
+def test_s3_slow_down(t, base, relay):
+    """S3 throttling (503 SlowDown): retried, then the job goes on; when it
+    never ends, the job fails with S3's status, code, message and key."""
+    env = {"VIDGEN_ARTIFACTS": "s3://%s/slow" % BUCKET, "VIDGEN_HTTP_RETRY_BASE_MS": "100"}
+    with Nodes(base, "slow", env) as n:
         w = n.worker("w")
-        relay.stop()
+        relay.slow_down, relay.refused = 3, 0
+        st, _, doc = n.api.create(QUESTION)
+        end = wait_end(n, doc["video_id"] if st == 202 else None, 60)
+        answered = [ln for ln in w.log().splitlines() if "answered 503; retry" in ln]
+        t.ok(end is not None and end["status"] == "completed" and relay.refused == 3 and
+             len(answered) == 3,
+             "3 answers 503 SlowDown: retried (%d logged), then the job completes"
+             % len(answered), (end, relay.refused, w.log()[-1200:]))
+        relay.slow_down, relay.refused = -1, 0
         try:
             st, _, doc = n.api.create(QUESTION)
             vid = doc["video_id"] if st == 202 else None
             end = wait_end(n, vid, 60)
         finally:
+            relay.slow_down = 0
+        msg = (end or {}).get("message", "")
+        t.ok(end is not None and end["status"] == "failed" and relay.refused == 8 and
+             "HTTP 503 SlowDown: Please reduce your request rate." in msg and
+             "s3://%s/slow/%s/" % (BUCKET, vid) in msg,
+             "throttled for good: 8 tries, then the job fails with S3's status, code, "
+             "message and the key", (end, relay.refused))
+
+
+def test_s3_gone(t, base, relay):
+    env = {"VIDGEN_ARTIFACTS": "s3://%s/gone" % BUCKET, "VIDGEN_HTTP_RETRY_BASE_MS": "100",
+           "SERVE_DELAY_MS": "600"}
+    with Nodes(base, "gone", env) as n:
+        w = n.worker("w")
+        st, _, doc = n.api.create(QUESTION)
+        vid = doc["video_id"] if st == 202 else None
+        n.api.wait_for(vid, lambda d: d["status"] == "refining_explanation", timeout=30,
+                       interval=0.05)
+        relay.stop()
+        try:
+            end = wait_end(n, vid, 60)
+        finally:
             relay.start()
         msg = (end or {}).get("message", "")
         t.ok(end is not None and end["status"] == "failed" and
-             "s3://%s/gone/%s/" % (BUCKET, vid) in msg and "connect" in msg.lower(),
-             "S3 gone for good: the job fails naming the object and the error", (end,))
+             msg.startswith("Stage refine finished but its output could not be kept: S3 "
+                            "could not store s3://%s/gone/%s/runs/" % (BUCKET, vid)) and
+             "stages/refine/" in msg and "connect" in msg.lower(),
+             "S3 gone for good mid-job: the job fails naming the stage, the object and "
+             "the error", (end,))
         st, _, h = w.json("GET", "/healthz")
         t.ok(w.proc.poll() is None and st == 200,
              "the worker lives on (/healthz %s)" % st, w.log()[-800:])
@@ -349,6 +425,7 @@ def main():
         s3 = s3_client(s3_port)
         test_resume_from_s3(t, base, s3)
         test_s3_outage(t, base, relay)
+        test_s3_slow_down(t, base, relay)
         test_s3_gone(t, base, relay)
         test_file_store_refused(t, base)
     finally:
