@@ -443,8 +443,8 @@ static char *xml_next(const char **from, const char *tag)
 /* Calls each(ud, key) for every key under prefix (ListObjectsV2, page after
  * page); only keys under prefix made of valid names reach it (the answer
  * comes from outside). 0 ok, -1 error. */
-static int list_keys(artifacts *a, const char *prefix, void (*each)(void *ud, const char *key),
-		     void *ud, char *err, size_t errlen)
+static int list_keys(artifacts *a, const char *prefix, int folders,
+		     void (*each)(void *ud, const char *key), void *ud, char *err, size_t errlen)
 {
 	char *token = NULL, enc_prefix[1600], enc_token[3200];
 	int rc = 0;
@@ -456,7 +456,8 @@ static int list_keys(artifacts *a, const char *prefix, void (*each)(void *ud, co
 		const char *p;
 		char *k, *more;
 
-		sb_printf(&q, "list-type=2&prefix=%s", enc_prefix);
+		sb_printf(&q, "%slist-type=2&prefix=%s", folders ? "delimiter=%2F&" : "",
+			  enc_prefix);
 		if (token) {
 			s3_query_encode(token, enc_token, sizeof(enc_token));
 			sb_printf(&q, "&continuation-token=%s", enc_token);
@@ -475,9 +476,16 @@ static int list_keys(artifacts *a, const char *prefix, void (*each)(void *ud, co
 			rc = -1;
 			break;
 		}
-		for (p = r.body; (k = xml_next(&p, "Key")); free(k))
-			if (!strncmp(k, prefix, strlen(prefix)) && names_valid(k, 64))
+		/* Folders: each <CommonPrefixes><Prefix>; the request's own
+		 * <Prefix> is there too, and fails the check. */
+		for (p = r.body; (k = xml_next(&p, folders ? "Prefix" : "Key")); free(k)) {
+			size_t n = strlen(k);
+			if (folders && n && k[n - 1] == '/')
+				k[--n] = '\0';
+			if (n > strlen(prefix) && !strncmp(k, prefix, strlen(prefix)) &&
+			    names_valid(k, 64))
 				each(ud, k);
+		}
 		p = r.body;
 		more = xml_next(&p, "IsTruncated");
 		if (more && !strcmp(more, "true")) {
@@ -518,7 +526,7 @@ int artifacts_stages_done(artifacts *a, const char *job_id, const char *const *i
 	int rc;
 
 	memset(done, 0, n * sizeof(*done));
-	rc = list_keys(a, base, note_marker, &d, err, errlen);
+	rc = list_keys(a, base, 0, note_marker, &d, err, errlen);
 	free(base);
 	return rc;
 }
@@ -536,12 +544,39 @@ static void keep_key(void *ud, const char *key)
 	l->v[l->n++] = xstrdup(key);
 }
 
+typedef struct job_scan {
+	size_t base_len;
+	void (*each)(void *ud, const char *job_id);
+	void *ud;
+} job_scan;
+
+static void note_job(void *ud, const char *key)
+{
+	job_scan *js = ud;
+
+	if (util_uuid_valid(key + js->base_len))
+		js->each(js->ud, key + js->base_len);
+}
+
+int artifacts_list_jobs(artifacts *a, void (*each)(void *ud, const char *job_id), void *ud,
+			char *err, size_t errlen)
+{
+	strbuf base = { 0 };
+	int rc;
+
+	sb_printf(&base, "%s%s", a->prefix, *a->prefix ? "/" : "");
+	job_scan js = { base.len, each, ud };
+	rc = list_keys(a, base.buf ? base.buf : "", 1, note_job, &js, err, errlen);
+	sb_free(&base);
+	return rc;
+}
+
 int artifacts_delete_job(artifacts *a, const char *job_id, long *n_deleted, char *err,
 			 size_t errlen)
 {
 	char *base = job_key(a, job_id, "");
 	key_list l = { 0 };
-	int rc = list_keys(a, base, keep_key, &l, err, errlen);
+	int rc = list_keys(a, base, 0, keep_key, &l, err, errlen);
 
 	*n_deleted = 0;
 	/* The records first: a job half deleted is then one with no stage

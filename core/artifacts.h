@@ -71,6 +71,11 @@ int artifacts_fetch_stage(artifacts *a, const char *job_dir, const char *job_id,
 int artifacts_forget_stage(artifacts *a, const char *job_id, const char *stage_id,
 			   char *err, size_t errlen);
 
+/* Calls each(ud, id) for every job id that has objects under the prefix
+ * (one listing by folder, page after page). 0 ok, -1 error. */
+int artifacts_list_jobs(artifacts *a, void (*each)(void *ud, const char *job_id), void *ud,
+			char *err, size_t errlen);
+
 /* Deletes every object of job_id (retention). n_deleted gets how many. 0
  * ok, -1 error. */
 int artifacts_delete_job(artifacts *a, const char *job_id, long *n_deleted, char *err,

@@ -10,6 +10,7 @@ from tests/fakes/fakes.py, reached through a loopback relay this test can cut).
   retries, and the job completes once S3 is back;
 - S3 gone for good: the job fails with the S3 error in its message, and the
   worker lives on; a missing bucket fails at once, without retries;
+- retention on any node deletes the artifacts of finished jobs older than it;
 - a pipeline keeping videos with the file plugin is still refused on a
   shared store unless VIDGEN_SHARED_DIR=1, artifacts or not. TAP."""
 
@@ -368,6 +369,41 @@ def test_s3_gone(t, base, relay):
              "(%.1f s)" % took, (end, w.log()[-800:]))
 
 
+def test_retention(t, base, s3):
+    """Retention on any node (here a new API node, which sweeps at its start)
+    deletes the shared artifacts of finished jobs older than it, and only
+    theirs."""
+    env = {"VIDGEN_ARTIFACTS": "s3://%s/ret" % BUCKET, "VIDEO_RETENTION_DAYS": "7"}
+    with Nodes(base, "retention", env) as n:
+        n.worker("w")
+        ids = []
+        for _ in range(2):
+            st, _, doc = n.api.create(QUESTION)
+            ids.append(doc["video_id"] if st == 202 else None)
+        ends = [wait_end(n, v, 30) for v in ids]
+        old, new = ids
+        before = {v: len(keys_under(s3, "ret/%s/" % v)) for v in ids}
+        t.ok(all(e and e["status"] == "completed" for e in ends) and
+             all(c >= 6 for c in before.values()),
+             "two jobs complete with their artifacts in S3 (%s objects)"
+             % sorted(before.values()), (ends, before))
+        store_rows(n.url, "UPDATE jobs SET created_at = '2020-01-01T00:00:00.000Z' "
+                   "WHERE id = '%s'" % old)
+        api2 = n.node("api2", "serve", ["--no-workers"])
+        end = time.time() + 20
+        while time.time() < end and keys_under(s3, "ret/%s/" % old):
+            time.sleep(0.2)
+        left_old, left_new = keys_under(s3, "ret/%s/" % old), keys_under(s3, "ret/%s/" % new)
+        t.ok(not left_old and len(left_new) == before[new],
+             "another node's retention deleted the old job's %d objects, and none of the "
+             "recent job's" % before[old], (left_old, left_new, api2.log()[-1000:]))
+        t.ok("retention removed the %d shared artifacts of job %s" % (before[old], old)
+             in api2.log(), "its log says so", api2.log()[-1000:])
+        st, _, doc = n.api.status(old)
+        t.ok(st == 200 and doc["status"] == "completed",
+             "the job's record stays (status 200, completed)", (st, doc))
+
+
 def test_file_store_refused(t, base):
     pipeline = os.path.join(HERE, "serve", "filestore.cfg")
     url = store_for(os.path.join(base, "filestore"))
@@ -427,6 +463,7 @@ def main():
         test_s3_outage(t, base, relay)
         test_s3_slow_down(t, base, relay)
         test_s3_gone(t, base, relay)
+        test_retention(t, base, s3)
         test_file_store_refused(t, base)
     finally:
         if moto:
