@@ -10,6 +10,7 @@ from tests/fakes/fakes.py, reached through a loopback relay this test can cut).
   retries, and the job completes once S3 is back;
 - S3 gone for good: the job fails with the S3 error in its message, and the
   worker lives on; a missing bucket fails at once, without retries;
+- a stage sent back for a repair has its record withdrawn while it runs again;
 - retention on any node deletes the artifacts of finished jobs older than it;
 - a pipeline keeping videos with the file plugin is still refused on a
   shared store unless VIDGEN_SHARED_DIR=1, artifacts or not. TAP."""
@@ -404,6 +405,35 @@ def test_retention(t, base, s3):
              "the job's record stays (status 200, completed)", (st, doc))
 
 
+def test_repair_withdraws(t, base, s3):
+    """A stage sent back for a repair has its record withdrawn from S3 while it
+    runs again; its new run's record and files replace it."""
+    env = dict(os.environ)
+    env["VIDGEN_ARTIFACTS"] = "s3://%s/rep" % BUCKET
+    p = subprocess.Popen([vidgen_path(), "run", "-p", os.path.join(HERE, "serve",
+                                                                   "artifacts-repair.cfg"),
+                          "-o", os.path.join(base, "rep-jobs"), "--json", QUESTION],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    seen = []
+    while p.poll() is None:
+        present = any(k.endswith("/stages/a.json") for k in keys_under(s3, "rep/"))
+        if not seen or seen[-1] != present:
+            seen.append(present)
+        time.sleep(0.1)
+    out, err = p.communicate()
+    keys = keys_under(s3, "rep/")
+    marker = [k for k in keys if k.endswith("/stages/a.json")]
+    rec = json.loads(s3.get_object(Bucket=BUCKET, Key=marker[0])["Body"].read()) \
+        if marker else {}
+    runs = {k.split("/runs/")[1].split("/")[0] for k in keys
+            if "/runs/" in k and "/stages/a/" in k}
+    t.ok(p.returncode == 0 and seen[:4] == [False, True, False, True],
+         "a's record in S3: absent, present, withdrawn while a runs again for the repair, "
+         "present again (%s)" % seen, (p.returncode, seen, err.decode()[-800:]))
+    t.ok(rec.get("attempts") == 2 and rec.get("run") in runs and len(runs) == 2,
+         "the new record is the second run's, naming that run's files", (rec, runs))
+
+
 def test_file_store_refused(t, base):
     pipeline = os.path.join(HERE, "serve", "filestore.cfg")
     url = store_for(os.path.join(base, "filestore"))
@@ -464,6 +494,7 @@ def main():
         test_s3_slow_down(t, base, relay)
         test_s3_gone(t, base, relay)
         test_retention(t, base, s3)
+        test_repair_withdraws(t, base, s3)
         test_file_store_refused(t, base)
     finally:
         if moto:
