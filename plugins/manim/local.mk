@@ -14,7 +14,7 @@ vgpythondir = $(datadir)/vidgen/python
 dist_vgpython_DATA = plugins/manim/python/vidgen_narration.py \
 	plugins/manim/python/vidgen_check.py plugins/manim/python/vidgen_render.py \
 	plugins/manim/python/vidgen_slices.py plugins/manim/python/vidgen_frames.py \
-	plugins/manim/python/vidgen_caches.py
+	plugins/manim/python/vidgen_caches.py plugins/manim/python/vidgen_hash.py
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_manim
@@ -34,6 +34,7 @@ RENDER_E2E = tests/e2e/render_check.sh tests/e2e/render_sandbox.sh \
 	tests/e2e/render_demo.sh tests/e2e/render_layout.sh tests/e2e/render_segments.sh \
 	tests/e2e/render_stall.sh tests/e2e/render_quality.sh tests/e2e/render_cache.sh \
 	tests/e2e/render_slices.sh tests/e2e/render_scenes.sh tests/e2e/render_captions.sh \
-	tests/e2e/render_caches.sh
+	tests/e2e/render_caches.sh tests/e2e/render_hash.sh \
+	tests/e2e/render_warm.sh
 TESTS += $(RENDER_E2E)
 EXTRA_DIST += $(RENDER_E2E) tests/e2e/render

@@ -334,6 +334,10 @@ def _options(arg, lists, loops):
     return None
 
 
+class Typeset(Exception):
+    """In the prefetch process: a formula's SVG is in the cache."""
+
+
 def prefetch(script, scene):
     """Forks a process that typesets the likely formulas of scene (a class
     name; formulas()) into the shared TeX cache while the script runs, on a
@@ -352,6 +356,14 @@ def prefetch(script, scene):
     code = 0
     try:
         import manim
+        from manim.mobject.svg.svg_mobject import SVGMobject
+
+        def typeset_only(self, *args, **kwargs):
+            # The SVG is in the cache once this is called: nobody here
+            # needs it parsed (a formula's parse is most of its CPU when
+            # the TeX cache is warm, as in a repair).
+            raise Typeset()
+        SVGMobject.init_svg_mobject = typeset_only
         for name, args, kwargs in wanted:
             try:
                 getattr(manim, name)(*args, **kwargs)

@@ -722,12 +722,58 @@ def exception_line(exc):
     return msg.splitlines()[-1][:300] if msg else type(exc).__name__
 
 
+def import_manim():
+    """Imports Manim with scipy's Rotation loaded when first used: Manim
+    0.22 imports scipy.spatial (qhull, kd-trees, distances: 0.2 s of its
+    0.55 s import) for the one class it takes from it, which most scenes
+    never need (rotation_matrix). Only with the Manim version this was
+    written against; the script's own scipy imports get the real modules."""
+    name = "scipy.spatial.transform"
+    try:
+        from importlib.metadata import version
+        import vidgen_frames
+        if name in sys.modules or version("manim") != vidgen_frames.MANIM_VERSION:
+            name = None
+    except Exception:
+        name = None
+    if name is None:
+        import manim  # noqa: F401
+        return
+    import types
+
+    def real():
+        import importlib
+        return importlib.import_module(name).Rotation
+
+    class Lazy(type):
+        def __getattr__(cls, attr):
+            return getattr(real(), attr)
+
+        def __call__(cls, *args, **kwargs):
+            return real()(*args, **kwargs)
+
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, real())
+
+    stub = types.ModuleType(name)
+    stub.Rotation = Lazy("Rotation", (), {"__module__": __name__})
+    sys.modules[name] = stub
+    try:
+        import manim  # noqa: F401
+    finally:
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
+
+
 def render(script, scene_name, quality, out, opts):
+    import_manim()
     from manim import config
     import vidgen_caches
     import vidgen_frames
+    import vidgen_hash
     vidgen_caches.install()
     vidgen_frames.install()
+    vidgen_hash.install()
     work = os.path.dirname(script)
     # A media folder that outlives the attempt (the plugin's, per job stage)
     # keeps Manim's partial movies: an animation whose inputs did not
@@ -1028,7 +1074,11 @@ def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
     for i, wall in vidgen_slices.summed_walls(work, n).items():
         if i in guard.record:
             guard.record[i][3] = wall
-    return scene, check, vidgen_slices.summed_counts(work, n), n
+    counts = vidgen_slices.summed_counts(work, n)
+    # A slice may have taken animations past its end from the cache before
+    # it knew where it ended: every animation not drawn came from it.
+    counts["cached"] = max(0, scene.renderer.num_plays - counts["rendered"])
+    return scene, check, counts, n
 
 
 def child_failed(work, index, exc, script):
