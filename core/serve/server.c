@@ -313,13 +313,18 @@ static held_pipeline *held_current(server *s)
 /* On a shared store, videos another machine cannot reach are refused: the
  * file plugin writes to a folder of this machine, which API nodes and
  * workers elsewhere see only if every node mounts it (VIDGEN_SHARED_DIR=1
- * declares so). 0 ok. */
+ * declares so). Stage outputs kept nowhere shared are worth a warning. 0
+ * ok. */
 static int shared_pipeline_ok(const server *s, const pipeline *p, char *err, size_t errlen)
 {
 	const char *shared = getenv("VIDGEN_SHARED_DIR");
 
 	if (!s->shared || (shared && strcmp(shared, "1") == 0))
 		return 0;
+	if (!p->artifacts)
+		log_msg(VG_LOG_WARN, "serve: %s: the job store is shared, but stage outputs are "
+			"not (no VIDGEN_ARTIFACTS, no VIDGEN_SHARED_DIR=1): a job taken over from "
+			"a worker on another machine runs its completed stages again", p->path);
 	for (size_t i = 0; i < p->n_stages; i++)
 		if (strcmp(p->stages[i].plugin_name, "file") == 0) {
 			util_errf(err, errlen, "%s:%d: stage \"%s\" keeps videos with the file "

@@ -185,8 +185,10 @@ class Nodes:
         os.makedirs(self.base)
         self.url = store_for(self.base)
         self.log = os.path.join(base, name + ".log")
+        # No retention sweep (it lists the bucket at start) but where a test
+        # asks for one: the S3 requests counted are then the jobs' own.
         self.env = {"VIDGEN_REPLAY_LOG": self.log, "VIDGEN_LEASE_MS": "2000",
-                    "MAX_CONCURRENT_VIDEOS": "2"}
+                    "MAX_CONCURRENT_VIDEOS": "2", "VIDEO_RETENTION_DAYS": "0"}
         self.env.update(env)
         self.nodes = []
         self.api = self.node("api", "serve", ["--no-workers"])
@@ -458,6 +460,16 @@ def test_file_store_refused(t, base):
         started = str(e)
     t.ok(started is True, "... and accepted with VIDGEN_SHARED_DIR=1", started)
     d.stop()
+    env.pop("VIDGEN_ARTIFACTS")
+    d = Daemon(os.path.join(base, "filestore"), pipeline=PIPELINE, command="worker")
+    d.db = url
+    d.env.pop("VIDGEN_ARTIFACTS", None)
+    d.env.pop("VIDGEN_SHARED_DIR", None)
+    d.start()
+    d.stop()
+    t.ok("stage outputs are not (no VIDGEN_ARTIFACTS, no VIDGEN_SHARED_DIR=1)" in d.log(),
+         "a worker with outputs shared nowhere warns that a job taken over would run its "
+         "completed stages again", d.log()[-600:])
     env["VIDGEN_ARTIFACTS"] = "s3://Bad_Bucket/x"
     p = subprocess.run([vidgen_path(), "check", PIPELINE], capture_output=True, timeout=30,
                        env=env)
