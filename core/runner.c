@@ -602,7 +602,6 @@ static void request_repair(runner *r, exec *e)
 			 "withdrawn: %s", r->p->stages[target].id, r->art_error);
 }
 
-
 static void fail_job(runner *r, int rc, const char *fmt, ...)
 {
 	strbuf sb = { 0 };

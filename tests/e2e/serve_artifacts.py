@@ -6,6 +6,7 @@ from tests/fakes/fakes.py, reached through a loopback relay this test can cut).
 - kill -9 of a worker mid-job: a new worker with an empty data folder
   completes the job from S3, and no completed stage runs again (the replay
   plugin's log); the job's objects are in the bucket under the prefix;
+- 3 workers share 12 jobs, each run once, every stage's record in S3;
 - S3 unreachable for a few seconds mid-job: the worker's log shows the
   retries, and the job completes once S3 is back;
 - S3 gone for good: the job fails with the S3 error in its message, and the
@@ -277,6 +278,37 @@ def test_resume_from_s3(t, base, s3):
              "a stage's record names its files (narration.json and its audio)", rec)
 
 
+def test_many_workers(t, base, s3):
+    """3 workers, each with a folder of its own, share 12 jobs: each completes
+    once, each replayed stage once, every stage's record in S3."""
+    env = {"VIDGEN_ARTIFACTS": "s3://%s/many" % BUCKET, "SERVE_DELAY_MS": "20"}
+    with Nodes(base, "many", env) as n:
+        ws = [n.worker("w%d" % i) for i in range(3)]
+        ids = []
+        for _ in range(12):
+            st, _, doc = n.api.create(QUESTION)
+            if st == 202:
+                ids.append(doc["video_id"])
+        ends = {v: wait_end(n, v, 90) for v in ids}
+        done = [v for v, e in ends.items() if e and e["status"] == "completed"]
+        t.ok(len(done) == 12, "3 workers with folders of their own complete 12 jobs",
+             (len(done), n.logs()))
+        calls = {v: replay_calls(n.log, v) for v in ids}
+        bad = {v: c for v, c in calls.items() if c != {s: 1 for s in REPLAYED}}
+        rows = store_rows(n.url, "SELECT attempts FROM jobs")
+        t.ok(not bad and len(rows) == 12 and all(r[0] == "1" for r in rows),
+             "each job claimed once, each replayed stage called once", (bad, rows))
+        keys = keys_under(s3, "many/")
+        markers = {(k.split("/")[1], k.rsplit("/", 1)[1]) for k in keys
+                   if "/stages/" in k and "/runs/" not in k}
+        t.ok(markers == {(v, s + ".json") for v in ids for s in STAGES},
+             "every stage of every job has its record in S3 (%d)" % len(markers),
+             sorted(markers)[:10])
+        used = sum(1 for w in ws if any(os.path.isdir(os.path.join(w.data_dir, v))
+                                        for v in ids))
+        t.ok(used >= 2, "the jobs were spread over %d of the 3 workers' folders" % used)
+
+
 def test_s3_outage(t, base, relay):
     env = {"VIDGEN_ARTIFACTS": "s3://%s/outage" % BUCKET, "SERVE_DELAY_MS": "600",
            "VIDGEN_HTTP_RETRY_BASE_MS": "300"}
@@ -502,6 +534,7 @@ def main():
             "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
         s3 = s3_client(s3_port)
         test_resume_from_s3(t, base, s3)
+        test_many_workers(t, base, s3)
         test_s3_outage(t, base, relay)
         test_s3_slow_down(t, base, relay)
         test_s3_gone(t, base, relay)
