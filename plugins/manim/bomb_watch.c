@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -48,64 +47,28 @@ static void bomb_kill_all(uid_t uid)
 		nanosleep(&pause, NULL);
 }
 
-static void *bomb_watch_main(void *arg)
+static void bomb_watch_tick(void *arg)
 {
 	bomb_watch *w = arg;
-	struct timespec t;
+	long n = bomb_count(w->uid, 0);
 
-	pthread_mutex_lock(&w->mu);
-	while (!w->stop) {
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += BOMB_POLL_MS * 1000L * 1000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&w->cv, &w->mu, &t);
-		if (w->stop)
-			break;
-		pthread_mutex_unlock(&w->mu);
-		long n = bomb_count(w->uid, 0);
-		if (n >= w->threshold) {
-			bomb_kill_all(w->uid);
-			pthread_mutex_lock(&w->mu);
-			if (!w->fired)
-				w->fired = n;
-			continue;
-		}
-		pthread_mutex_lock(&w->mu);
+	if (n >= w->threshold) {
+		bomb_kill_all(w->uid);
+		if (!w->fired)
+			w->fired = n;
 	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
 }
 
 int bomb_watch_start(bomb_watch *w, uid_t uid, long threshold)
 {
-	memset(w, 0, sizeof *w);
 	w->uid = uid;
 	w->threshold = threshold;
-	if (pthread_mutex_init(&w->mu, NULL) != 0)
-		return -1;
-	if (pthread_cond_init(&w->cv, NULL) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		return -1;
-	}
-	if (pthread_create(&w->thread, NULL, bomb_watch_main, w) != 0) {
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-		return -1;
-	}
-	return 0;
+	w->fired = 0;
+	return poller_start(&w->poll, BOMB_POLL_MS, bomb_watch_tick, w);
 }
 
 long bomb_watch_stop(bomb_watch *w)
 {
-	pthread_mutex_lock(&w->mu);
-	w->stop = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
+	poller_stop(&w->poll);
 	return w->fired;
 }

@@ -9,17 +9,16 @@
 #ifndef VG_MANIM_BOMB_WATCH_H
 #define VG_MANIM_BOMB_WATCH_H
 
-#include <pthread.h>
 #include <sys/types.h>
 
+#include "poller.h"
+
 typedef struct bomb_watch {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;
+	poller poll;
 	uid_t uid;
 	long threshold;
-	long fired;      /* processes counted when it fired; 0: never */
+	long fired;      /* processes counted when it fired; 0: never (read
+			  * after the stop) */
 } bomb_watch;
 
 /* Starts watching uid's processes every 50 ms; threshold > 0. Returns 0,

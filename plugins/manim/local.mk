@@ -3,7 +3,8 @@
 # tree when vidgen runs uninstalled).
 plugin_LTLIBRARIES += plugins/manim.la
 plugins_manim_la_SOURCES = plugins/manim/manim.c \
-	plugins/manim/bomb_watch.c plugins/manim/bomb_watch.h
+	plugins/manim/bomb_watch.c plugins/manim/bomb_watch.h \
+	plugins/manim/poller.c plugins/manim/poller.h
 plugins_manim_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DVG_DATADIR='"$(datadir)/vidgen"'
 plugins_manim_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_manim_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -pthread \
@@ -20,6 +21,7 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_manim
 TESTS += tests/unit/test_manim
 tests_unit_test_manim_SOURCES = tests/unit/test_manim.c plugins/manim/bomb_watch.c \
+	plugins/manim/poller.c \
 	$(PLUGIN_TEST_SOURCES)
 tests_unit_test_manim_CFLAGS = $(plugins_manim_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_manim_LDADD = $(PLUGIN_TEST_LDADD) -lm -lpthread

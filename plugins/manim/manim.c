@@ -14,7 +14,6 @@
 #include <ftw.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include "../common/companions.h"
 
 #include "bomb_watch.h"
+#include "poller.h"
 
 #ifndef VG_DATADIR
 #define VG_DATADIR "/usr/local/share/vidgen"
@@ -879,17 +879,15 @@ static long count_calls(const char *text, size_t len)
 
 typedef struct watcher {
 	render_ctx *x;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;
+	poller poll;
 	double last;     /* the last stage fraction reported */
 } watcher;
 
 /* Reads the last complete line of the progress file and reports it when
  * the render moved on. The file is read from its tail, at most 256 bytes. */
-static void watch_poll(watcher *w)
+static void watch_poll(void *arg)
 {
+	watcher *w = arg;
 	render_ctx *x = w->x;
 	char path[PATH_MAX + 32], buf[257], note[96];
 	struct stat sb;
@@ -936,60 +934,18 @@ static void watch_poll(watcher *w)
 	x->st->svc->progress(x->st, f, note);
 }
 
-static void *watch_main(void *arg)
-{
-	watcher *w = arg;
-	pthread_mutex_lock(&w->mu);
-	while (!w->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += MANIM_POLL_MS / 1000;
-		ts.tv_nsec += MANIM_POLL_MS % 1000 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-		if (w->stop)
-			break;
-		pthread_mutex_unlock(&w->mu);
-		watch_poll(w);
-		pthread_mutex_lock(&w->mu);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
-}
-
 /* Starts the progress thread; 0 when it runs (without it the render
  * still goes on, with less progress shown). */
 static int watch_start(watcher *w, render_ctx *x)
 {
-	memset(w, 0, sizeof *w);
 	w->x = x;
 	w->last = x->span_lo;
-	if (pthread_mutex_init(&w->mu, NULL) != 0)
-		return -1;
-	if (pthread_cond_init(&w->cv, NULL) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		return -1;
-	}
-	if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-		return -1;
-	}
-	return 0;
+	return poller_start(&w->poll, MANIM_POLL_MS, watch_poll, w);
 }
 
 static void watch_stop(watcher *w)
 {
-	pthread_mutex_lock(&w->mu);
-	w->stop = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
+	poller_stop(&w->poll);
 }
 
 /* ---- the layout report ------------------------------------------------- */

@@ -532,7 +532,6 @@ class SegmentGuard:
         return best or (line, line)
 
     def enter(self, scene, seg):
-        import vidgen_narration
         a, b = self.block_of(self.script_line())
         self.current = (seg.index, a, b)
         self.started = True
@@ -542,7 +541,6 @@ class SegmentGuard:
             self.touched.add(seg.index)
 
     def leave(self, scene, seg):
-        import vidgen_narration
         if seg.index in self.record:
             self.record[seg.index][1] = self.now(scene)
             self.record[seg.index][3] = self.clock() - self.record[seg.index][3]
@@ -602,9 +600,14 @@ class SegmentGuard:
             return False
         try:
             card(scene, seg)
-        except Exception:
+        except Exception as exc_card:
+            if manim_control(exc_card):
+                # A slice ends inside the card (its end was set where the
+                # pass, which drew nothing, saw no failure): the slice ends
+                # here, and the join, seeing a failure the pass did not,
+                # renders the scene in one process.
+                raise
             return False  # the original error fails the render
-        import vidgen_narration
         rec = self.record.setdefault(index, [0.0, None, "fallback", self.clock()])
         rec[1] = self.now(scene)
         rec[2] = "fallback"
@@ -722,51 +725,7 @@ def exception_line(exc):
     return msg.splitlines()[-1][:300] if msg else type(exc).__name__
 
 
-def import_manim():
-    """Imports Manim with scipy's Rotation loaded when first used: Manim
-    0.22 imports scipy.spatial (qhull, kd-trees, distances: 0.2 s of its
-    0.55 s import) for the one class it takes from it, which most scenes
-    never need (rotation_matrix). Only with the Manim version this was
-    written against; the script's own scipy imports get the real modules."""
-    name = "scipy.spatial.transform"
-    try:
-        from importlib.metadata import version
-        import vidgen_frames
-        if name in sys.modules or version("manim") != vidgen_frames.MANIM_VERSION:
-            name = None
-    except Exception:
-        name = None
-    if name is None:
-        import manim  # noqa: F401
-        return
-    import types
-
-    def real():
-        import importlib
-        return importlib.import_module(name).Rotation
-
-    class Lazy(type):
-        def __getattr__(cls, attr):
-            return getattr(real(), attr)
-
-        def __call__(cls, *args, **kwargs):
-            return real()(*args, **kwargs)
-
-        def __instancecheck__(cls, obj):
-            return isinstance(obj, real())
-
-    stub = types.ModuleType(name)
-    stub.Rotation = Lazy("Rotation", (), {"__module__": __name__})
-    sys.modules[name] = stub
-    try:
-        import manim  # noqa: F401
-    finally:
-        if sys.modules.get(name) is stub:
-            del sys.modules[name]
-
-
 def render(script, scene_name, quality, out, opts):
-    import_manim()
     from manim import config
     import vidgen_caches
     import vidgen_frames

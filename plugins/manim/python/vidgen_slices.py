@@ -147,6 +147,7 @@ class Slicer:
         self.head_s = 0.0            # cache before the first slice; their seconds
         self.tail = {}               # the same for the animations the cache has
         self.tail_s = 0.0            # after the last one it lacks (once warm)
+        self.tail_t = 0.0            # and where that run begins
         self.warm = None             # whether the cache had partial movies at all
         r = scene.renderer
         r._original_skipping_status = True
@@ -227,6 +228,8 @@ class Slicer:
                 self.head[n] = path
                 self.head_s = t + lasts
             else:
+                if not self.tail:
+                    self.tail_t = t
                 self.tail[n] = path
                 self.tail_s += lasts
         elif j > 0:
@@ -329,8 +332,15 @@ class Slicer:
         anims, secs = len(self.head), self.head_s
         if self.plan.over.value:
             anims, secs = anims + len(self.tail), secs + self.tail_s
-        for index, (_first, start) in self.starts.items():
+        for index, (first, start) in self.starts.items():
             a, t = progress_of(self.work, index)
+            # A slice may take animations past its end from the cache
+            # before it knows where it ends: counted once, in the tail.
+            nxt = self.starts.get(index + 1)
+            if nxt is None and self.plan.over.value and self.tail:
+                nxt = (min(self.tail), self.tail_t)
+            if nxt is not None:
+                a, t = min(a, nxt[0] - first), min(t, nxt[1])
             anims += max(0, a)
             secs += max(0.0, t - start)
         if (anims, round(secs, 2)) == self.reported:

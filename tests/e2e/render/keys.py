@@ -14,7 +14,7 @@ import os
 import sys
 
 import numpy as np
-from manim import config, tempconfig
+from manim import tempconfig
 from manim.renderer import cairo_renderer
 from manim.utils import hashing
 from manim._config.video_encoder import video_encoder_fingerprint
