@@ -188,6 +188,7 @@ static void answer_error(const artifacts *a, const char *what, const char *key,
 typedef struct s3_call {
 	const char *method, *key, *query;
 	const char *shown;        /* the key messages name, when not key */
+	const char *header;       /* one more "Name: value" line, or NULL */
 	const char *content_type;
 	const void *body;
 	size_t body_len;
@@ -202,7 +203,8 @@ static int s3_do(artifacts *a, const s3_call *c, const char *what, vg_http_respo
 {
 	char *url = s3_object_url(a->endpoint, a->path_style, a->bucket, a->region, c->key);
 	char ctype[96], herr[512] = "";
-	const char *headers[2] = { NULL, NULL };
+	const char *headers[3] = { NULL, NULL, NULL };
+	size_t nh = 0;
 	strbuf full = { 0 };
 	int rc;
 
@@ -214,8 +216,10 @@ static int s3_do(artifacts *a, const s3_call *c, const char *what, vg_http_respo
 	free(url);
 	if (c->content_type) {
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s", c->content_type);
-		headers[0] = ctype;
+		headers[nh++] = ctype;
 	}
+	if (c->header)
+		headers[nh++] = c->header;
 	vg_http_request req = VG_HTTP_REQUEST_INIT(.method = c->method, .url = full.buf,
 						   .headers = headers, .body = c->body,
 						   .body_len = c->body_len, .body_path = c->body_path,
@@ -305,36 +309,120 @@ out:
 	return rc;
 }
 
-/* Downloads key into path (through path.tmp.PID, renamed once whole). */
+/* The pieces a file comes down in: the HTTP client keeps a download under
+ * 64 MiB. VIDGEN_ARTIFACTS_CHUNK_KB makes them smaller (for tests). */
+static long long chunk_bytes(void)
+{
+	const char *env = getenv("VIDGEN_ARTIFACTS_CHUNK_KB");
+	long kb = env && *env ? strtol(env, NULL, 10) : 0;
+
+	return kb > 0 && kb <= 32768 ? (long long)kb * 1024 : 32LL << 20;
+}
+
+/* TOTAL of a 206 answer's "content-range: bytes FIRST-LAST/TOTAL", or -1. */
+static long long range_total(const vg_http_response *r)
+{
+	for (size_t i = 0; r->headers && r->headers[i]; i++) {
+		const char *h = r->headers[i], *slash;
+		char *end;
+		long long t;
+
+		if (strncmp(h, "content-range: bytes ", 21) || !(slash = strrchr(h, '/')))
+			continue;
+		t = strtoll(slash + 1, &end, 10);
+		return end != slash + 1 && t >= 0 ? t : -1;
+	}
+	return -1;
+}
+
+/* Appends the file part to out. 0 ok; *n gets its size. */
+static int append_part(FILE *out, const char *part, long long *n)
+{
+	char buf[65536];
+	size_t got;
+	FILE *in = fopen(part, "rb");
+	int rc = 0;
+
+	*n = 0;
+	if (!in)
+		return -1;
+	while ((got = fread(buf, 1, sizeof(buf), in)) > 0) {
+		if (fwrite(buf, 1, got, out) != got)
+			rc = -1;
+		*n += (long long)got;
+	}
+	if (ferror(in))
+		rc = -1;
+	fclose(in);
+	return rc;
+}
+
+/* Downloads key into path in ranges of chunk_bytes() (through path.tmp.PID,
+ * renamed once whole). A server that ignores ranges answers 200 with the
+ * whole object, which is taken as it is. */
 static int fetch_file(artifacts *a, const char *key, const char *path, char *err,
 		      size_t errlen)
 {
-	vg_http_response r = { 0 };
-	strbuf tmp = { 0 };
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/'), *body = NULL;
+	strbuf tmp = { 0 }, part = { 0 };
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/'), *body = NULL, range[96];
+	long long off = 0, total = -1, chunk = chunk_bytes(), got;
+	FILE *out = NULL;
 	size_t len;
-	int rc = -1;
+	int rc = -1, whole = 0;
 
 	if (slash)
 		*slash = '\0';
 	util_mkdir_p(dir, 0755);
 	free(dir);
 	sb_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
-	if (s3_do(a, &(s3_call){ .method = "GET", .key = key, .response_path = tmp.buf },
-		  "fetch", &r, err, errlen) < 0)
-		goto out;
-	if (r.status != 200) {
-		util_read_file(tmp.buf, 64 * 1024, &body, &len, NULL, 0);
-		answer_error(a, "fetch", key, &r, body, err, errlen);
-	} else if (rename(tmp.buf, path) < 0) {
-		util_errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-	} else {
-		rc = 0;
+	sb_printf(&part, "%s.part", tmp.buf);
+	while (!whole && (total < 0 || off < total)) {
+		vg_http_response r = { 0 };
+		int bad = 0;
+
+		snprintf(range, sizeof(range), "Range: bytes=%lld-%lld", off, off + chunk - 1);
+		if (s3_do(a, &(s3_call){ .method = "GET", .key = key, .response_path = part.buf,
+					 .header = range }, "fetch", &r, err, errlen) < 0)
+			goto out;
+		if (r.status == 200 && off == 0) {
+			whole = 1;
+			bad = rename(part.buf, tmp.buf) < 0;
+		} else if (r.status == 416 && off == 0) {
+			whole = 1; /* an empty object */
+			bad = !(out = fopen(tmp.buf, "wb"));
+		} else if (r.status == 206 && (total = range_total(&r)) >= 0) {
+			bad = (!out && !(out = fopen(tmp.buf, "wb"))) ||
+			      append_part(out, part.buf, &got) < 0 || got == 0;
+			off += bad ? 0 : got;
+		} else {
+			util_read_file(part.buf, 64 * 1024, &body, &len, NULL, 0);
+			answer_error(a, "fetch", key, &r, body, err, errlen);
+			a->cloud->http_response_free(&r);
+			goto out;
+		}
+		a->cloud->http_response_free(&r);
+		if (bad) {
+			util_errf(err, errlen, "cannot write %s: %s", tmp.buf, strerror(errno));
+			goto out;
+		}
 	}
-	a->cloud->http_response_free(&r);
+	if (out && fclose(out) != 0) {
+		out = NULL;
+		util_errf(err, errlen, "cannot write %s: %s", tmp.buf, strerror(errno));
+		goto out;
+	}
+	out = NULL;
+	if (rename(tmp.buf, path) < 0)
+		util_errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+	else
+		rc = 0;
 out:
+	if (out)
+		fclose(out);
+	unlink(part.buf);
 	unlink(tmp.buf);
 	sb_free(&tmp);
+	sb_free(&part);
 	free(body);
 	return rc;
 }

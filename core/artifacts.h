@@ -60,9 +60,9 @@ int artifacts_stages_done(artifacts *a, const char *job_id, const char *const *i
 			  size_t n, int *done, char *err, size_t errlen);
 
 /* Brings a stage finished elsewhere into job_dir: when its marker exists,
- * downloads the files it names (what is there already, of the same size,
- * is kept), then writes stages/STAGE/result.json. 1 fetched, 0 no marker
- * (the stage is not done), -1 error (err). */
+ * downloads the files it names (in ranges of 32 MiB, or
+ * VIDGEN_ARTIFACTS_CHUNK_KB), then writes stages/STAGE/result.json. 1
+ * fetched, 0 no marker (the stage is not done), -1 error (err). */
 int artifacts_fetch_stage(artifacts *a, const char *job_dir, const char *job_id,
 			  const char *stage_id, char *err, size_t errlen);
 

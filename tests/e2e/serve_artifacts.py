@@ -233,7 +233,10 @@ def wait_end(n, vid, timeout):
 
 
 def test_resume_from_s3(t, base, s3):
-    env = {"VIDGEN_ARTIFACTS": "s3://%s/cluster/a1" % BUCKET, "SERVE_DELAY_MS": "700"}
+    # Files come down in ranges of 16 KiB here: the narration's audio in
+    # several (the default piece is 32 MiB).
+    env = {"VIDGEN_ARTIFACTS": "s3://%s/cluster/a1" % BUCKET, "SERVE_DELAY_MS": "700",
+           "VIDGEN_ARTIFACTS_CHUNK_KB": "16"}
     with Nodes(base, "resume", env) as n:
         w1 = n.worker("w1")
         st, _, doc = n.api.create(QUESTION)
@@ -261,11 +264,15 @@ def test_resume_from_s3(t, base, s3):
              in w2.log() and "narrate] fetched" in w2.log(),
              "the new worker fetched the completed stages from S3", w2.log()[-1500:])
         wav = os.path.join(w2.data_dir, vid, "stages", "narrate", "seg000.wav")
-        t.ok(os.path.exists(wav) and os.path.getsize(wav) > 1000,
-             "the narration audio came down with its timings", wav)
         keys = keys_under(s3, "cluster/a1/%s/" % vid)
-        markers = {k.rsplit("/", 1)[1] for k in keys if "/stages/" in k and "/runs/" not in k}
         audio = [k for k in keys if k.endswith("/stages/narrate/seg000.wav")]
+        up = s3.get_object(Bucket=BUCKET, Key=audio[0])["Body"].read() if audio else b""
+        with open(wav, "rb") if os.path.exists(wav) else open(os.devnull, "rb") as f:
+            down = f.read()
+        t.ok(len(down) > 3 * 16384 and down == up,
+             "the narration audio came down with its timings, in %d pieces of 16 KiB, "
+             "byte for byte" % ((len(down) + 16383) // 16384), (len(down), len(up)))
+        markers = {k.rsplit("/", 1)[1] for k in keys if "/stages/" in k and "/runs/" not in k}
         t.ok(markers == {s + ".json" for s in STAGES} and audio and
              all(k.startswith("cluster/a1/%s/" % vid) for k in keys),
              "the bucket holds each stage's record and files under PREFIX/JOB/ (%d objects)"
