@@ -81,4 +81,5 @@ EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_store_url.py tests/e2e/serve_tap_join
 	tests/e2e/serve \
 	bench/api/run.sh bench/api/fill.py bench/api/create.lua bench/api/status.lua \
 	bench/queue/run.sh bench/queue/one.cfg bench/queue/seven.cfg bench/queue/claim.sql \
+	bench/artifacts/run \
 	bench/api/report.lua
