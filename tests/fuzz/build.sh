@@ -25,7 +25,7 @@ LIBS="$(pkg-config --libs $pc) -lpthread -lm -ldl"
 # The engine without its commands, SigV4 (the rest of the cloud module needs
 # libcurl: not fuzzed here), the plugins' shared code and the services mock.
 srcs=$(cd "$top" && ls core/*.c core/serve/*.c core/cloud/cloud.c core/cloud/sigv4.c \
-	plugins/common/*.c plugins/manim/bomb_watch.c tests/unit/svc_mock.c | grep -v -e '/main\.c$' -e '/cmd_')
+	plugins/common/*.c plugins/manim/bomb_watch.c plugins/manim/poller.c tests/unit/svc_mock.c | grep -v -e '/main\.c$' -e '/cmd_')
 srcs="$srcs $build/core/serve/openapi_spec.c"
 [ -f "$build/core/serve/openapi_spec.c" ] ||
 	make -s -C "$build" core/serve/openapi_spec.c >/dev/null
