@@ -18,7 +18,11 @@ libvgcore_la_SOURCES = \
 	core/hook_server.c core/hook_server.h \
 	core/sha256.c core/sha256.h \
 	core/filecache.c core/filecache.h \
-	core/usage.c core/usage.h
+	core/usage.c core/usage.h \
+	core/artifacts.c core/artifacts.h \
+	plugins/common/s3_addr.c plugins/common/s3_addr.h \
+	plugins/common/aws_error.c plugins/common/aws_error.h \
+	plugins/common/url.c plugins/common/url.h
 libvgcore_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(LUA_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS) \
 	$(LIBPQ_CFLAGS)
@@ -39,11 +43,15 @@ UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
 	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
 	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks \
-	tests/unit/test_filecache tests/unit/test_usage
+	tests/unit/test_filecache tests/unit/test_usage tests/unit/test_artifacts
 TESTS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
 	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
 	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks \
-	tests/unit/test_filecache tests/unit/test_usage
+	tests/unit/test_filecache tests/unit/test_usage tests/unit/test_artifacts
+# The shared artifacts' locators and paths (transfers: tests/e2e/serve_artifacts.sh).
+tests_unit_test_artifacts_SOURCES = tests/unit/test_artifacts.c
+tests_unit_test_artifacts_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_artifacts_LDADD = $(UNIT_LDADD)
 # The file cache behind svc->cache_get/put, and its SHA-256.
 tests_unit_test_filecache_SOURCES = tests/unit/test_filecache.c tests/unit/helpers.c \
 	tests/unit/helpers.h

@@ -4,6 +4,7 @@
  * (settings.c). Every error reads "file:line: what is wrong".
  */
 #include "pipeline.h"
+#include "artifacts.h"
 #include "hooks.h"
 #include "job.h"
 #include "settings.h"
@@ -503,8 +504,33 @@ static int link_stages(load_ctx *c, pipeline *p, const config_setting_t *list)
 static const char *const top_keys[] = {
 	"name", "description", "voices", "default_voice", "models", "default_model",
 	"question_hook", "hook_instructions", "hook_memory_mb", "cors_origins", "stages",
-	"prices", "cache_max_mb", NULL
+	"prices", "cache_max_mb", "artifacts", NULL
 };
+
+/* `artifacts`, else VIDGEN_ARTIFACTS: where stage outputs are shared
+ * (artifacts.h); "" or absent in both: nowhere. */
+static int parse_artifacts(load_ctx *c, pipeline *p, config_setting_t *root)
+{
+	const char *env = getenv("VIDGEN_ARTIFACTS");
+	char e[512];
+
+	if (get_str(c, root, "artifacts", &p->artifacts) < 0)
+		return -1;
+	if (p->artifacts && !p->artifacts[0]) {
+		free(p->artifacts);
+		p->artifacts = NULL;
+	}
+	if (p->artifacts && artifacts_locator_check(p->artifacts, e, sizeof(e)) < 0)
+		return fail_at(c, config_setting_get_member(root, "artifacts"), "%s", e);
+	if (p->artifacts || !env || !env[0])
+		return 0;
+	if (artifacts_locator_check(env, e, sizeof(e)) < 0) {
+		util_errf(c->err, c->errlen, "VIDGEN_ARTIFACTS: %s", e);
+		return -1;
+	}
+	p->artifacts = xstrdup(env);
+	return 0;
+}
 
 /* The optional price table and the file cache's cap. */
 static int parse_costs(load_ctx *c, pipeline *p, config_setting_t *root)
@@ -588,7 +614,7 @@ static int parse_top(load_ctx *c, pipeline *p, config_t *cfg, const plugin_regis
 				return fail_at(c, g, "duplicate stage id \"%s\" (first at line %d)",
 					       st->id, p->stages[k].line);
 	}
-	if (link_stages(c, p, list) < 0)
+	if (link_stages(c, p, list) < 0 || parse_artifacts(c, p, root) < 0)
 		return -1;
 	return parse_costs(c, p, root);
 }
@@ -697,6 +723,7 @@ void pipeline_free(pipeline *p)
 	free(p->default_voice);
 	free(p->default_model);
 	free(p->question_hook);
+	free(p->artifacts);
 	if (p->question_hook_ref)
 		hook_free(p->question_hook_ref);
 	free(p->name);

@@ -66,6 +66,8 @@ typedef struct pipeline {
 	void *question_hook_ref; /* compiled hook, owned */
 	price_table prices;      /* `prices`: currency "" when absent */
 	long long cache_max_bytes; /* `cache_max_mb`: the file cache's cap; 0 = off */
+	char *artifacts;         /* `artifacts`, else $VIDGEN_ARTIFACTS: the S3 prefix
+				  * stage outputs are shared in (artifacts.h), or NULL */
 } pipeline;
 
 #define PIPELINE_CACHE_MB_DEFAULT 256

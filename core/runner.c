@@ -6,6 +6,7 @@
  * feedback) or fails the job. Stage threads only run the plugin.
  */
 #include "runner.h"
+#include "artifacts.h"
 #include "cloud/cloud.h"
 #include "filecache.h"
 #include "hooks.h"
@@ -65,6 +66,8 @@ struct runner {
 	int fail_rc;
 	char *question;          /* the question_hook's rewrite, or NULL */
 	struct file_cache *cache; /* <data>/cache, shared with every job */
+	artifacts *art;          /* the pipeline's shared artifacts, or NULL */
+	char *art_error;         /* a marker that could not be withdrawn */
 };
 
 static const stage_def *def_of(const exec *e)
@@ -341,6 +344,23 @@ static void *stage_thread(void *arg)
 	return NULL;
 }
 
+static void fail_job(runner *r, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Withdraws stage idx's record from the shared artifacts: a worker taking
+ * the job over must run it again, as this one will. A failure is kept in
+ * r->art_error (the first one) for the caller to fail the job with. */
+static void withdraw(runner *r, size_t idx)
+{
+	char err[1024];
+
+	if (!r->art || r->art_error)
+		return;
+	if (artifacts_forget_stage(r->art, r->j->id, r->p->stages[idx].id, err,
+				   sizeof(err)) < 0)
+		r->art_error = xstrdup(err);
+}
+
 /* Moves a stage's recorded output aside (kept as <file>.attemptN) so a new
  * run starts clean and a crash mid-run does not look finished. Returns the
  * archived output path (malloc'd) or NULL. */
@@ -361,6 +381,7 @@ static char *archive_output(runner *r, size_t idx)
 	}
 	unlink(res);
 	free(res);
+	withdraw(r, idx);
 	pthread_mutex_lock(&r->j->lock);
 	ss->done = 0;
 	free(ss->path);
@@ -429,7 +450,51 @@ static int launch(runner *r, exec *e)
 	return 0;
 }
 
-/* Records a finished stage's output; copies text into a response field. */
+/* The files a stage's output is made of, relative to the job folder (a
+ * JSON array): the output itself, a narration's audio segments (named
+ * relative to the narration file), a video's captions and poster when the
+ * render left them beside it. What another machine needs to go on. */
+static json_t *output_files(const char *job_dir, const char *kind, const char *rel)
+{
+	json_t *files = json_array(), *nar, *seg;
+	size_t dir_len = strrchr(rel, '/') ? (size_t)(strrchr(rel, '/') - rel) + 1 : 0, i;
+	char *abs;
+	struct stat sb;
+
+	json_array_append_new(files, json_string(rel));
+	if (!strcmp(kind, "narration")) {
+		abs = util_path_join(job_dir, rel);
+		nar = json_load_file(abs, 0, NULL);
+		free(abs);
+		json_array_foreach(json_object_get(nar, "segments"), i, seg) {
+			const char *f = json_string_value(json_object_get(seg, "file"));
+			strbuf sb2 = { 0 };
+			if (!f)
+				continue;
+			sb_printf(&sb2, "%.*s%s", (int)dir_len, rel, f);
+			json_array_append_new(files, json_string(sb2.buf));
+			sb_free(&sb2);
+		}
+		json_decref(nar);
+	}
+	size_t n = strlen(rel);
+	if (!strcmp(kind, "video") && n > 4 && !strcmp(rel + n - 4, ".mp4")) {
+		for (int m = 0; m < JOB_MEDIA_N; m++) {
+			strbuf sb2 = { 0 };
+			sb_printf(&sb2, "%.*s%s", (int)(n - 4), rel, job_media_files[m].suffix);
+			abs = util_path_join(job_dir, sb2.buf);
+			if (lstat(abs, &sb) == 0 && S_ISREG(sb.st_mode))
+				json_array_append_new(files, json_string(sb2.buf));
+			free(abs);
+			sb_free(&sb2);
+		}
+	}
+	return files;
+}
+
+/* Records a finished stage's output; copies text into a response field.
+ * -1 on a local failure, -2 when the shared artifacts could not take it
+ * (err says why). */
 static int record(runner *r, exec *e, char *err, size_t errlen)
 {
 	const stage_def *sd = def_of(e);
@@ -457,9 +522,17 @@ static int record(runner *r, exec *e, char *err, size_t errlen)
 	pthread_mutex_lock(&r->j->lock);
 	json_t *u = ss->usage ? json_deep_copy(ss->usage) : json_object();
 	pthread_mutex_unlock(&r->j->lock);
-	json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:o}", "kind", e->run.out_kind, "path", rel,
-			      "attempts", ss->attempts, "duration_ms",
-			      (json_int_t)(util_now_ms() - e->started_ms), "usage", u);
+	json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:o, s:o}", "kind", e->run.out_kind,
+			      "path", rel, "attempts", ss->attempts, "duration_ms",
+			      (json_int_t)(util_now_ms() - e->started_ms), "usage", u,
+			      "files", output_files(r->j->dir, e->run.out_kind, rel));
+	/* In S3 before result.json says "done": done implies shared. */
+	if (r->art && artifacts_put_stage(r->art, r->j->dir, r->j->id, sd->id, o, err,
+					  errlen) < 0) {
+		json_decref(o);
+		rc = -2;
+		goto out;
+	}
 	dump = json_dumps(o, JSON_INDENT(2));
 	json_decref(o);
 	if (!dump || util_write_file_atomic(res, dump, strlen(dump)) < 0) {
@@ -524,10 +597,10 @@ static void request_repair(runner *r, exec *e)
 			r->ex[i].state = S_WAIT;
 		}
 	}
+	if (r->art_error)
+		fail_job(r, VG_EIO, "Stage %s must run again but its last output could not be "
+			 "withdrawn: %s", r->p->stages[target].id, r->art_error);
 }
-
-static void fail_job(runner *r, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 static void fail_job(runner *r, int rc, const char *fmt, ...)
 {
@@ -579,8 +652,8 @@ static void finish(runner *r, exec *e)
 {
 	const stage_def *sd = def_of(e);
 	long long dur = util_now_ms() - e->started_ms;
-	char err[512];
-	int rc = e->rc, ok;
+	char err[1024];
+	int rc = e->rc, ok, rec = 0;
 
 	pthread_join(e->th, NULL);
 	r->n_running--;
@@ -589,7 +662,7 @@ static void finish(runner *r, exec *e)
 		job_cancel(r->j);
 		rc = VG_ECANCELED;
 	}
-	if (rc == VG_OK && record(r, e, err, sizeof(err)) < 0) {
+	if (rc == VG_OK && (rec = record(r, e, err, sizeof(err))) < 0) {
 		free(e->run.error);
 		e->run.error = xstrdup(err);
 		rc = VG_EIO;
@@ -611,6 +684,13 @@ static void finish(runner *r, exec *e)
 		return; /* already failing: this is a stage we stopped */
 	if (job_cancelled(r->j)) {
 		fail_job(r, VG_ECANCELED, "Cancelled by request");
+		return;
+	}
+	if (rec == -2) {
+		/* The HTTP client retried already: running the stage again
+		 * would pay for it again. */
+		fail_job(r, VG_EIO, "Stage %s finished but its output could not be kept: %s",
+			 sd->id, err);
 		return;
 	}
 	if (e->timed_out) {
@@ -670,6 +750,11 @@ static size_t schedule(runner *r)
 			 * their downstream stages were archived already.) */
 			free(e->prev_path);
 			e->prev_path = archive_output(r, i);
+		}
+		if (r->art_error) {
+			fail_job(r, VG_EIO, "Stage %s must run again but its last output could "
+				 "not be withdrawn: %s", r->p->stages[i].id, r->art_error);
+			continue;
 		}
 		if (launch(r, e) < 0)
 			fail_job(r, VG_EIO, "Stage %s could not start: %s", r->p->stages[i].id,
@@ -747,8 +832,16 @@ static void runner_init(runner *r, const pipeline *p, job *j, const runner_event
 		r->ex[i].r = r;
 		r->ex[i].idx = i;
 		r->ex[i].dir = util_path_join(j->dir, rel);
-		r->ex[i].state = j->stages[i].done ? S_DONE : S_WAIT;
 	}
+}
+
+/* Marks the stages recorded as done (once they are loaded). */
+static void runner_mark_done(runner *r)
+{
+	const pipeline *p = r->p;
+
+	for (size_t i = 0; i < p->n_stages; i++)
+		r->ex[i].state = r->j->stages[i].done ? S_DONE : S_WAIT;
 	/* A stage that must run again (its output was lost or removed) makes
 	 * every stage after it stale too: they run again from the new output. */
 	for (size_t k = 0; k < p->n_stages; k++) {
@@ -773,6 +866,8 @@ static void runner_destroy(runner *r)
 		free(e->dir);
 	}
 	free(r->ex);
+	artifacts_free(r->art);
+	free(r->art_error);
 	free(r->fail_msg);
 	free(r->question);
 	pthread_mutex_destroy(&r->mu);
@@ -844,26 +939,63 @@ static char *completion_message(const runner *r)
 	return sb_steal(&sb);
 }
 
+static int job_cancelled_cb(void *ud)
+{
+	return job_cancelled(ud);
+}
+
+/* Loads what the job's folder holds of stages done before, after fetching
+ * from the shared artifacts the stages done elsewhere that it lacks. */
+static int load_done_stages(runner *r, char *err, size_t errlen)
+{
+	const char *ids[PIPELINE_MAX_STAGES];
+	int fetched = 0, rc, shared[PIPELINE_MAX_STAGES], missing = 0;
+
+	for (size_t i = 0; i < r->p->n_stages; i++)
+		ids[i] = r->p->stages[i].id;
+	job_load_stage_results(r->j, ids, r->p->n_stages);
+	for (size_t i = 0; i < r->p->n_stages; i++)
+		missing |= !r->j->stages[i].done;
+	if (!r->art || !missing)
+		return 0;
+	if (artifacts_stages_done(r->art, r->j->id, ids, r->p->n_stages, shared, err,
+				  errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < r->p->n_stages; i++) {
+		if (r->j->stages[i].done || !shared[i])
+			continue;
+		rc = artifacts_fetch_stage(r->art, r->j->dir, r->j->id, ids[i], err, errlen);
+		if (rc < 0)
+			return -1;
+		fetched += rc;
+	}
+	if (fetched)
+		job_load_stage_results(r->j, ids, r->p->n_stages);
+	return 0;
+}
+
 int runner_run(const pipeline *p, job *j, const runner_events *ev)
 {
-	char perr[512];
+	char perr[1024];
 	runner r;
-	int rc;
+	int rc, fresh, art_failed = 0;
 
 	pthread_mutex_lock(&j->lock);
-	if (!j->stages || j->n_stages != p->n_stages) {
+	fresh = !j->stages || j->n_stages != p->n_stages;
+	if (fresh) {
 		free(j->stages);
 		j->n_stages = p->n_stages;
 		j->stages = xcalloc(p->n_stages, sizeof(*j->stages));
-		pthread_mutex_unlock(&j->lock);
-		const char *ids[PIPELINE_MAX_STAGES];
-		for (size_t i = 0; i < p->n_stages; i++)
-			ids[i] = p->stages[i].id;
-		job_load_stage_results(j, ids, p->n_stages);
-	} else {
-		pthread_mutex_unlock(&j->lock);
 	}
+	pthread_mutex_unlock(&j->lock);
 	runner_init(&r, p, j, ev);
+	if (p->artifacts && !(r.art = artifacts_open(p->artifacts, perr, sizeof(perr))))
+		art_failed = 1;
+	if (r.art)
+		artifacts_set_cancel(r.art, job_cancelled_cb, j);
+	if (!art_failed && fresh && load_done_stages(&r, perr, sizeof(perr)) < 0)
+		art_failed = 1;
+	runner_mark_done(&r);
 	pthread_mutex_lock(&j->lock);
 	for (size_t i = 0; i < j->n_stages; i++)
 		if (j->stages[i].usage) {
@@ -872,7 +1004,9 @@ int runner_run(const pipeline *p, job *j, const runner_events *ev)
 			break;
 		}
 	pthread_mutex_unlock(&j->lock);
-	if (preflight(p, perr, sizeof(perr)) < 0)
+	if (art_failed)
+		fail_job(&r, VG_EIO, "%s", perr);
+	else if (preflight(p, perr, sizeof(perr)) < 0)
 		fail_job(&r, VG_EINVAL, "%s", perr);
 	else if (rewrite_question(&r, perr, sizeof(perr)) < 0)
 		fail_job(&r, VG_EINVAL, "%s", perr);

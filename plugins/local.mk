@@ -13,6 +13,7 @@ plugins_libvgplugin_la_SOURCES = \
 	plugins/common/aws_region.c plugins/common/aws_region.h \
 	plugins/common/aws_error.c plugins/common/aws_error.h \
 	plugins/common/url.c plugins/common/url.h \
+	plugins/common/s3_addr.c plugins/common/s3_addr.h \
 	plugins/common/usage_report.c plugins/common/usage_report.h \
 	plugins/common/captions.c plugins/common/captions.h \
 	plugins/common/companions.c plugins/common/companions.h

@@ -23,7 +23,6 @@
 #include "util.h"
 
 #define HTTP_RETRY_BASE_MS 500L
-#define HTTP_RETRY_CAP_MS 20000L     /* longest computed backoff */
 #define HTTP_RETRY_AFTER_CAP_MS 60000L /* longest wait a server can ask */
 #define HTTP_MAX_RESP_HEADERS 200
 #ifndef PACKAGE_VERSION
@@ -403,20 +402,31 @@ static int wait_ms(long ms, int (*cancelled)(void *), void *ud)
 	return cancelled && cancelled(ud);
 }
 
+long http_backoff_ms(int attempt, long base_ms, long jitter)
+{
+	long d;
+
+	if (base_ms < 0)
+		base_ms = 0;
+	if (attempt < 0)
+		attempt = 0;
+	d = base_ms > HTTP_RETRY_CAP_MS ? HTTP_RETRY_CAP_MS
+					: base_ms << (attempt < 10 ? attempt : 10);
+	if (d > HTTP_RETRY_CAP_MS)
+		d = HTTP_RETRY_CAP_MS;
+	if (jitter < 0)
+		jitter = -(jitter + 1);
+	/* "Equal jitter": half fixed, half random, so retries of many jobs
+	 * do not arrive together. */
+	return d / 2 + (d > 1 ? jitter % (d / 2 + 1) : 0);
+}
+
 static long backoff_ms(int attempt)
 {
 	const char *env = getenv("VIDGEN_HTTP_RETRY_BASE_MS");
 	long base = env && *env ? strtol(env, NULL, 10) : HTTP_RETRY_BASE_MS;
-	long d;
 
-	if (base < 0)
-		base = 0;
-	d = base << (attempt < 10 ? attempt : 10);
-	if (d > HTTP_RETRY_CAP_MS)
-		d = HTTP_RETRY_CAP_MS;
-	/* "Equal jitter": half fixed, half random, so retries of many jobs
-	 * do not arrive together. */
-	return d / 2 + (d > 1 ? (long)(random() % (d / 2 + 1)) : 0);
+	return http_backoff_ms(attempt, base, random());
 }
 
 static int valid_request(const vg_http_request *req, char *err, size_t errlen)

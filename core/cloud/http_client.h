@@ -16,6 +16,7 @@
 #define HTTP_MAX_ATTEMPTS 10
 #define HTTP_MAX_BODY (64L * 1024 * 1024) /* in-memory responses */
 #define HTTP_MAX_FILE (64L * 1024 * 1024) /* responses written to a file */
+#define HTTP_RETRY_CAP_MS 20000L /* longest computed backoff */
 
 /* One HTTP exchange, retried on 429, 5xx, throttling error bodies and
  * connection failures (at most req->max_attempts tries, default 4), waiting
@@ -34,6 +35,12 @@ int http_do(const vg_http_request *req, vg_http_response *resp,
 	    int (*cancelled)(void *ud), void *ud, char *err, size_t errlen);
 
 void http_response_free(vg_http_response *resp);
+
+/* The wait before try attempt + 2 (attempt 0: after the first failure):
+ * d = base_ms * 2^attempt, at most HTTP_RETRY_CAP_MS, then half of d fixed
+ * and half from jitter (any number; the client passes random()): a value
+ * in [d/2, d]. */
+long http_backoff_ms(int attempt, long base_ms, long jitter);
 
 /* The value of response header `name` (lower-case), or NULL. */
 const char *http_response_header(const vg_http_response *resp, const char *name);

@@ -62,7 +62,8 @@ static void serve_usage(FILE *f)
 		"VIDGEN_MAX_QUEUED (200), VIDGEN_QUEUED_PER_CLIENT (10),\n"
 		"VIDGEN_CREATE_RATE (2 a minute per client), VIDGEN_CREATE_BURST (5).\n"
 		"VIDGEN_LEASE_MS (20000): a job's lease on a PostgreSQL store;\n"
-		"VIDGEN_SHARED_DIR=1: every node mounts DATA_DIR (a file store is allowed).\n"
+		"VIDGEN_SHARED_DIR=1: every node mounts DATA_DIR (a file store is allowed);\n"
+		"VIDGEN_ARTIFACTS=s3://BUCKET/PREFIX: stage outputs shared in S3.\n"
 		"\n"
 		"SIGHUP reloads the pipeline file (running jobs finish on the old one);\n"
 		"SIGTERM or SIGINT stops the daemon.\n");
@@ -174,8 +175,10 @@ static void worker_usage(FILE *f)
 		"TEMP_DIR, VIDGEN_DB (as --db), VIDGEN_LEASE_MS (20000: a job's lease, renewed\n"
 		"every quarter of it; a worker that cannot renew stops the job at three\n"
 		"quarters), VIDGEN_SHARED_DIR=1 (every node mounts DATA_DIR: a pipeline\n"
-		"storing videos with the file plugin is refused otherwise). SIGTERM or\n"
-		"SIGINT stops it, giving running jobs back.\n");
+		"storing videos with the file plugin is refused otherwise),\n"
+		"VIDGEN_ARTIFACTS=s3://BUCKET/PREFIX (stage outputs kept in S3: a worker\n"
+		"taking a job over fetches its completed stages; no shared folder needed).\n"
+		"SIGTERM or SIGINT stops it, giving running jobs back.\n");
 }
 
 typedef struct serve_args {

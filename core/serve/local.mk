@@ -68,10 +68,11 @@ endif
 # End-to-end over real HTTP against `vidgen serve` with replay pipelines.
 SERVE_E2E = tests/e2e/serve_api.sh tests/e2e/serve_crash.sh tests/e2e/serve_cors.sh \
 	tests/e2e/serve_openapi.sh tests/e2e/serve_reload.sh tests/e2e/deploy_systemd.sh \
-	tests/e2e/serve_limits.sh tests/e2e/serve_pg.sh tests/e2e/serve_cluster.sh
+	tests/e2e/serve_limits.sh tests/e2e/serve_pg.sh tests/e2e/serve_cluster.sh \
+	tests/e2e/serve_artifacts.sh
 TESTS += $(SERVE_E2E)
 EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_store_url.py tests/e2e/serve_tap_join.py \
-	tests/e2e/serve_cluster.py \
+	tests/e2e/serve_cluster.py tests/e2e/serve_artifacts.py \
 	tests/e2e/serve_api.py tests/e2e/serve_crash.py tests/e2e/serve_lib.py tests/e2e/serve_limits.py \
 	tests/e2e/serve_openapi.py \
 	tests/e2e/serve_reload.py tests/e2e/deploy_systemd.py tests/e2e/deploy_harden.sh \
@@ -80,4 +81,5 @@ EXTRA_DIST += $(SERVE_E2E) tests/e2e/serve_store_url.py tests/e2e/serve_tap_join
 	tests/e2e/serve \
 	bench/api/run.sh bench/api/fill.py bench/api/create.lua bench/api/status.lua \
 	bench/queue/run.sh bench/queue/one.cfg bench/queue/seven.cfg bench/queue/claim.sql \
+	bench/artifacts/run \
 	bench/api/report.lua

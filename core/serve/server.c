@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artifacts.h"
 #include "clients.h"
 #include "filecache.h"
 #include "job.h"
@@ -312,13 +313,18 @@ static held_pipeline *held_current(server *s)
 /* On a shared store, videos another machine cannot reach are refused: the
  * file plugin writes to a folder of this machine, which API nodes and
  * workers elsewhere see only if every node mounts it (VIDGEN_SHARED_DIR=1
- * declares so). 0 ok. */
+ * declares so). Stage outputs kept nowhere shared are worth a warning. 0
+ * ok. */
 static int shared_pipeline_ok(const server *s, const pipeline *p, char *err, size_t errlen)
 {
 	const char *shared = getenv("VIDGEN_SHARED_DIR");
 
 	if (!s->shared || (shared && strcmp(shared, "1") == 0))
 		return 0;
+	if (!p->artifacts)
+		log_msg(VG_LOG_WARN, "serve: %s: the job store is shared, but stage outputs are "
+			"not (no VIDGEN_ARTIFACTS, no VIDGEN_SHARED_DIR=1): a job taken over from "
+			"a worker on another machine runs its completed stages again", p->path);
 	for (size_t i = 0; i < p->n_stages; i++)
 		if (strcmp(p->stages[i].plugin_name, "file") == 0) {
 			util_errf(err, errlen, "%s:%d: stage \"%s\" keeps videos with the file "
@@ -2904,8 +2910,65 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
  * Retention and the ticker thread.
  * =================================================================== */
 
+/* Finished jobs created before a cutoff, found among the jobs the shared
+ * artifacts hold. */
+typedef struct old_jobs {
+	server *s;
+	time_t cutoff;
+	char (*ids)[37];
+	size_t n;
+} old_jobs;
+
+static void note_old_job(void *ud, const char *id)
+{
+	old_jobs *o = ud;
+	store_job r;
+	struct tm tm = { 0 };
+	char err[256];
+	int old;
+
+	if (store_get(o->s->store, id, &r, err, sizeof(err)) != 0)
+		return; /* unknown here (another store's?): the lifecycle rule's */
+	old = r.finished && strptime(r.created_at, "%Y-%m-%dT%H:%M:%S", &tm) &&
+	      timegm(&tm) < o->cutoff;
+	store_job_clear(&r);
+	if (!old)
+		return;
+	o->ids = xrealloc(o->ids, (o->n + 1) * sizeof(*o->ids));
+	memcpy(o->ids[o->n++], id, 37);
+}
+
+/* Deletes the shared artifacts (the pipeline's, any node may) of finished
+ * jobs created before cutoff: the local sweep cannot see them. */
+static void retention_sweep_artifacts(server *s, time_t cutoff)
+{
+	held_pipeline *h = held_current(s);
+	artifacts *a = NULL;
+	old_jobs o = { s, cutoff, NULL, 0 };
+	char err[1024];
+	long n;
+
+	if (h->p->artifacts && !(a = artifacts_open(h->p->artifacts, err, sizeof(err))))
+		log_msg(VG_LOG_WARN, "serve: retention: %s", err);
+	held_release(h);
+	if (!a)
+		return;
+	if (artifacts_list_jobs(a, note_old_job, &o, err, sizeof(err)) < 0)
+		log_msg(VG_LOG_WARN, "serve: retention: %s", err);
+	for (size_t i = 0; i < o.n && !atomic_load(&s->stopping); i++) {
+		if (artifacts_delete_job(a, o.ids[i], &n, err, sizeof(err)) < 0)
+			log_msg(VG_LOG_WARN, "serve: retention: job %s: %s", o.ids[i], err);
+		else
+			log_msg(VG_LOG_INFO, "serve: retention removed the %ld shared artifacts "
+				"of job %s", n, o.ids[i]);
+	}
+	free(o.ids);
+	artifacts_free(a);
+}
+
 /* Removes local files older than the retention: videos/<id>.mp4 and the
- * job directories of finished jobs. Job records stay. */
+ * job directories of finished jobs; and the shared artifacts of finished
+ * jobs created before it. Job records stay. */
 static void retention_sweep(server *s)
 {
 	if (s->o.retention_days <= 0)
@@ -2944,6 +3007,7 @@ static void retention_sweep(server *s)
 	}
 	if (dir)
 		closedir(dir);
+	retention_sweep_artifacts(s, cutoff);
 }
 
 /* Clients get back their share of the queue for their jobs another node's

@@ -20,6 +20,7 @@
 #include "../common/aws_error.h"
 #include "../common/aws_region.h"
 #include "../common/companions.h"
+#include "../common/s3_addr.h"
 #include "../common/url.h"
 
 #define S3_META_LIMIT 2048  /* S3: all user metadata keys + values, bytes */
@@ -115,25 +116,13 @@ static void sl_free(strlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static int valid_bucket(const char *b)
-{
-	size_t n = strlen(b);
-
-	if (n < 3 || n > 63 || !isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[n - 1]))
-		return 0;
-	for (; *b; b++)
-		if (!islower((unsigned char)*b) && !isdigit((unsigned char)*b) && *b != '-' && *b != '.')
-			return 0;
-	return 1;
-}
-
 static int s3_init(void *instance, char *err, size_t errlen)
 {
 	s3_conf *c = instance;
 
 	if (strcmp(c->acl, "none") == 0)
 		c->acl = ""; /* no ACL header at all */
-	if (!valid_bucket(c->bucket)) {
+	if (!s3_bucket_valid(c->bucket)) {
 		snprintf(err, errlen, "bucket: \"%s\" is not a valid S3 bucket name", c->bucket);
 		return VG_EINVAL;
 	}
@@ -150,23 +139,7 @@ static int s3_init(void *instance, char *err, size_t errlen)
 /* Object URL for key: virtual-hosted or path-style, AWS or endpoint. */
 static char *object_url(const s3_conf *c, const char *region, const char *key)
 {
-	char *u = NULL;
-	const char *e = c->endpoint;
-	size_t n = strlen(e);
-
-	while (n && e[n - 1] == '/')
-		n--;
-	if (!*e && c->path_style)
-		return asprintf(&u, "https://s3.%s.amazonaws.com/%s/%s", region, c->bucket, key) < 0
-			       ? NULL : u;
-	if (!*e)
-		return asprintf(&u, "https://%s.s3.%s.amazonaws.com/%s", c->bucket, region, key) < 0
-			       ? NULL : u;
-	if (c->path_style)
-		return asprintf(&u, "%.*s/%s/%s", (int)n, e, c->bucket, key) < 0 ? NULL : u;
-	const char *host = strstr(e, "://") + 3;
-	return asprintf(&u, "%.*s%s.%.*s/%s", (int)(host - e), e, c->bucket,
-			(int)(n - (size_t)(host - e)), host, key) < 0 ? NULL : u;
+	return s3_object_url(c->endpoint, c->path_style, c->bucket, region, key);
 }
 
 /* The URL users get: public_url, the AWS form of doc/cloud.md, or the object URL. */
@@ -376,25 +349,6 @@ static int s3_send_acl(s3_ctx *x, const char *method, const char *url, strlist *
 	return s3_http(x, method, url, h, body, len, path, resp);
 }
 
-/* Percent-encodes an upload id for a query value. */
-static void query_encode(const char *s, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t k = 0;
-
-	for (; *s && k + 4 < outlen; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (isalnum(ch) || strchr("-._~", ch)) {
-			out[k++] = (char)ch;
-		} else {
-			out[k++] = '%';
-			out[k++] = hex[ch >> 4];
-			out[k++] = hex[ch & 15];
-		}
-	}
-	out[k] = '\0';
-}
-
 /* The ETag header of a part. */
 static int part_etag(const vg_http_response *r, char *out, size_t outlen)
 {
@@ -428,7 +382,7 @@ static int mp_create(s3_ctx *x, const char *url, strlist *h, char *id, size_t id
 	}
 	if (rc == VG_OK) {
 		snprintf(raw, sizeof(raw), "%.*s", (int)(b - a - 10), a + 10);
-		query_encode(raw, id, idlen);
+		s3_query_encode(raw, id, idlen);
 	}
 	x->st->svc->http_free(&r);
 	return rc;

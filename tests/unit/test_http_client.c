@@ -387,6 +387,40 @@ static void test_redact_and_retry_after(void **state)
 	assert_int_equal(http_retry_after_ms("Thu, 01 Jan 1970 00:00:10 GMT", 4), 6000);
 }
 
+/* The backoff schedule: each wait within [d/2, d] for d = base * 2^n,
+ * doubling, capped; a bounded window in all (what doc/deploy.md states for
+ * the artifacts: 8 tries, 25.75 to 51.5 s at the default 500 ms base). */
+static void test_backoff_schedule(void **state)
+{
+	long lo = 0, hi = 0;
+
+	(void)state;
+	for (int n = 0; n < 12; n++) {
+		long d = 500L << n;
+		if (d > HTTP_RETRY_CAP_MS)
+			d = HTTP_RETRY_CAP_MS;
+		assert_int_equal(http_backoff_ms(n, 500, 0), d / 2);
+		assert_int_equal(http_backoff_ms(n, 500, d / 2), d);
+		assert_int_equal(http_backoff_ms(n, 500, d / 2 + 1), d / 2);
+		for (long j = 1; j < 2000000000L; j = j * 7 + 3) {
+			long w = http_backoff_ms(n, 500, j);
+			assert_true(w >= d / 2 && w <= d);
+		}
+		if (n > 0 && n < 6)
+			assert_int_equal(http_backoff_ms(n, 500, 0), 2 * http_backoff_ms(n - 1, 500, 0));
+	}
+	for (int n = 0; n < 7; n++) { /* the 7 waits between 8 tries */
+		lo += http_backoff_ms(n, 500, 0);
+		hi += http_backoff_ms(n, 500, 1L << 30 | 9999);
+	}
+	assert_int_equal(lo, 25750);
+	assert_true(hi <= 51500 && hi > lo);
+	assert_int_equal(http_backoff_ms(40, 1000000, 0), HTTP_RETRY_CAP_MS / 2);
+	assert_int_equal(http_backoff_ms(3, 0, 12345), 0);
+	assert_int_equal(http_backoff_ms(3, -5, 12345), 0);
+	assert_true(http_backoff_ms(0, 500, -7) >= 250 && http_backoff_ms(0, 500, -7) <= 500);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_missing_credentials),
 		cmocka_unit_test(test_invalid_requests),
 		cmocka_unit_test(test_redact_and_retry_after),
+		cmocka_unit_test(test_backoff_schedule),
 	};
 	return cmocka_run_group_tests_name("http", tests, setup, NULL);
 }

@@ -533,6 +533,43 @@ static void test_prices_valid(void **state)
 	pipeline_free(p);
 }
 
+/* `artifacts`, else VIDGEN_ARTIFACTS: checked with the file's line, or the
+ * variable's name; the file's wins; "" is none. */
+static void test_artifacts(void **state)
+{
+	char err[2048] = "";
+	pipeline *p;
+
+	(void)state;
+	unsetenv("VIDGEN_ARTIFACTS");
+	FAILS_AT(PRICE_HEAD "artifacts = \"s3://Bad_Bucket/x\";\n", 3, "Bad_Bucket",
+		 "bucket");
+	FAILS_AT(PRICE_HEAD "\nartifacts = \"https://loli/x\";\n", 4, "s3://BUCKET/PREFIX");
+	FAILS_AT(PRICE_HEAD "artifacts = \"s3://loli/../x\";\n", 3, "prefix");
+	p = load_ok(PRICE_HEAD "artifacts = \"s3://loli/prod/v1/\";\n");
+	assert_string_equal(p->artifacts, "s3://loli/prod/v1/");
+	pipeline_free(p);
+	p = load_ok(PRICE_HEAD);
+	assert_null(p->artifacts);
+	pipeline_free(p);
+	setenv("VIDGEN_ARTIFACTS", "s3://from-env/jobs", 1);
+	p = load_ok(PRICE_HEAD);
+	assert_string_equal(p->artifacts, "s3://from-env/jobs");
+	pipeline_free(p);
+	p = load_ok(PRICE_HEAD "artifacts = \"s3://from-file\";\n");
+	assert_string_equal(p->artifacts, "s3://from-file");
+	pipeline_free(p);
+	setenv("VIDGEN_ARTIFACTS", "s3://x/y", 1);
+	p = th_pipeline(reg, dir, "env.cfg", PRICE_HEAD, err, sizeof(err), NULL);
+	assert_null(p);
+	assert_non_null(strstr(err, "VIDGEN_ARTIFACTS: artifacts \"s3://x/y\""));
+	setenv("VIDGEN_ARTIFACTS", "", 1);
+	p = load_ok(PRICE_HEAD "artifacts = \"\";\n");
+	assert_null(p->artifacts);
+	pipeline_free(p);
+	unsetenv("VIDGEN_ARTIFACTS");
+}
+
 /* ---- valid files ------------------------------------------------------- */
 
 static int pos_in_order(const pipeline *p, const char *id)
@@ -745,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_voice_not_listed),
 		cmocka_unit_test(test_prices_errors),
 		cmocka_unit_test(test_prices_valid),
+		cmocka_unit_test(test_artifacts),
 		cmocka_unit_test(test_valid_full),
 		cmocka_unit_test(test_valid_minimal),
 		cmocka_unit_test(test_valid_diamond_order),

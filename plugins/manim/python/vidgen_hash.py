@@ -1,5 +1,5 @@
-"""The partial-movie cache's key for one play() call, computed in one walk
-(doc/render.md, "Cache across repairs"), for vidgen_render.py.
+"""The partial-movie cache's key for one play() call (doc/render.md,
+"Repairs re-render only what changed"), for vidgen_render.py.
 
 Manim 0.22 keys each animation by the camera, the animations and every
 mobject on screen: it copies each object's __dict__ into cleaned dicts and
@@ -8,17 +8,17 @@ the result as JSON, with a Python callback for every object. That was 40%
 of a render whose animations all came from the cache (0.67 of 1.65 s on a
 39-animation scene), and it runs in every slice.
 
-This walks the same graph once and writes a flat record of it, then hashes
-the record. It covers everything Manim's key covers: every attribute of
-every object reached (minus the same run-dependent keys), arrays by their
-bytes, functions by their code with the globals and closure values they
-use; and more: each object's class, the values held in __slots__ (Manim
-keeps only the type: the method and arguments of `.animate.shift(LEFT)`),
-functools.partial's arguments, a function's default arguments, and where
-an object seen before is met again, which one it was. So two plays that
-Manim would key differently are never keyed alike here.
+Here Python's C pickler walks the same graph into the hash (Python runs
+once per object, not once per attribute: 3.5-4x less). The key covers
+everything Manim's covers: every attribute of every object reached (minus
+the same run-dependent keys), arrays by their bytes, functions by their
+code with the globals and closure values they use; and more: each
+object's class, the values held in __slots__ (Manim keeps only the type),
+functools.partial's arguments, a function's default arguments' values, and
+where an object seen before is met again, which one it was. So two plays
+that Manim would key differently are never keyed alike here.
 
-Anything unexpected falls back to Manim's own function.
+A play whose objects refuse to be pickled gets Manim's own key.
 """
 import hashlib
 import pickle
@@ -179,11 +179,7 @@ def play_key(skip, np, scene, camera, animations, mobjects, backend, encoder, st
 
 
 def install():
-    """Keys Manim's partial movies with play_key; returns whether it did.
-    Off when VIDGEN_MANIM_HASH=manim (Manim's own function)."""
-    import os
-    if os.environ.get("VIDGEN_MANIM_HASH") == "manim":
-        return False
+    """Keys Manim's partial movies with play_key; returns whether it did."""
     try:
         import numpy as np
         from manim.renderer import cairo_renderer
