@@ -996,8 +996,19 @@ def render_sliced(cls, script, lines, work, opts, guard, dog, k, length):
         for key in child_scene.vidgen_counts:
             child_scene.vidgen_counts[key] = 0
 
+    def stretch():
+        """How much longer than its narration the scene runs so far (each
+        segment's last animations may outlast its audio): where the latest
+        segment started in the scene over where it starts in the narration."""
+        if not guard.record:
+            return 1.0
+        i = max(guard.record)
+        narr = sum(s.duration for s in vidgen_narration.segments()[:i])
+        at = guard.record[i][0] - guard.offset
+        return max(1.0, at / narr) if i > 0 and narr > 0 else 1.0
+
     slicer = vidgen_slices.Slicer(scene, k, length, work, opts.get("progress"), on_child, dog,
-                                  lambda: len(guard.failures))
+                                  lambda: len(guard.failures), stretch)
     # The pass typesets every formula in turn, and the first slice waits for
     # each: a process typesets the likely ones ahead of it meanwhile.
     ahead = vidgen_caches.prefetch(script, cls.__name__)

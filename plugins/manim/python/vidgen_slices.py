@@ -122,7 +122,7 @@ class Slicer:
     keeps it behind the parent and ends it where its slice ends."""
 
     def __init__(self, scene, k, length, work, progress_path, on_child, dog=None,
-                 failures=None):
+                 failures=None, stretch=None):
         from manim import config
         self.config = config
         self.scene = scene
@@ -134,6 +134,8 @@ class Slicer:
         self.dog = dog               # the parent's watchdog (vidgen_render)
         self.failures = failures     # how many segments have failed so far
         self.failed_before = 0
+        self.stretch = stretch       # how much longer than planned the scene runs
+        self.drawn_s = 0.0           # scene seconds the slices have drawn so far
         self.index = None            # this process's slice; None: the parent
         self.pids = {}
         self.starts = {}             # slice -> (first animation, scene time)
@@ -215,11 +217,17 @@ class Slicer:
         # the failure, the next would start after it.
         failed = self.failures() if self.failures is not None else 0
         calm, self.failed_before = failed == self.failed_before, failed
-        # The slices after the first share what is left after it: in a
-        # repair, the part the cache lacks.
+        # The slices after the first share what is left after it (in a
+        # repair, the part the cache lacks) and what the slices running
+        # have not drawn yet: slice j starts where, had the scene's length
+        # been split evenly, the scene seconds left undrawn are. The length
+        # grows as the pass finds the scene longer than its narration.
         origin = self.starts[0][1] if self.starts else 0.0
-        due = j < plan.k and (j == 0 or (
-            calm and t >= origin + (self.length - origin) * j / plan.k - 1e-9))
+        due = j < plan.k
+        if due and j > 0:
+            length = self.length * (self.stretch() if self.stretch is not None else 1.0)
+            due = calm and t >= origin + (length - origin) * j / plan.k + \
+                self.drawn_s / plan.k - 1e-9
         path = self.cached(n) if due or (j > 0 and self.warm) else None
         if path is not None:
             due = False
@@ -326,10 +334,9 @@ class Slicer:
 
     def report(self):
         """The children's summed progress, for the plugin (animations drawn,
-        scene seconds drawn)."""
-        if not self.progress_path:
-            return
-        anims, secs = len(self.head), self.head_s
+        scene seconds drawn); keeps the seconds the slices drew for
+        before()."""
+        anims, secs, drawn = len(self.head), self.head_s, 0.0
         if self.plan.over.value:
             anims, secs = anims + len(self.tail), secs + self.tail_s
         for index, (first, start) in self.starts.items():
@@ -343,7 +350,9 @@ class Slicer:
                 a, t = min(a, nxt[0] - first), min(t, nxt[1])
             anims += max(0, a)
             secs += max(0.0, t - start)
-        if (anims, round(secs, 2)) == self.reported:
+            drawn += max(0.0, t - start)
+        self.drawn_s = drawn
+        if not self.progress_path or (anims, round(secs, 2)) == self.reported:
             return
         self.reported = (anims, round(secs, 2))
         try:
