@@ -6,6 +6,7 @@
  * adds Host, Content-Length and Connection: close so every request is
  * whole. The answer must be HTTP within 10 s and never a 500. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
@@ -107,7 +108,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static int exchange(const char *req, size_t len, char *line, size_t max)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = -1;
 	size_t got = 0;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -115,8 +116,27 @@ static int exchange(const char *req, size_t len, char *line, size_t max)
 	history[n_sent % HISTORY] = malloc(len);
 	memcpy(history[n_sent % HISTORY], req, len);
 	history_len[n_sent++ % HISTORY] = len;
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
-		abort();
+	/* What is not the server's fault is tried again, for up to 5 s:
+	 * libFuzzer's once-a-second timer signal interrupting the connect
+	 * (EINTR: 1 run in 3 or 4 failed so), and at thousands of connections a
+	 * second the loopback out of local ports for a moment (EADDRNOTAVAIL).
+	 * Anything else (a refused connection: the server is gone) is a
+	 * finding. */
+	for (int tries = 0;; tries++) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+			break;
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if ((e != EINTR && e != EADDRNOTAVAIL && e != EAGAIN && e != EMFILE && e != ENFILE) ||
+		    tries >= 500) {
+			fprintf(stderr, "fuzz_http: cannot connect to the server: %s\n", strerror(e));
+			abort();
+		}
+		fprintf(stderr, "fuzz_http: connect retried: %s\n", strerror(e));
+		usleep(10 * 1000);
+	}
 	if (util_write_all(fd, req, len) != 0) {
 		close(fd);
 		return -1; /* the server closed early: a refusal, fine */

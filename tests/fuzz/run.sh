@@ -58,15 +58,19 @@ for name in $names; do
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
 	stalls=$(grep -c 'fuzz_http: stall' "$log")
 	[ "$stalls" -gt 0 ] && cov="$cov, $stalls stalled request(s) (doc/reliability.md)"
+	retried=$(grep -c 'fuzz_http: connect retried' "$log")
+	[ "$retried" -gt 0 ] && cov="$cov, $retried connect(s) retried ($(grep -o 'connect retried: .*' "$log" | sort -u | head -1))"
 	if [ $ok -eq 1 ]; then
 		echo "ok $i - $name: ${execs:-0} executions in $secs s, $cov, no crash"
 	else
 		fail=1
 		echo "not ok $i - $name: a crash (kept inputs: $(ls "$scratch" | grep "^$name-" | tr '\n' ' '))"
-		grep -E 'ERROR|SUMMARY|runtime error|#[0-9] ' "$log" | head -30 | sed 's/^/# /'
+		grep -a -E 'ERROR|SUMMARY|runtime error|#[0-9] |^fuzz_' "$log" | grep -av 'fuzz_http: stall' |
+			head -30 | sed 's/^/# /'
 		mkdir -p "$out/found"
 		cp "$scratch/$name-"* "$out/found/" 2>/dev/null
-		echo "# the input is kept in $out/found/ (a fixed crash goes to regress/$name/)"
+		cp "$log" "$out/found/$name.log"
+		echo "# the input and the log are kept in $out/found/ (a fixed crash goes to regress/$name/)"
 	fi
 done
 exit $fail
