@@ -50,9 +50,11 @@ static char **field_slot(job *j, const char *name)
 	return NULL;
 }
 
+/* fresh, if not NULL: 1 if the job's folder was made now, 0 if it was
+ * there (a restart's). */
 static job *job_alloc(const char *root, const char *id, const char *created_at,
 		      const char *question, const char *model, const char *voice,
-		      char *err, size_t errlen)
+		      int *fresh, char *err, size_t errlen)
 {
 	job *j = xcalloc(1, sizeof(*j));
 	char *abs_root = util_path_abs(root);
@@ -73,7 +75,10 @@ static job *job_alloc(const char *root, const char *id, const char *created_at,
 	j->status = xstrdup("queued");
 	j->message = xstrdup("Video generation started");
 	atomic_init(&j->cancel, 0);
-	if (util_mkdir_p(j->dir, 0755) < 0) {
+	int made = mkdir(j->dir, 0755) == 0;
+	if (fresh)
+		*fresh = made;
+	if (!made && util_mkdir_p(j->dir, 0755) < 0) {
 		util_errf(err, errlen, "cannot create job directory %s: %s", j->dir, strerror(errno));
 		job_free(j);
 		return NULL;
@@ -89,7 +94,7 @@ job *job_create(const char *root, const char *question, const char *model,
 
 	util_uuid4(id);
 	util_now_iso8601(now);
-	j = job_alloc(root, id, now, question, model, voice, err, errlen);
+	j = job_alloc(root, id, now, question, model, voice, NULL, err, errlen);
 	if (!j)
 		return NULL;
 	if (job_save_locked(j) < 0) {
@@ -108,9 +113,10 @@ job *job_restore(const char *root, const char *id, const char *created_at,
 		util_errf(err, errlen, "bad job id \"%s\"", id);
 		return NULL;
 	}
-	job *j = job_alloc(root, id, created_at, question, model, voice, err, errlen);
+	int fresh = 0;
+	job *j = job_alloc(root, id, created_at, question, model, voice, &fresh, err, errlen);
 	/* A restart after a kill: what the killed process was writing. */
-	if (j != NULL)
+	if (j != NULL && !fresh)
 		util_remove_stale_tmp(j->dir);
 	return j;
 }

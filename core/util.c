@@ -290,9 +290,13 @@ int util_remove_stale_tmp(const char *dir)
 
 int util_mkdir_p(const char *path, unsigned mode)
 {
-	char *p = xstrdup(path), *s;
+	char *p, *s;
 	int rc = 0;
 
+	/* Mostly the parent is there: one call, not one per component. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	p = xstrdup(path);
 	for (s = p + 1; *s; s++) {
 		if (*s != '/')
 			continue;

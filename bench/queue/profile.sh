@@ -95,13 +95,13 @@ $PSQL -d "$db" -c "INSERT INTO jobs(id, created_at, question, model, voice, stat
   'Joanna', 'queued', 0, 'Video generation started' FROM generate_series(1, $JOBS) g"
 coproc POLL { $PSQL -d "$db"; }
 for _ in $(seq 1 6000); do
-	echo "SELECT count(*) FROM jobs WHERE NOT finished;" >&"${POLL[1]}"
+	echo "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE NOT finished LIMIT 1) j;" >&"${POLL[1]}"
 	read -r -u "${POLL[0]}" left
 	[ "$left" = 0 ] && break
 	sleep 0.02
 done
 eval "exec ${POLL[1]}>&-"
-wait "$POLL_PID" 2>/dev/null || true
+wait "${POLL_PID:-}" 2>/dev/null || true
 t1=$(date +%s.%N)
 w1=$(ticks "${pids[@]}")
 s1=$(ticks $(server_pids))

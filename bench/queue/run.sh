@@ -89,18 +89,20 @@ insert_jobs() { # DB N
 
 # wait_done DB: until no job is unfinished (at most 120 s), asking every
 # 20 ms on one psql session: a psql and a server backend started for each
-# question would take the CPU the workers and the server share.
+# question would take the CPU the workers and the server share. The
+# question stops at the first unfinished job (counting them all took 4%
+# of the CPU).
 wait_done() {
 	local left=
 	coproc POLL { $PSQL -d "$1"; }
 	for _ in $(seq 1 6000); do
-		echo "SELECT count(*) FROM jobs WHERE NOT finished;" >&"${POLL[1]}"
+		echo "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE NOT finished LIMIT 1) j;" >&"${POLL[1]}"
 		read -r -u "${POLL[0]}" left
 		[ "$left" = 0 ] && break
 		sleep 0.02
 	done
 	eval "exec ${POLL[1]}>&-"
-	wait "$POLL_PID" 2>/dev/null || true
+	wait "${POLL_PID:-}" 2>/dev/null || true
 }
 
 # check DB N: "ok" or what is wrong (lost: not completed; doubled: claimed twice).

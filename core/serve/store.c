@@ -24,6 +24,7 @@ struct job_store {
 	int stop;
 	pthread_t writer;
 	int writer_started;
+	long long hold_us; /* see batch_hold_locked */
 	atomic_ullong batches, writes, folded;
 };
 
@@ -295,6 +296,35 @@ static void batch_run(job_store *s, store_op *batch)
 			op->done(op->done_ud, op->rc, op->seq);
 }
 
+/* 1 if every queued op is a write of a leased job that nobody waits for:
+ * a worker's progress, which may wait for what follows it. qlock held. */
+static int queue_holdable_locked(const job_store *s)
+{
+	for (const store_op *op = s->head; op; op = op->next)
+		if (op->waiter || !op->rec.lease[0] ||
+		    (op->type != OP_UPDATE && op->type != OP_STAGE))
+			return 0;
+	return 1;
+}
+
+/* Holds back a worker's writes that nobody waits for, up to hold_us, until
+ * a write that is waited for joins them (the job's end, with the next
+ * claim): a short job's states, stage rows and end then take one round
+ * trip and one commit, its earlier states folded into its end (batch_fold).
+ * A long stage's state is written hold_us late. Only leased writes wait:
+ * a single machine's daemon shows each state as it commits it. qlock held. */
+static void batch_hold_locked(job_store *s)
+{
+	struct timespec ts;
+
+	if (s->hold_us <= 0 || !queue_holdable_locked(s))
+		return;
+	util_deadline_us(&ts, s->hold_us);
+	while (!s->stop && queue_holdable_locked(s))
+		if (pthread_cond_timedwait(&s->qcv, &s->qlock, &ts) != 0)
+			break;
+}
+
 static void *writer_main(void *arg)
 {
 	job_store *s = arg;
@@ -305,6 +335,7 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&s->qcv, &s->qlock);
 		if (!s->head)
 			break;
+		batch_hold_locked(s);
 		store_op *batch = s->head;
 		s->head = s->tail = NULL;
 		pthread_mutex_unlock(&s->qlock);
@@ -388,6 +419,7 @@ int store_open(const char *locator, job_store **out, char *err, size_t errlen)
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcv, NULL);
 	pthread_cond_init(&s->donecv, NULL);
+	s->hold_us = STORE_HOLD_US;
 	if (store_is_url(locator)) {
 		s->be = &store_pg_backend;
 		rc = store_pg_open(locator, &s->impl, err, errlen);
@@ -481,6 +513,14 @@ int store_flush(job_store *s)
 
 	op->type = OP_FLUSH;
 	return op_submit(s, op, &w);
+}
+
+void store_set_hold(job_store *s, long long us)
+{
+	pthread_mutex_lock(&s->qlock);
+	s->hold_us = us;
+	pthread_cond_signal(&s->qcv);
+	pthread_mutex_unlock(&s->qlock);
 }
 
 void store_get_counts(job_store *s, store_counts *out)

@@ -96,6 +96,12 @@ typedef struct store_counts {
 } store_counts;
 void store_get_counts(job_store *s, store_counts *out);
 
+/* How long the writer holds a worker's writes that nobody waits for (a
+ * leased job's states and stage rows), waiting for the write that ends
+ * them: STORE_HOLD_US unless set; 0 writes each batch at once. */
+#define STORE_HOLD_US 2000
+void store_set_hold(job_store *s, long long us);
+
 /* Waits until every queued write is committed. 0 ok. */
 int store_flush(job_store *s);
 

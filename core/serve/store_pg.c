@@ -80,6 +80,28 @@ static const char *const MIGRATIONS[] = {
 	" NEW.refined_explanation, NEW.video_url, NEW.s3_url, NEW.finished, NEW.usage,"
 	" NEW.captions_url, NEW.captions_srt_url, NEW.poster_url, NEW.thumbnail_url))"
 	" EXECUTE FUNCTION vidgen_job_changed();",
+	/* 5: the same change notes, cheaper. A trigger's WHEN clause is read
+	 * back from its stored text by every statement that updates jobs (a
+	 * claim, a lease's renewal too): a fifth of an update's server time.
+	 * The columns named after UPDATE OF are checked without it, so only an
+	 * update of the record's state runs the function, whose comparison
+	 * PL/pgSQL plans once a session. */
+	"CREATE OR REPLACE FUNCTION vidgen_job_changed() RETURNS trigger LANGUAGE plpgsql AS"
+	" $$BEGIN"
+	" IF (OLD.status, OLD.progress, OLD.message, OLD.initial_explanation,"
+	" OLD.refined_explanation, OLD.video_url, OLD.s3_url, OLD.finished, OLD.usage,"
+	" OLD.captions_url, OLD.captions_srt_url, OLD.poster_url, OLD.thumbnail_url)"
+	" IS DISTINCT FROM"
+	" (NEW.status, NEW.progress, NEW.message, NEW.initial_explanation,"
+	" NEW.refined_explanation, NEW.video_url, NEW.s3_url, NEW.finished, NEW.usage,"
+	" NEW.captions_url, NEW.captions_srt_url, NEW.poster_url, NEW.thumbnail_url) THEN"
+	" PERFORM pg_notify('vidgen_job', NEW.id);"
+	" END IF; RETURN NULL; END$$;"
+	"DROP TRIGGER jobs_changed ON jobs;"
+	"CREATE TRIGGER jobs_changed AFTER UPDATE OF status, progress, message,"
+	" initial_explanation, refined_explanation, video_url, s3_url, finished, usage,"
+	" captions_url, captions_srt_url, poster_url, thumbnail_url ON jobs FOR EACH ROW"
+	" EXECUTE FUNCTION vidgen_job_changed();",
 };
 #define N_MIGRATIONS ((long long)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 

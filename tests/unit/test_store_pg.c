@@ -437,6 +437,91 @@ static void test_update_claim(void **state)
 	pgtest_dropdb(url);
 }
 
+/* Polls (up to 3 s) until job id's status is want. 1 seen. */
+static int status_becomes(job_store *s, const char *id, const char *want)
+{
+	char err[512];
+	store_job g;
+	int seen = 0;
+
+	for (int i = 0; i < 150 && !seen; i++) {
+		if (i)
+			usleep(20 * 1000);
+		assert_int_equal(store_get(s, id, &g, err, sizeof(err)), 0);
+		seen = strcmp(g.status, want) == 0;
+		store_job_clear(&g);
+	}
+	return seen;
+}
+
+/* A worker's writes that nobody waits for (a leased job's states and stage
+ * rows) are held until the waited write that ends them, and go with it in
+ * one batch, the earlier state folded into the end; held alone, they are
+ * written when the hold ends; a write without a lease (a single machine's
+ * daemon) is never held. */
+static void test_held_writes(void **state)
+{
+	char url[256], ids[3][37], err[512], path[64];
+	store_job a, b, g;
+	store_counts c0, c1;
+
+	(void)state;
+	job_store *s = store_with_jobs(url, sizeof(url), 3, ids);
+	store_set_hold(s, 10 * 1000 * 1000LL);
+	assert_int_equal(store_claim(s, 20000, &a, err, sizeof(err)), 0);
+	assert_string_equal(a.id, ids[0]);
+	store_get_counts(s, &c0);
+	free(a.status);
+	a.status = xstrdup("generating_initial_explanation");
+	a.progress = 20;
+	assert_int_equal(store_update(s, &a, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_set_stage(s, a.id, "explain", "text", "/w/explain", 1, 5,
+					 a.lease), 0);
+	usleep(200 * 1000);
+	store_get_counts(s, &c1);
+	assert_int_equal(c1.batches, c0.batches); /* held */
+	assert_int_equal(store_get(s, a.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.status, "queued");
+	store_job_clear(&g);
+	assert_int_equal(stage_path(url, a.id, path, sizeof(path)), 0);
+
+	free(a.status);
+	a.status = xstrdup("completed");
+	a.progress = 100;
+	a.finished = 1;
+	assert_int_equal(store_update(s, &a, 1, err, sizeof(err)), 0);
+	store_get_counts(s, &c1);
+	assert_int_equal(c1.batches, c0.batches + 1);
+	assert_int_equal(c1.folded, c0.folded + 1); /* the state went with the end */
+	assert_int_equal(c1.writes, c0.writes + 2); /* the stage row and the end */
+	assert_int_equal(store_get(s, a.id, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.status, "completed");
+	store_job_clear(&g);
+	assert_int_equal(stage_path(url, a.id, path, sizeof(path)), 1);
+	assert_string_equal(path, "/w/explain");
+
+	/* Held alone: written once the hold ends. */
+	store_set_hold(s, 100 * 1000);
+	assert_int_equal(store_claim(s, 20000, &b, err, sizeof(err)), 0);
+	free(b.status);
+	b.status = xstrdup("rendering");
+	assert_int_equal(store_update(s, &b, 0, err, sizeof(err)), 0);
+	assert_true(status_becomes(s, b.id, "rendering"));
+
+	/* No lease: written at once, even under a long hold. */
+	store_set_hold(s, 10 * 1000 * 1000LL);
+	assert_int_equal(store_get(s, ids[2], &g, err, sizeof(err)), 0);
+	free(g.status);
+	g.status = xstrdup("narrating");
+	assert_int_equal(store_update(s, &g, 0, err, sizeof(err)), 0);
+	store_job_clear(&g);
+	assert_true(status_becomes(s, ids[2], "narrating"));
+	store_job_clear(&a);
+	store_job_clear(&b);
+	store_close(s);
+	pgtest_dropdb(url);
+}
+
 typedef struct claimer {
 	job_store *s;
 	int n;
@@ -573,6 +658,9 @@ static void test_listen_notes(void **state)
 	assert_int_equal(store_renew(s, held.id, held.lease, 20000, err, sizeof(err)), 0);
 	usleep(300 * 1000);
 	assert_int_equal(atomic_load(&changed), ch); /* leases are no news */
+	assert_int_equal(store_update(s, &held, 1, err, sizeof(err)), 0); /* as it was */
+	usleep(300 * 1000);
+	assert_int_equal(atomic_load(&changed), ch); /* nor is a write that changes nothing */
 	free(held.status);
 	held.status = xstrdup("generating_initial_explanation");
 	held.progress = 20;
@@ -638,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_stage_rows_fenced),
 		cmocka_unit_test(test_batch_failure_alone),
 		cmocka_unit_test(test_update_claim),
+		cmocka_unit_test(test_held_writes),
 		cmocka_unit_test(test_concurrent_claims_once),
 		cmocka_unit_test(test_cancel_any_node),
 		cmocka_unit_test(test_listen_notes),
