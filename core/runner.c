@@ -75,10 +75,12 @@ static const stage_def *def_of(const exec *e)
 	return &e->r->p->stages[e->idx];
 }
 
-/* Saves the job and tells the listener; j->lock held. */
-static void notify_locked(runner *r)
+/* Saves the job (save: 0 for a stage's start, which changes only its
+ * status and message: job.json keeps what a stage produced and the end)
+ * and tells the listener; j->lock held. */
+static void notify_locked(runner *r, int save)
 {
-	if (job_save_locked(r->j) < 0)
+	if (save && job_save_locked(r->j) < 0)
 		log_msg(VG_LOG_WARN, "[%.8s] cannot save job.json: %s", r->j->id, strerror(errno));
 	if (r->ev && r->ev->on_update)
 		r->ev->on_update(r->ev->ud, r->j);
@@ -88,7 +90,7 @@ static void job_update(runner *r, const char *status, int progress, const char *
 {
 	pthread_mutex_lock(&r->j->lock);
 	job_set_locked(r->j, status, progress, message);
-	notify_locked(r);
+	notify_locked(r, 1);
 	pthread_mutex_unlock(&r->j->lock);
 }
 
@@ -431,7 +433,7 @@ static int launch(runner *r, exec *e)
 	} else if (!strcmp(r->j->status, "queued")) {
 		job_set_locked(r->j, "running", -1, "Running");
 	}
-	notify_locked(r);
+	notify_locked(r, 0);
 	pthread_mutex_unlock(&r->j->lock);
 
 	e->started_ms = util_now_ms();
@@ -552,7 +554,7 @@ static int record(runner *r, exec *e, char *err, size_t errlen)
 		if (e->run.links[i])
 			job_set_field_locked(r->j, job_media_files[i].field, e->run.links[i]);
 	job_set_locked(r->j, NULL, sd->progress, NULL);
-	notify_locked(r);
+	notify_locked(r, 1);
 	pthread_mutex_unlock(&r->j->lock);
 	rc = 0;
 out:

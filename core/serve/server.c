@@ -531,9 +531,13 @@ static void sse_wake_locked(entry *e)
 }
 
 /* Publishes a new state of a job: the writer of a state calls this after
- * the store has it (or has it queued), so readers never see it go back. */
+ * the store has it (or has it queued), so readers never see it go back.
+ * A worker serves no status (only /healthz and /metrics): it keeps no
+ * answers, only the entries of the jobs it runs (their cancel flags). */
 static void cache_publish(server *s, const store_job *r)
 {
+	if (s->o.role == SERVER_ROLE_WORKER)
+		return;
 	blob *b = response_blob(r);
 	pthread_mutex_lock(&s->cache.lock);
 	entry *e = status_cache_add(&s->cache, r->id, b, r->finished);
@@ -950,11 +954,13 @@ static void job_execute(server *s, store_job *r, entry *e, int lease_slot, next_
 	held_pipeline *h = held_current(s);
 
 	memcpy(lease, r->lease, sizeof(lease));
-	blob *b = response_blob(r);
-	pthread_mutex_lock(&s->cache.lock);
-	status_cache_fill(e, b, r->finished);
-	pthread_mutex_unlock(&s->cache.lock);
-	blob_unref(b);
+	if (s->o.role != SERVER_ROLE_WORKER) {
+		blob *b = response_blob(r);
+		pthread_mutex_lock(&s->cache.lock);
+		status_cache_fill(e, b, r->finished);
+		pthread_mutex_unlock(&s->cache.lock);
+		blob_unref(b);
+	}
 	if (job_fits(h->p, r, err, sizeof(err)) != 0) {
 		job_refuse(s, r, err);
 		goto out;
