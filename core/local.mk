@@ -11,6 +11,7 @@ libvgcore_la_SOURCES = \
 	core/settings.c core/settings.h \
 	core/job.c core/job.h \
 	core/runner.c core/runner.h \
+	core/tpool.c core/tpool.h \
 	core/services.c core/services.h \
 	core/sentences.c core/sentences.h \
 	core/proc.c core/proc.h \
@@ -43,11 +44,17 @@ UNIT_LDADD = libvgcore.la $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
 	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
 	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks \
-	tests/unit/test_filecache tests/unit/test_usage tests/unit/test_artifacts
+	tests/unit/test_filecache tests/unit/test_usage tests/unit/test_artifacts \
+	tests/unit/test_tpool
 TESTS += tests/unit/test_util tests/unit/test_settings tests/unit/test_pipeline \
 	tests/unit/test_registry tests/unit/test_job tests/unit/test_runner tests/unit/test_sentences \
 	tests/unit/test_services tests/unit/test_proc tests/unit/test_hooks \
-	tests/unit/test_filecache tests/unit/test_usage tests/unit/test_artifacts
+	tests/unit/test_filecache tests/unit/test_usage tests/unit/test_artifacts \
+	tests/unit/test_tpool
+# Threads reused for stages.
+tests_unit_test_tpool_SOURCES = tests/unit/test_tpool.c
+tests_unit_test_tpool_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_tpool_LDADD = $(UNIT_LDADD)
 # The shared artifacts' locators and paths (transfers: tests/e2e/serve_artifacts.sh).
 tests_unit_test_artifacts_SOURCES = tests/unit/test_artifacts.c
 tests_unit_test_artifacts_CFLAGS = $(UNIT_CFLAGS)

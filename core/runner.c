@@ -12,6 +12,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "services.h"
+#include "tpool.h"
 #include "util.h"
 
 #include <errno.h>
@@ -36,7 +37,6 @@ typedef struct exec {
 	size_t idx;
 	int state;
 	int rc;
-	pthread_t th;
 	vg_artifact *inputs;
 	char **input_data;
 	vg_artifact previous;
@@ -321,7 +321,9 @@ out:
 	return rc;
 }
 
-static void *stage_thread(void *arg)
+/* Runs on a pool thread (tpool.c): after it has said S_FINISHED under the
+ * runner's mutex it touches nothing of the runner's. */
+static void stage_thread(void *arg)
 {
 	exec *e = arg;
 	const stage_def *sd = def_of(e);
@@ -343,7 +345,6 @@ static void *stage_thread(void *arg)
 	e->state = S_FINISHED;
 	pthread_cond_broadcast(&e->r->cv);
 	pthread_mutex_unlock(&e->r->mu);
-	return NULL;
 }
 
 static void fail_job(runner *r, int rc, const char *fmt, ...)
@@ -443,7 +444,7 @@ static int launch(runner *r, exec *e)
 	e->state = S_RUNNING;
 	r->n_running++;
 	log_msg(VG_LOG_DEBUG, "[%.8s %s] start (run %d)", r->j->id, sd->id, ss->attempts);
-	if (pthread_create(&e->th, NULL, stage_thread, e) != 0) {
+	if (tpool_run(stage_thread, e) != 0) {
 		e->state = S_WAIT;
 		r->n_running--;
 		e->run.error = xstrdup("cannot start a thread for the stage");
@@ -657,7 +658,6 @@ static void finish(runner *r, exec *e)
 	char err[1024];
 	int rc = e->rc, ok, rec = 0;
 
-	pthread_join(e->th, NULL);
 	r->n_running--;
 	usage_merge(r, e, dur);
 	if (rc == VG_OK && r->ev && r->ev->may_record && !r->ev->may_record(r->ev->ud, r->j)) {
