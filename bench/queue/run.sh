@@ -16,6 +16,7 @@
 #   bench/queue/run.sh [path/to/vidgen]      (default: ./vidgen, built with
 #                                             `make check` for testplug)
 #   JOBS=400 PGBENCH_SECONDS=10 bench/queue/run.sh
+#   PIPELINES=seven WORKERS=4 bench/queue/run.sh   (some of the runs only)
 #
 # The server is a throw-away one (tests/pg_server.sh: fsync off, a Unix
 # socket), and the job folders are on tmpfs (/dev/shm; DATA=DIR for another
@@ -131,8 +132,8 @@ claim_quantile() {
 printf '%-26s %9s %9s %9s %7s %7s %s\n' "run" "jobs/s" "claim p50" "claim p99" "trips" \
 	"batches" "check"
 n=0
-for pipeline in one seven; do
-	for k in 1 2 4; do
+for pipeline in ${PIPELINES:-one seven}; do
+	for k in ${WORKERS:-1 2 4}; do
 		n=$((n + 1))
 		db=$("$src/tests/pg_server.sh" createdb "$server" "queue$n")
 		start_workers "$k" "$here/$pipeline.cfg" "$db"
