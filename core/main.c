@@ -3,6 +3,7 @@
  * answers --help and --version.
  */
 #include "cli.h"
+#include "tpool.h"
 #include "util.h"
 #include "vidgen/plugin.h"
 
@@ -108,8 +109,15 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+		if (!strcmp(argv[1], cmds[i].name)) {
+			int rc = cmds[i].fn(argc - 1, argv + 1);
+			/* The stage threads end before exit's handlers run:
+			 * a library's own handler (OpenSSL's cleanup, set up
+			 * when a stage first used it, so run before the
+			 * pool's) would leave their thread-local data unfreed. */
+			tpool_drain();
+			return rc;
+		}
 	fprintf(stderr, "vidgen: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

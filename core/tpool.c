@@ -14,15 +14,20 @@
 #include "util.h"
 
 typedef struct tthread {
+	pthread_t th;
 	pthread_cond_t cv;
 	void (*fn)(void *); /* handed work, NULL while none */
 	void *arg;
-	struct tthread *next; /* in the idle stack */
+	struct tthread *next; /* in the idle stack, or the ended list */
 } tthread;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gone = PTHREAD_COND_INITIALIZER; /* a thread ended */
 static tthread *idle;
+/* Threads that left their loop, to be joined: a thread's exit runs the
+ * destructors of its thread-local data (OpenSSL's among them), which must
+ * be done before the process ends or a leak checker counts them lost. */
+static tthread *ended;
 static unsigned n_idle, n_live;
 static unsigned long n_made;
 static int draining, exit_hook;
@@ -65,21 +70,35 @@ static void *tthread_main(void *arg)
 			break;
 		}
 	}
+	t->next = ended;
+	ended = t;
 	n_live--;
 	pthread_cond_broadcast(&gone);
 	pthread_mutex_unlock(&mu);
-	pthread_cond_destroy(&t->cv);
-	free(t);
 	return NULL;
+}
+
+/* Joins the threads that ended and frees them. Called without mu. */
+static void reap(void)
+{
+	pthread_mutex_lock(&mu);
+	tthread *list = ended;
+	ended = NULL;
+	pthread_mutex_unlock(&mu);
+	for (tthread *t = list, *next; t; t = next) {
+		next = t->next;
+		pthread_join(t->th, NULL);
+		pthread_cond_destroy(&t->cv);
+		free(t);
+	}
 }
 
 int tpool_run(void (*fn)(void *), void *arg)
 {
-	pthread_attr_t at;
-	pthread_t th;
 	tthread *t;
 	int rc;
 
+	reap();
 	pthread_mutex_lock(&mu);
 	if (!exit_hook) {
 		exit_hook = 1;
@@ -99,10 +118,7 @@ int tpool_run(void (*fn)(void *), void *arg)
 	pthread_cond_init(&t->cv, NULL);
 	t->fn = fn;
 	t->arg = arg;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&th, &at, tthread_main, t);
-	pthread_attr_destroy(&at);
+	rc = pthread_create(&t->th, NULL, tthread_main, t);
 	if (rc != 0) {
 		pthread_mutex_unlock(&mu);
 		pthread_cond_destroy(&t->cv);
@@ -137,4 +153,5 @@ void tpool_drain(void)
 		if (pthread_cond_timedwait(&gone, &mu, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&mu);
+	reap();
 }

@@ -20,7 +20,9 @@ int tpool_run(void (*fn)(void *), void *arg);
 void tpool_counts(unsigned long *made, unsigned *idle);
 
 /* Ends the idle threads and waits (up to 2 s) for those still running to
- * end theirs. Called at exit; tpool_run works again after it. */
+ * end theirs, then joins them: their thread-local data (OpenSSL's) is
+ * freed before the process ends. Called at exit; tpool_run works again
+ * after it. */
 void tpool_drain(void);
 
 #endif
