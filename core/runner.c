@@ -76,8 +76,9 @@ static const stage_def *def_of(const exec *e)
 }
 
 /* Saves the job (save: 0 for a stage's start, which changes only its
- * status and message: job.json keeps what a stage produced and the end)
- * and tells the listener; j->lock held. */
+ * status and message, and for the last stage's end, which the job's end
+ * follows: job.json keeps what a stage produced and the end) and tells the
+ * listener; j->lock held. */
 static void notify_locked(runner *r, int save)
 {
 	if (save && job_save_locked(r->j) < 0)
@@ -555,7 +556,13 @@ static int record(runner *r, exec *e, char *err, size_t errlen)
 		if (e->run.links[i])
 			job_set_field_locked(r->j, job_media_files[i].field, e->run.links[i]);
 	job_set_locked(r->j, NULL, sd->progress, NULL);
-	notify_locked(r, 1);
+	/* The last stage: job.json is saved once, at the job's end, which
+	 * follows (a crash between them leaves result.json, which a resume
+	 * reads). */
+	int more = 0;
+	for (size_t k = 0; k < r->j->n_stages; k++)
+		more |= !r->j->stages[k].done;
+	notify_locked(r, more);
 	pthread_mutex_unlock(&r->j->lock);
 	rc = 0;
 out:

@@ -293,9 +293,18 @@ int util_mkdir_p(const char *path, unsigned mode)
 	char *p, *s;
 	int rc = 0;
 
-	/* Mostly the parent is there: one call, not one per component. */
+	/* Mostly the parent is there: one call, not one per component; or
+	 * the parent's parent (a job's stages/<id>). */
 	if (mkdir(path, mode) == 0 || errno == EEXIST)
 		return 0;
+	if (errno == ENOENT && (s = strrchr(path, '/')) != NULL && s > path) {
+		p = xstrdup(path);
+		p[s - path] = '\0';
+		int up = mkdir(p, mode) == 0 || errno == EEXIST;
+		free(p);
+		if (up && (mkdir(path, mode) == 0 || errno == EEXIST))
+			return 0;
+	}
 	p = xstrdup(path);
 	for (s = p + 1; *s; s++) {
 		if (*s != '/')

@@ -757,6 +757,7 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long du
 	server *s = rc->s;
 	size_t idx = (size_t)(st - rc->h->p->stages);
 	char *kind = NULL, *path = NULL;
+	int last = ok;
 
 	if (rc->lease_slot >= 0 && lease_is_lost(s->leases, rc->lease_slot))
 		return;
@@ -772,9 +773,11 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long du
 			kind = j->stages[idx].kind ? xstrdup(j->stages[idx].kind) : NULL;
 			path = j->stages[idx].path ? xstrdup(j->stages[idx].path) : NULL;
 		}
+		for (size_t k = 0; j->stages && k < j->n_stages; k++)
+			last = last && j->stages[k].done; /* the job's end comes next */
 		pthread_mutex_unlock(&j->lock);
 	}
-	store_set_stage(s->store, j->id, st->id, kind, path, ok, duration_ms, rc->lease);
+	store_set_stage(s->store, j->id, st->id, kind, path, ok, duration_ms, rc->lease, last);
 	free(kind);
 	free(path);
 }

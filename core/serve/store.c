@@ -296,23 +296,26 @@ static void batch_run(job_store *s, store_op *batch)
 			op->done(op->done_ud, op->rc, op->seq);
 }
 
-/* 1 if every queued op is a write of a leased job that nobody waits for:
- * a worker's progress, which may wait for what follows it. qlock held. */
+/* 1 if every queued op is a write of a leased job that nobody waits for,
+ * a state or the last stage row: a worker's progress, which may wait for
+ * the job's end. qlock held. */
 static int queue_holdable_locked(const job_store *s)
 {
 	for (const store_op *op = s->head; op; op = op->next)
 		if (op->waiter || !op->rec.lease[0] ||
-		    (op->type != OP_UPDATE && op->type != OP_STAGE))
+		    (op->type != OP_UPDATE && !(op->type == OP_STAGE && op->last)))
 			return 0;
 	return 1;
 }
 
 /* Holds back a worker's writes that nobody waits for, up to hold_us, until
  * a write that is waited for joins them (the job's end, with the next
- * claim): a short job's states, stage rows and end then take one round
+ * claim): a short job's states, last stage row and end then take one round
  * trip and one commit, its earlier states folded into its end (batch_fold).
- * A long stage's state is written hold_us late. Only leased writes wait:
- * a single machine's daemon shows each state as it commits it. qlock held. */
+ * A long stage's state is written hold_us late. An earlier stage's row is
+ * not held: it goes at once, with the states queued before it. Only leased
+ * writes wait: a single machine's daemon shows each state as it commits
+ * it. qlock held. */
 static void batch_hold_locked(job_store *s)
 {
 	struct timespec ts;
@@ -491,11 +494,12 @@ int store_update(job_store *s, const store_job *rec, int wait, char *err, size_t
 
 int store_set_stage(job_store *s, const char *job_id, const char *stage_id,
 		    const char *kind, const char *path, int ok, long long duration_ms,
-		    const char *lease)
+		    const char *lease, int last)
 {
 	store_op *op = xcalloc(1, sizeof(*op));
 
 	op->type = OP_STAGE;
+	op->last = last;
 	snprintf(op->rec.id, sizeof(op->rec.id), "%s", job_id);
 	snprintf(op->rec.lease, sizeof(op->rec.lease), "%s", lease ? lease : "");
 	op->stage_id = xstrdup(stage_id);

@@ -79,10 +79,13 @@ int store_update(job_store *s, const store_job *rec, int wait, char *err, size_t
 
 /* Records where a stage's output lives (queued, never blocks). lease: the
  * job's lease token on a shared store (store_claim), or NULL or "": the row
- * is written only while the job is still leased under it, as updates are. */
+ * is written only while the job is still leased under it, as updates are.
+ * last: the job's end comes next (every stage is done): a leased row may
+ * then wait for it (STORE_HOLD_US); any other row is written at once, so a
+ * stage that completed is on record before the next one starts. */
 int store_set_stage(job_store *s, const char *job_id, const char *stage_id,
 		    const char *kind, const char *path, int ok, long long duration_ms,
-		    const char *lease);
+		    const char *lease, int last);
 
 /* What the store did since it opened: for /metrics and bench/queue. */
 typedef struct store_counts {
@@ -97,8 +100,8 @@ typedef struct store_counts {
 void store_get_counts(job_store *s, store_counts *out);
 
 /* How long the writer holds a worker's writes that nobody waits for (a
- * leased job's states and stage rows), waiting for the write that ends
- * them: STORE_HOLD_US unless set; 0 writes each batch at once. */
+ * leased job's states, and its last stage row), waiting for the write that
+ * ends them: STORE_HOLD_US unless set; 0 writes each batch at once. */
 #define STORE_HOLD_US 2000
 void store_set_hold(job_store *s, long long us);
 

@@ -28,6 +28,7 @@ typedef struct store_op {
 	store_job rec;
 	char *stage_id, *kind, *path;
 	int ok;
+	int last;          /* OP_STAGE: the job's end follows (store_set_stage) */
 	long long duration_ms;
 	int lease_ms;      /* OP_CLAIM: the lease to take */
 	store_job *out;    /* OP_CLAIM: the claimed job (the waiter's; rc 0) */

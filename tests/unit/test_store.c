@@ -453,7 +453,7 @@ static void test_stages(void **state)
 
 	util_uuid4(id);
 	assert_int_equal(store_set_stage(f->s, id, "explain", "text", "/d/stages/explain/out.txt",
-					 1, 1234, NULL), 0);
+					 1, 1234, NULL, 0), 0);
 	assert_int_equal(store_flush(f->s), 0);
 	assert_int_equal(stage_row(f, id, "explain", kind, path, &ok), 1);
 	assert_string_equal(kind, "text");

@@ -313,7 +313,7 @@ static void test_stage_rows_fenced(void **state)
 	job_store *s = store_with_jobs(url, sizeof(url), 2, ids);
 	assert_int_equal(store_claim(s, 300, &old, err, sizeof(err)), 0);
 	assert_int_equal(store_set_stage(s, old.id, "explain", "text", "/w1/first", 1, 5,
-					 old.lease), 0);
+					 old.lease, 0), 0);
 	assert_int_equal(store_flush(s), 0);
 	assert_int_equal(stage_path(url, old.id, path, sizeof(path)), 1);
 	assert_string_equal(path, "/w1/first"); /* written while the lease holds */
@@ -321,16 +321,17 @@ static void test_stage_rows_fenced(void **state)
 	assert_int_equal(store_claim(s, 20000, &again, err, sizeof(err)), 0);
 	assert_string_equal(again.id, old.id);
 	assert_int_equal(store_set_stage(s, old.id, "explain", "text", "/w1/late", 1, 5,
-					 old.lease), 0);
+					 old.lease, 0), 0);
 	assert_int_equal(store_flush(s), 0);
 	assert_int_equal(stage_path(url, old.id, path, sizeof(path)), 1);
 	assert_string_equal(path, "/w1/first"); /* the old holder wrote nothing */
 	assert_int_equal(store_set_stage(s, again.id, "explain", "text", "/w2/new", 1, 5,
-					 again.lease), 0);
+					 again.lease, 0), 0);
 	assert_int_equal(store_flush(s), 0);
 	assert_int_equal(stage_path(url, old.id, path, sizeof(path)), 1);
 	assert_string_equal(path, "/w2/new");
-	assert_int_equal(store_set_stage(s, ids[1], "explain", "text", "/single", 1, 5, NULL), 0);
+	assert_int_equal(store_set_stage(s, ids[1], "explain", "text", "/single", 1, 5, NULL, 0),
+			 0);
 	assert_int_equal(store_flush(s), 0);
 	assert_int_equal(stage_path(url, ids[1], path, sizeof(path)), 1);
 	store_job_clear(&old);
@@ -454,19 +455,19 @@ static int status_becomes(job_store *s, const char *id, const char *want)
 	return seen;
 }
 
-/* A worker's writes that nobody waits for (a leased job's states and stage
- * rows) are held until the waited write that ends them, and go with it in
- * one batch, the earlier state folded into the end; held alone, they are
- * written when the hold ends; a write without a lease (a single machine's
- * daemon) is never held. */
+/* A worker's writes that nobody waits for (a leased job's states and its
+ * last stage row) are held until the waited write that ends them, and go
+ * with it in one batch, the earlier state folded into the end; an earlier
+ * stage's row is not held; held alone, writes go when the hold ends; a
+ * write without a lease (a single machine's daemon) is never held. */
 static void test_held_writes(void **state)
 {
-	char url[256], ids[3][37], err[512], path[64];
-	store_job a, b, g;
+	char url[256], ids[4][37], err[512], path[64];
+	store_job a, b, m, g;
 	store_counts c0, c1;
 
 	(void)state;
-	job_store *s = store_with_jobs(url, sizeof(url), 3, ids);
+	job_store *s = store_with_jobs(url, sizeof(url), 4, ids);
 	store_set_hold(s, 10 * 1000 * 1000LL);
 	assert_int_equal(store_claim(s, 20000, &a, err, sizeof(err)), 0);
 	assert_string_equal(a.id, ids[0]);
@@ -476,7 +477,7 @@ static void test_held_writes(void **state)
 	a.progress = 20;
 	assert_int_equal(store_update(s, &a, 0, err, sizeof(err)), 0);
 	assert_int_equal(store_set_stage(s, a.id, "explain", "text", "/w/explain", 1, 5,
-					 a.lease), 0);
+					 a.lease, 1), 0);
 	usleep(200 * 1000);
 	store_get_counts(s, &c1);
 	assert_int_equal(c1.batches, c0.batches); /* held */
@@ -500,6 +501,18 @@ static void test_held_writes(void **state)
 	assert_int_equal(stage_path(url, a.id, path, sizeof(path)), 1);
 	assert_string_equal(path, "/w/explain");
 
+	/* A stage row with stages still to run: at once, the state with it. */
+	assert_int_equal(store_claim(s, 20000, &m, err, sizeof(err)), 0);
+	free(m.status);
+	m.status = xstrdup("refining");
+	assert_int_equal(store_update(s, &m, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_set_stage(s, m.id, "explain", "text", "/w/first", 1, 5, m.lease,
+					 0), 0);
+	assert_true(status_becomes(s, m.id, "refining"));
+	assert_int_equal(stage_path(url, m.id, path, sizeof(path)), 1);
+	assert_string_equal(path, "/w/first");
+	store_job_clear(&m);
+
 	/* Held alone: written once the hold ends. */
 	store_set_hold(s, 100 * 1000);
 	assert_int_equal(store_claim(s, 20000, &b, err, sizeof(err)), 0);
@@ -510,12 +523,12 @@ static void test_held_writes(void **state)
 
 	/* No lease: written at once, even under a long hold. */
 	store_set_hold(s, 10 * 1000 * 1000LL);
-	assert_int_equal(store_get(s, ids[2], &g, err, sizeof(err)), 0);
+	assert_int_equal(store_get(s, ids[3], &g, err, sizeof(err)), 0);
 	free(g.status);
 	g.status = xstrdup("narrating");
 	assert_int_equal(store_update(s, &g, 0, err, sizeof(err)), 0);
 	store_job_clear(&g);
-	assert_true(status_becomes(s, ids[2], "narrating"));
+	assert_true(status_becomes(s, ids[3], "narrating"));
 	store_job_clear(&a);
 	store_job_clear(&b);
 	store_close(s);

@@ -304,6 +304,19 @@ static void test_files(void **state)
 	snprintf(path, sizeof(path), "%s/a/b/c", dir);
 	assert_int_equal(util_mkdir_p(path, 0755), 0);
 	assert_int_equal(util_mkdir_p(path, 0755), 0); /* exists: fine */
+	snprintf(path, sizeof(path), "%s/a/x/y", dir); /* the parent missing */
+	assert_int_equal(util_mkdir_p(path, 0755), 0);
+	{
+		struct stat sb;
+		assert_int_equal(stat(path, &sb), 0);
+		assert_true(S_ISDIR(sb.st_mode));
+	}
+	snprintf(path, sizeof(path), "%s/a/x/y/f", dir);
+	assert_int_equal(util_write_file_atomic(path, "", 0), 0);
+	snprintf(path, sizeof(path), "%s/a/x/y/f/z/w", dir); /* a file in the way */
+	assert_int_equal(util_mkdir_p(path, 0755), -1);
+	snprintf(path, sizeof(path), "%s/a/x/y/f", dir);
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/a/b/c/f.txt", dir);
 	assert_int_equal(util_write_file_atomic(path, "hello\n", 6), 0);
 	assert_int_equal(util_read_file(path, 100, &data, &len, err, sizeof(err)), 0);
