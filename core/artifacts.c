@@ -537,7 +537,10 @@ static int list_keys(artifacts *a, const char *prefix, int folders,
 	char *token = NULL, enc_prefix[1600], enc_token[3200];
 	int rc = 0;
 
-	s3_query_encode(prefix, enc_prefix, sizeof(enc_prefix));
+	if (url_pct_encode(prefix, enc_prefix, sizeof(enc_prefix)) != 0) {
+		util_errf(err, errlen, "shared artifacts: the prefix %.200s is too long to list", prefix);
+		return -1;
+	}
 	do {
 		vg_http_response r = { 0 };
 		strbuf q = { 0 };
@@ -546,10 +549,16 @@ static int list_keys(artifacts *a, const char *prefix, int folders,
 
 		sb_printf(&q, "%slist-type=2&prefix=%s", folders ? "delimiter=%2F&" : "",
 			  enc_prefix);
-		if (token) {
-			s3_query_encode(token, enc_token, sizeof(enc_token));
-			sb_printf(&q, "&continuation-token=%s", enc_token);
+		if (token && url_pct_encode(token, enc_token, sizeof(enc_token)) != 0) {
+			util_errf(err, errlen, "shared artifacts: S3 answered a listing of %s with a "
+				  "continuation token of %zu bytes, too long to send back", prefix,
+				  strlen(token));
+			free(token);
+			sb_free(&q);
+			return -1;
 		}
+		if (token)
+			sb_printf(&q, "&continuation-token=%s", enc_token);
 		free(token);
 		token = NULL;
 		rc = s3_do(a, &(s3_call){ .method = "GET", .key = "", .query = q.buf,

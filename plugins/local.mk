@@ -29,10 +29,14 @@ PLUGIN_TEST_SOURCES = tests/unit/svc_mock.c tests/unit/svc_mock.h
 PLUGIN_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 PLUGIN_TEST_LDADD = plugins/libvgplugin.la libvgcore.la $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
-# The captions code of plugins/common, on its own.
+# The captions code of plugins/common, on its own; its URL rules too.
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_captions
-TESTS += tests/unit/test_captions
+check_PROGRAMS += tests/unit/test_captions tests/unit/test_url
+TESTS += tests/unit/test_captions tests/unit/test_url
+tests_unit_test_url_SOURCES = tests/unit/test_url.c
+tests_unit_test_url_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+tests_unit_test_url_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_url_LDADD = plugins/libvgplugin.la $(CMOCKA_LIBS) $(JANSSON_LIBS)
 tests_unit_test_captions_SOURCES = tests/unit/test_captions.c
 tests_unit_test_captions_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_unit_test_captions_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)

@@ -15,6 +15,7 @@
 #include "../common/aws_region.h"
 #include "../common/model_call.h"
 #include "../common/prompt_file.h"
+#include "../common/url.h"
 
 #define BEDROCK_MAX_MODEL_ID 2048
 
@@ -74,27 +75,12 @@ static void bedrock_fini(void *instance)
 /* Percent-encodes a model id for the path (':' and '/' included). */
 static int model_path(const char *id, char *out, size_t outlen)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t k = 0;
-
 	if (!id || !*id || strlen(id) > BEDROCK_MAX_MODEL_ID)
 		return -1;
-	for (const char *p = id; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (!isalnum(ch) && !strchr("._:/-", ch))
+	for (const char *p = id; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._:/-", *p))
 			return -1;
-		if (k + 4 >= outlen)
-			return -1;
-		if (isalnum(ch) || ch == '.' || ch == '_' || ch == '-') {
-			out[k++] = (char)ch;
-		} else {
-			out[k++] = '%';
-			out[k++] = hex[ch >> 4];
-			out[k++] = hex[ch & 15];
-		}
-	}
-	out[k] = '\0';
-	return 0;
+	return url_pct_encode(id, out, outlen);
 }
 
 static char *build_body(const bedrock_conf *c, const char *system, const char *user)

@@ -15,10 +15,6 @@
 char *s3_object_url(const char *endpoint, int path_style, const char *bucket,
 		    const char *region, const char *key);
 
-/* Percent-encodes s for a query value (an upload id, a continuation
- * token): all but A-Z a-z 0-9 - . _ ~ become %XX; cut to fit outlen. */
-void s3_query_encode(const char *s, char *out, size_t outlen);
-
 /* 1 for a bucket name S3 accepts: 3-63 of a-z 0-9 . -, starting and
  * ending with a letter or digit. */
 int s3_bucket_valid(const char *b);

@@ -382,7 +382,11 @@ static int mp_create(s3_ctx *x, const char *url, strlist *h, char *id, size_t id
 	}
 	if (rc == VG_OK) {
 		snprintf(raw, sizeof(raw), "%.*s", (int)(b - a - 10), a + 10);
-		s3_query_encode(raw, id, idlen);
+		if (url_pct_encode(raw, id, idlen) != 0) {
+			x->st->svc->fail(x->st, "S3 answered a multipart start with an UploadId "
+					 "of %zu bytes, too long to send back", strlen(raw));
+			rc = VG_EHTTP;
+		}
 	}
 	x->st->svc->http_free(&r);
 	return rc;

@@ -526,11 +526,11 @@ def test_http_threads(t, base):
             after = http_threads(d.proc.pid)
             grew = {tid: after[tid][1] - before.get(tid, ("", 0))[1] for tid in after}
             # A thread may handle several connections per wake-up (slower
-            # under valgrind): the one that served them grew, the other not.
-            busy = [tid for tid, n in grew.items() if n >= 10]
-            idle = [tid for tid, n in grew.items() if n < 5]
-            steered.append(len(busy) == 1 and len(idle) == len(after) - 1 and
-                           after[busy[0]][0] == str(cpus[j]))
+            # under valgrind and the sanitizers: once 9 wake-ups for 20): the
+            # one that served them grew, the others hardly.
+            busy = max(grew, key=grew.get)
+            steered.append(grew[busy] >= 5 and after[busy][0] == str(cpus[j]) and
+                           all(n < 5 for tid, n in grew.items() if tid != busy))
         os.sched_setaffinity(0, saved)
         threads = http_threads(d.proc.pid)
         allowed = sorted(a for a, _ in threads.values())
