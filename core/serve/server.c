@@ -2543,10 +2543,18 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
 
 static enum MHD_Result handle_healthz(server *s, struct MHD_Connection *c)
 {
-	char body[160];
+	char body[160], err[256];
+	long qlen = atomic_load(&s->qlen);
+	long long waiting;
+
+	/* A worker does not count the store's queue each second (shared_refresh):
+	 * it counts when asked, as /metrics does. */
+	if (s->shared && s->o.role == SERVER_ROLE_WORKER &&
+	    store_count_waiting(s->store, &waiting, err, sizeof(err)) == 0)
+		qlen = (long)waiting;
 	int n = snprintf(body, sizeof(body),
 			 "{\"status\":\"ok\",\"queued\":%ld,\"running\":%d,\"workers\":%d}",
-			 atomic_load(&s->qlen), atomic_load(&s->running), s->o.max_concurrent);
+			 qlen, atomic_load(&s->running), s->o.max_concurrent);
 	return respond_text(s, c, MHD_HTTP_OK, body, (size_t)n, "application/json");
 }
 

@@ -125,6 +125,18 @@ def test_thirty_jobs(t, base):
              (st, doc, st2))
 
 
+def test_worker_health_queue(t, base):
+    """A worker counts the store's waiting jobs when /healthz asks (it does
+    not count them each second): jobs created through an API node."""
+    with cluster(base, "healthq", 20, 1, 0) as c:
+        w = c.node("paused", "worker", ["--paused"])
+        c.workers.append(w)
+        ids = [c.apis[0].create(QUESTIONS[i % 2])[2].get("video_id") for i in range(3)]
+        st, _, doc = w.json("GET", "/healthz")
+        t.ok(st == 200 and all(ids) and doc.get("queued") == 3 and doc.get("running") == 0,
+             "a paused worker's /healthz counts the 3 jobs an API node queued", (st, doc))
+
+
 def holder(workers):
     """The worker running a job now (its /healthz says running 1), or None."""
     for w in workers:
@@ -332,6 +344,7 @@ def main():
         test_roles_need_shared_store(t, base)
         test_file_store_needs_shared_dir(t, base)
         test_thirty_jobs(t, base)
+        test_worker_health_queue(t, base)
         test_kill_worker(t, base)
         test_frozen_worker(t, base)
         test_events_any_node(t, base)
