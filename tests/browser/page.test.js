@@ -335,10 +335,14 @@ test('the video is first in the history, marked done, and opens from there', asy
   const qtext = await first.locator('.h-q').textContent();
   assert(qtext === ctx.question, `history question: ${qtext}`);
   await first.scrollIntoViewIfNeeded();
+  // The thumbnail loads lazily, once in view: the list may be drawn again
+  // meanwhile (loadHistory when a job ends), with a new image, so each look brings the
+  // current one into view (CI once waited 10 s for an image never shown).
   await page.waitForFunction(() => {
     const img = document.querySelector('#history-list button[data-id] img.h-thumb');
+    if (img && !img.complete) img.scrollIntoView({ block: 'nearest' });
     return img && img.complete;
-  }, null, { timeout: 10000 });
+  }, null, { timeout: 20000, polling: 250 });
   const thumb = await first.locator('img.h-thumb').evaluate((img) => img.naturalWidth);
   assert(thumb === 320, `history thumbnail: naturalWidth ${thumb}`);
   await page.click('#new-question');
