@@ -3196,6 +3196,11 @@ static int shared_start(server *s, char *err, size_t errlen)
 	}
 	if (!s->shared)
 		return 0;
+	/* Only a worker's writes wait for the job's end (store_set_hold): a
+	 * node that serves status shows a state as soon as it is queued, and
+	 * a crash must not take back what a client saw. */
+	if (s->o.role != SERVER_ROLE_WORKER)
+		store_set_hold(s->store, 0);
 	if (s->o.lease_ms < 1000)
 		s->o.lease_ms = 1000;
 	if (s->o.role != SERVER_ROLE_API) {

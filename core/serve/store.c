@@ -314,8 +314,9 @@ static int queue_holdable_locked(const job_store *s)
  * trip and one commit, its earlier states folded into its end (batch_fold).
  * A long stage's state is written hold_us late. An earlier stage's row is
  * not held: it goes at once, with the states queued before it. Only leased
- * writes wait: a single machine's daemon shows each state as it commits
- * it. qlock held. */
+ * writes wait, and only in a worker (server.c sets hold_us to 0 in a node
+ * that serves status: it shows each state as it queues it, and a crash
+ * must not take one back). qlock held. */
 static void batch_hold_locked(job_store *s)
 {
 	struct timespec ts;

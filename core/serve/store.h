@@ -101,7 +101,8 @@ void store_get_counts(job_store *s, store_counts *out);
 
 /* How long the writer holds a worker's writes that nobody waits for (a
  * leased job's states, and its last stage row), waiting for the write that
- * ends them: STORE_HOLD_US unless set; 0 writes each batch at once. */
+ * ends them: STORE_HOLD_US unless set; 0 writes each batch at once (a node
+ * that serves status: what it showed must not be lost in a crash). */
 #define STORE_HOLD_US 2000
 void store_set_hold(job_store *s, long long us);
 
