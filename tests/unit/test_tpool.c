@@ -71,6 +71,21 @@ static void meet(void *arg)
 	pthread_mutex_unlock(&mu);
 }
 
+/* The pool's idle threads once n of them are (or 5 s passed). */
+static unsigned idle_after_wait(unsigned n)
+{
+	unsigned long made;
+	unsigned idle = 0;
+
+	for (int i = 0; i < 500; i++) {
+		tpool_counts(&made, &idle);
+		if (idle >= n)
+			break;
+		usleep(10 * 1000);
+	}
+	return idle;
+}
+
 static void test_reuse_and_busy(void **state)
 {
 	unsigned long made0, made;
@@ -81,13 +96,7 @@ static void test_reuse_and_busy(void **state)
 	assert_int_equal(tpool_run(note, (void *)0), 0);
 	assert_true(wait_done(1));
 	/* The thread is idle once note returned: wait for it to say so. */
-	for (int i = 0; i < 500; i++) {
-		tpool_counts(&made, &idle);
-		if (idle >= 1)
-			break;
-		usleep(10 * 1000);
-	}
-	assert_int_equal(idle, 1);
+	assert_int_equal(idle_after_wait(1), 1);
 	assert_int_equal(tpool_run(note, (void *)1), 0);
 	assert_true(wait_done(2));
 	tpool_counts(&made, &idle);
@@ -96,13 +105,7 @@ static void test_reuse_and_busy(void **state)
 
 	/* Three that wait for each other: three threads, all of them run (the
 	 * first on the idle one: wait until it is back in the pool). */
-	for (int i = 0; i < 500; i++) {
-		tpool_counts(&made, &idle);
-		if (idle >= 1)
-			break;
-		usleep(10 * 1000);
-	}
-	assert_int_equal(idle, 1);
+	assert_int_equal(idle_after_wait(1), 1);
 	done = 0;
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(tpool_run(meet, NULL), 0);
@@ -116,13 +119,7 @@ static void test_reuse_and_busy(void **state)
 	assert_int_equal(made, made0 + 3);
 
 	/* A drain ends the idle ones. */
-	for (int i = 0; i < 500; i++) {
-		tpool_counts(&made, &idle);
-		if (idle == 3)
-			break;
-		usleep(10 * 1000);
-	}
-	assert_int_equal(idle, 3);
+	assert_int_equal(idle_after_wait(3), 3);
 	tpool_drain();
 	tpool_counts(&made, &idle);
 	assert_int_equal(idle, 0);
