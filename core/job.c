@@ -309,6 +309,14 @@ int job_save_locked(job *j)
 	return rc;
 }
 
+int job_stages_done_locked(const job *j)
+{
+	for (size_t k = 0; k < j->n_stages; k++)
+		if (!j->stages[k].done)
+			return 0;
+	return 1;
+}
+
 void job_cancel(job *j)
 {
 	atomic_store(&j->cancel, 1);

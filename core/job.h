@@ -85,6 +85,9 @@ int job_set_field_locked(job *j, const char *field, const char *value);
 /* Replaces the job's `usage` object (takes the reference u). */
 void job_set_usage_locked(job *j, json_t *u);
 
+/* 1 if every stage of the job is done (its end comes next); j->lock held. */
+int job_stages_done_locked(const job *j);
+
 /* 1 if name is a field a stage's `result` may fill: "initial_explanation",
  * "refined_explanation", "video_url", "s3_url". */
 int job_field_valid(const char *name);

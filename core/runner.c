@@ -559,10 +559,7 @@ static int record(runner *r, exec *e, char *err, size_t errlen)
 	/* The last stage: job.json is saved once, at the job's end, which
 	 * follows (a crash between them leaves result.json, which a resume
 	 * reads). */
-	int more = 0;
-	for (size_t k = 0; k < r->j->n_stages; k++)
-		more |= !r->j->stages[k].done;
-	notify_locked(r, more);
+	notify_locked(r, !job_stages_done_locked(r->j));
 	pthread_mutex_unlock(&r->j->lock);
 	rc = 0;
 out:

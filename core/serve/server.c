@@ -773,8 +773,7 @@ static void on_stage(void *ud, job *j, const stage_def *st, int ok, long long du
 			kind = j->stages[idx].kind ? xstrdup(j->stages[idx].kind) : NULL;
 			path = j->stages[idx].path ? xstrdup(j->stages[idx].path) : NULL;
 		}
-		for (size_t k = 0; j->stages && k < j->n_stages; k++)
-			last = last && j->stages[k].done; /* the job's end comes next */
+		last = ok && job_stages_done_locked(j); /* the job's end comes next */
 		pthread_mutex_unlock(&j->lock);
 	}
 	store_set_stage(s->store, j->id, st->id, kind, path, ok, duration_ms, rc->lease, last);
